@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from huzhu.accounts.models import User
+from huzhu.core.admin_scope import SubtreeAdmin
+
+
+@admin.register(User)
+class UserAdmin(SubtreeAdmin, BaseUserAdmin):  # type: ignore[misc]
+    list_display = ("username", "role", "org", "is_active")
+    list_filter = ("role", "is_active")
+    fieldsets = (*BaseUserAdmin.fieldsets, ("huzhu", {"fields": ("role", "org", "member")}))  # type: ignore[operator]
+    raw_id_fields = ("org", "member")
+    org_path_field = "org__path"

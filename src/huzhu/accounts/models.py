@@ -1,0 +1,60 @@
+"""Logins: staff users with a role and an organisation, member logins, and API tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    CITY_ADMIN = "city_admin", _("市总工会管理员")
+    DISTRICT_ADMIN = "district_admin", _("区总工会管理员")
+    UNIT_ADMIN = "unit_admin", _("基层工会管理员")
+    REVIEWER = "reviewer", _("审核员")
+    GATE = "gate", _("核销员")
+    STATION_OPERATOR = "station_operator", _("驿站管理员")
+    MEMBER = "member", _("会员")
+
+
+STAFF_ROLES = frozenset(r for r in Role if r != Role.MEMBER)
+# Roles whose work needs full ID numbers (rosters, claims); each reveal is still logged.
+ID_REVEAL_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN, Role.REVIEWER})
+# Roles that manage the organisation tree and rosters of their subtree.
+ROSTER_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN})
+
+
+class User(AbstractUser):
+    """A login. Staff belong to one organisation and see its subtree; a member login is tied
+    to its member record."""
+
+    role = models.CharField(_("角色"), max_length=32, choices=Role.choices, default=Role.MEMBER)
+    org = models.ForeignKey(
+        "members.Organisation", verbose_name=_("所属组织"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="staff",
+    )
+    member = models.OneToOneField(
+        "members.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="login"
+    )
+
+    class Meta:
+        verbose_name = _("用户")
+        verbose_name_plural = _("用户")
+
+    @property
+    def is_member_login(self) -> bool:
+        return self.role == Role.MEMBER
+
+
+class ApiToken(models.Model):
+    """A bearer token for API clients. Only its SHA-256 is stored; it can be revoked."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API 令牌")
+        verbose_name_plural = _("API 令牌")

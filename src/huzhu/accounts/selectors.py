@@ -1,0 +1,32 @@
+"""Who may see what: every staff query is scoped to the subtree of the user's organisation."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from huzhu.accounts.models import STAFF_ROLES, User
+from huzhu.core.errors import Forbidden
+from huzhu.members.models import Member, Organisation
+
+
+def staff_scope_path(user: User) -> str:
+    """The path prefix of the user's subtree; Forbidden for members and staff without an org."""
+    if not user.is_authenticated or user.role not in STAFF_ROLES or user.org_id is None:
+        raise Forbidden("not_staff", "staff only")
+    assert user.org is not None
+    return user.org.path
+
+
+def orgs_visible_to(user: User) -> QuerySet[Organisation]:
+    return Organisation.objects.filter(path__startswith=staff_scope_path(user))
+
+
+def members_visible_to(user: User) -> QuerySet[Member]:
+    return Member.objects.filter(unit__path__startswith=staff_scope_path(user))
+
+
+def user_can_see_org(user: User, org: Organisation) -> bool:
+    try:
+        return org.path.startswith(staff_scope_path(user))
+    except Forbidden:
+        return False

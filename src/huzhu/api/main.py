@@ -1,0 +1,112 @@
+"""The JSON API (django-ninja) under /api/v1/: one router per domain, thin, one error shape.
+
+Errors are always `{"error": {"code", "message", "details"}}` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer, django_auth
+
+from huzhu.accounts.models import User
+from huzhu.accounts.services import token_user
+from huzhu.core.errors import DomainError
+from huzhu.core.tabular import TableError
+
+
+class BearerAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        user = token_user(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="huzhu API",
+    version="1",
+    description="互助 — mutual-aid protection, settlements, benefits, stations, care, statistics.",
+    auth=[BearerAuth(), django_auth],
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, details: Any = None
+) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, "details": details or {}}},
+        status=status,
+    )
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error_response(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(TableError)
+def on_table_error(request: HttpRequest, exc: TableError) -> HttpResponse:
+    return error_response(
+        request, 400, "invalid_file", f"{len(exc.errors)} problem(s) in the file",
+        {"errors": [e.as_dict() for e in exc.errors]},
+    )
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(request, 422, "invalid_request", "the request is not valid",
+                          {"errors": exc.errors})
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(request, 401, "unauthorized", "sign in or send a valid bearer token")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(request, exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(Http404)
+def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "not_found", str(exc) or "not found")
+
+
+@api.exception_handler(PermissionDenied)
+def on_403(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(request, 403, "forbidden", str(exc) or "not allowed")
+
+
+def _register_routers() -> None:
+    import importlib
+
+    from huzhu.api import auth, members
+
+    api.add_router("/auth", auth.router)
+    api.add_router("/", members.router)
+    for name, prefix in (
+        ("huzhu.api.protection", "/"),
+        ("huzhu.api.settlement", "/"),
+        ("huzhu.api.benefits", "/"),
+        ("huzhu.api.stations", "/"),
+        ("huzhu.api.care", "/"),
+        ("huzhu.api.reports", "/"),
+    ):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        api.add_router(prefix, module.router)
+
+
+_register_routers()

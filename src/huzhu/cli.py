@@ -1,0 +1,284 @@
+"""The `huzhu` command (also `python -m huzhu`). Every command migrates the database first.
+
+Exit status: 0 on success, 2 on bad input (with a report naming file, row, column and reason on
+stderr; nothing is written unless --keep-valid was given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huzhu.settings")
+    import django
+
+    django.setup()
+
+
+def ensure_migrated(verbose: bool = False) -> None:
+    """Apply pending migrations (under an advisory lock on PostgreSQL, so servers starting
+    together do not race)."""
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    def pending() -> bool:
+        executor = MigrationExecutor(connection)
+        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+    if not pending():
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(784512)")
+            try:
+                if pending():
+                    call_command("migrate", verbosity=1 if verbose else 0, interactive=False)
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(784512)")
+    else:
+        call_command("migrate", verbosity=1 if verbose else 0, interactive=False)
+
+
+class Progress:
+    """Progress lines on a terminal (stderr); silent when output is not a terminal."""
+
+    def __init__(self, label: str, stream: Any = None):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started = time.monotonic()
+
+    def __call__(self, stage: str, count: int) -> None:
+        if self.enabled:
+            elapsed = time.monotonic() - self.started
+            print(f"\r{self.label}: {stage} {count:,} ({elapsed:.1f}s)\033[K", end="",
+                  file=self.stream, flush=True)
+
+    def done(self) -> None:
+        if self.enabled:
+            print(file=self.stream)
+
+
+def _report_errors(errors: Sequence[Any], stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    for e in errors:
+        print(str(e), file=stream)
+    print(f"{len(errors)} problem(s) found", file=stream)
+
+
+def _read_input(path: str) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(path)
+    return p.read_bytes()
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from huzhu.demo import demo_load_if_empty
+
+    if demo_load_if_empty():
+        print("loaded the demo data set", file=sys.stderr)
+    from django.conf import settings
+
+    host = args.host
+    print(f"huzhu serving on http://{host}:{args.port}/ with {args.workers} worker(s)", file=sys.stderr)
+    sys.stderr.flush()
+    argv = [
+        sys.executable, "-m", "gunicorn", "huzhu.wsgi:application",
+        "--bind", f"{host}:{args.port}", "--workers", str(args.workers),
+        "--worker-class", "gthread" if args.threads > 1 else "sync",
+        "--threads", str(args.threads), "--timeout", "120", "--graceful-timeout", "10",
+        "--access-logfile", "-" if args.access_log else "/dev/null",
+        "--forwarded-allow-ips", "127.0.0.1",
+    ]
+    os.environ["HUZHU_HOME"] = str(settings.HUZHU_HOME)
+    os.execv(sys.executable, argv)
+    return 0  # pragma: no cover - exec does not return
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from huzhu.demo import demo_load
+
+    summary = demo_load()
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from huzhu.core.tabular import TableError
+
+    data = _read_input(args.file)
+    progress = Progress(f"import {args.kind}")
+    try:
+        report = IMPORTERS[args.kind](data, file=args.file, keep_valid=args.keep_valid,
+                                      progress=progress)
+    except TableError as exc:
+        progress.done()
+        _report_errors(exc.errors)
+        return 2
+    progress.done()
+    summary = report.as_dict()
+    errors = summary.pop("errors")
+    print(" ".join(f"{k}={v}" for k, v in summary.items() if k != "file"))
+    if errors:
+        _report_errors(report.errors)
+        print(f"kept the valid rows; {len(errors)} row problem(s) skipped", file=sys.stderr)
+    return 0
+
+
+def _import_orgs(data: bytes, *, file: str, keep_valid: bool, progress: Progress) -> Any:
+    from huzhu.members.roster import orgs_import
+
+    return orgs_import(data, file=file, keep_valid=keep_valid)
+
+
+def _import_members(data: bytes, *, file: str, keep_valid: bool, progress: Progress) -> Any:
+    from huzhu.members.roster import members_import
+
+    return members_import(data, file=file, keep_valid=keep_valid, progress=progress)
+
+
+IMPORTERS: dict[str, Callable[..., Any]] = {"orgs": _import_orgs, "members": _import_members}
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.kind == "members":
+        from huzhu.members.roster import members_export
+
+        if out.suffix.lower() not in (".csv", ".xlsx"):
+            print(f"{args.out}: use a .csv or .xlsx file name", file=sys.stderr)
+            return 2
+        count = members_export(out)
+    else:
+        count = EXPORTERS[args.kind](args)
+    print(f"wrote {count} rows to {out}")
+    return 0
+
+
+EXPORTERS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    from huzhu.accounts.services import staff_create
+
+    staff_create(username=args.username, password=args.password, org_code=args.org,
+                 role=args.role)
+    print(f"created {args.role} {args.username} at {args.org}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from huzhu.synth import generate_dataset
+
+    files = generate_dataset(
+        out=Path(args.out), members=args.members, settlements=args.settlements, seed=args.seed,
+        progress=Progress("generate"),
+    )
+    for name, count in files.items():
+        print(f"{name}: {count} rows")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from huzhu.accounts.models import Role
+
+    p = argparse.ArgumentParser(prog="huzhu", description="互助 — the union federation's platform")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the web app on a production server")
+    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    s.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--access-log", action="store_true")
+    s.set_defaults(func=cmd_serve)
+
+    sub.add_parser("demo", help="load the demo data set").set_defaults(func=cmd_demo)
+
+    imp = sub.add_parser("import", help="import a file")
+    imp.add_argument("kind", choices=sorted(IMPORTERS))
+    imp.add_argument("file")
+    imp.add_argument("--keep-valid", action="store_true", help="import the good rows, report the bad")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser("export", help="export a file")
+    exp.add_argument("kind", choices=sorted({"members", *EXPORTERS}))
+    exp.add_argument("--out", required=True)
+    exp.add_argument("--plan", default=None)
+    exp.set_defaults(func=cmd_export)
+
+    acc = sub.add_parser("accounts", help="logins")
+    acc_sub = acc.add_subparsers(dest="action", required=True)
+    cs = acc_sub.add_parser("create-staff", help="create a staff login")
+    cs.add_argument("--username", required=True)
+    cs.add_argument("--password", required=True)
+    cs.add_argument("--org", required=True, help="organisation code")
+    cs.add_argument("--role", required=True, choices=[r.value for r in Role if r != Role.MEMBER])
+    cs.set_defaults(func=cmd_create_staff)
+
+    g = sub.add_parser("generate", help="a synthetic, realistic data set")
+    g.add_argument("--members", type=int, required=True)
+    g.add_argument("--settlements", type=int, default=0)
+    g.add_argument("--out", required=True)
+    g.add_argument("--seed", type=int, default=1)
+    g.set_defaults(func=cmd_generate)
+
+    for extend in EXTENSIONS:
+        extend(sub)
+    return p
+
+
+# Other apps add their commands here (e.g. `plans load`), so this module stays the one entry.
+EXTENSIONS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _setup_django()
+    from huzhu.core.errors import DomainError
+
+    _register_app_commands()
+    args = build_parser().parse_args(argv)
+    if args.command != "generate":
+        ensure_migrated()
+    try:
+        return int(args.func(args))
+    except FileNotFoundError as exc:
+        print(f"{exc.filename or exc}: no such file", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _register_app_commands() -> None:
+    """Import the command modules of the domain apps (each registers into this module)."""
+    import importlib
+
+    for module in ("huzhu.protection.commands", "huzhu.settlement.commands",
+                   "huzhu.benefits.commands", "huzhu.stations.commands"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module and not module.startswith(str(exc.name)):
+                raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,325 @@
+"""Reading the tables people upload (CSV in UTF-8, UTF-8 with BOM or GB18030; `.xlsx`) as columns.
+
+Every upload becomes a Polars DataFrame of strings with canonical column names and a `_row`
+column holding the row number as a spreadsheet shows it (the header is row 1). Validation is a set
+of column expressions, each giving null or a reason per row, so a million rows are checked at once
+and every bad cell is reported with its file, row and column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import polars as pl
+
+ROW = "_row"
+MAX_COLUMNS = 200
+
+
+@dataclass(frozen=True, order=True)
+class RowError:
+    """One bad cell (or a whole-file problem, with row 1 for the header or 0 for the file)."""
+
+    row: int
+    column: str
+    reason: str
+    file: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        col = f"column {self.column}: " if self.column else ""
+        return f"{where}row {self.row}: {col}{self.reason}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "row": self.row, "column": self.column, "reason": self.reason}
+
+
+class TableError(Exception):
+    """The file as a whole cannot be read, or some rows are bad; `errors` lists every problem."""
+
+    def __init__(self, errors: Sequence[RowError]):
+        self.errors = sorted(errors)
+        super().__init__(
+            "\n".join(str(e) for e in self.errors[:20])
+            + (f"\n… and {len(self.errors) - 20} more" if len(self.errors) > 20 else "")
+        )
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a file format: its canonical (English) name and Chinese header."""
+
+    name: str
+    zh: str
+    required: bool = False
+
+
+@dataclass
+class Table:
+    """An uploaded table: all cells as stripped strings (null when empty), canonical names."""
+
+    file: str
+    df: pl.DataFrame
+    headers: dict[str, str]  # canonical name -> the header as written in the file
+
+    def header_of(self, name: str) -> str:
+        return self.headers.get(name, name)
+
+    def __len__(self) -> int:
+        return self.df.height
+
+
+def _norm_header(h: object) -> str:
+    return re.sub(r"\s+", "", str(h or "")).lstrip("\ufeff").casefold()
+
+
+def decode_csv_bytes(data: bytes, file: str) -> str:
+    """UTF-8 (with or without BOM), else GB18030 as Excel writes it; else a clear error."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as utf8_error:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            line = data[: utf8_error.start].count(b"\n") + 1
+            raise TableError(
+                [RowError(line, "", "file is neither UTF-8 nor GB18030 text", file)]
+            ) from None
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _read_xlsx(data: bytes, file: str) -> tuple[list[str], list[list[str | None]]]:
+    from zipfile import BadZipFile
+
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except (BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise TableError([RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)]) from None
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        try:
+            header_cells = next(rows)
+        except StopIteration:
+            raise TableError([RowError(1, "", "the first sheet is empty", file)]) from None
+        if len(header_cells) > MAX_COLUMNS:
+            raise TableError(
+                [RowError(1, "", f"too many columns ({len(header_cells)} > {MAX_COLUMNS})", file)]
+            )
+        width = len(header_cells)
+        headers = [str(h).strip() if h is not None else "" for h in header_cells]
+        body: list[list[str | None]] = []
+        for number, cells in enumerate(rows, start=2):
+            texts = [_cell_text(v) for v in cells[:width]]
+            for col, text in enumerate(texts):
+                if text is not None and text.startswith("=") and isinstance(cells[col], str):
+                    raise TableError(
+                        [RowError(number, headers[col], "formulas are not accepted", file)]
+                    )
+            texts.extend([None] * (width - len(texts)))
+            body.append(texts)
+        return headers, body
+    finally:
+        book.close()
+
+
+def _read_csv(data: bytes, file: str) -> pl.DataFrame:
+    text = decode_csv_bytes(data, file)
+    first_line = text.split("\n", 1)[0]
+    if first_line.count(",") + 1 > MAX_COLUMNS:
+        raise TableError([RowError(1, "", f"too many columns (more than {MAX_COLUMNS})", file)])
+    try:
+        return pl.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            infer_schema=False,
+            has_header=True,
+            raise_if_empty=True,
+        )
+    except pl.exceptions.NoDataError:
+        raise TableError([RowError(1, "", "the file is empty", file)]) from None
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError) as exc:
+        message = str(exc).splitlines()[0]
+        raise TableError([RowError(0, "", f"not a readable CSV file: {message}", file)]) from None
+
+
+def read_table(
+    data: bytes,
+    *,
+    file: str,
+    columns: Sequence[Column],
+) -> Table:
+    """Read `data` (named `file`, whose suffix picks the format) against a file format.
+
+    Headers match case-insensitively in English or Chinese; unknown columns are ignored. Missing
+    required columns, duplicate columns and unreadable files raise TableError.
+    """
+    suffix = Path(file).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        headers, body = _read_xlsx(data, file)
+        raw = pl.DataFrame(
+            {f"c{i}": [row[i] for row in body] for i in range(len(headers))},
+            schema={f"c{i}": pl.String for i in range(len(headers))},
+        )
+        raw.columns = [f"c{i}" for i in range(len(headers))]
+        file_headers = headers
+    elif suffix in (".csv", ".txt", ""):
+        raw = _read_csv(data, file)
+        file_headers = list(raw.columns)
+        raw.columns = [f"c{i}" for i in range(len(file_headers))]
+    else:
+        raise TableError([RowError(0, "", f"unsupported file type {suffix!r} (.csv or .xlsx)", file)])
+
+    lookup: dict[str, Column] = {}
+    for col in columns:
+        lookup[_norm_header(col.name)] = col
+        lookup[_norm_header(col.zh)] = col
+    errors: list[RowError] = []
+    chosen: dict[str, str] = {}  # canonical -> internal column
+    headers_written: dict[str, str] = {}
+    for i, header in enumerate(file_headers):
+        col = lookup.get(_norm_header(header))
+        if col is None:
+            continue
+        if col.name in chosen:
+            errors.append(
+                RowError(1, header, f"duplicate column (also {headers_written[col.name]})", file)
+            )
+            continue
+        chosen[col.name] = f"c{i}"
+        headers_written[col.name] = header
+    for col in columns:
+        if col.required and col.name not in chosen:
+            errors.append(RowError(1, col.name, f"required column missing ({col.name} / {col.zh})", file))
+    if errors:
+        raise TableError(errors)
+
+    exprs = [
+        pl.col(internal).str.strip_chars().replace("", None).alias(name)
+        for name, internal in chosen.items()
+    ]
+    exprs += [pl.lit(None, dtype=pl.String).alias(c.name) for c in columns if c.name not in chosen]
+    df = raw.with_row_index(ROW, offset=2).select([pl.col(ROW).cast(pl.Int64), *exprs])
+    # Rows with no cell filled in (trailing blank lines of a spreadsheet) are not data.
+    names = [c.name for c in columns]
+    df = df.filter(pl.any_horizontal([pl.col(n).is_not_null() for n in names]))
+    return Table(file=file, df=df, headers=headers_written)
+
+
+# -- column checks: each returns an expression giving null (fine) or a reason per row -------------
+
+AMOUNT_RE = r"^-?\d+(\.\d{1,2})?$"
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def required(name: str) -> pl.Expr:
+    return pl.when(pl.col(name).is_null()).then(pl.lit("required")).otherwise(None)
+
+
+def date_problem(name: str) -> pl.Expr:
+    c = pl.col(name)
+    parsed = c.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    return (
+        pl.when(c.is_null())
+        .then(None)
+        .when(~c.str.contains(DATE_RE) | parsed.is_null())
+        .then(pl.format("not a date (YYYY-MM-DD): {}", c))
+        .otherwise(None)
+    )
+
+
+def amount_problem(name: str, *, allow_negative: bool = False) -> pl.Expr:
+    c = pl.col(name)
+    bad_format = ~c.str.contains(AMOUNT_RE)
+    expr = pl.when(c.is_null()).then(None).when(bad_format).then(
+        pl.format("not an amount in yuan with at most two decimals: {}", c)
+    )
+    if not allow_negative:
+        expr = expr.when(c.str.starts_with("-")).then(pl.format("must not be negative: {}", c))
+    return expr.otherwise(None)
+
+
+def as_date(name: str) -> pl.Expr:
+    return pl.col(name).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+
+
+def as_fen(name: str) -> pl.Expr:
+    """Yuan text with at most two decimals → integer fen (exact; no float on the way)."""
+    c = pl.col(name)
+    neg = c.str.starts_with("-")
+    body = c.str.strip_chars_start("-")
+    whole = body.str.split(".").list.get(0, null_on_oob=True).cast(pl.Int64, strict=False)
+    frac = (
+        body.str.split(".")
+        .list.get(1, null_on_oob=True)
+        .fill_null("")
+        .str.pad_end(2, "0")
+        .str.slice(0, 2)
+        .cast(pl.Int64, strict=False)
+    )
+    fen = whole * 100 + frac
+    return pl.when(neg).then(-fen).otherwise(fen)
+
+
+def collect_errors(table: Table, checks: Mapping[str, Iterable[pl.Expr]]) -> list[RowError]:
+    """Evaluate every check at once; return one RowError per bad cell, in row order."""
+    exprs: list[pl.Expr] = []
+    labels: list[str] = []
+    for column, column_checks in checks.items():
+        for i, expr in enumerate(column_checks):
+            label = f"{column}\x1f{i}"
+            exprs.append(expr.alias(label))
+            labels.append(label)
+    if not exprs or table.df.height == 0:
+        return []
+    found = table.df.select(pl.col(ROW), *exprs)
+    errors: list[RowError] = []
+    seen: set[tuple[int, str]] = set()
+    # Checks run in the order given; the first failing check of a cell is its reason.
+    for label in labels:
+        column = label.split("\x1f", 1)[0]
+        bad = found.filter(pl.col(label).is_not_null()).select(ROW, label)
+        header = table.header_of(column)
+        for row, reason in bad.iter_rows():
+            if (row, header) not in seen:
+                seen.add((row, header))
+                errors.append(RowError(row, header, reason, table.file))
+    errors.sort()
+    return errors
+
+
+def parse_amount(text: str) -> Decimal:
+    """Yuan text → Decimal with two places (for single values; bulk paths use as_fen)."""
+    if not re.match(AMOUNT_RE, text.strip()):
+        raise ValueError(f"not an amount in yuan with at most two decimals: {text}")
+    try:
+        return Decimal(text.strip()).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {text}") from None

@@ -1,0 +1,41 @@
+from django.contrib import admin
+
+from huzhu.core.admin_scope import SubtreeAdmin
+from huzhu.members.models import Card, Member, Organisation
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(SubtreeAdmin):
+    list_display = ("code", "name", "kind", "parent")
+    list_filter = ("kind",)
+    search_fields = ("code", "name")
+    readonly_fields = ("path", "depth")
+    org_path_field = "path"
+
+
+class CardInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Card
+    fk_name = "member"
+    extra = 0
+    readonly_fields = ("card_no", "status", "issued_at", "ended_at", "replaces")
+    can_delete = False
+
+
+@admin.register(Member)
+class MemberAdmin(SubtreeAdmin):
+    list_display = ("name", "id_masked", "phone_masked", "unit", "joined_on", "is_active")
+    search_fields = ("name",)
+    readonly_fields = ("id_masked", "phone_masked", "birth_date")
+    exclude = ("id_hash", "id_cipher", "phone_cipher")
+    raw_id_fields = ("unit",)
+    inlines = (CardInline,)
+    org_path_field = "unit__path"
+
+
+@admin.register(Card)
+class CardAdmin(SubtreeAdmin):
+    list_display = ("card_no", "member", "status", "issued_at", "ended_at")
+    list_filter = ("status",)
+    search_fields = ("card_no",)
+    raw_id_fields = ("member", "replaces")
+    org_path_field = "member__unit__path"

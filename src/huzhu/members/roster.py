@@ -1,0 +1,561 @@
+"""Roster files: `import orgs`, `import members`, `export members` (INTERFACES.md "Files").
+
+The whole file is read and validated as columns first; nothing is written unless every row is
+good, or the caller asked to keep the valid rows. Writes are one bulk statement per table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from django.db import transaction
+from django.utils import timezone
+
+from huzhu.accounts.models import ROSTER_ROLES, User
+from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.services import audit_record
+from huzhu.core import idnumber
+from huzhu.core import tabular as tb
+from huzhu.core.bulk import bulk_insert, bulk_update
+from huzhu.core.errors import Forbidden
+from huzhu.core.pii import mask_id_number, mask_phone, vault
+from huzhu.members import rules
+from huzhu.members.models import Card, CardStatus, Member, Organisation, OrgKind
+from huzhu.members.services import org_root
+
+ORG_COLUMNS = (
+    tb.Column("code", "编码", required=True),
+    tb.Column("name", "名称", required=True),
+    tb.Column("parent_code", "上级编码", required=True),
+    tb.Column("kind", "类型", required=True),
+)
+
+MEMBER_COLUMNS = (
+    tb.Column("id_number", "身份证号", required=True),
+    tb.Column("name", "姓名", required=True),
+    tb.Column("unit_code", "单位编码", required=True),
+    tb.Column("unit_name", "单位名称"),
+    tb.Column("district", "所属区"),
+    tb.Column("phone", "手机号"),
+    tb.Column("card_no", "互助服务卡号"),
+    tb.Column("joined_on", "入会日期"),
+)
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did, and every row it refused."""
+
+    file: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    orgs_created: int = 0
+    errors: list[tb.RowError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file, "rows": self.rows, "created": self.created,
+            "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped,
+            "orgs_created": self.orgs_created, "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+def _duplicates(df: pl.DataFrame, column: str, label: str) -> pl.Expr:
+    """Reason for every row whose value appeared on an earlier row."""
+    first_row = pl.col(tb.ROW).first().over(column)
+    return (
+        pl.when(pl.col(column).is_not_null() & (pl.col(tb.ROW) != first_row))
+        .then(pl.format(f"duplicate {label} (first on row {{}})", first_row))
+        .otherwise(None)
+    )
+
+
+def _actor_scope(actor: User | None) -> str:
+    if actor is None:
+        return "/"
+    if actor.role not in ROSTER_ROLES:
+        raise Forbidden("forbidden", "your role may not import rosters")
+    return staff_scope_path(actor)
+
+
+def _raise_or_keep(errors: list[tb.RowError], keep_valid: bool, df: pl.DataFrame) -> pl.DataFrame:
+    if errors and not keep_valid:
+        raise tb.TableError(errors)
+    bad_rows = {e.row for e in errors}
+    return df.filter(~pl.col(tb.ROW).is_in(list(bad_rows))) if bad_rows else df
+
+
+# -- organisations --------------------------------------------------------------------------------
+
+
+def orgs_import(
+    data: bytes, *, file: str, actor: User | None = None, keep_valid: bool = False
+) -> ImportReport:
+    """The organisation tree. Rows may come in any order; a parent is in the file or known."""
+    from huzhu.members.services import org_update
+
+    scope = _actor_scope(actor)
+    table = tb.read_table(data, file=file, columns=ORG_COLUMNS)
+    df = table.df.with_columns(pl.col("kind").str.to_lowercase())
+    table.df = df
+    errors = tb.collect_errors(
+        table,
+        {
+            "code": [tb.required("code"), _code_check("code"), _duplicates(df, "code", "code")],
+            "name": [tb.required("name")],
+            "kind": [
+                tb.required("kind"),
+                pl.when(~pl.col("kind").is_in(list(OrgKind.values)))
+                .then(pl.format("unknown kind {} (city, district, town, unit)", pl.col("kind")))
+                .otherwise(None),
+            ],
+            "parent_code": [_code_check("parent_code")],
+        },
+    )
+    known = {o.code: o for o in Organisation.objects.all()}
+    root = next((o for o in known.values() if o.parent_id is None), None)
+    bad = {e.row for e in errors}
+    pending = {r["code"]: r for r in df.iter_rows(named=True) if r[tb.ROW] not in bad}
+    parent_header, kind_header = table.header_of("parent_code"), table.header_of("kind")
+
+    def refuse(row: dict[str, object], column: str, reason: str) -> None:
+        errors.append(tb.RowError(int(row[tb.ROW]), column, reason, file))  # type: ignore[call-overload]
+
+    # Place rows parents-first: a row is placed once its parent is known or placed.
+    placed: list[dict[str, str | None]] = []
+    kinds = {code: o.kind for code, o in known.items()}
+    progress = True
+    while pending and progress:
+        progress = False
+        for code, row in list(pending.items()):
+            parent = row["parent_code"]
+            if parent and parent not in kinds:
+                if parent in pending:
+                    continue
+                refuse(row, parent_header, f"unknown parent {parent}")
+            elif not parent and root is not None and root.code != code:
+                refuse(row, parent_header, f"the tree already has a root ({root.code})")
+            elif code in known and known[code].kind != row["kind"]:
+                refuse(row, kind_header, f"{code} is a {known[code].kind}; a kind cannot change")
+            elif problem := rules.parent_kind_problem(row["kind"], kinds.get(parent) if parent else None):
+                refuse(row, parent_header if parent else kind_header, problem)
+            elif known.get(parent or "") is not None and not known[parent or ""].path.startswith(scope):
+                refuse(row, parent_header, f"{parent} is outside your organisation")
+            else:
+                kinds[code] = row["kind"]
+                placed.append(row)
+            del pending[code]
+            progress = True
+    for row in pending.values():
+        refuse(row, parent_header, "the parent chain has a cycle")
+
+    errors = sorted(set(errors))
+    report = ImportReport(file=file, rows=df.height, errors=errors)
+    if errors and not keep_valid:
+        raise tb.TableError(errors)
+    refused = {e.row for e in errors}
+    with transaction.atomic():
+        for row in placed:
+            if row[tb.ROW] in refused:  # a row refused after being placed (none today) stays out
+                continue
+            parent_org = Organisation.objects.get(code=row["parent_code"]) if row["parent_code"] else None
+            existing = known.get(str(row["code"]))
+            if existing is None:
+                org = Organisation.objects.create(
+                    code=row["code"], name=row["name"], kind=row["kind"], parent=parent_org
+                )
+                org.path = (parent_org.path if parent_org else "/") + f"{org.pk}/"
+                org.depth = parent_org.depth + 1 if parent_org else 0
+                org.save(update_fields=["path", "depth"])
+                report.created += 1
+            elif existing.name != row["name"] or (
+                parent_org is not None and existing.parent_id != parent_org.pk
+            ):
+                org_update(org=existing, name=str(row["name"]), parent=parent_org, actor=actor)
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        report.skipped = len(refused)
+        audit_record(
+            actor=actor, action="orgs.import", object_type="file", object_id=file[:64],
+            org_path=scope, rows=report.rows, created=report.created, updated=report.updated,
+        )
+    return report
+
+
+def _code_check(column: str) -> pl.Expr:
+    c = pl.col(column)
+    return (
+        pl.when(c.is_not_null() & ~c.str.contains(rules.CODE_PATTERN))
+        .then(pl.format("code must be letters, digits, '.', '_' or '-': {}", c))
+        .otherwise(None)
+    )
+
+
+# -- members --------------------------------------------------------------------------------------
+
+
+def _member_checks(df: pl.DataFrame, today: date) -> dict[str, list[pl.Expr]]:
+    return {
+        "id_number": [
+            tb.required("id_number"),
+            idnumber.problems_expr("id_number", today=today),
+            _duplicates(df, "id_number", "id_number"),
+        ],
+        "name": [
+            tb.required("name"),
+            pl.when(pl.col("name").str.len_chars() > 100).then(pl.lit("longer than 100 characters"))
+            .otherwise(None),
+        ],
+        "unit_code": [tb.required("unit_code"), _code_check("unit_code")],
+        "phone": [
+            pl.when(pl.col("phone").is_not_null() & ~pl.col("phone").str.contains(rules.PHONE_PATTERN))
+            .then(pl.format("not a mainland mobile number: {}", pl.col("phone")))
+            .otherwise(None)
+        ],
+        "card_no": [
+            pl.when(pl.col("card_no").is_not_null() & ~pl.col("card_no").str.contains(rules.CARD_PATTERN))
+            .then(pl.format("card number must be 4-32 letters or digits: {}", pl.col("card_no")))
+            .otherwise(None),
+            _duplicates(df, "card_no", "card_no"),
+        ],
+        "joined_on": [tb.date_problem("joined_on")],
+    }
+
+
+def members_import(
+    data: bytes,
+    *,
+    file: str,
+    actor: User | None = None,
+    keep_valid: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a roster. A known `id_number` updates the member; an unknown unit is created under
+    the district named in the row (the district itself created under the root if new)."""
+    say = progress or (lambda _stage, _n: None)
+    scope = _actor_scope(actor)
+    table = tb.read_table(data, file=file, columns=MEMBER_COLUMNS)
+    say("read", table.df.height)
+    df = table.df.with_columns(
+        pl.col("id_number").str.to_uppercase().str.replace_all(r"\s", ""),
+        pl.col("phone").str.replace_all(r"[\s-]", "").str.replace(r"^\+?86(1\d{10})$", "$1"),
+    )
+    table.df = df
+    errors = tb.collect_errors(table, _member_checks(df, timezone.localdate()))
+    report = ImportReport(file=file, rows=df.height)
+
+    # Known units must be workplace unions inside the actor's subtree; every row of a refused
+    # unit is reported.
+    orgs = {o.code: o for o in Organisation.objects.all()}
+    unit_header = table.header_of("unit_code")
+    refused_units: dict[str, str] = {}
+    for code in df["unit_code"].drop_nulls().unique().to_list():
+        org = orgs.get(code)
+        if org is not None and org.kind != OrgKind.UNIT:
+            refused_units[code] = f"{code} is a {org.kind}, not a workplace union"
+        elif org is not None and not org.path.startswith(scope):
+            refused_units[code] = f"{code} is outside your organisation"
+    for row, code in (
+        df.filter(pl.col("unit_code").is_in(list(refused_units))).select(tb.ROW, "unit_code").iter_rows()
+    ):
+        errors.append(tb.RowError(row, unit_header, refused_units[code], file))
+
+    # Keyed hashes of every ID number, then which members and cards already exist.
+    v = vault()
+    df = df.with_columns(
+        pl.Series("id_hash", [v.lookup_hash(i) if i else "" for i in df["id_number"].to_list()])
+    )
+    say("hashed", df.height)
+    existing = _existing_members(df["id_hash"].to_list())
+    card_owner = _existing_card_owners(df["card_no"].drop_nulls().unique().to_list())
+    card_header = table.header_of("card_no")
+    for row, card_no, h in (
+        df.filter(pl.col("card_no").is_not_null()).select(tb.ROW, "card_no", "id_hash").iter_rows()
+    ):
+        owner = card_owner.get(card_no)
+        if owner is not None and (h not in existing or existing[h].id != owner):
+            errors.append(tb.RowError(row, card_header, f"card {card_no} belongs to another member", file))
+    if actor is not None:
+        id_header = table.header_of("id_number")
+        outside = [h for h, m in existing.items() if not m.unit_path.startswith(scope)]
+        for (row,) in df.filter(pl.col("id_hash").is_in(outside)).select(tb.ROW).iter_rows():
+            errors.append(
+                tb.RowError(row, id_header, "the member belongs to a unit outside your organisation", file)
+            )
+
+    report.errors = sorted(set(errors))
+    df = _raise_or_keep(report.errors, keep_valid, df)
+    report.skipped = report.rows - df.height
+    say("validated", df.height)
+
+    with transaction.atomic():
+        unit_ids = _ensure_units(df, orgs, scope, report)
+        now = timezone.now()
+        is_new = ~pl.col("id_hash").is_in(list(existing))
+        new_rows = df.filter(is_new)
+
+        def member_rows():  # type: ignore[no-untyped-def]
+            for h, value, name, unit_code, phone, joined in new_rows.select(
+                "id_hash", "id_number", "name", "unit_code", "phone", "joined_on"
+            ).iter_rows():
+                yield (
+                    h, v.encrypt(value), mask_id_number(value), name,
+                    idnumber.birth_date(value), v.encrypt(phone) if phone else "",
+                    mask_phone(phone) if phone else "", unit_ids[unit_code], joined, True, now, now,
+                )
+
+        report.created = bulk_insert(
+            Member._meta.db_table,
+            ["id_hash", "id_cipher", "id_masked", "name", "birth_date", "phone_cipher",
+             "phone_masked", "unit_id", "joined_on", "is_active", "created_at", "updated_at"],
+            member_rows(),
+        )
+        say("inserted", report.created)
+        report.updated, report.unchanged = _update_members(df.filter(~is_new), existing, unit_ids, now)
+        say("updated", report.updated)
+        _apply_cards(df.filter(pl.col("card_no").is_not_null()), card_owner, now)
+        audit_record(
+            actor=actor, action="members.import", object_type="file", object_id=file[:64],
+            org_path=scope, rows=report.rows, created=report.created, updated=report.updated,
+            skipped=report.skipped,
+        )
+    return report
+
+
+@dataclass(frozen=True)
+class _Known:
+    id: int
+    unit_path: str
+    name: str
+    unit_id: int
+    joined_on: date | None
+    phone_masked: str
+
+
+def _existing_members(hashes: list[str]) -> dict[str, _Known]:
+    """id_hash -> what is stored, for the hashes already known."""
+    wanted = {h for h in hashes if h}
+    found: dict[str, _Known] = {}
+    if not wanted:
+        return found
+    qs = Member.objects.values_list(
+        "id_hash", "id", "unit__path", "name", "unit_id", "joined_on", "phone_masked"
+    )
+    if Member.objects.count() <= 4 * len(wanted):
+        # A file covering much of the table: one scan beats many IN lists.
+        for h, *rest in qs.iterator(chunk_size=50_000):
+            if h in wanted:
+                found[h] = _Known(*rest)
+    else:
+        chunk = list(wanted)
+        for start in range(0, len(chunk), 5_000):
+            for h, *rest in qs.filter(id_hash__in=chunk[start : start + 5_000]):
+                found[h] = _Known(*rest)
+    return found
+
+
+def _existing_card_owners(card_nos: list[str]) -> dict[str, int]:
+    owners: dict[str, int] = {}
+    for start in range(0, len(card_nos), 5_000):
+        chunk = card_nos[start : start + 5_000]
+        owners.update(Card.objects.filter(card_no__in=chunk).values_list("card_no", "member_id"))
+    return owners
+
+
+def _ensure_units(
+    df: pl.DataFrame, orgs: dict[str, Organisation], scope: str, report: ImportReport
+) -> dict[str, int]:
+    """unit_code -> id, creating unknown units (and their districts) as the rows describe them."""
+    root = org_root()
+    unit_ids = {code: o.pk for code, o in orgs.items() if o.kind == OrgKind.UNIT}
+    districts: dict[str, Organisation] = {}
+    for o in orgs.values():
+        if o.kind == OrgKind.DISTRICT:
+            # A row may name the district as 西城区, 西城区总工会 or by its code.
+            districts.update({o.name: o, o.name.removesuffix("总工会"): o, o.code: o})
+    new_units = (
+        df.filter(~pl.col("unit_code").is_in(list(unit_ids)))
+        .group_by("unit_code", maintain_order=True)
+        .agg(pl.col("unit_name").drop_nulls().first(), pl.col("district").drop_nulls().first())
+    )
+    if new_units.height and root is None:
+        root = _create_org(code="city", name="市总工会", kind=OrgKind.CITY, parent=None)
+        report.orgs_created += 1
+    scope_org = Organisation.objects.filter(path=scope).first() if scope != "/" else root
+    for code, name, district_name in new_units.iter_rows():
+        parent = scope_org or root
+        if district_name:
+            district = districts.get(district_name)
+            if district is None:
+                district = _create_org(
+                    code=_free_code(f"D-{district_name}"), name=district_name,
+                    kind=OrgKind.DISTRICT, parent=root,
+                )
+                districts[district_name] = district
+                report.orgs_created += 1
+            if district.path.startswith(scope):
+                parent = district
+        assert parent is not None
+        unit = _create_org(code=code, name=name or code, kind=OrgKind.UNIT, parent=parent)
+        unit_ids[code] = unit.pk
+        report.orgs_created += 1
+    return unit_ids
+
+
+def _free_code(base: str) -> str:
+    code, n = base[:60], 1
+    while Organisation.objects.filter(code=code).exists():
+        n += 1
+        code = f"{base[:56]}-{n}"
+    return code
+
+
+def _create_org(*, code: str, name: str, kind: str, parent: Organisation | None) -> Organisation:
+    org = Organisation.objects.create(code=code, name=name, kind=kind, parent=parent)
+    org.path = (parent.path if parent else "/") + f"{org.pk}/"
+    org.depth = parent.depth + 1 if parent else 0
+    org.save(update_fields=["path", "depth"])
+    return org
+
+
+def _update_members(
+    rows: pl.DataFrame, existing: dict[str, _Known], unit_ids: dict[str, int], now: object
+) -> tuple[int, int]:
+    """Rewrite changed members in bulk; returns (updated, unchanged)."""
+    v = vault()
+    changed: list[tuple[object, ...]] = []
+    phones: list[tuple[object, ...]] = []
+    unchanged = 0
+    for h, name, unit_code, phone, joined in rows.select(
+        "id_hash", "name", "unit_code", "phone", "joined_on"
+    ).iter_rows():
+        known = existing[h]
+        joined_on = date.fromisoformat(joined) if joined else known.joined_on
+        phone_masked = mask_phone(phone) if phone else known.phone_masked
+        unit_id = unit_ids[unit_code]
+        if (name, unit_id, joined_on, phone_masked) == (
+            known.name, known.unit_id, known.joined_on, known.phone_masked
+        ):
+            unchanged += 1
+            continue
+        changed.append((name, unit_id, joined_on, now, known.id))
+        if phone and phone_masked != known.phone_masked:
+            phones.append((v.encrypt(phone), phone_masked, known.id))
+    table = Member._meta.db_table
+    bulk_update(table, "id", ["name", "unit_id", "joined_on", "updated_at"], changed)
+    bulk_update(table, "id", ["phone_cipher", "phone_masked"], phones)
+    return len(changed), unchanged
+
+
+def _apply_cards(rows: pl.DataFrame, card_owner: dict[str, int], now: object) -> None:
+    """A row's card becomes the member's active card; a different active card is replaced."""
+    if rows.height == 0:
+        return
+    member_ids = _member_ids(rows["id_hash"].to_list())
+    active = dict(
+        Card.objects.filter(status=CardStatus.ACTIVE, member_id__in=list(member_ids.values()))
+        .values_list("member_id", "id")
+    ) if rows.height < 50_000 else dict(
+        Card.objects.filter(status=CardStatus.ACTIVE).values_list("member_id", "id")
+    )
+    new_cards: list[tuple[object, ...]] = []
+    ended: list[tuple[object, ...]] = []
+    replaces: dict[str, int] = {}
+    for h, card_no in rows.select("id_hash", "card_no").iter_rows():
+        member_id = member_ids[h]
+        if card_owner.get(card_no) == member_id:
+            continue  # already this member's card
+        old = active.get(member_id)
+        if old is not None:
+            ended.append((CardStatus.REPLACED.value, now, old))
+            replaces[card_no] = old
+        new_cards.append((member_id, card_no, CardStatus.ACTIVE.value, now, replaces.get(card_no)))
+    bulk_update(Card._meta.db_table, "id", ["status", "ended_at"], ended)
+    bulk_insert(
+        Card._meta.db_table, ["member_id", "card_no", "status", "issued_at", "replaces_id"], new_cards
+    )
+
+
+def _member_ids(hashes: list[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for start in range(0, len(hashes), 5_000):
+        chunk = hashes[start : start + 5_000]
+        ids.update(Member.objects.filter(id_hash__in=chunk).values_list("id_hash", "id"))
+    return ids
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def members_export(out: Path, *, actor: User | None = None, reason: str = "roster export") -> int:
+    """The roster with the import's columns (full ID numbers: the export is itself logged)."""
+    scope = "/" if actor is None else staff_scope_path(actor)
+    if actor is not None and actor.role not in ROSTER_ROLES:
+        raise Forbidden("forbidden", "your role may not export rosters")
+    v = vault()
+    orgs = {o.pk: o for o in Organisation.objects.all()}
+
+    def district_of(org: Organisation) -> str:
+        cur: Organisation | None = org
+        while cur is not None and cur.kind != OrgKind.DISTRICT:
+            cur = orgs.get(cur.parent_id) if cur.parent_id else None
+        return cur.name if cur else ""
+
+    cards = dict(Card.objects.filter(status=CardStatus.ACTIVE).values_list("member_id", "card_no"))
+    header = [c.name for c in MEMBER_COLUMNS]
+    rows: list[list[object]] = []
+    qs = Member.objects.filter(unit__path__startswith=scope).order_by("id").values_list(
+        "id", "id_cipher", "name", "unit_id", "phone_cipher", "joined_on"
+    )
+    for member_id, id_cipher, name, unit_id, phone_cipher, joined in qs.iterator(chunk_size=20_000):
+        unit = orgs[unit_id]
+        rows.append([
+            v.decrypt(id_cipher), name, unit.code, unit.name, district_of(unit),
+            v.decrypt(phone_cipher) if phone_cipher else "", cards.get(member_id, ""),
+            joined.isoformat() if joined else "",
+        ])
+    audit_record(actor=actor, action="members.export", object_type="file", object_id=out.name[:64],
+                 org_path=scope, reason=reason, rows=len(rows))
+    write_rows(out, header, rows)
+    return len(rows)
+
+
+def write_rows(out: Path, header: list[str], rows: list[list[object]]) -> None:
+    """Write a table as .xlsx (first sheet, text cells for codes) or UTF-8 CSV with BOM."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    if out.suffix.lower() == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet()
+        sheet.append(header)
+        for row in rows:
+            sheet.append([str(c) if c is not None else None for c in row])
+        book.save(tmp)
+    else:
+        with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+    tmp.replace(out)
+
+
+def to_csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")

@@ -1,0 +1,232 @@
+"""Writes for organisations, members and cards. Each takes the acting user (None = system)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat, Substr
+from django.utils import timezone
+
+from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
+from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.services import audit_record
+from huzhu.core import idnumber
+from huzhu.core.errors import Conflict, DomainError, Forbidden, NotFound
+from huzhu.core.pii import mask_id_number, mask_phone, vault
+from huzhu.members import rules
+from huzhu.members.models import Card, CardStatus, Member, Organisation
+
+
+def _check_actor_may_manage(actor: User | None, org: Organisation) -> None:
+    if actor is None:
+        return
+    if actor.role not in ROSTER_ROLES or not org.path.startswith(staff_scope_path(actor)):
+        raise Forbidden("forbidden", "outside your organisation or role")
+
+
+def org_root() -> Organisation | None:
+    return Organisation.objects.filter(parent__isnull=True).order_by("id").first()
+
+
+def org_create(
+    *, code: str, name: str, kind: str, parent: Organisation | None, actor: User | None = None
+) -> Organisation:
+    """Create an organisation under `parent` (None for the root city)."""
+    if problem := rules.code_problem(code):
+        raise DomainError("invalid_code", problem, field="code")
+    if problem := rules.parent_kind_problem(kind, parent.kind if parent else None):
+        raise DomainError("invalid_parent", problem, field="parent_code")
+    if parent is None and Organisation.objects.filter(parent__isnull=True).exists():
+        raise DomainError("invalid_parent", "there is already a root organisation")
+    if parent is not None:
+        _check_actor_may_manage(actor, parent)
+    elif actor is not None:
+        raise Forbidden()
+    if Organisation.objects.filter(code=code).exists():
+        raise Conflict("duplicate_code", f"organisation code {code} exists", field="code")
+    with transaction.atomic():
+        org = Organisation.objects.create(code=code, name=name, kind=kind, parent=parent)
+        org.path = (parent.path if parent else "/") + f"{org.pk}/"
+        org.depth = parent.depth + 1 if parent else 0
+        org.save(update_fields=["path", "depth"])
+        audit_record(actor=actor, action="org.create", obj=org, org_path=org.path)
+    return org
+
+
+def org_update(
+    *, org: Organisation, name: str | None = None, parent: Organisation | None = None,
+    actor: User | None = None,
+) -> Organisation:
+    """Rename or move an organisation; moving rewrites the paths of its whole subtree at once."""
+    _check_actor_may_manage(actor, org)
+    with transaction.atomic():
+        if name is not None:
+            org.name = name
+            org.save(update_fields=["name"])
+        if parent is not None and parent.pk != org.parent_id:
+            if parent.path.startswith(org.path):
+                raise DomainError("invalid_parent", "cannot move an organisation below itself")
+            if problem := rules.parent_kind_problem(org.kind, parent.kind):
+                raise DomainError("invalid_parent", problem)
+            _check_actor_may_manage(actor, parent)
+            old_path, new_path = org.path, parent.path + f"{org.pk}/"
+            depth_shift = parent.depth + 1 - org.depth
+            Organisation.objects.filter(path__startswith=old_path).update(
+                path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
+                depth=F("depth") + depth_shift,
+            )
+            Organisation.objects.filter(pk=org.pk).update(parent=parent)
+            org.refresh_from_db()
+        audit_record(actor=actor, action="org.update", obj=org, org_path=org.path)
+    return org
+
+
+def member_create_or_update(
+    *,
+    id_number: str,
+    name: str,
+    unit: Organisation,
+    phone: str = "",
+    joined_on: date | None = None,
+    actor: User | None = None,
+) -> tuple[Member, bool]:
+    """Create the member with this ID number, or update it (it may move units). Returns
+    (member, created)."""
+    value = idnumber.normalize(id_number)
+    if problem := idnumber.id_number_problem(value):
+        raise DomainError("invalid_id_number", f"id_number: {problem}", field="id_number")
+    if not name.strip():
+        raise DomainError("required", "name is required", field="name")
+    if unit.kind != "unit":
+        raise DomainError("invalid_unit", f"{unit.code} is not a workplace union", field="unit_code")
+    phone = rules.normalize_phone(phone) if phone else ""
+    if phone and (problem := rules.phone_problem(phone)):
+        raise DomainError("invalid_phone", problem, field="phone")
+    _check_actor_may_manage(actor, unit)
+    v = vault()
+    id_hash = v.lookup_hash(value)
+    with transaction.atomic():
+        member = Member.objects.select_for_update().filter(id_hash=id_hash).first()
+        created = member is None
+        if member is None:
+            member = Member(
+                id_hash=id_hash, id_cipher=v.encrypt(value), id_masked=mask_id_number(value),
+                birth_date=idnumber.birth_date(value),
+            )
+        else:
+            _check_actor_may_manage(actor, member.unit)
+        member.name = name.strip()
+        member.unit = unit
+        if phone:
+            member.phone_cipher = v.encrypt(phone)
+            member.phone_masked = mask_phone(phone)
+        if joined_on:
+            member.joined_on = joined_on
+        member.save()
+        audit_record(
+            actor=actor, action="member.create" if created else "member.update", obj=member,
+            org_path=unit.path,
+        )
+    return member, created
+
+
+def member_find(id_number: str) -> Member | None:
+    value = idnumber.normalize(id_number)
+    return Member.objects.filter(id_hash=vault().lookup_hash(value)).first()
+
+
+def member_reveal_id_number(*, member: Member, actor: User, reason: str) -> str:
+    """The full ID number, for a role that needs it, with the reveal logged (who, when, why)."""
+    if actor.role not in ID_REVEAL_ROLES:
+        raise Forbidden("reveal_not_allowed", "your role may not see full ID numbers")
+    if not member.unit.path.startswith(staff_scope_path(actor)):
+        raise NotFound("member")
+    if not reason.strip():
+        raise DomainError("reason_required", "say why you need the full ID number", field="reason")
+    audit_record(
+        actor=actor, action="member.reveal_id", obj=member, org_path=member.unit.path,
+        reason=reason.strip(),
+    )
+    return vault().decrypt(member.id_cipher)
+
+
+def member_reveal_phone(*, member: Member, actor: User, reason: str) -> str:
+    if not member.phone_cipher:
+        return ""
+    if actor.role not in ID_REVEAL_ROLES:
+        raise Forbidden("reveal_not_allowed", "your role may not see phone numbers")
+    if not member.unit.path.startswith(staff_scope_path(actor)):
+        raise NotFound("member")
+    audit_record(
+        actor=actor, action="member.reveal_phone", obj=member, org_path=member.unit.path,
+        reason=reason.strip(),
+    )
+    return vault().decrypt(member.phone_cipher)
+
+
+# -- cards ----------------------------------------------------------------------------------------
+
+
+def card_issue(*, member: Member, card_no: str, actor: User | None = None) -> Card:
+    """Issue a card; the member must not already hold an active one (replace it instead)."""
+    if not rules.CARD_RE.match(card_no):
+        raise DomainError("invalid_card_no", f"card_no must be 4-32 letters or digits: {card_no}")
+    _check_actor_may_manage(actor, member.unit)
+    with transaction.atomic():
+        if Card.objects.filter(card_no=card_no).exists():
+            raise Conflict("duplicate_card_no", f"card {card_no} exists", field="card_no")
+        if Card.objects.filter(member=member, status=CardStatus.ACTIVE).exists():
+            raise Conflict("card_active", "the member already holds an active card; replace it")
+        card = Card.objects.create(member=member, card_no=card_no, issued_at=timezone.now())
+        audit_record(actor=actor, action="card.issue", obj=card, org_path=member.unit.path)
+    return card
+
+
+def card_report_lost(*, card: Card, actor: User | None = None) -> Card:
+    """挂失: the card stops working at once; the member keeps every benefit."""
+    _check_actor_may_manage(actor, card.member.unit)
+    with transaction.atomic():
+        card = Card.objects.select_for_update().get(pk=card.pk)
+        if card.status != CardStatus.ACTIVE:
+            raise Conflict("card_not_active", f"card {card.card_no} is {card.status}")
+        card.status = CardStatus.LOST
+        card.ended_at = timezone.now()
+        card.save(update_fields=["status", "ended_at"])
+        audit_record(actor=actor, action="card.report_lost", obj=card, org_path=card.member.unit.path)
+    return card
+
+
+def card_replace(*, card: Card, new_card_no: str, actor: User | None = None) -> Card:
+    """补换卡: a new card replaces an active or lost one; the old one is kept as history."""
+    if not rules.CARD_RE.match(new_card_no):
+        raise DomainError("invalid_card_no", f"card_no must be 4-32 letters or digits: {new_card_no}")
+    _check_actor_may_manage(actor, card.member.unit)
+    with transaction.atomic():
+        card = Card.objects.select_for_update().get(pk=card.pk)
+        if card.status not in (CardStatus.ACTIVE, CardStatus.LOST):
+            raise Conflict("card_not_replaceable", f"card {card.card_no} is {card.status}")
+        if Card.objects.filter(card_no=new_card_no).exists():
+            raise Conflict("duplicate_card_no", f"card {new_card_no} exists", field="card_no")
+        card.status = CardStatus.REPLACED
+        card.ended_at = card.ended_at or timezone.now()
+        card.save(update_fields=["status", "ended_at"])
+        new = Card.objects.create(
+            member=card.member, card_no=new_card_no, issued_at=timezone.now(), replaces=card
+        )
+        audit_record(
+            actor=actor, action="card.replace", obj=new, org_path=card.member.unit.path,
+            replaced=card.card_no,
+        )
+    return new
+
+
+def active_card(member: Member) -> Card | None:
+    return member.cards.filter(status=CardStatus.ACTIVE).first()
+
+
+def member_summary(member: Member) -> dict[str, Any]:
+    card = active_card(member)
+    return {"id": member.pk, "name": member.name, "card_no": card.card_no if card else None}
