@@ -84,6 +84,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = HUZHU_HOME / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = HUZHU_HOME / "media"

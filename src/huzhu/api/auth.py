@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from huzhu.accounts.models import User
 from huzhu.accounts.services import token_issue, token_revoke
@@ -34,11 +34,11 @@ def create_token(request: HttpRequest, body: Credentials) -> dict[str, str]:
 
 
 @router.delete("/token", response={204: None})
-def revoke_token(request: HttpRequest) -> tuple[int, None]:
+def revoke_token(request: HttpRequest) -> Status[None]:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         token_revoke(header[7:].strip())
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response=MeOut)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -186,12 +186,12 @@ def get_org(request: HttpRequest, code: str) -> Organisation:
 
 
 @router.post("/orgs", response={201: OrgOut})
-def create_org(request: HttpRequest, body: OrgIn) -> tuple[int, Organisation]:
+def create_org(request: HttpRequest, body: OrgIn) -> Status[Organisation]:
     parent = _org(request, body.parent_code)
     org = services.org_create(
         code=body.code, name=body.name, kind=body.kind, parent=parent, actor=actor(request)
     )
-    return 201, org
+    return Status(201, org)
 
 
 @router.patch("/orgs/{code}", response=OrgOut)
@@ -224,7 +224,7 @@ def get_member(request: HttpRequest, member_id: int) -> Member:
 
 
 @router.post("/members", response={200: MemberOut, 201: MemberOut})
-def upsert_member(request: HttpRequest, body: MemberIn) -> tuple[int, Member]:
+def upsert_member(request: HttpRequest, body: MemberIn) -> Status[Member]:
     unit = _org(request, body.unit_code)
     member, created = services.member_create_or_update(
         id_number=body.id_number, name=body.name, unit=unit, phone=body.phone,
@@ -232,7 +232,7 @@ def upsert_member(request: HttpRequest, body: MemberIn) -> tuple[int, Member]:
     )
     if body.card_no and services.active_card(member) is None:
         services.card_issue(member=member, card_no=body.card_no, actor=actor(request))
-    return (201 if created else 200), member
+    return Status((201 if created else 200), member)
 
 
 @router.post("/members/{member_id}/reveal", response=RevealOut)
@@ -254,9 +254,9 @@ def member_cards(request: HttpRequest, member_id: int) -> Any:
 
 
 @router.post("/members/{member_id}/cards", response={201: CardOut})
-def issue_card(request: HttpRequest, member_id: int, body: CardIn) -> tuple[int, Card]:
+def issue_card(request: HttpRequest, member_id: int, body: CardIn) -> Status[Card]:
     member = _member(request, member_id)
-    return 201, services.card_issue(member=member, card_no=body.card_no, actor=actor(request))
+    return Status(201, services.card_issue(member=member, card_no=body.card_no, actor=actor(request)))
 
 
 @router.post("/cards/{card_no}/report-lost", response=CardOut)
@@ -265,10 +265,10 @@ def report_lost(request: HttpRequest, card_no: str) -> Card:
 
 
 @router.post("/cards/{card_no}/replace", response={201: CardOut})
-def replace_card(request: HttpRequest, card_no: str, body: ReplaceIn) -> tuple[int, Card]:
+def replace_card(request: HttpRequest, card_no: str, body: ReplaceIn) -> Status[Card]:
     new = services.card_replace(card=_card(request, card_no), new_card_no=body.new_card_no,
                                 actor=actor(request))
-    return 201, new
+    return Status(201, new)
 
 
 @router.post("/imports/members", response=ImportOut)

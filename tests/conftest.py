@@ -1,0 +1,139 @@
+"""Shared test fixtures: a small organisation tree, members, staff logins and API clients.
+
+Tests that need PostgreSQL carry `@pytest.mark.postgres`: `make test` (SQLite) deselects them,
+`make test-pg` and CI run them; on SQLite they skip with the reason, and with CI=true a missing
+PostgreSQL fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.services import staff_create, token_issue
+from huzhu.members.models import Member, Organisation
+from huzhu.members.services import member_create_or_update, org_create
+from huzhu.synth import make_id_number
+
+PASSWORD = "test-pass-2026!"
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request: Any) -> None:
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true: this test needs PostgreSQL and must not skip (run make test-pg)")
+        pytest.skip("needs PostgreSQL: run `make test-pg`")
+
+
+class Tree:
+    """city BJ → districts BJ02 (西城), BJ16 (怀柔) → towns → units U1, U2 (西城), U3 (怀柔)."""
+
+    def __init__(self) -> None:
+        self.city = org_create(code="BJ", name="北京市总工会", kind="city", parent=None)
+        self.xicheng = org_create(code="BJ02", name="西城区总工会", kind="district", parent=self.city)
+        self.huairou = org_create(code="BJ16", name="怀柔区总工会", kind="district", parent=self.city)
+        self.town = org_create(code="BJ02T01", name="白塔寺街道总工会", kind="town", parent=self.xicheng)
+        self.u1 = org_create(code="U1", name="西城邮政分公司工会", kind="unit", parent=self.town)
+        self.u2 = org_create(code="U2", name="西城环卫工会", kind="unit", parent=self.xicheng)
+        self.u3 = org_create(code="U3", name="怀柔滑雪场工会", kind="unit", parent=self.huairou)
+
+
+@pytest.fixture
+def tree(db: Any) -> Tree:
+    return Tree()
+
+
+_serial = itertools.count(1)
+
+
+def new_id_number(area: str = "110102", born: date | None = None) -> str:
+    rng = random.Random(next(_serial))
+    return make_id_number(rng, area, born or date(1985, 1, 1 + next(_serial) % 28))
+
+
+@pytest.fixture
+def make_member(db: Any) -> Callable[..., Member]:
+    def make(unit: Organisation, name: str = "张三", id_number: str | None = None,
+             phone: str = "") -> Member:
+        member, _ = member_create_or_update(
+            id_number=id_number or new_id_number(), name=name, unit=unit, phone=phone
+        )
+        return member
+
+    return make
+
+
+@pytest.fixture
+def make_staff(db: Any) -> Callable[..., User]:
+    def make(role: str, org: Organisation, username: str | None = None) -> User:
+        return staff_create(
+            username=username or f"{role}-{org.code}-{next(_serial)}", password=PASSWORD,
+            org_code=org.code, role=role,
+        )
+
+    return make
+
+
+class ApiClient:
+    """A JSON client for /api/v1 with a bearer token (or none)."""
+
+    def __init__(self, token: str | None = None):
+        self.client = Client()
+        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+
+    def _call(self, method: str, path: str, body: Any = None, **extra: Any) -> Any:
+        fn = getattr(self.client, method)
+        kwargs: dict[str, Any] = {**self.headers, **extra}
+        if body is not None:
+            kwargs["data"] = json.dumps(body)
+            kwargs["content_type"] = "application/json"
+        return fn(f"/api/v1{path}", **kwargs)
+
+    def get(self, path: str, **extra: Any) -> Any:
+        return self._call("get", path, **extra)
+
+    def post(self, path: str, body: Any = None, **extra: Any) -> Any:
+        return self._call("post", path, body if body is not None else {}, **extra)
+
+    def patch(self, path: str, body: Any = None, **extra: Any) -> Any:
+        return self._call("patch", path, body or {}, **extra)
+
+    def delete(self, path: str, **extra: Any) -> Any:
+        return self._call("delete", path, **extra)
+
+    def upload(self, path: str, name: str, data: bytes, **fields: Any) -> Any:
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        payload = {"file": SimpleUploadedFile(name, data), **fields}
+        return self.client.post(f"/api/v1{path}", payload, **self.headers)
+
+
+@pytest.fixture
+def api_as(db: Any) -> Callable[[User | None], ApiClient]:
+    def make(user: User | None) -> ApiClient:
+        if user is None:
+            return ApiClient()
+        return ApiClient(token_issue(username=user.username, password=PASSWORD))
+
+    return make
+
+
+@pytest.fixture
+def city_admin(tree: Tree, make_staff: Callable[..., User]) -> User:
+    return make_staff(Role.CITY_ADMIN, tree.city)
+
+
+@pytest.fixture
+def xicheng_admin(tree: Tree, make_staff: Callable[..., User]) -> User:
+    return make_staff(Role.DISTRICT_ADMIN, tree.xicheng)
