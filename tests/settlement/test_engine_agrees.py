@@ -13,9 +13,9 @@ from huzhu.protection import rules
 from huzhu.settlement.engine import VersionSpec, adjudicate, fen
 
 START, END = date(2026, 1, 1), date(2026, 12, 31)
-money = st.one_of(
-    st.integers(0, 6_000_000), st.sampled_from([0, 1, 50, 100_000, 1_000_000])
-).map(lambda f: Decimal(f) / 100)
+money = st.one_of(st.integers(0, 6_000_000), st.sampled_from([0, 1, 50, 100_000, 1_000_000])).map(
+    lambda f: Decimal(f) / 100
+)
 caps = st.one_of(st.sampled_from([0, 500, 1000, 2000]), st.integers(0, 80_000))
 
 
@@ -31,12 +31,14 @@ def version_terms(draw: st.DrawFn, benefit: rules.Benefit, code: str) -> rules.V
         if draw(st.booleans()):
             bands.append(rules.Band(ratio=ratios[-1]))
         kw["inpatient"] = rules.InpatientTerms(
-            deductible=Decimal(draw(st.integers(0, 3000))), cap=Decimal(draw(caps)),
+            deductible=Decimal(draw(st.integers(0, 3000))),
+            cap=Decimal(draw(caps)),
             bands=tuple(bands),
         )
     elif benefit is rules.Benefit.ALLOWANCE:
         kw["allowance"] = rules.AllowanceTerms(
-            per_day=Decimal(draw(st.integers(1, 20000))) / 100, excluded_days=draw(st.integers(0, 5)),
+            per_day=Decimal(draw(st.integers(1, 20000))) / 100,
+            excluded_days=draw(st.integers(0, 5)),
             max_days=draw(st.integers(0, 60)),
         )
     elif benefit is rules.Benefit.CRITICAL_ILLNESS:
@@ -46,7 +48,11 @@ def version_terms(draw: st.DrawFn, benefit: rules.Benefit, code: str) -> rules.V
     else:
         kw["accident"] = rules.AccidentTerms(cap=Decimal(draw(caps)))
     return rules.VersionTerms(
-        plan_code=code, benefit=benefit, period_start=START, period_end=END, waiting_days=waiting,
+        plan_code=code,
+        benefit=benefit,
+        period_start=START,
+        period_end=END,
+        waiting_days=waiting,
         **kw,  # type: ignore[arg-type]
     )
 
@@ -74,24 +80,38 @@ def reference(terms_by_version, previous, enrolled, rows):
     expected = {}
     facts = {
         r["spk"]: rules.SettlementFacts(
-            settlement_id=r["sid"], admitted_on=r["admitted_on"], discharged_on=r["discharged_on"],
-            settled_on=r["settled_on"], in_scope_self_pay=r["in_scope"],
-            out_of_scope_self_pay=r["out_scope"], diagnosis_code=r["diagnosis_code"],
+            settlement_id=r["sid"],
+            admitted_on=r["admitted_on"],
+            discharged_on=r["discharged_on"],
+            settled_on=r["settled_on"],
+            in_scope_self_pay=r["in_scope"],
+            out_of_scope_self_pay=r["out_scope"],
+            diagnosis_code=r["diagnosis_code"],
             is_accident=r["is_accident"],
         )
         for r in rows
     }
     for vid, terms in terms_by_version.items():
         for member in {m for m, v in enrolled if v == vid}:
-            mine = [r for r in rows if r["member_id"] == member and terms.covers_admission(r["admitted_on"])]
+            mine = [
+                r
+                for r in rows
+                if r["member_id"] == member and terms.covers_admission(r["admitted_on"])
+            ]
             new = (member, previous.get(vid)) not in enrolled
             live = [facts[r["spk"]] for r in mine if not r["reversed"]]
             spk_of = {r["sid"]: r["spk"] for r in mine}
             for a in rules.adjudicate_period(terms, new_to_plan=new, settlements=live):
                 reason = a.reason.value if a.reason else None
-                if reason is None and rules.in_waiting_period(terms, new_to_plan=new, s=facts[spk_of[a.settlement_id]]):
+                if reason is None and rules.in_waiting_period(
+                    terms, new_to_plan=new, s=facts[spk_of[a.settlement_id]]
+                ):
                     reason = "WAITING_PERIOD"
-                expected[(spk_of[a.settlement_id], vid)] = (fen(a.base_amount), fen(a.payable), reason)
+                expected[(spk_of[a.settlement_id], vid)] = (
+                    fen(a.base_amount),
+                    fen(a.payable),
+                    reason,
+                )
             for r in mine:
                 if r["reversed"]:
                     base = rules.rule_base(terms, facts[r["spk"]])
@@ -117,7 +137,14 @@ def test_bulk_engine_agrees_with_rule_engine(data):
         prev_id = 100 + vid  # a last-year version: enrolment in it ends the waiting period
         previous[vid] = prev_id
         specs.append(VersionSpec(version_id=vid, terms=terms, previous_version_id=prev_id))
-    enrolled = set(data.draw(st.sets(st.tuples(st.integers(1, 3), st.sampled_from([1, 2, 3, 4, 101, 102, 103, 104])), max_size=16)))
+    enrolled = set(
+        data.draw(
+            st.sets(
+                st.tuples(st.integers(1, 3), st.sampled_from([1, 2, 3, 4, 101, 102, 103, 104])),
+                max_size=16,
+            )
+        )
+    )
     raw = data.draw(st.lists(st.integers(0, 10**6), max_size=12))
     rows = []
     seen = set()
@@ -130,19 +157,31 @@ def test_bulk_engine_agrees_with_rule_engine(data):
         rows.append(r)
     settlements = pl.DataFrame(
         {
-            "spk": [r["spk"] for r in rows], "sid": [r["sid"] for r in rows],
+            "spk": [r["spk"] for r in rows],
+            "sid": [r["sid"] for r in rows],
             "member_id": [r["member_id"] for r in rows],
             "admitted_on": [r["admitted_on"] for r in rows],
             "discharged_on": [r["discharged_on"] for r in rows],
             "settled_on": [r["settled_on"] for r in rows],
-            "in_fen": [fen(r["in_scope"]) for r in rows], "out_fen": [fen(r["out_scope"]) for r in rows],
+            "in_fen": [fen(r["in_scope"]) for r in rows],
+            "out_fen": [fen(r["out_scope"]) for r in rows],
             "diagnosis_code": [r["diagnosis_code"] for r in rows],
-            "is_accident": [r["is_accident"] for r in rows], "reversed": [r["reversed"] for r in rows],
+            "is_accident": [r["is_accident"] for r in rows],
+            "reversed": [r["reversed"] for r in rows],
         },
-        schema={"spk": pl.Int64, "sid": pl.String, "member_id": pl.Int64, "admitted_on": pl.Date,
-                "discharged_on": pl.Date, "settled_on": pl.Date, "in_fen": pl.Int64,
-                "out_fen": pl.Int64, "diagnosis_code": pl.String, "is_accident": pl.Boolean,
-                "reversed": pl.Boolean},
+        schema={
+            "spk": pl.Int64,
+            "sid": pl.String,
+            "member_id": pl.Int64,
+            "admitted_on": pl.Date,
+            "discharged_on": pl.Date,
+            "settled_on": pl.Date,
+            "in_fen": pl.Int64,
+            "out_fen": pl.Int64,
+            "diagnosis_code": pl.String,
+            "is_accident": pl.Boolean,
+            "reversed": pl.Boolean,
+        },
     )
     enrollments = pl.DataFrame(
         {"member_id": [m for m, _ in enrolled], "version_id": [v for _, v in enrolled]},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 
 import pytest
@@ -16,7 +14,7 @@ from huzhu.settlement.exports import payout_rows
 from huzhu.settlement.services import settlements_import
 from tests.conftest import new_id_number
 
-ZY = '''
+ZY = """
 code = "ZY"
 name = "住院医疗"
 benefit = "inpatient"
@@ -28,9 +26,9 @@ waiting_days = 90
 deductible = "1000.00"
 cap = "50000.00"
 bands = [ { upto = "10000.00", ratio = "0.50" }, { upto = "50000.00", ratio = "0.60" }, { ratio = "0.70" } ]
-'''.encode()
+""".encode()
 ZY_2025 = ZY.replace(b"2026-", b"2025-")
-JT = '''
+JT = """
 code = "JT"
 name = "住院津贴"
 benefit = "allowance"
@@ -42,9 +40,11 @@ waiting_days = 0
 per_day = "50.00"
 excluded_days = 0
 max_days = 180
-'''.encode()
-HEADER = ("settlement_id,id_number,name,hospital,admitted_on,discharged_on,settled_on,total_cost,"
-          "fund_paid,in_scope_self_pay,out_of_scope_self_pay,diagnosis_code,is_accident,reverses")
+""".encode()
+HEADER = (
+    "settlement_id,id_number,name,hospital,admitted_on,discharged_on,settled_on,total_cost,"
+    "fund_paid,in_scope_self_pay,out_of_scope_self_pay,diagnosis_code,is_accident,reverses"
+)
 
 
 def row(sid, number, admitted, in_scope, *, settled=None, discharged=None, reverses="", out="0"):
@@ -64,9 +64,12 @@ def enrolled(tree, make_member):
         plan_load_toml(doc, file="plan.toml")
     number = new_id_number()
     make_member(tree.u1, id_number=number)
-    lines = ["id_number,plan_code,period_start,paid_on,amount",
-             f"{number},ZY,2025-01-01,2025-01-05,60.00", f"{number},ZY,2026-01-01,2026-01-05,60.00",
-             f"{number},JT,2026-01-01,2026-01-05,30.00"]
+    lines = [
+        "id_number,plan_code,period_start,paid_on,amount",
+        f"{number},ZY,2025-01-01,2025-01-05,60.00",
+        f"{number},ZY,2026-01-01,2026-01-05,60.00",
+        f"{number},JT,2026-01-01,2026-01-05,30.00",
+    ]
     enrollments_import(("\n".join(lines) + "\n").encode(), file="e.csv")
     return number
 
@@ -87,8 +90,13 @@ def test_below_deductible(enrolled):
 
 
 def test_cap_reached(enrolled):
-    settlements_import(file(row("S1", enrolled, "2026-03-01", "100000.00", settled="2026-03-02"),
-                            row("S2", enrolled, "2026-04-01", "5000.00")), file="f.csv")
+    settlements_import(
+        file(
+            row("S1", enrolled, "2026-03-01", "100000.00", settled="2026-03-02"),
+            row("S2", enrolled, "2026-04-01", "5000.00"),
+        ),
+        file="f.csv",
+    )
     p = payouts("ZY")
     assert p[("S1", "ZY")] == ("100000.00", "50000.00", "")
     assert p[("S2", "ZY")] == ("5000.00", "0.00", "CAP_REACHED")
@@ -98,9 +106,16 @@ def test_waiting_period_for_a_member_new_to_the_plan(tree, make_member):
     plan_load_toml(ZY, file="zy.toml")
     number = new_id_number()
     make_member(tree.u1, id_number=number)
-    enrollments_import(f"id_number,plan_code,period_start\n{number},ZY,2026-01-01\n".encode(), file="e.csv")
-    settlements_import(file(row("LAST", number, "2026-03-31", "5000.00"),
-                            row("FIRST", number, "2026-04-01", "5000.00")), file="f.csv")
+    enrollments_import(
+        f"id_number,plan_code,period_start\n{number},ZY,2026-01-01\n".encode(), file="e.csv"
+    )
+    settlements_import(
+        file(
+            row("LAST", number, "2026-03-31", "5000.00"),
+            row("FIRST", number, "2026-04-01", "5000.00"),
+        ),
+        file="f.csv",
+    )
     p = payouts("ZY")
     assert p[("LAST", "ZY")] == ("5000.00", "0.00", "WAITING_PERIOD")
     assert p[("FIRST", "ZY")] == ("5000.00", "2000.00", "")
@@ -110,8 +125,12 @@ def test_unknown_member_and_not_enrolled(enrolled, tree, make_member):
     stranger = new_id_number()
     other = new_id_number()
     make_member(tree.u2, id_number=other)
-    settlements_import(file(row("S1", stranger, "2026-03-01", "5000.00"),
-                            row("S2", other, "2026-03-01", "5000.00")), file="f.csv")
+    settlements_import(
+        file(
+            row("S1", stranger, "2026-03-01", "5000.00"), row("S2", other, "2026-03-01", "5000.00")
+        ),
+        file="f.csv",
+    )
     p = payouts()
     assert p[("S1", "")] == ("5000.00", "0.00", "NOT_MEMBER")
     assert p[("S2", "")] == ("5000.00", "0.00", "NOT_ENROLLED")
@@ -135,8 +154,13 @@ def test_changed_resend_is_refused(enrolled):
 
 
 def test_reversal_claws_back_and_later_payouts_change(enrolled):
-    settlements_import(file(row("S1", enrolled, "2026-03-01", "5000.00", settled="2026-03-02"),
-                            row("S2", enrolled, "2026-04-01", "5000.00")), file="f.csv")
+    settlements_import(
+        file(
+            row("S1", enrolled, "2026-03-01", "5000.00", settled="2026-03-02"),
+            row("S2", enrolled, "2026-04-01", "5000.00"),
+        ),
+        file="f.csv",
+    )
     p = payouts("ZY")
     assert (p[("S1", "ZY")][1], p[("S2", "ZY")][1]) == ("2000.00", "2500.00")
     settlements_import(file(row("R1", enrolled, "2026-03-01", "0", reverses="S1")), file="r.csv")
@@ -152,15 +176,18 @@ def test_reversal_claws_back_and_later_payouts_change(enrolled):
 def test_settlement_arriving_late_with_an_earlier_date_reorders(enrolled):
     settlements_import(file(row("S2", enrolled, "2026-04-01", "5000.00")), file="a.csv")
     assert payouts("ZY")[("S2", "ZY")][1] == "2000.00"
-    settlements_import(file(row("S1", enrolled, "2026-03-01", "5000.00", settled="2026-03-02")),
-                       file="b.csv")
+    settlements_import(
+        file(row("S1", enrolled, "2026-03-01", "5000.00", settled="2026-03-02")), file="b.csv"
+    )
     p = payouts("ZY")
     assert (p[("S1", "ZY")][1], p[("S2", "ZY")][1]) == ("2000.00", "2500.00")
 
 
 def test_reversal_of_unknown_settlement_is_bad_input(enrolled):
     with pytest.raises(TableError) as exc:
-        settlements_import(file(row("R1", enrolled, "2026-03-01", "0", reverses="NOPE")), file="r.csv")
+        settlements_import(
+            file(row("R1", enrolled, "2026-03-01", "0", reverses="NOPE")), file="r.csv"
+        )
     assert (exc.value.errors[0].row, exc.value.errors[0].column) == (2, "reverses")
 
 
@@ -173,18 +200,28 @@ def test_bad_rows_are_reported_and_nothing_written(enrolled):
     with pytest.raises(TableError) as exc:
         settlements_import(data, file="bad.csv")
     assert [(e.row, e.column) for e in exc.value.errors] == [
-        (2, "in_scope_self_pay"), (3, "id_number"), (4, "discharged_on")]
+        (2, "in_scope_self_pay"),
+        (3, "id_number"),
+        (4, "discharged_on"),
+    ]
     assert not payout_rows()
 
 
 def test_allowance_pays_days(enrolled):
-    settlements_import(file(row("S1", enrolled, "2026-03-01", "100", discharged="2026-03-11")), file="f.csv")
+    settlements_import(
+        file(row("S1", enrolled, "2026-03-01", "100", discharged="2026-03-11")), file="f.csv"
+    )
     assert payouts("JT")[("S1", "JT")] == ("10.00", "500.00", "")
 
 
 def test_money_in_the_ledger_equals_the_export(enrolled):
-    settlements_import(file(row("S1", enrolled, "2026-03-01", "12000.00"),
-                            row("S2", enrolled, "2026-05-01", "2000.00")), file="f.csv")
+    settlements_import(
+        file(
+            row("S1", enrolled, "2026-03-01", "12000.00"),
+            row("S2", enrolled, "2026-05-01", "2000.00"),
+        ),
+        file="f.csv",
+    )
     from decimal import Decimal
 
     total = sum((e.amount for e in LedgerEntry.objects.all()), Decimal(0))
@@ -211,14 +248,23 @@ def test_final_payouts_depend_only_on_the_set_received(tree, make_member):
     numbers = [new_id_number() for _ in range(3)]
     for n in numbers:
         make_member(tree.u1, id_number=n)
-    enrol = ["id_number,plan_code,period_start"] + [f"{n},{p},2026-01-01" for n in numbers for p in ("ZY", "JT")]
+    enrol = ["id_number,plan_code,period_start"] + [
+        f"{n},{p},2026-01-01" for n in numbers for p in ("ZY", "JT")
+    ]
     enrollments_import(("\n".join(enrol) + "\n").encode(), file="e.csv")
     rng = random.Random(5)
     rows = []
     for i in range(24):
         month = rng.randint(1, 11)
-        rows.append(row(f"S{i:02d}", rng.choice(numbers), f"2026-{month:02d}-0{rng.randint(1, 9)}",
-                        f"{rng.randint(0, 3_000_000) / 100:.2f}", settled=f"2026-{month + 1:02d}-01"))
+        rows.append(
+            row(
+                f"S{i:02d}",
+                rng.choice(numbers),
+                f"2026-{month:02d}-0{rng.randint(1, 9)}",
+                f"{rng.randint(0, 3_000_000) / 100:.2f}",
+                settled=f"2026-{month + 1:02d}-01",
+            )
+        )
     rows.append(row("R1", numbers[0], "2026-01-01", "0", reverses="S03"))
     rows.append(row("R2", numbers[1], "2026-01-01", "0", reverses="S10"))
 

@@ -25,9 +25,16 @@ def demo_plans() -> dict[str, int]:
     for version in versions:
         have = set(Enrollment.objects.filter(version=version).values_list("member_id", flat=True))
         new = [
-            Enrollment(member_id=m, unit_id=u, version=version, amount=version.contribution,
-                       payer=version.payer, paid_on=version.period_start)
-            for m, u in Member.objects.values_list("id", "unit_id") if m not in have
+            Enrollment(
+                member_id=m,
+                unit_id=u,
+                version=version,
+                amount=version.contribution,
+                payer=version.payer,
+                paid_on=version.period_start,
+            )
+            for m, u in Member.objects.values_list("id", "unit_id")
+            if m not in have
         ]
         Enrollment.objects.bulk_create(new, batch_size=1000)
         created += len(new)

@@ -4,6 +4,7 @@ and payment runs."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -12,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huzhu.members.models import Member, Organisation
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
 
 
 class BenefitType(models.TextChoices):
@@ -124,7 +125,10 @@ class Claim(models.Model):
     )
     plan_code = models.CharField(max_length=32, blank=True, default="")
     settlement = models.ForeignKey(
-        "settlement.Settlement", null=True, blank=True, on_delete=models.PROTECT,
+        "settlement.Settlement",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="claims",
     )
     base_amount = models.DecimalField(_("计算基数"), **MONEY, default=Decimal("0.00"))
@@ -136,7 +140,10 @@ class Claim(models.Model):
     description = models.TextField(_("说明"), blank=True, default="")
     fast_track = models.BooleanField(_("特事特办"), default=False)
     filed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -147,11 +154,13 @@ class Claim(models.Model):
         verbose_name_plural = _("理赔")
         constraints = [
             models.UniqueConstraint(
-                fields=["settlement", "version"], name="one_claim_per_settlement_version",
+                fields=["settlement", "version"],
+                name="one_claim_per_settlement_version",
                 condition=Q(settlement__isnull=False, version__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["settlement"], name="one_planless_claim_per_settlement",
+                fields=["settlement"],
+                name="one_planless_claim_per_settlement",
                 condition=Q(settlement__isnull=False, version__isnull=True),
             ),
         ]
@@ -220,7 +229,7 @@ class ClaimDocument(models.Model):
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return self.title or self.file.name
+        return self.title or str(self.file.name)
 
 
 class PaymentRun(models.Model):
@@ -250,8 +259,9 @@ class PaymentItem(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
     card_no = models.CharField(max_length=32)
     amount = models.DecimalField(**MONEY)
-    state = models.CharField(max_length=16, choices=PaymentItemState.choices,
-                             default=PaymentItemState.PENDING)
+    state = models.CharField(
+        max_length=16, choices=PaymentItemState.choices, default=PaymentItemState.PENDING
+    )
     reference = models.CharField(max_length=48, unique=True)
     settled_at = models.DateTimeField(null=True, blank=True)
 
@@ -268,6 +278,10 @@ class PaymentItemEntry(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["entry"], condition=Q(live=True),
-                                    name="entry_in_one_live_payment")
+            models.UniqueConstraint(
+                fields=["entry"], condition=Q(live=True), name="entry_in_one_live_payment"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id} in {self.item_id}"

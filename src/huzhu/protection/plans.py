@@ -17,8 +17,8 @@ from huzhu.protection.models import Payer, Plan, PlanVersion
 
 
 def _money(where: str, value: Any) -> Decimal:
-    if isinstance(value, float) or isinstance(value, bool):
-        raise DomainError("invalid_plan", f"{where}: write amounts as strings, e.g. \"60.00\"")
+    if isinstance(value, (float, bool)):
+        raise DomainError("invalid_plan", f'{where}: write amounts as strings, e.g. "60.00"')
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
@@ -72,23 +72,31 @@ def section_terms(benefit: str, section: dict[str, Any]) -> dict[str, Any]:
 
 
 def version_terms(
-    *, plan_code: str, benefit: str, period_start: date, period_end: date, waiting_days: int,
+    *,
+    plan_code: str,
+    benefit: str,
+    period_start: date,
+    period_end: date,
+    waiting_days: int,
     terms: dict[str, Any],
 ) -> rules.VersionTerms:
     """The rule engine's view of a stored version."""
     kw: dict[str, Any] = {}
     if benefit == "inpatient":
         kw["inpatient"] = rules.InpatientTerms(
-            deductible=Decimal(terms["deductible"]), cap=Decimal(terms["cap"]),
+            deductible=Decimal(terms["deductible"]),
+            cap=Decimal(terms["cap"]),
             bands=tuple(
-                rules.Band(ratio=Decimal(b["ratio"]),
-                           upto=Decimal(b["upto"]) if "upto" in b else None)
+                rules.Band(
+                    ratio=Decimal(b["ratio"]), upto=Decimal(b["upto"]) if "upto" in b else None
+                )
                 for b in terms["bands"]
             ),
         )
     elif benefit == "allowance":
         kw["allowance"] = rules.AllowanceTerms(
-            per_day=Decimal(terms["per_day"]), excluded_days=int(terms["excluded_days"]),
+            per_day=Decimal(terms["per_day"]),
+            excluded_days=int(terms["excluded_days"]),
             max_days=int(terms["max_days"]),
         )
     elif benefit == "critical_illness":
@@ -98,20 +106,29 @@ def version_terms(
     elif benefit == "accident":
         kw["accident"] = rules.AccidentTerms(cap=Decimal(terms["cap"]))
     return rules.VersionTerms(
-        plan_code=plan_code, benefit=rules.Benefit(benefit), period_start=period_start,
-        period_end=period_end, waiting_days=waiting_days, **kw,
+        plan_code=plan_code,
+        benefit=rules.Benefit(benefit),
+        period_start=period_start,
+        period_end=period_end,
+        waiting_days=waiting_days,
+        **kw,
     )
 
 
 def terms_of(version: PlanVersion) -> rules.VersionTerms:
     return version_terms(
-        plan_code=version.plan.code, benefit=version.plan.benefit,
-        period_start=version.period_start, period_end=version.period_end,
-        waiting_days=version.waiting_days, terms=version.terms,
+        plan_code=version.plan.code,
+        benefit=version.plan.benefit,
+        period_start=version.period_start,
+        period_end=version.period_end,
+        waiting_days=version.waiting_days,
+        terms=version.terms,
     )
 
 
-def plan_load_toml(data: bytes, *, file: str, actor: User | None = None) -> tuple[PlanVersion, bool]:
+def plan_load_toml(
+    data: bytes, *, file: str, actor: User | None = None
+) -> tuple[PlanVersion, bool]:
     """Create or update the plan version a TOML file describes; returns (version, created).
 
     A version that has paid out is frozen: loading different terms for it is refused.
@@ -131,8 +148,10 @@ def plan_load_toml(data: bytes, *, file: str, actor: User | None = None) -> tupl
 
     code, name, benefit = need("code", str), need("name", str), need("benefit", str)
     if benefit not in {b.value for b in rules.Benefit}:
-        raise DomainError("invalid_plan", f"{file}: benefit must be one of "
-                          "inpatient, allowance, critical_illness, accident")
+        raise DomainError(
+            "invalid_plan",
+            f"{file}: benefit must be one of inpatient, allowance, critical_illness, accident",
+        )
     start, end = need("period_start", date), need("period_end", date)
     contribution = _money(f"{file}: contribution", need("contribution", (str, int)))
     payer = doc.get("payer", "unit")
@@ -145,8 +164,14 @@ def plan_load_toml(data: bytes, *, file: str, actor: User | None = None) -> tupl
         raise DomainError("invalid_plan", f"{file}: a {benefit} plan needs its [{benefit}] section")
     terms = section_terms(benefit, doc[benefit])
     try:
-        version_terms(plan_code=code, benefit=benefit, period_start=start, period_end=end,
-                      waiting_days=waiting, terms=terms)
+        version_terms(
+            plan_code=code,
+            benefit=benefit,
+            period_start=start,
+            period_end=end,
+            waiting_days=waiting,
+            terms=terms,
+        )
     except rules.RuleError as exc:
         raise DomainError("invalid_plan", f"{file}: {exc}") from None
 
@@ -157,13 +182,21 @@ def plan_load_toml(data: bytes, *, file: str, actor: User | None = None) -> tupl
         if plan.name != name:
             plan.name = name
             plan.save(update_fields=["name"])
-        version = PlanVersion.objects.select_for_update().filter(plan=plan, period_start=start).first()
-        values = {"period_end": end, "contribution": contribution, "payer": payer,
-                  "waiting_days": waiting, "terms": terms}
+        version = (
+            PlanVersion.objects.select_for_update().filter(plan=plan, period_start=start).first()
+        )
+        values = {
+            "period_end": end,
+            "contribution": contribution,
+            "payer": payer,
+            "waiting_days": waiting,
+            "terms": terms,
+        }
         created = version is None
         if version is None:
-            overlap = PlanVersion.objects.filter(plan=plan, period_start__lte=end,
-                                                 period_end__gte=start)
+            overlap = PlanVersion.objects.filter(
+                plan=plan, period_start__lte=end, period_end__gte=start
+            )
             if overlap.exists():
                 raise Conflict("overlapping_version", f"{file}: overlaps {overlap.first()}")
             version = PlanVersion.objects.create(plan=plan, period_start=start, **values)
@@ -173,11 +206,12 @@ def plan_load_toml(data: bytes, *, file: str, actor: User | None = None) -> tupl
                 for k, v in values.items()
             )
             if changed and version.frozen_at is not None:
-                raise Conflict("version_frozen", f"{file}: {version} has paid out and is frozen; "
-                               "a change needs a new version")
+                raise Conflict(
+                    "version_frozen",
+                    f"{file}: {version} has paid out and is frozen; a change needs a new version",
+                )
             for k, v in values.items():
                 setattr(version, k, v)
             version.save()
-        audit_record(actor=actor, action="plan.load", obj=version, file=file,
-                     created=created)
+        audit_record(actor=actor, action="plan.load", obj=version, file=file, created=created)
     return version, created

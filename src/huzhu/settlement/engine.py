@@ -60,7 +60,7 @@ def _ratio_scale(terms: VersionTerms) -> int:
 
 def _prev(expr: pl.Expr, group: str) -> pl.Expr:
     """The cumulative value before this row within the group (rows already in order)."""
-    return (expr.cum_sum().over(group) - expr)
+    return expr.cum_sum().over(group) - expr
 
 
 def _inpatient(df: pl.DataFrame, terms: VersionTerms) -> pl.DataFrame:
@@ -94,7 +94,9 @@ def _inpatient(df: pl.DataFrame, terms: VersionTerms) -> pl.DataFrame:
         (
             (integral(pl.col("b_before") + pl.col("in_fen")) - integral(pl.col("b_before"))) * 2
             + scale
-        ).floordiv(2 * scale).alias("raw")
+        )
+        .floordiv(2 * scale)
+        .alias("raw")
     )
     raw = pl.when(pl.col("eligible")).then(pl.col("raw")).otherwise(0)
     cap = fen(ip.cap)
@@ -124,9 +126,9 @@ def _allowance(df: pl.DataFrame, terms: VersionTerms) -> pl.DataFrame:
     df = df.with_columns(days.alias("days"))
     counted = pl.when(pl.col("eligible") & (pl.col("days") > 0)).then(pl.col("days")).otherwise(0)
     df = df.with_columns(_prev(counted, "member_id").alias("days_before"))
-    paid_days = pl.min_horizontal(pl.col("days_before") + pl.col("days"), al.max_days) - pl.min_horizontal(
-        pl.col("days_before"), al.max_days
-    )
+    paid_days = pl.min_horizontal(
+        pl.col("days_before") + pl.col("days"), al.max_days
+    ) - pl.min_horizontal(pl.col("days_before"), al.max_days)
     return df.with_columns(
         (pl.col("days").clip(lower_bound=0) * 100).alias("base_fen"),
         pl.when(pl.col("eligible") & (pl.col("days") > 0))
@@ -257,21 +259,20 @@ def adjudicate(
             & (pl.col("admitted_on") < pl.lit(waiting_until))
             & ~pl.col("is_accident")
         )
-        df = (
-            df.with_columns(
-                (~pl.col("reversed") & ~waiting).alias("eligible"),
-                pl.when(pl.col("reversed"))
-                .then(pl.lit(Reason.REVERSED.value))
-                .when(waiting)
-                .then(pl.lit(Reason.WAITING_PERIOD.value))
-                .otherwise(None)
-                .alias("reason"),
-            )
-            .sort(["member_id", "settled_on", "sid"])
-        )
+        df = df.with_columns(
+            (~pl.col("reversed") & ~waiting).alias("eligible"),
+            pl.when(pl.col("reversed"))
+            .then(pl.lit(Reason.REVERSED.value))
+            .when(waiting)
+            .then(pl.lit(Reason.WAITING_PERIOD.value))
+            .otherwise(None)
+            .alias("reason"),
+        ).sort(["member_id", "settled_on", "sid"])
         df = _RULES[terms.benefit](df, terms)
         df = df.with_columns(
-            pl.when(pl.col("eligible")).then(pl.col("base_fen")).otherwise(_rule_base(df, terms))
+            pl.when(pl.col("eligible"))
+            .then(pl.col("base_fen"))
+            .otherwise(_rule_base(df, terms))
             .alias("base_fen")
         )
         covered_spk.append(df["spk"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.db import connection
 
@@ -12,7 +13,14 @@ from huzhu.core.pii import vault
 from huzhu.protection.models import Claim, LedgerEntry
 from huzhu.settlement.models import Settlement
 
-PAYOUT_HEADER = ["settlement_id", "id_number", "plan_code", "base_amount", "payable_amount", "reason"]
+PAYOUT_HEADER = [
+    "settlement_id",
+    "id_number",
+    "plan_code",
+    "base_amount",
+    "payable_amount",
+    "reason",
+]
 CENT = Decimal("0.01")
 
 
@@ -25,13 +33,13 @@ def payout_rows(plan_code: str | None = None) -> list[list[str]]:
     the export depends only on what was received, never on how it arrived."""
     s, c, e = Settlement._meta.db_table, Claim._meta.db_table, LedgerEntry._meta.db_table
     sql = (
-        f'SELECT s.settlement_id, s.id_cipher, c.plan_code, c.base_amount, '
-        f'COALESCE(n.net, 0), c.reason '
+        f"SELECT s.settlement_id, s.id_cipher, c.plan_code, c.base_amount, "
+        f"COALESCE(n.net, 0), c.reason "
         f'FROM "{s}" s JOIN "{c}" c ON c.settlement_id = s.id '
         f'LEFT JOIN (SELECT claim_id, SUM(amount) AS net FROM "{e}" GROUP BY claim_id) n '
-        f'ON n.claim_id = c.id WHERE s.reverses = \'\''
+        f"ON n.claim_id = c.id WHERE s.reverses = ''"
     )
-    params: list[object] = []
+    params: list[Any] = []
     if plan_code is not None:
         sql += " AND c.plan_code = %s"
         params.append(plan_code)
@@ -47,8 +55,9 @@ def payout_rows(plan_code: str | None = None) -> list[list[str]]:
                 if number is None:
                     number = cache[cipher] = v.decrypt(cipher)
                 payable = Decimal(str(net)).quantize(CENT)
-                rows.append([sid, number, code, _two(base), str(payable),
-                             "" if payable > 0 else reason])
+                rows.append(
+                    [sid, number, code, _two(base), str(payable), "" if payable > 0 else reason]
+                )
     return rows
 
 
