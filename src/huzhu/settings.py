@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "huzhu.audit",
     "huzhu.members",
     "huzhu.stations",
+    "huzhu.care",
     "huzhu.web",
 ]
 
