@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "huzhu.members",
     "huzhu.protection",
     "huzhu.settlement",
+    "huzhu.stations",
+    "huzhu.care",
     "huzhu.web",
 ]
 

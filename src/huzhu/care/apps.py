@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CareConfig(AppConfig):
+    name = "huzhu.care"
+    label = "care"
+    verbose_name = _("慰问与劳模")
+
+    def ready(self) -> None:
+        from huzhu.care import demo  # noqa: F401  (registers the demo campaigns and labour models)

@@ -1,0 +1,129 @@
+"""Reads of care campaigns, visits and labour models, each scoped to the staff user's subtree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+
+from huzhu.accounts.models import ROSTER_ROLES, User
+from huzhu.accounts.selectors import staff_scope_path
+from huzhu.care.models import (
+    CareBeneficiary,
+    CareCampaign,
+    CareLedgerEntry,
+    CareVisit,
+    EntryKind,
+    LabourModel,
+)
+from huzhu.care.rules import OrgFunds, funds_by_org
+from huzhu.core.errors import Forbidden, NotFound
+from huzhu.members.models import Organisation
+
+# Care work is for the federation's admins (city, district, workplace union).
+CARE_ROLES = ROSTER_ROLES
+
+
+def care_scope_path(user: User) -> str:
+    scope = staff_scope_path(user)
+    if user.role not in CARE_ROLES:
+        raise Forbidden("forbidden", "your role has no access to care campaigns")
+    return scope
+
+
+def campaigns_visible_to(user: User) -> QuerySet[CareCampaign]:
+    """Campaigns run inside the user's subtree, and those that allocated money into it."""
+    scope = care_scope_path(user)
+    funded = CareLedgerEntry.objects.filter(org__path__startswith=scope).values("campaign_id")
+    return CareCampaign.objects.filter(Q(org__path__startswith=scope) | Q(pk__in=funded))
+
+
+def campaign_get_visible(*, user: User, code: str) -> CareCampaign:
+    campaign = campaigns_visible_to(user).select_related("org").filter(code=code).first()
+    if campaign is None:
+        raise NotFound(f"campaign {code}")
+    return campaign
+
+
+def visits_visible_to(user: User) -> QuerySet[CareVisit]:
+    return CareVisit.objects.filter(org__path__startswith=care_scope_path(user))
+
+
+def labour_models_visible_to(user: User) -> QuerySet[LabourModel]:
+    return LabourModel.objects.filter(org__path__startswith=care_scope_path(user))
+
+
+@dataclass(frozen=True)
+class OrgLine:
+    org: Organisation
+    funds: OrgFunds
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """What a campaign allocated and spent, against its budget. `partial` when the viewer sees
+    only the organisations of its subtree (the campaign is run above it)."""
+
+    budget: Decimal
+    allocated: Decimal
+    spent: Decimal
+    partial: bool
+    orgs: list[OrgLine]
+
+    @property
+    def unallocated(self) -> Decimal:
+        return self.budget - self.allocated
+
+    @property
+    def balance(self) -> Decimal:
+        return self.allocated - self.spent
+
+
+def campaign_funds(campaign: CareCampaign) -> dict[int, OrgFunds]:
+    rows = (
+        CareLedgerEntry.objects.filter(campaign=campaign)
+        .values_list("org_id", "kind")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return funds_by_org((org_id, kind, total) for org_id, kind, total in rows)
+
+
+def campaign_summary(*, campaign: CareCampaign, user: User | None = None) -> CampaignSummary:
+    funds = campaign_funds(campaign)
+    scope = "/" if user is None else care_scope_path(user)
+    partial = not campaign.org.path.startswith(scope)
+    orgs = Organisation.objects.in_bulk(list(funds))
+    lines = sorted(
+        (
+            OrgLine(orgs[org_id], f)
+            for org_id, f in funds.items()
+            if orgs[org_id].path.startswith(scope)
+        ),
+        key=lambda line: line.org.path,
+    )
+    seen = funds.values() if not partial else [line.funds for line in lines]
+    return CampaignSummary(
+        budget=campaign.budget,
+        allocated=sum((f.allocated for f in seen), Decimal("0.00")),
+        spent=sum((f.spent for f in seen), Decimal("0.00")),
+        partial=partial,
+        orgs=lines,
+    )
+
+
+def labour_model_visits(labour_model: LabourModel) -> QuerySet[CareBeneficiary]:
+    """Every time the labour model was visited, newest first (cancelled visits left out)."""
+    return (
+        CareBeneficiary.objects.filter(labour_model=labour_model, visit__cancelled_at__isnull=True)
+        .select_related("visit", "visit__campaign", "visit__org")
+        .order_by("-visit__visited_on", "-visit_id")
+    )
+
+
+def spending_total(*, campaign: CareCampaign) -> Decimal:
+    total = CareLedgerEntry.objects.filter(campaign=campaign, kind=EntryKind.SPENDING).aggregate(
+        s=Sum("amount")
+    )["s"]
+    return total or Decimal("0.00")

@@ -1,0 +1,415 @@
+"""Writes for care: campaigns, allocations, visits with their spending, reversals, labour
+models. Money moves only as ledger entries, written in the same transaction as the audit event
+while the campaign row is locked, so two writers cannot both spend the last yuan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from huzhu.accounts.models import User
+from huzhu.audit.services import audit_record
+from huzhu.care import rules
+from huzhu.care.models import (
+    BeneficiaryKind,
+    CareBeneficiary,
+    CareCampaign,
+    CareLedgerEntry,
+    CareVisit,
+    EntryKind,
+    LabourModel,
+    LabourModelLevel,
+)
+from huzhu.care.selectors import campaign_funds, care_scope_path
+from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden
+from huzhu.members import rules as member_rules
+from huzhu.members.models import Member, Organisation
+
+ZERO = Decimal("0.00")
+
+
+def _check_scope(actor: User | None, org: Organisation, what: str = "organisation") -> None:
+    if actor is not None and not org.path.startswith(care_scope_path(actor)):
+        raise Forbidden("forbidden", f"the {what} is outside your organisation")
+
+
+def _checked_amount(value: Decimal, field: str, *, allow_zero: bool = False) -> Decimal:
+    if problem := rules.amount_problem(value, allow_zero=allow_zero):
+        raise DomainError("invalid_amount", f"{field}: {problem}", field=field)
+    return rules.money(value)
+
+
+def _lock(campaign: CareCampaign) -> CareCampaign:
+    """Lock the campaign row: its budget and balances are the scarce thing."""
+    try:
+        return CareCampaign.objects.select_for_update().get(pk=campaign.pk)
+    except DatabaseError as exc:  # lock timeout (PostgreSQL lock_timeout)
+        raise Busy() from exc
+
+
+def care_campaign_create(
+    *,
+    actor: User | None,
+    code: str,
+    title: str,
+    org: Organisation,
+    budget: Decimal,
+    starts_on: date,
+    ends_on: date | None = None,
+    description: str = "",
+) -> CareCampaign:
+    _check_scope(actor, org)
+    if problem := member_rules.code_problem(code):
+        raise DomainError("invalid_code", problem, field="code")
+    if not title.strip():
+        raise DomainError("required", "title is required", field="title")
+    if ends_on is not None and ends_on < starts_on:
+        raise DomainError("invalid_dates", "the campaign ends before it starts", field="ends_on")
+    amount = _checked_amount(budget, "budget", allow_zero=True)
+    if CareCampaign.objects.filter(code=code).exists():
+        raise Conflict("duplicate_code", f"campaign {code} exists", field="code")
+    with transaction.atomic():
+        campaign = CareCampaign.objects.create(
+            code=code,
+            title=title.strip(),
+            org=org,
+            budget=amount,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            description=description,
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="care.campaign_create",
+            obj=campaign,
+            org_path=org.path,
+            budget=str(amount),
+        )
+    return campaign
+
+
+def care_campaign_budget_set(
+    *, campaign: CareCampaign, budget: Decimal, actor: User | None, reason: str
+) -> CareCampaign:
+    """Raise or lower the budget; never below what is already allocated."""
+    _check_scope(actor, campaign.org, "campaign")
+    amount = _checked_amount(budget, "budget", allow_zero=True)
+    if not reason.strip():
+        raise DomainError("reason_required", "say why the budget changes", field="reason")
+    with transaction.atomic():
+        locked = _lock(campaign)
+        allocated = sum((f.allocated for f in campaign_funds(locked).values()), ZERO)
+        if amount < allocated:
+            raise Conflict(
+                "below_allocated", f"{allocated} is already allocated", allocated=str(allocated)
+            )
+        old = locked.budget
+        locked.budget = amount
+        locked.save(update_fields=["budget"])
+        audit_record(
+            actor=actor,
+            action="care.budget_set",
+            obj=locked,
+            org_path=locked.org.path,
+            reason=reason,
+            old=str(old),
+            new=str(amount),
+        )
+    campaign.budget = amount
+    return locked
+
+
+def care_allocation_create(
+    *,
+    campaign: CareCampaign,
+    org: Organisation,
+    amount: Decimal,
+    on: date,
+    actor: User | None,
+    payee: str = "",
+    memo: str = "",
+) -> CareLedgerEntry:
+    """Allocate (拨付) part of the budget to an organisation of the campaign's subtree."""
+    _check_scope(actor, campaign.org, "campaign")
+    if not org.path.startswith(campaign.org.path):
+        raise DomainError(
+            "invalid_org", f"{org.code} is not under the campaign's organisation", field="org"
+        )
+    value = _checked_amount(amount, "amount")
+    with transaction.atomic():
+        locked = _lock(campaign)
+        allocated = sum((f.allocated for f in campaign_funds(locked).values()), ZERO)
+        if allocated + value > locked.budget:
+            raise Conflict(
+                "over_budget",
+                f"only {locked.budget - allocated} of the budget is unallocated",
+                unallocated=str(locked.budget - allocated),
+            )
+        entry = CareLedgerEntry.objects.create(
+            campaign=locked,
+            org=org,
+            kind=EntryKind.ALLOCATION,
+            amount=value,
+            occurred_on=on,
+            payee=payee,
+            memo=memo,
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="care.allocate",
+            obj=entry,
+            org_path=org.path,
+            campaign=locked.code,
+            amount=str(value),
+        )
+    return entry
+
+
+@dataclass(frozen=True)
+class BeneficiaryIn:
+    """One line of a visit. A member or labour model is named by its record; frontline staff
+    by `name` (a person or a group, with `headcount`)."""
+
+    kind: str
+    name: str = ""
+    member: Member | None = None
+    labour_model: LabourModel | None = None
+    unit_name: str = ""
+    headcount: int = 1
+    cash: Decimal = ZERO
+    goods: str = ""
+    goods_quantity: int = 0
+    goods_value: Decimal = ZERO
+
+
+def _checked_line(actor: User | None, line: BeneficiaryIn, index: int) -> BeneficiaryIn:
+    where = f"beneficiaries[{index}]"
+    if line.kind not in BeneficiaryKind.values:
+        raise DomainError("invalid_kind", f"{where}: kind is member, labour_model or frontline")
+    if line.kind == BeneficiaryKind.MEMBER:
+        if line.member is None:
+            raise DomainError("required", f"{where}: a member beneficiary needs the member")
+        _check_scope(actor, line.member.unit, "member")
+    if line.kind == BeneficiaryKind.LABOUR_MODEL:
+        if line.labour_model is None:
+            raise DomainError(
+                "required", f"{where}: a labour-model beneficiary needs the labour model"
+            )
+        _check_scope(actor, line.labour_model.org, "labour model")
+    name = (
+        line.name
+        or (line.member.name if line.member else "")
+        or (line.labour_model.name if line.labour_model else "")
+    )
+    if not name.strip():
+        raise DomainError("required", f"{where}: name is required")
+    if line.headcount < 1:
+        raise DomainError("invalid_headcount", f"{where}: headcount is at least 1")
+    cash = _checked_amount(line.cash, f"{where}.cash", allow_zero=True)
+    goods_value = _checked_amount(line.goods_value, f"{where}.goods_value", allow_zero=True)
+    if goods_value and not line.goods.strip():
+        raise DomainError("required", f"{where}: say what goods were handed out")
+    return BeneficiaryIn(
+        kind=line.kind,
+        name=name.strip(),
+        member=line.member,
+        labour_model=line.labour_model,
+        unit_name=line.unit_name or (line.labour_model.unit_name if line.labour_model else ""),
+        headcount=line.headcount,
+        cash=cash,
+        goods=line.goods.strip(),
+        goods_quantity=line.goods_quantity,
+        goods_value=goods_value,
+    )
+
+
+def care_visit_record(
+    *,
+    campaign: CareCampaign,
+    org: Organisation,
+    visited_on: date,
+    place: str,
+    beneficiaries: Sequence[BeneficiaryIn],
+    actor: User | None,
+    visitors: str = "",
+    note: str = "",
+) -> CareVisit:
+    """A visit by `org` and what it handed out. The cash and goods of every line are spent
+    from `org`'s allocation in the campaign, one ledger entry per line with money."""
+    _check_scope(actor, org)
+    if not beneficiaries:
+        raise DomainError("required", "a visit has at least one beneficiary", field="beneficiaries")
+    if not place.strip():
+        raise DomainError("required", "place is required", field="place")
+    if visited_on > timezone.localdate():
+        raise DomainError("invalid_date", "the visit is in the future", field="visited_on")
+    lines = [_checked_line(actor, line, i) for i, line in enumerate(beneficiaries)]
+    total = sum((line.cash + line.goods_value for line in lines), ZERO)
+    with transaction.atomic():
+        locked = _lock(campaign)
+        balance = campaign_funds(locked).get(org.pk)
+        available = balance.balance if balance is not None else ZERO
+        if total > available:
+            raise Conflict(
+                "insufficient_funds",
+                f"{org.code} has {available} left in {locked.code}; the visit needs {total}",
+                available=str(available),
+                needed=str(total),
+            )
+        visit = CareVisit.objects.create(
+            campaign=locked,
+            org=org,
+            visited_on=visited_on,
+            place=place.strip(),
+            visitors=visitors,
+            note=note,
+            created_by=actor,
+        )
+        for line in lines:
+            row = CareBeneficiary.objects.create(
+                visit=visit,
+                kind=line.kind,
+                member=line.member,
+                labour_model=line.labour_model,
+                name=line.name,
+                unit_name=line.unit_name,
+                headcount=line.headcount,
+                cash=line.cash,
+                goods=line.goods,
+                goods_quantity=line.goods_quantity,
+                goods_value=line.goods_value,
+            )
+            amount = line.cash + line.goods_value
+            if amount:
+                CareLedgerEntry.objects.create(
+                    campaign=locked,
+                    org=org,
+                    kind=EntryKind.SPENDING,
+                    amount=amount,
+                    occurred_on=visited_on,
+                    visit=visit,
+                    beneficiary=row,
+                    payee=line.name[:200],
+                    memo=line.goods[:300],
+                    created_by=actor,
+                )
+        audit_record(
+            actor=actor,
+            action="care.visit_record",
+            obj=visit,
+            org_path=org.path,
+            campaign=locked.code,
+            total=str(total),
+            beneficiaries=len(lines),
+        )
+    return visit
+
+
+def care_entry_reverse(
+    *, entry: CareLedgerEntry, actor: User | None, reason: str
+) -> CareLedgerEntry:
+    """Cancel an entry by booking its opposite. An allocation can be reversed only while the
+    organisation has not spent it."""
+    _check_scope(actor, entry.campaign.org if entry.kind == EntryKind.ALLOCATION else entry.org)
+    if not reason.strip():
+        raise DomainError("reason_required", "say why the entry is reversed", field="reason")
+    if entry.reverses_id is not None:
+        raise DomainError("not_reversible", "a reversal cannot itself be reversed")
+    with transaction.atomic():
+        locked = _lock(entry.campaign)
+        if CareLedgerEntry.objects.filter(reverses=entry).exists():
+            raise Conflict("already_reversed", "this entry is already reversed")
+        if entry.kind == EntryKind.ALLOCATION:
+            funds = campaign_funds(locked).get(entry.org_id)
+            if funds is None or funds.balance < entry.amount:
+                raise Conflict("allocation_spent", "the organisation has already spent this money")
+        reversal = CareLedgerEntry.objects.create(
+            campaign=locked,
+            org_id=entry.org_id,
+            kind=entry.kind,
+            amount=-entry.amount,
+            occurred_on=timezone.localdate(),
+            visit_id=entry.visit_id,
+            beneficiary_id=entry.beneficiary_id,
+            payee=entry.payee,
+            memo=reason[:300],
+            reverses=entry,
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="care.entry_reverse",
+            obj=reversal,
+            org_path=entry.org.path,
+            reverses=entry.pk,
+            reason=reason,
+        )
+    return reversal
+
+
+def care_visit_cancel(*, visit: CareVisit, actor: User | None, reason: str) -> CareVisit:
+    """A visit recorded by mistake: mark it cancelled and reverse its spending."""
+    _check_scope(actor, visit.org)
+    if visit.cancelled_at is not None:
+        raise Conflict("already_cancelled", "the visit is already cancelled")
+    if not reason.strip():
+        raise DomainError("reason_required", "say why the visit is cancelled", field="reason")
+    with transaction.atomic():
+        for entry in visit.entries.filter(reverses__isnull=True, reversed_by__isnull=True):
+            care_entry_reverse(entry=entry, actor=actor, reason=reason)
+        visit.cancelled_at = timezone.now()
+        visit.cancel_reason = reason
+        visit.save(update_fields=["cancelled_at", "cancel_reason"])
+        audit_record(
+            actor=actor,
+            action="care.visit_cancel",
+            obj=visit,
+            org_path=visit.org.path,
+            reason=reason,
+        )
+    return visit
+
+
+def labour_model_create(
+    *,
+    actor: User | None,
+    name: str,
+    level: str,
+    unit_name: str,
+    org: Organisation,
+    year: int | None = None,
+    title: str = "",
+    member: Member | None = None,
+    note: str = "",
+) -> LabourModel:
+    _check_scope(actor, org)
+    if level not in LabourModelLevel.values:
+        raise DomainError("invalid_level", "level is national or provincial", field="level")
+    if not name.strip() or not unit_name.strip():
+        raise DomainError("required", "name and unit are required", field="name")
+    if year is not None and not 1950 <= year <= timezone.localdate().year:
+        raise DomainError("invalid_year", f"not a year of award: {year}", field="year")
+    if member is not None:
+        _check_scope(actor, member.unit, "member")
+    with transaction.atomic():
+        labour_model = LabourModel.objects.create(
+            name=name.strip(),
+            level=level,
+            unit_name=unit_name.strip(),
+            org=org,
+            year=year,
+            title=title or str(LabourModelLevel(level).label),
+            member=member,
+            note=note,
+        )
+        audit_record(
+            actor=actor, action="care.labour_model_create", obj=labour_model, org_path=org.path
+        )
+    return labour_model

@@ -1,0 +1,267 @@
+"""Opening hours of a station: a weekly schedule with dated exceptions, in Beijing time.
+
+The text format, used alike by files, the API and the admin (close to OpenStreetMap's):
+
+    weekly      Mo-Fr 08:30-17:30; Sa,Su 09:00-12:00,14:00-17:00
+                24/7                      (every day, all day)
+                周一至周五 08:00-20:00; 周六 off
+    exceptions  2026-01-01 off; 2026-02-16..2026-02-22 10:00-14:00
+
+Rules of the weekly text: `days spans`, separated by `;`. Days are Mo Tu We Th Fr Sa Su (or
+周一…周日), as lists (`Mo,We`) and ranges (`Mo-Fr`, `Fr-Mo` wraps); no days means every day. A
+later rule replaces earlier ones for the days it names; days never named are closed. `off`
+(or closed, 休息, 关闭) closes the named days.
+
+A span `HH:MM-HH:MM` includes its start and excludes its end. An end at or before the start
+means the span runs past midnight (`22:00-06:00`); it belongs to the day it starts on. So an
+exception replaces the spans that *start* on its dates: a Friday night shift still ends on
+Saturday morning when Saturday is closed, and closing Friday also cancels that night.
+
+Exceptions name a date or an inclusive range (`..`) and replace those dates' spans; a later
+exception wins over an earlier one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+DAY_MINUTES = 24 * 60
+DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+_DAY_INDEX = {d.casefold(): i for i, d in enumerate(DAYS)}
+_ZH_DAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
+for _ch, _i in _ZH_DAYS.items():
+    for _prefix in ("周", "星期", "礼拜"):
+        _DAY_INDEX[_prefix + _ch] = _i
+OFF_WORDS = frozenset({"off", "closed", "休息", "关闭", "不开放", "闭馆"})
+ALL_WEEK = "24/7"
+
+_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+_DATE_RANGE_RE = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})(?:\s*(?:\.\.|~|～|至)\s*(\d{4}-\d{2}-\d{2}))?\s+(.+)$"
+)
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """Open from `start` to `end`, in minutes after midnight. `end <= start` ends the next day."""
+
+    start: int
+    end: int
+
+    @property
+    def overnight(self) -> bool:
+        return self.end <= self.start
+
+    def __str__(self) -> str:
+        return f"{_hhmm(self.start)}-{_hhmm(self.end)}"
+
+
+Spans = tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class DateRule:
+    """The spans of every date from `first` to `last` (inclusive); none means closed."""
+
+    first: date
+    last: date
+    spans: Spans
+
+    def __str__(self) -> str:
+        when = self.first.isoformat()
+        if self.last != self.first:
+            when += f"..{self.last.isoformat()}"
+        return f"{when} {_spans_text(self.spans)}"
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    week: tuple[Spans, Spans, Spans, Spans, Spans, Spans, Spans]  # Monday first
+    exceptions: tuple[DateRule, ...] = ()
+
+    def spans_on(self, day: date) -> Spans:
+        """The spans that start on `day`: the last exception naming it, else its weekday's."""
+        for rule in reversed(self.exceptions):
+            if rule.first <= day <= rule.last:
+                return rule.spans
+        return self.week[day.weekday()]
+
+    def is_open(self, at: datetime) -> bool:
+        """Open at the aware instant `at` (read in Beijing time)?"""
+        if at.tzinfo is None:
+            raise ValueError("is_open needs an aware datetime")
+        local = at.astimezone(BEIJING)
+        day = local.date()
+        second = local.hour * 3600 + local.minute * 60 + local.second
+        for span in self.spans_on(day):
+            if span.start * 60 <= second and (span.overnight or second < span.end * 60):
+                return True
+        return any(
+            span.overnight and second < span.end * 60
+            for span in self.spans_on(day - timedelta(days=1))
+        )
+
+    @property
+    def weekly_text(self) -> str:
+        return format_week(self.week)
+
+    @property
+    def exceptions_text(self) -> str:
+        return "; ".join(str(rule) for rule in self.exceptions)
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _spans_text(spans: Spans) -> str:
+    return ",".join(str(s) for s in spans) if spans else "off"
+
+
+def _normalise(text: str) -> str:
+    for wide, narrow in (
+        ("；", ";"),
+        ("，", ","),
+        ("：", ":"),
+        ("、", ","),
+        ("－", "-"),
+        ("–", "-"),
+        ("—", "-"),
+        ("～", "-"),
+        ("~", "-"),
+        ("至", "-"),
+        ("到", "-"),
+    ):
+        text = text.replace(wide, narrow)
+    text = re.sub(r"\s*([-,])\s*", r"\1", text.strip())
+    return re.sub(r"\s+", " ", text)
+
+
+def _minutes(text: str, *, is_end: bool) -> int:
+    m = _TIME_RE.match(text)
+    if not m:
+        raise ValueError(f"not a time (HH:MM): {text}")
+    hours, minutes = int(m.group(1)), int(m.group(2))
+    value = hours * 60 + minutes
+    if minutes > 59 or value > DAY_MINUTES or (value == DAY_MINUTES and not is_end):
+        raise ValueError(f"not a time of day: {text}")
+    return value
+
+
+def parse_spans(text: str) -> Spans:
+    """`off` or `HH:MM-HH:MM[,HH:MM-HH:MM…]`, sorted and without repeats."""
+    if text.casefold() in OFF_WORDS:
+        return ()
+    spans: set[Span] = set()
+    for part in text.split(","):
+        bounds = part.split("-")
+        if len(bounds) != 2:
+            raise ValueError(f"not a time span (HH:MM-HH:MM): {part}")
+        start = _minutes(bounds[0], is_end=False)
+        end = _minutes(bounds[1], is_end=True)
+        if end == 0:
+            end = DAY_MINUTES  # 22:00-00:00 closes at midnight
+        if end == start:
+            raise ValueError(f"a span must not start and end at the same time: {part}")
+        spans.add(Span(start, end))
+    return tuple(sorted(spans))
+
+
+def _day(token: str) -> int:
+    index = _DAY_INDEX.get(token.casefold())
+    if index is None:
+        raise ValueError(f"not a day of the week (Mo…Su or 周一…周日): {token}")
+    return index
+
+
+def _parse_days(text: str) -> list[int]:
+    days: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            first, _, last = part.partition("-")
+            a, b = _day(first), _day(last)
+            days.extend((a + i) % 7 for i in range((b - a) % 7 + 1))
+        else:
+            days.append(_day(part))
+    return days
+
+
+def parse_week(text: str) -> tuple[Spans, Spans, Spans, Spans, Spans, Spans, Spans]:
+    text = _normalise(text)
+    if not text:
+        raise ValueError("opening hours are required (e.g. Mo-Fr 08:00-18:00 or 24/7)")
+    if text == ALL_WEEK:
+        return ((Span(0, DAY_MINUTES),),) * 7
+    week: list[Spans] = [()] * 7
+    for rule in filter(None, (r.strip() for r in text.split(";"))):
+        head, _, rest = rule.partition(" ")
+        if rest:
+            days, spans = _parse_days(head), parse_spans(rest.replace(" ", ""))
+        elif head == ALL_WEEK:
+            days, spans = list(range(7)), (Span(0, DAY_MINUTES),)
+        else:
+            days, spans = list(range(7)), parse_spans(head)
+        for d in days:
+            week[d] = spans
+    return (week[0], week[1], week[2], week[3], week[4], week[5], week[6])
+
+
+def parse_exceptions(text: str) -> tuple[DateRule, ...]:
+    rules: list[DateRule] = []
+    for part in text.replace("；", ";").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        m = _DATE_RANGE_RE.match(part)
+        if not m:
+            raise ValueError(f"not an exception (YYYY-MM-DD[..YYYY-MM-DD] HH:MM-HH:MM|off): {part}")
+        try:
+            first = date.fromisoformat(m.group(1))
+            last = date.fromisoformat(m.group(2)) if m.group(2) else first
+        except ValueError:
+            raise ValueError(f"not a date: {part}") from None
+        if last < first:
+            raise ValueError(f"the range ends before it starts: {part}")
+        rules.append(DateRule(first, last, parse_spans(_normalise(m.group(3)).replace(" ", ""))))
+    return tuple(rules)
+
+
+@lru_cache(maxsize=4096)
+def parse_hours(weekly: str, exceptions: str = "") -> OpeningHours:
+    """Parse both texts (ValueError with a reason when either is malformed). Cached: stations
+    share a handful of schedules, and the nearest query evaluates many."""
+    return OpeningHours(parse_week(weekly), parse_exceptions(exceptions))
+
+
+def format_week(week: tuple[Spans, ...]) -> str:
+    """The canonical text: days with the same spans grouped into runs, closed days left out."""
+    if all(spans == (Span(0, DAY_MINUTES),) for spans in week):
+        return ALL_WEEK
+    groups: dict[Spans, list[int]] = {}
+    for index, spans in enumerate(week):
+        if spans:
+            groups.setdefault(spans, []).append(index)
+    if not groups:
+        return "off"
+    return "; ".join(f"{_days_text(days)} {_spans_text(spans)}" for spans, days in groups.items())
+
+
+def _days_text(days: list[int]) -> str:
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and runs[-1][-1] == d - 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    parts = []
+    for run in runs:
+        if len(run) >= 3:
+            parts.append(f"{DAYS[run[0]]}-{DAYS[run[-1]]}")
+        else:
+            parts.extend(DAYS[d] for d in run)
+    return ",".join(parts)

@@ -1,0 +1,110 @@
+"""Reads of stations: who sees which, the nearest open stations to a point, visit counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db.models import F, QuerySet, Sum
+
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.selectors import staff_scope_path
+from huzhu.core.errors import NotFound
+from huzhu.stations import geo
+from huzhu.stations.hours import parse_hours
+from huzhu.stations.models import Station, StationStatus, StationVisit
+
+# Staff roles that manage the stations of their subtree (create, edit every field, operators).
+STATION_ADMIN_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN})
+
+# The nearest query starts with this radius and doubles it until it has enough stations.
+FIRST_RADIUS_M = 1_000.0
+
+
+def stations_visible_to(user: User) -> QuerySet[Station]:
+    """Staff see the stations of their subtree; a station operator only the ones it runs."""
+    qs = Station.objects.filter(org__path__startswith=staff_scope_path(user))
+    if user.role == Role.STATION_OPERATOR:
+        qs = qs.filter(operators=user)
+    return qs
+
+
+def station_get_visible(*, user: User, code: str) -> Station:
+    station = stations_visible_to(user).select_related("org").filter(code=code).first()
+    if station is None:
+        raise NotFound(f"station {code}")
+    return station
+
+
+@dataclass(frozen=True)
+class Nearby:
+    station_id: int
+    distance_m: float
+    is_open: bool | None  # None when the caller did not ask for a time
+
+
+def _candidates(box: geo.Box, service_mask: int) -> list[tuple[int, float, float, str, str]]:
+    qs = Station.objects.filter(
+        status=StationStatus.ACTIVE,
+        lat__gte=box.min_lat,
+        lat__lte=box.max_lat,
+        lng__gte=box.min_lng,
+        lng__lte=box.max_lng,
+    )
+    if service_mask:
+        qs = qs.alias(has=F("services").bitand(service_mask)).filter(has=service_mask)
+    return list(qs.values_list("id", "lat", "lng", "hours", "hours_exceptions"))
+
+
+def stations_nearest(
+    *,
+    lat: float,
+    lng: float,
+    service_mask: int = 0,
+    open_at: datetime | None = None,
+    limit: int = 10,
+    within_m: float = 20_000.0,
+) -> list[Nearby]:
+    """The `limit` active stations nearest to the WGS-84 point (lat, lng) within `within_m`
+    metres by great-circle distance, offering every service in `service_mask` and, when
+    `open_at` is given, open at that instant. Ties go to the lower id.
+
+    Only stations inside a bounding box reach Python: the box of a circle of radius r (served
+    by the (lat, lng) index), doubled until the circle holds `limit` matches or r reaches
+    `within_m`. Every station within r lies in the box, and every station not yet kept is
+    farther than r, so the first `limit` kept are the true nearest.
+    """
+    radius = min(FIRST_RADIUS_M, within_m)
+    while True:
+        box = geo.bounding_box(lat, lng, radius)
+        kept: list[Nearby] = []
+        for station_id, s_lat, s_lng, weekly, exceptions in _candidates(box, service_mask):
+            distance = geo.haversine_m(lat, lng, s_lat, s_lng)
+            if distance > radius:
+                continue
+            is_open = None
+            if open_at is not None:
+                try:
+                    is_open = parse_hours(weekly, exceptions).is_open(open_at)
+                except ValueError:
+                    is_open = False  # unreadable hours (written around the services): not open
+                if not is_open:
+                    continue
+            kept.append(Nearby(station_id, distance, is_open))
+        if len(kept) >= limit or radius >= within_m:
+            kept.sort(key=lambda n: (n.distance_m, n.station_id))
+            return kept[:limit]
+        radius = min(radius * 2, within_m)
+
+
+def station_visit_days(
+    *, station: Station, first: date | None = None, last: date | None = None
+) -> list[tuple[date, int]]:
+    """People per day at a station, oldest first."""
+    qs = StationVisit.objects.filter(station=station)
+    if first:
+        qs = qs.filter(visited_on__gte=first)
+    if last:
+        qs = qs.filter(visited_on__lte=last)
+    rows = qs.values("visited_on").annotate(people=Sum("people")).order_by("visited_on")
+    return [(r["visited_on"], int(r["people"])) for r in rows]
