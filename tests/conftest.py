@@ -41,9 +41,15 @@ class Tree:
 
     def __init__(self) -> None:
         self.city = org_create(code="BJ", name="北京市总工会", kind="city", parent=None)
-        self.xicheng = org_create(code="BJ02", name="西城区总工会", kind="district", parent=self.city)
-        self.huairou = org_create(code="BJ16", name="怀柔区总工会", kind="district", parent=self.city)
-        self.town = org_create(code="BJ02T01", name="白塔寺街道总工会", kind="town", parent=self.xicheng)
+        self.xicheng = org_create(
+            code="BJ02", name="西城区总工会", kind="district", parent=self.city
+        )
+        self.huairou = org_create(
+            code="BJ16", name="怀柔区总工会", kind="district", parent=self.city
+        )
+        self.town = org_create(
+            code="BJ02T01", name="白塔寺街道总工会", kind="town", parent=self.xicheng
+        )
         self.u1 = org_create(code="U1", name="西城邮政分公司工会", kind="unit", parent=self.town)
         self.u2 = org_create(code="U2", name="西城环卫工会", kind="unit", parent=self.xicheng)
         self.u3 = org_create(code="U3", name="怀柔滑雪场工会", kind="unit", parent=self.huairou)
@@ -64,8 +70,9 @@ def new_id_number(area: str = "110102", born: date | None = None) -> str:
 
 @pytest.fixture
 def make_member(db: Any) -> Callable[..., Member]:
-    def make(unit: Organisation, name: str = "张三", id_number: str | None = None,
-             phone: str = "") -> Member:
+    def make(
+        unit: Organisation, name: str = "张三", id_number: str | None = None, phone: str = ""
+    ) -> Member:
         member, _ = member_create_or_update(
             id_number=id_number or new_id_number(), name=name, unit=unit, phone=phone
         )
@@ -78,8 +85,10 @@ def make_member(db: Any) -> Callable[..., Member]:
 def make_staff(db: Any) -> Callable[..., User]:
     def make(role: str, org: Organisation, username: str | None = None) -> User:
         return staff_create(
-            username=username or f"{role}-{org.code}-{next(_serial)}", password=PASSWORD,
-            org_code=org.code, role=role,
+            username=username or f"{role}-{org.code}-{next(_serial)}",
+            password=PASSWORD,
+            org_code=org.code,
+            role=role,
         )
 
     return make

@@ -61,8 +61,12 @@ class Progress:
     def __call__(self, stage: str, count: int) -> None:
         if self.enabled:
             elapsed = time.monotonic() - self.started
-            print(f"\r{self.label}: {stage} {count:,} ({elapsed:.1f}s)\033[K", end="",
-                  file=self.stream, flush=True)
+            print(
+                f"\r{self.label}: {stage} {count:,} ({elapsed:.1f}s)\033[K",
+                end="",
+                file=self.stream,
+                flush=True,
+            )
 
     def done(self) -> None:
         if self.enabled:
@@ -94,15 +98,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from django.conf import settings
 
     host = args.host
-    print(f"huzhu serving on http://{host}:{args.port}/ with {args.workers} worker(s)", file=sys.stderr)
+    print(
+        f"huzhu serving on http://{host}:{args.port}/ with {args.workers} worker(s)",
+        file=sys.stderr,
+    )
     sys.stderr.flush()
     argv = [
-        sys.executable, "-m", "gunicorn", "huzhu.wsgi:application",
-        "--bind", f"{host}:{args.port}", "--workers", str(args.workers),
-        "--worker-class", "gthread" if args.threads > 1 else "sync",
-        "--threads", str(args.threads), "--timeout", "120", "--graceful-timeout", "10",
-        "--access-logfile", "-" if args.access_log else "/dev/null",
-        "--forwarded-allow-ips", "127.0.0.1",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "huzhu.wsgi:application",
+        "--bind",
+        f"{host}:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread" if args.threads > 1 else "sync",
+        "--threads",
+        str(args.threads),
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "10",
+        "--access-logfile",
+        "-" if args.access_log else "/dev/null",
+        "--forwarded-allow-ips",
+        "127.0.0.1",
     ]
     os.environ["HUZHU_HOME"] = str(settings.HUZHU_HOME)
     os.execv(sys.executable, argv)
@@ -124,8 +145,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     data = _read_input(args.file)
     progress = Progress(f"import {args.kind}")
     try:
-        report = IMPORTERS[args.kind](data, file=args.file, keep_valid=args.keep_valid,
-                                      progress=progress)
+        report = IMPORTERS[args.kind](
+            data, file=args.file, keep_valid=args.keep_valid, progress=progress
+        )
     except TableError as exc:
         progress.done()
         _report_errors(exc.errors)
@@ -176,8 +198,7 @@ EXPORTERS: dict[str, Callable[[argparse.Namespace], int]] = {}
 def cmd_create_staff(args: argparse.Namespace) -> int:
     from huzhu.accounts.services import staff_create
 
-    staff_create(username=args.username, password=args.password, org_code=args.org,
-                 role=args.role)
+    staff_create(username=args.username, password=args.password, org_code=args.org, role=args.role)
     print(f"created {args.role} {args.username} at {args.org}")
     return 0
 
@@ -186,7 +207,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from huzhu.synth import generate_dataset
 
     files = generate_dataset(
-        out=Path(args.out), members=args.members, settlements=args.settlements, seed=args.seed,
+        out=Path(args.out),
+        members=args.members,
+        settlements=args.settlements,
+        seed=args.seed,
         progress=Progress("generate"),
     )
     for name, count in files.items():
@@ -213,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a file")
     imp.add_argument("kind", choices=sorted(IMPORTERS))
     imp.add_argument("file")
-    imp.add_argument("--keep-valid", action="store_true", help="import the good rows, report the bad")
+    imp.add_argument(
+        "--keep-valid", action="store_true", help="import the good rows, report the bad"
+    )
     imp.set_defaults(func=cmd_import)
 
     exp = sub.add_parser("export", help="export a file")
@@ -271,8 +297,12 @@ def _register_app_commands() -> None:
     """Import the command modules of the domain apps (each registers into this module)."""
     import importlib
 
-    for module in ("huzhu.protection.commands", "huzhu.settlement.commands",
-                   "huzhu.benefits.commands", "huzhu.stations.commands"):
+    for module in (
+        "huzhu.protection.commands",
+        "huzhu.settlement.commands",
+        "huzhu.benefits.commands",
+        "huzhu.stations.commands",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

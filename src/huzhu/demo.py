@@ -63,8 +63,13 @@ def demo_load() -> dict[str, int]:
         created = 0
         for username, role, org_code in staff:
             if not User.objects.filter(username=username).exists():
-                staff_create(username=username, password=DEMO_PASSWORD, org_code=org_code,
-                             role=role, check_password=False)
+                staff_create(
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    org_code=org_code,
+                    role=role,
+                    check_password=False,
+                )
                 created += 1
         summary["staff logins created"] = created
         random.seed(DEMO_SEED)

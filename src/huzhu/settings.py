@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "huzhu.accounts",
     "huzhu.audit",
     "huzhu.members",
+    "huzhu.protection",
+    "huzhu.settlement",
     "huzhu.stations",
     "huzhu.care",
     "huzhu.web",

@@ -25,8 +25,30 @@ GIVEN = (
     "雪晓东丹凤云飞俊博宁婷雅琳颖斌亮新春立波峰晶慧莉宏伟永健"
 )
 UNIT_WORDS = (
-    "首钢", "环卫", "邮政", "城建", "公交", "地铁", "热力", "燃气", "自来水", "电力", "建工", "住总",
-    "城乡", "京能", "金隅", "同仁堂", "物美", "燕京", "北辰", "首汽", "祥龙", "华联", "京东方", "医药",
+    "首钢",
+    "环卫",
+    "邮政",
+    "城建",
+    "公交",
+    "地铁",
+    "热力",
+    "燃气",
+    "自来水",
+    "电力",
+    "建工",
+    "住总",
+    "城乡",
+    "京能",
+    "金隅",
+    "同仁堂",
+    "物美",
+    "燕京",
+    "北辰",
+    "首汽",
+    "祥龙",
+    "华联",
+    "京东方",
+    "医药",
 )
 UNIT_KINDS = ("有限公司", "集团", "分公司", "服务中心", "股份有限公司", "项目部", "支行", "医院")
 STREETS = ("街道", "镇", "地区", "乡")
@@ -81,13 +103,20 @@ def generate_orgs(rng: random.Random, *, units: int) -> list[OrgRow]:
         dcode = f"BJ{d.code[-2:]}"
         orgs.append(OrgRow(dcode, f"{d.name}总工会", "BJ", "district", d.name))
         for t in range(1, 4):
-            town = OrgRow(f"{dcode}T{t:02d}", f"{d.name}第{t}{rng.choice(STREETS)}总工会", dcode, "town",
-                          d.name)
+            town = OrgRow(
+                f"{dcode}T{t:02d}",
+                f"{d.name}第{t}{rng.choice(STREETS)}总工会",
+                dcode,
+                "town",
+                d.name,
+            )
             towns.append(town)
             orgs.append(town)
     for u in range(units):
         town = towns[u % len(towns)]
-        name = f"北京{rng.choice(UNIT_WORDS)}{town.district[:-1]}{rng.choice(UNIT_KINDS)}{u:05d}工会"
+        name = (
+            f"北京{rng.choice(UNIT_WORDS)}{town.district[:-1]}{rng.choice(UNIT_KINDS)}{u:05d}工会"
+        )
         orgs.append(OrgRow(f"U{u:06d}", name, town.code, "unit", town.district))
     return orgs
 
@@ -98,7 +127,12 @@ DATASET_EXTENSIONS: list[Callable[..., dict[str, int]]] = []
 
 
 def generate_dataset(
-    *, out: Path, members: int, settlements: int = 0, seed: int = 1, progress: Progress | None = None
+    *,
+    out: Path,
+    members: int,
+    settlements: int = 0,
+    seed: int = 1,
+    progress: Progress | None = None,
 ) -> dict[str, int]:
     """Write orgs.csv, members.csv (and the extensions' files) to `out`; returns rows per file."""
     say = progress or (lambda _s, _n: None)
@@ -117,8 +151,18 @@ def generate_dataset(
     member_ids: list[str] = []
     with (out / "members.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["id_number", "name", "unit_code", "unit_name", "district", "phone", "card_no",
-                    "joined_on"])
+        w.writerow(
+            [
+                "id_number",
+                "name",
+                "unit_code",
+                "unit_name",
+                "district",
+                "phone",
+                "card_no",
+                "joined_on",
+            ]
+        )
         n = 0
         while n < members:
             unit = unit_rows[rng.randrange(len(unit_rows))]
@@ -129,11 +173,18 @@ def generate_dataset(
             seen.add(id_number)
             member_ids.append(id_number)
             joined = born + timedelta(days=365 * 18 + rng.randrange(365 * 10))
-            w.writerow((
-                id_number, make_name(rng), unit.code, unit.name, unit.district, make_phone(rng),
-                f"62{n + 10**13:014d}" if rng.random() < 0.95 else "",
-                min(joined, date(2025, 12, 31)).isoformat(),
-            ))
+            w.writerow(
+                (
+                    id_number,
+                    make_name(rng),
+                    unit.code,
+                    unit.name,
+                    unit.district,
+                    make_phone(rng),
+                    f"62{n + 10**13:014d}" if rng.random() < 0.95 else "",
+                    min(joined, date(2025, 12, 31)).isoformat(),
+                )
+            )
             n += 1
             if n % 100_000 == 0:
                 say("members", n)

@@ -87,7 +87,8 @@ def test_card_issue_lose_replace_keeps_history(tree, xicheng_admin, make_member,
     assert new.json()["replaces"] == "6200001"
     history = api.get(f"/members/{member.pk}/cards").json()
     assert [(c["card_no"], c["status"]) for c in history] == [
-        ("6200001", "replaced"), ("6200003", "active")
+        ("6200001", "replaced"),
+        ("6200003", "active"),
     ]
 
 

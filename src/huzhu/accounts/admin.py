@@ -6,9 +6,9 @@ from huzhu.core.admin_scope import SubtreeAdmin
 
 
 @admin.register(User)
-class UserAdmin(SubtreeAdmin, BaseUserAdmin):  # type: ignore[misc]
+class UserAdmin(SubtreeAdmin, BaseUserAdmin):
     list_display = ("username", "role", "org", "is_active")
     list_filter = ("role", "is_active")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("huzhu", {"fields": ("role", "org", "member")}))  # type: ignore[operator]
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("huzhu", {"fields": ("role", "org", "member")}))
     raw_id_fields = ("org", "member")
     org_path_field = "org__path"

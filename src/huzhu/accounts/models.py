@@ -30,8 +30,12 @@ class User(AbstractUser):
 
     role = models.CharField(_("角色"), max_length=32, choices=Role.choices, default=Role.MEMBER)
     org = models.ForeignKey(
-        "members.Organisation", verbose_name=_("所属组织"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="staff",
+        "members.Organisation",
+        verbose_name=_("所属组织"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="staff",
     )
     member = models.OneToOneField(
         "members.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="login"
@@ -58,3 +62,6 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = _("API 令牌")
         verbose_name_plural = _("API 令牌")
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id} ({'revoked' if self.revoked_at else 'active'})"

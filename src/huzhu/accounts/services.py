@@ -18,7 +18,12 @@ from huzhu.members.models import Organisation
 
 
 def staff_create(
-    *, username: str, password: str, org_code: str, role: str, actor: User | None = None,
+    *,
+    username: str,
+    password: str,
+    org_code: str,
+    role: str,
+    actor: User | None = None,
     check_password: bool = True,
 ) -> User:
     """A staff login at an organisation. Superuser rights (the Django admin) go to city admins."""
@@ -35,8 +40,13 @@ def staff_create(
         except ValidationError as exc:
             raise DomainError("weak_password", " ".join(exc.messages), field="password") from None
     with transaction.atomic():
-        user = User(username=username, role=role, org=org, is_staff=True,
-                    is_superuser=role == Role.CITY_ADMIN and org.parent_id is None)
+        user = User(
+            username=username,
+            role=role,
+            org=org,
+            is_staff=True,
+            is_superuser=role == Role.CITY_ADMIN and org.parent_id is None,
+        )
         user.set_password(password)
         user.save()
         audit_record(actor=actor, action="staff.create", obj=user, org_path=org.path, role=role)

@@ -45,7 +45,9 @@ def revoke_token(request: HttpRequest) -> Status[None]:
 def me(request: HttpRequest) -> dict[str, object]:
     user: User = request.user  # type: ignore[assignment]
     return {
-        "username": user.username, "role": user.role,
+        "username": user.username,
+        "role": user.role,
         "org_code": user.org.code if user.org else None,
-        "org_name": user.org.name if user.org else None, "member_id": user.member_id,
+        "org_name": user.org.name if user.org else None,
+        "member_id": user.member_id,
     }

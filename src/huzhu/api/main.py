@@ -41,7 +41,8 @@ def error_response(
     request: HttpRequest, status: int, code: str, message: str, details: Any = None
 ) -> HttpResponse:
     return api.create_response(
-        request, {"error": {"code": code, "message": message, "details": details or {}}},
+        request,
+        {"error": {"code": code, "message": message, "details": details or {}}},
         status=status,
     )
 
@@ -54,15 +55,19 @@ def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 @api.exception_handler(TableError)
 def on_table_error(request: HttpRequest, exc: TableError) -> HttpResponse:
     return error_response(
-        request, 400, "invalid_file", f"{len(exc.errors)} problem(s) in the file",
+        request,
+        400,
+        "invalid_file",
+        f"{len(exc.errors)} problem(s) in the file",
         {"errors": [e.as_dict() for e in exc.errors]},
     )
 
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    return error_response(request, 422, "invalid_request", "the request is not valid",
-                          {"errors": exc.errors})
+    return error_response(
+        request, 422, "invalid_request", "the request is not valid", {"errors": exc.errors}
+    )
 
 
 @api.exception_handler(AuthenticationError)

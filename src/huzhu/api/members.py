@@ -204,7 +204,9 @@ def update_org(request: HttpRequest, code: str, body: OrgPatch) -> Organisation:
 @router.get("/members", response=list[MemberOut])
 @paginate(LimitOffsetPagination)
 def list_members(
-    request: HttpRequest, q: str | None = None, unit: str | None = None,
+    request: HttpRequest,
+    q: str | None = None,
+    unit: str | None = None,
     id_number: str | None = None,
 ) -> QuerySet[Member]:
     qs = members_visible_to(actor(request)).select_related("unit").prefetch_related("cards")
@@ -227,8 +229,12 @@ def get_member(request: HttpRequest, member_id: int) -> Member:
 def upsert_member(request: HttpRequest, body: MemberIn) -> Status[Member]:
     unit = _org(request, body.unit_code)
     member, created = services.member_create_or_update(
-        id_number=body.id_number, name=body.name, unit=unit, phone=body.phone,
-        joined_on=body.joined_on, actor=actor(request),
+        id_number=body.id_number,
+        name=body.name,
+        unit=unit,
+        phone=body.phone,
+        joined_on=body.joined_on,
+        actor=actor(request),
     )
     if body.card_no and services.active_card(member) is None:
         services.card_issue(member=member, card_no=body.card_no, actor=actor(request))
@@ -240,9 +246,13 @@ def reveal(request: HttpRequest, member_id: int, body: RevealIn) -> dict[str, st
     """The full ID number (or phone) of a member, for roles that need it; every call is logged."""
     member = _member(request, member_id)
     if body.field == "id_number":
-        value = services.member_reveal_id_number(member=member, actor=actor(request), reason=body.reason)
+        value = services.member_reveal_id_number(
+            member=member, actor=actor(request), reason=body.reason
+        )
     elif body.field == "phone":
-        value = services.member_reveal_phone(member=member, actor=actor(request), reason=body.reason)
+        value = services.member_reveal_phone(
+            member=member, actor=actor(request), reason=body.reason
+        )
     else:
         raise DomainError("invalid_field", "field is id_number or phone", field="field")
     return {"field": body.field, "value": value}
@@ -256,7 +266,9 @@ def member_cards(request: HttpRequest, member_id: int) -> Any:
 @router.post("/members/{member_id}/cards", response={201: CardOut})
 def issue_card(request: HttpRequest, member_id: int, body: CardIn) -> Status[Card]:
     member = _member(request, member_id)
-    return Status(201, services.card_issue(member=member, card_no=body.card_no, actor=actor(request)))
+    return Status(
+        201, services.card_issue(member=member, card_no=body.card_no, actor=actor(request))
+    )
 
 
 @router.post("/cards/{card_no}/report-lost", response=CardOut)
@@ -266,8 +278,9 @@ def report_lost(request: HttpRequest, card_no: str) -> Card:
 
 @router.post("/cards/{card_no}/replace", response={201: CardOut})
 def replace_card(request: HttpRequest, card_no: str, body: ReplaceIn) -> Status[Card]:
-    new = services.card_replace(card=_card(request, card_no), new_card_no=body.new_card_no,
-                                actor=actor(request))
+    new = services.card_replace(
+        card=_card(request, card_no), new_card_no=body.new_card_no, actor=actor(request)
+    )
     return Status(201, new)
 
 
@@ -278,8 +291,9 @@ def import_members(
     """Upload a roster (.csv or .xlsx). Bad rows: 400 with every row's problem, nothing written,
     unless keep_valid."""
     data = _upload_bytes(file)
-    report = members_import(data, file=file.name or "upload.csv", actor=actor(request),
-                            keep_valid=keep_valid)
+    report = members_import(
+        data, file=file.name or "upload.csv", actor=actor(request), keep_valid=keep_valid
+    )
     return report.as_dict()
 
 
@@ -288,8 +302,9 @@ def import_orgs(
     request: HttpRequest, file: File[UploadedFile], keep_valid: Form[bool] = False
 ) -> dict[str, object]:
     data = _upload_bytes(file)
-    report = orgs_import(data, file=file.name or "upload.csv", actor=actor(request),
-                         keep_valid=keep_valid)
+    report = orgs_import(
+        data, file=file.name or "upload.csv", actor=actor(request), keep_valid=keep_valid
+    )
     return report.as_dict()
 
 
@@ -297,8 +312,11 @@ def _upload_bytes(file: UploadedFile) -> bytes:
     from django.conf import settings
 
     if file.size and file.size > settings.HUZHU_MAX_UPLOAD_BYTES:
-        raise DomainError("file_too_large", f"the file is larger than {settings.HUZHU_MAX_UPLOAD_BYTES} bytes",
-                          status=413)
+        raise DomainError(
+            "file_too_large",
+            f"the file is larger than {settings.HUZHU_MAX_UPLOAD_BYTES} bytes",
+            status=413,
+        )
     return file.read()
 
 
@@ -317,5 +335,9 @@ def my_member(request: HttpRequest) -> dict[str, object]:
         raise Forbidden("not_member", "this login is not a member's")
     member = user.member
     card = services.active_card(member)
-    return {"name": member.name, "id_number": member.id_masked, "unit_name": member.unit.name,
-            "card_no": card.card_no if card else None}
+    return {
+        "name": member.name,
+        "id_number": member.id_masked,
+        "unit_name": member.unit.name,
+        "card_no": card.card_no if card else None,
+    }

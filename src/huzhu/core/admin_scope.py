@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 
-class SubtreeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class SubtreeAdmin(admin.ModelAdmin):  # type: ignore[type-arg,unused-ignore]
     """`org_path_field` names the lookup of the organisation path to filter on."""
 
     org_path_field = "path"

@@ -56,3 +56,40 @@ def fetch_pairs(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
+
+
+def lookup_many(
+    table: str, key: str, value: str | Sequence[str], keys: Iterable[Any], *, where: str = ""
+) -> dict[Any, Any]:
+    """key -> value(s) for the given keys. Scans the table once when the keys cover much of it,
+    else asks in chunks; raw SQL, because building ORM queries with thousands of values is slow."""
+    wanted = set(keys)
+    wanted.discard(None)
+    wanted.discard("")
+    if not wanted:
+        return {}
+    cols = [value] if isinstance(value, str) else list(value)
+    select = ", ".join(f'"{c}"' for c in [key, *cols])
+    single = isinstance(value, str)
+    found: dict[Any, Any] = {}
+    extra = f" AND ({where})" if where else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT COUNT(*) FROM "{table}"')
+        (total,) = cursor.fetchone()
+        if total <= 4 * len(wanted):
+            cursor.execute(f'SELECT {select} FROM "{table}" WHERE 1=1{extra}')
+            while batch := cursor.fetchmany(50_000):
+                for k, *rest in batch:
+                    if k in wanted:
+                        found[k] = rest[0] if single else tuple(rest)
+        else:
+            chunk = list(wanted)
+            for start in range(0, len(chunk), 900):
+                part = chunk[start : start + 900]
+                marks = ", ".join(["%s"] * len(part))
+                cursor.execute(
+                    f'SELECT {select} FROM "{table}" WHERE "{key}" IN ({marks}){extra}', part
+                )
+                for k, *rest in cursor.fetchall():
+                    found[k] = rest[0] if single else tuple(rest)
+    return found

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 
 def huzhu_home() -> Path:
-    """The folder for the SQLite database, generated keys and uploads (`$HUZHU_HOME`, default ./var)."""
+    """The folder for the SQLite database, keys and uploads (`$HUZHU_HOME`, default ./var)."""
     home = Path(os.environ.get("HUZHU_HOME", "var")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     return home
@@ -81,4 +81,6 @@ def database_from_url(url: str | None) -> dict[str, Any]:
         db = database_from_url(None)
         db["NAME"] = path or ":memory:"
         return db
-    raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)")
+    raise ValueError(
+        f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)"
+    )

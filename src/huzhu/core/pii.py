@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import itertools
 import os
-import threading
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
@@ -35,16 +34,15 @@ class PiiVault:
         self._aead = AESGCM(_derive(master_key, b"storage-aes-gcm"))
         # Nonces: a random per-process prefix and a counter, unique without a syscall per value.
         self._nonce_prefix = os.urandom(4)
+        # next() on itertools.count is atomic under the GIL, so threads never share a nonce.
         self._counter = itertools.count(int.from_bytes(os.urandom(4), "big") << 16)
-        self._lock = threading.Lock()
 
     def lookup_hash(self, value: str) -> str:
         """The keyed hash (HMAC-SHA256, hex) by which a value is found without decrypting."""
         return hmac.digest(self._hmac_key, value.encode(), hashlib.sha256).hex()
 
     def _nonce(self) -> bytes:
-        with self._lock:
-            n = next(self._counter)
+        n = next(self._counter)
         return self._nonce_prefix + (n & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
 
     def encrypt(self, value: str) -> str:

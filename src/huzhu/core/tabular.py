@@ -122,7 +122,9 @@ def _read_xlsx(data: bytes, file: str) -> tuple[list[str], list[list[str | None]
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except (BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise TableError([RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)]) from None
+        raise TableError(
+            [RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)]
+        ) from None
     try:
         sheet = book.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
@@ -195,7 +197,9 @@ def read_table(
         file_headers = list(raw.columns)
         raw.columns = [f"c{i}" for i in range(len(file_headers))]
     else:
-        raise TableError([RowError(0, "", f"unsupported file type {suffix!r} (.csv or .xlsx)", file)])
+        raise TableError(
+            [RowError(0, "", f"unsupported file type {suffix!r} (.csv or .xlsx)", file)]
+        )
 
     lookup: dict[str, Column] = {}
     for col in columns:
@@ -205,9 +209,10 @@ def read_table(
     chosen: dict[str, str] = {}  # canonical -> internal column
     headers_written: dict[str, str] = {}
     for i, header in enumerate(file_headers):
-        col = lookup.get(_norm_header(header))
-        if col is None:
+        found = lookup.get(_norm_header(header))
+        if found is None:
             continue
+        col = found
         if col.name in chosen:
             errors.append(
                 RowError(1, header, f"duplicate column (also {headers_written[col.name]})", file)
@@ -217,7 +222,9 @@ def read_table(
         headers_written[col.name] = header
     for col in columns:
         if col.required and col.name not in chosen:
-            errors.append(RowError(1, col.name, f"required column missing ({col.name} / {col.zh})", file))
+            errors.append(
+                RowError(1, col.name, f"required column missing ({col.name} / {col.zh})", file)
+            )
     if errors:
         raise TableError(errors)
 
@@ -258,8 +265,11 @@ def date_problem(name: str) -> pl.Expr:
 def amount_problem(name: str, *, allow_negative: bool = False) -> pl.Expr:
     c = pl.col(name)
     bad_format = ~c.str.contains(AMOUNT_RE)
-    expr = pl.when(c.is_null()).then(None).when(bad_format).then(
-        pl.format("not an amount in yuan with at most two decimals: {}", c)
+    expr = (
+        pl.when(c.is_null())
+        .then(None)
+        .when(bad_format)
+        .then(pl.format("not an amount in yuan with at most two decimals: {}", c))
     )
     if not allow_negative:
         expr = expr.when(c.str.starts_with("-")).then(pl.format("must not be negative: {}", c))

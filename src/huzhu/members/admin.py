@@ -13,7 +13,7 @@ class OrganisationAdmin(SubtreeAdmin):
     org_path_field = "path"
 
 
-class CardInline(admin.TabularInline):  # type: ignore[type-arg]
+class CardInline(admin.TabularInline):  # type: ignore[type-arg,unused-ignore]
     model = Card
     fk_name = "member"
     extra = 0

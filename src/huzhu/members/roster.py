@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import ROSTER_ROLES, User
@@ -22,7 +22,7 @@ from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
 from huzhu.core import idnumber
 from huzhu.core import tabular as tb
-from huzhu.core.bulk import bulk_insert, bulk_update
+from huzhu.core.bulk import bulk_insert, bulk_update, lookup_many
 from huzhu.core.errors import Forbidden
 from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
@@ -65,9 +65,14 @@ class ImportReport:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "file": self.file, "rows": self.rows, "created": self.created,
-            "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped,
-            "orgs_created": self.orgs_created, "errors": [e.as_dict() for e in self.errors],
+            "file": self.file,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "orgs_created": self.orgs_created,
+            "errors": [e.as_dict() for e in self.errors],
         }
 
 
@@ -148,9 +153,13 @@ def orgs_import(
                 refuse(row, parent_header, f"the tree already has a root ({root.code})")
             elif code in known and known[code].kind != row["kind"]:
                 refuse(row, kind_header, f"{code} is a {known[code].kind}; a kind cannot change")
-            elif problem := rules.parent_kind_problem(row["kind"], kinds.get(parent) if parent else None):
+            elif problem := rules.parent_kind_problem(
+                row["kind"], kinds.get(parent) if parent else None
+            ):
                 refuse(row, parent_header if parent else kind_header, problem)
-            elif known.get(parent or "") is not None and not known[parent or ""].path.startswith(scope):
+            elif known.get(parent or "") is not None and not known[parent or ""].path.startswith(
+                scope
+            ):
                 refuse(row, parent_header, f"{parent} is outside your organisation")
             else:
                 kinds[code] = row["kind"]
@@ -169,11 +178,16 @@ def orgs_import(
         for row in placed:
             if row[tb.ROW] in refused:  # a row refused after being placed (none today) stays out
                 continue
-            parent_org = Organisation.objects.get(code=row["parent_code"]) if row["parent_code"] else None
+            parent_org = (
+                Organisation.objects.get(code=row["parent_code"]) if row["parent_code"] else None
+            )
             existing = known.get(str(row["code"]))
             if existing is None:
                 org = Organisation.objects.create(
-                    code=row["code"], name=row["name"], kind=row["kind"], parent=parent_org
+                    code=str(row["code"]),
+                    name=str(row["name"]),
+                    kind=str(row["kind"]),
+                    parent=parent_org,
                 )
                 org.path = (parent_org.path if parent_org else "/") + f"{org.pk}/"
                 org.depth = parent_org.depth + 1 if parent_org else 0
@@ -188,8 +202,14 @@ def orgs_import(
                 report.unchanged += 1
         report.skipped = len(refused)
         audit_record(
-            actor=actor, action="orgs.import", object_type="file", object_id=file[:64],
-            org_path=scope, rows=report.rows, created=report.created, updated=report.updated,
+            actor=actor,
+            action="orgs.import",
+            object_type="file",
+            object_id=file[:64],
+            org_path=scope,
+            rows=report.rows,
+            created=report.created,
+            updated=report.updated,
         )
     return report
 
@@ -215,17 +235,23 @@ def _member_checks(df: pl.DataFrame, today: date) -> dict[str, list[pl.Expr]]:
         ],
         "name": [
             tb.required("name"),
-            pl.when(pl.col("name").str.len_chars() > 100).then(pl.lit("longer than 100 characters"))
+            pl.when(pl.col("name").str.len_chars() > 100)
+            .then(pl.lit("longer than 100 characters"))
             .otherwise(None),
         ],
         "unit_code": [tb.required("unit_code"), _code_check("unit_code")],
         "phone": [
-            pl.when(pl.col("phone").is_not_null() & ~pl.col("phone").str.contains(rules.PHONE_PATTERN))
+            pl.when(
+                pl.col("phone").is_not_null() & ~pl.col("phone").str.contains(rules.PHONE_PATTERN)
+            )
             .then(pl.format("not a mainland mobile number: {}", pl.col("phone")))
             .otherwise(None)
         ],
         "card_no": [
-            pl.when(pl.col("card_no").is_not_null() & ~pl.col("card_no").str.contains(rules.CARD_PATTERN))
+            pl.when(
+                pl.col("card_no").is_not_null()
+                & ~pl.col("card_no").str.contains(rules.CARD_PATTERN)
+            )
             .then(pl.format("card number must be 4-32 letters or digits: {}", pl.col("card_no")))
             .otherwise(None),
             _duplicates(df, "card_no", "card_no"),
@@ -268,7 +294,9 @@ def members_import(
         elif org is not None and not org.path.startswith(scope):
             refused_units[code] = f"{code} is outside your organisation"
     for row, code in (
-        df.filter(pl.col("unit_code").is_in(list(refused_units))).select(tb.ROW, "unit_code").iter_rows()
+        df.filter(pl.col("unit_code").is_in(list(refused_units)))
+        .select(tb.ROW, "unit_code")
+        .iter_rows()
     ):
         errors.append(tb.RowError(row, unit_header, refused_units[code], file))
 
@@ -286,13 +314,17 @@ def members_import(
     ):
         owner = card_owner.get(card_no)
         if owner is not None and (h not in existing or existing[h].id != owner):
-            errors.append(tb.RowError(row, card_header, f"card {card_no} belongs to another member", file))
+            errors.append(
+                tb.RowError(row, card_header, f"card {card_no} belongs to another member", file)
+            )
     if actor is not None:
         id_header = table.header_of("id_number")
         outside = [h for h, m in existing.items() if not m.unit_path.startswith(scope)]
         for (row,) in df.filter(pl.col("id_hash").is_in(outside)).select(tb.ROW).iter_rows():
             errors.append(
-                tb.RowError(row, id_header, "the member belongs to a unit outside your organisation", file)
+                tb.RowError(
+                    row, id_header, "the member belongs to a unit outside your organisation", file
+                )
             )
 
     report.errors = sorted(set(errors))
@@ -302,7 +334,7 @@ def members_import(
 
     with transaction.atomic():
         unit_ids = _ensure_units(df, orgs, scope, report)
-        now = timezone.now()
+        now = connection.ops.adapt_datetimefield_value(timezone.now())  # once, not per row
         is_new = ~pl.col("id_hash").is_in(list(existing))
         new_rows = df.filter(is_new)
 
@@ -311,24 +343,53 @@ def members_import(
                 "id_hash", "id_number", "name", "unit_code", "phone", "joined_on"
             ).iter_rows():
                 yield (
-                    h, v.encrypt(value), mask_id_number(value), name,
-                    idnumber.birth_date(value), v.encrypt(phone) if phone else "",
-                    mask_phone(phone) if phone else "", unit_ids[unit_code], joined, True, now, now,
+                    h,
+                    v.encrypt(value),
+                    mask_id_number(value),
+                    name,
+                    f"{value[6:10]}-{value[10:12]}-{value[12:14]}",
+                    v.encrypt(phone) if phone else "",
+                    mask_phone(phone) if phone else "",
+                    unit_ids[unit_code],
+                    joined,
+                    True,
+                    now,
+                    now,
                 )
 
         report.created = bulk_insert(
             Member._meta.db_table,
-            ["id_hash", "id_cipher", "id_masked", "name", "birth_date", "phone_cipher",
-             "phone_masked", "unit_id", "joined_on", "is_active", "created_at", "updated_at"],
+            [
+                "id_hash",
+                "id_cipher",
+                "id_masked",
+                "name",
+                "birth_date",
+                "phone_cipher",
+                "phone_masked",
+                "unit_id",
+                "joined_on",
+                "is_active",
+                "created_at",
+                "updated_at",
+            ],
             member_rows(),
         )
         say("inserted", report.created)
-        report.updated, report.unchanged = _update_members(df.filter(~is_new), existing, unit_ids, now)
+        report.updated, report.unchanged = _update_members(
+            df.filter(~is_new), existing, unit_ids, now
+        )
         say("updated", report.updated)
         _apply_cards(df.filter(pl.col("card_no").is_not_null()), card_owner, now)
         audit_record(
-            actor=actor, action="members.import", object_type="file", object_id=file[:64],
-            org_path=scope, rows=report.rows, created=report.created, updated=report.updated,
+            actor=actor,
+            action="members.import",
+            object_type="file",
+            object_id=file[:64],
+            org_path=scope,
+            rows=report.rows,
+            created=report.created,
+            updated=report.updated,
             skipped=report.skipped,
         )
     return report
@@ -346,32 +407,23 @@ class _Known:
 
 def _existing_members(hashes: list[str]) -> dict[str, _Known]:
     """id_hash -> what is stored, for the hashes already known."""
-    wanted = {h for h in hashes if h}
-    found: dict[str, _Known] = {}
-    if not wanted:
-        return found
-    qs = Member.objects.values_list(
-        "id_hash", "id", "unit__path", "name", "unit_id", "joined_on", "phone_masked"
+    unit_paths = dict(Organisation.objects.values_list("id", "path"))
+    rows = lookup_many(
+        Member._meta.db_table,
+        "id_hash",
+        ["id", "unit_id", "name", "joined_on", "phone_masked"],
+        hashes,
     )
-    if Member.objects.count() <= 4 * len(wanted):
-        # A file covering much of the table: one scan beats many IN lists.
-        for h, *rest in qs.iterator(chunk_size=50_000):
-            if h in wanted:
-                found[h] = _Known(*rest)
-    else:
-        chunk = list(wanted)
-        for start in range(0, len(chunk), 5_000):
-            for h, *rest in qs.filter(id_hash__in=chunk[start : start + 5_000]):
-                found[h] = _Known(*rest)
+    found: dict[str, _Known] = {}
+    for h, (member_id, unit_id, name, joined, phone_masked) in rows.items():
+        if isinstance(joined, str):  # SQLite raw rows return dates as text
+            joined = date.fromisoformat(joined)
+        found[h] = _Known(member_id, unit_paths[unit_id], name, unit_id, joined, phone_masked)
     return found
 
 
 def _existing_card_owners(card_nos: list[str]) -> dict[str, int]:
-    owners: dict[str, int] = {}
-    for start in range(0, len(card_nos), 5_000):
-        chunk = card_nos[start : start + 5_000]
-        owners.update(Card.objects.filter(card_no__in=chunk).values_list("card_no", "member_id"))
-    return owners
+    return lookup_many(Card._meta.db_table, "card_no", "member_id", card_nos)
 
 
 def _ensure_units(
@@ -400,8 +452,10 @@ def _ensure_units(
             district = districts.get(district_name)
             if district is None:
                 district = _create_org(
-                    code=_free_code(f"D-{district_name}"), name=district_name,
-                    kind=OrgKind.DISTRICT, parent=root,
+                    code=_free_code(f"D-{district_name}"),
+                    name=district_name,
+                    kind=OrgKind.DISTRICT,
+                    parent=root,
                 )
                 districts[district_name] = district
                 report.orgs_created += 1
@@ -446,7 +500,10 @@ def _update_members(
         phone_masked = mask_phone(phone) if phone else known.phone_masked
         unit_id = unit_ids[unit_code]
         if (name, unit_id, joined_on, phone_masked) == (
-            known.name, known.unit_id, known.joined_on, known.phone_masked
+            known.name,
+            known.unit_id,
+            known.joined_on,
+            known.phone_masked,
         ):
             unchanged += 1
             continue
@@ -464,11 +521,8 @@ def _apply_cards(rows: pl.DataFrame, card_owner: dict[str, int], now: object) ->
     if rows.height == 0:
         return
     member_ids = _member_ids(rows["id_hash"].to_list())
-    active = dict(
-        Card.objects.filter(status=CardStatus.ACTIVE, member_id__in=list(member_ids.values()))
-        .values_list("member_id", "id")
-    ) if rows.height < 50_000 else dict(
-        Card.objects.filter(status=CardStatus.ACTIVE).values_list("member_id", "id")
+    active = lookup_many(
+        Card._meta.db_table, "member_id", "id", member_ids.values(), where="status = 'active'"
     )
     new_cards: list[tuple[object, ...]] = []
     ended: list[tuple[object, ...]] = []
@@ -484,16 +538,14 @@ def _apply_cards(rows: pl.DataFrame, card_owner: dict[str, int], now: object) ->
         new_cards.append((member_id, card_no, CardStatus.ACTIVE.value, now, replaces.get(card_no)))
     bulk_update(Card._meta.db_table, "id", ["status", "ended_at"], ended)
     bulk_insert(
-        Card._meta.db_table, ["member_id", "card_no", "status", "issued_at", "replaces_id"], new_cards
+        Card._meta.db_table,
+        ["member_id", "card_no", "status", "issued_at", "replaces_id"],
+        new_cards,
     )
 
 
 def _member_ids(hashes: list[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for start in range(0, len(hashes), 5_000):
-        chunk = hashes[start : start + 5_000]
-        ids.update(Member.objects.filter(id_hash__in=chunk).values_list("id_hash", "id"))
-    return ids
+    return lookup_many(Member._meta.db_table, "id_hash", "id", hashes)
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -516,18 +568,34 @@ def members_export(out: Path, *, actor: User | None = None, reason: str = "roste
     cards = dict(Card.objects.filter(status=CardStatus.ACTIVE).values_list("member_id", "card_no"))
     header = [c.name for c in MEMBER_COLUMNS]
     rows: list[list[object]] = []
-    qs = Member.objects.filter(unit__path__startswith=scope).order_by("id").values_list(
-        "id", "id_cipher", "name", "unit_id", "phone_cipher", "joined_on"
+    qs = (
+        Member.objects.filter(unit__path__startswith=scope)
+        .order_by("id")
+        .values_list("id", "id_cipher", "name", "unit_id", "phone_cipher", "joined_on")
     )
     for member_id, id_cipher, name, unit_id, phone_cipher, joined in qs.iterator(chunk_size=20_000):
         unit = orgs[unit_id]
-        rows.append([
-            v.decrypt(id_cipher), name, unit.code, unit.name, district_of(unit),
-            v.decrypt(phone_cipher) if phone_cipher else "", cards.get(member_id, ""),
-            joined.isoformat() if joined else "",
-        ])
-    audit_record(actor=actor, action="members.export", object_type="file", object_id=out.name[:64],
-                 org_path=scope, reason=reason, rows=len(rows))
+        rows.append(
+            [
+                v.decrypt(id_cipher),
+                name,
+                unit.code,
+                unit.name,
+                district_of(unit),
+                v.decrypt(phone_cipher) if phone_cipher else "",
+                cards.get(member_id, ""),
+                joined.isoformat() if joined else "",
+            ]
+        )
+    audit_record(
+        actor=actor,
+        action="members.export",
+        object_type="file",
+        object_id=out.name[:64],
+        org_path=scope,
+        reason=reason,
+        rows=len(rows),
+    )
     write_rows(out, header, rows)
     return len(rows)
 

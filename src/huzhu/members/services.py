@@ -57,7 +57,10 @@ def org_create(
 
 
 def org_update(
-    *, org: Organisation, name: str | None = None, parent: Organisation | None = None,
+    *,
+    org: Organisation,
+    name: str | None = None,
+    parent: Organisation | None = None,
     actor: User | None = None,
 ) -> Organisation:
     """Rename or move an organisation; moving rewrites the paths of its whole subtree at once."""
@@ -101,7 +104,9 @@ def member_create_or_update(
     if not name.strip():
         raise DomainError("required", "name is required", field="name")
     if unit.kind != "unit":
-        raise DomainError("invalid_unit", f"{unit.code} is not a workplace union", field="unit_code")
+        raise DomainError(
+            "invalid_unit", f"{unit.code} is not a workplace union", field="unit_code"
+        )
     phone = rules.normalize_phone(phone) if phone else ""
     if phone and (problem := rules.phone_problem(phone)):
         raise DomainError("invalid_phone", problem, field="phone")
@@ -113,7 +118,9 @@ def member_create_or_update(
         created = member is None
         if member is None:
             member = Member(
-                id_hash=id_hash, id_cipher=v.encrypt(value), id_masked=mask_id_number(value),
+                id_hash=id_hash,
+                id_cipher=v.encrypt(value),
+                id_masked=mask_id_number(value),
                 birth_date=idnumber.birth_date(value),
             )
         else:
@@ -127,7 +134,9 @@ def member_create_or_update(
             member.joined_on = joined_on
         member.save()
         audit_record(
-            actor=actor, action="member.create" if created else "member.update", obj=member,
+            actor=actor,
+            action="member.create" if created else "member.update",
+            obj=member,
             org_path=unit.path,
         )
     return member, created
@@ -147,7 +156,10 @@ def member_reveal_id_number(*, member: Member, actor: User, reason: str) -> str:
     if not reason.strip():
         raise DomainError("reason_required", "say why you need the full ID number", field="reason")
     audit_record(
-        actor=actor, action="member.reveal_id", obj=member, org_path=member.unit.path,
+        actor=actor,
+        action="member.reveal_id",
+        obj=member,
+        org_path=member.unit.path,
         reason=reason.strip(),
     )
     return vault().decrypt(member.id_cipher)
@@ -161,7 +173,10 @@ def member_reveal_phone(*, member: Member, actor: User, reason: str) -> str:
     if not member.unit.path.startswith(staff_scope_path(actor)):
         raise NotFound("member")
     audit_record(
-        actor=actor, action="member.reveal_phone", obj=member, org_path=member.unit.path,
+        actor=actor,
+        action="member.reveal_phone",
+        obj=member,
+        org_path=member.unit.path,
         reason=reason.strip(),
     )
     return vault().decrypt(member.phone_cipher)
@@ -195,14 +210,18 @@ def card_report_lost(*, card: Card, actor: User | None = None) -> Card:
         card.status = CardStatus.LOST
         card.ended_at = timezone.now()
         card.save(update_fields=["status", "ended_at"])
-        audit_record(actor=actor, action="card.report_lost", obj=card, org_path=card.member.unit.path)
+        audit_record(
+            actor=actor, action="card.report_lost", obj=card, org_path=card.member.unit.path
+        )
     return card
 
 
 def card_replace(*, card: Card, new_card_no: str, actor: User | None = None) -> Card:
     """补换卡: a new card replaces an active or lost one; the old one is kept as history."""
     if not rules.CARD_RE.match(new_card_no):
-        raise DomainError("invalid_card_no", f"card_no must be 4-32 letters or digits: {new_card_no}")
+        raise DomainError(
+            "invalid_card_no", f"card_no must be 4-32 letters or digits: {new_card_no}"
+        )
     _check_actor_may_manage(actor, card.member.unit)
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=card.pk)
@@ -217,7 +236,10 @@ def card_replace(*, card: Card, new_card_no: str, actor: User | None = None) -> 
             member=card.member, card_no=new_card_no, issued_at=timezone.now(), replaces=card
         )
         audit_record(
-            actor=actor, action="card.replace", obj=new, org_path=card.member.unit.path,
+            actor=actor,
+            action="card.replace",
+            obj=new,
+            org_path=card.member.unit.path,
             replaced=card.card_no,
         )
     return new

@@ -68,11 +68,13 @@ def console_import_members(request: HttpRequest) -> HttpResponse:
         return render(request, "web/forbidden.html", status=403)
     context: dict[str, object] = {}
     if request.method == "POST" and request.FILES.get("file"):
-        upload = request.FILES["file"]
+        upload = request.FILES.get("file")
+        assert upload is not None and not isinstance(upload, list)
         keep_valid = request.POST.get("keep_valid") == "on"
         try:
-            report = members_import(upload.read(), file=upload.name or "upload.csv", actor=user,
-                                    keep_valid=keep_valid)
+            report = members_import(
+                upload.read(), file=upload.name or "upload.csv", actor=user, keep_valid=keep_valid
+            )
             context["report"] = report
             context["errors"] = report.errors
         except TableError as exc:
@@ -80,5 +82,9 @@ def console_import_members(request: HttpRequest) -> HttpResponse:
             context["refused"] = True
         except DomainError as exc:
             context["failure"] = exc.message
-    return render(request, "web/console/import_members.html", context,
-                  status=400 if context.get("refused") else 200)
+    return render(
+        request,
+        "web/console/import_members.html",
+        context,
+        status=400 if context.get("refused") else 200,
+    )

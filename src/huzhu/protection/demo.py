@@ -1,0 +1,44 @@
+"""Demo plans for the current year: the four benefit types, with the demo members enrolled."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from huzhu.demo import DEMO_EXTENSIONS
+
+
+def demo_plans() -> dict[str, int]:
+    from django.utils import timezone
+
+    from huzhu.members.models import Member
+    from huzhu.protection.models import Enrollment, PlanVersion
+    from huzhu.protection.plans import plan_load_toml
+
+    year = timezone.localdate().year
+    folder = resources.files("huzhu.protection").joinpath("demo_plans")
+    versions = []
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        text = item.read_text("utf-8").replace("YEAR", str(year))
+        version, _ = plan_load_toml(text.encode(), file=item.name)
+        versions.append(version)
+    created = 0
+    for version in versions:
+        have = set(Enrollment.objects.filter(version=version).values_list("member_id", flat=True))
+        new = [
+            Enrollment(
+                member_id=m,
+                unit_id=u,
+                version=version,
+                amount=version.contribution,
+                payer=version.payer,
+                paid_on=version.period_start,
+            )
+            for m, u in Member.objects.values_list("id", "unit_id")
+            if m not in have
+        ]
+        Enrollment.objects.bulk_create(new, batch_size=1000)
+        created += len(new)
+    return {"plan versions": PlanVersion.objects.count(), "enrolments created": created}
+
+
+DEMO_EXTENSIONS.append(demo_plans)

@@ -1,0 +1,217 @@
+"""Plan versions from TOML (`huzhu plans load FILE.toml`) and the rule terms they carry."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+
+from huzhu.accounts.models import User
+from huzhu.audit.services import audit_record
+from huzhu.core.errors import Conflict, DomainError
+from huzhu.protection import rules
+from huzhu.protection.models import Payer, Plan, PlanVersion
+
+
+def _money(where: str, value: Any) -> Decimal:
+    if isinstance(value, (float, bool)):
+        raise DomainError("invalid_plan", f'{where}: write amounts as strings, e.g. "60.00"')
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise DomainError("invalid_plan", f"{where}: not an amount: {value!r}") from None
+    if amount != amount.quantize(Decimal("0.01")):
+        raise DomainError("invalid_plan", f"{where}: at most two decimals: {value}")
+    return amount
+
+
+def _ratio(where: str, value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise DomainError("invalid_plan", f"{where}: not a ratio: {value!r}") from None
+
+
+def section_terms(benefit: str, section: dict[str, Any]) -> dict[str, Any]:
+    """The benefit's TOML section, normalised for storage (amounts as two-place strings)."""
+    where = f"[{benefit}]"
+    try:
+        if benefit == "inpatient":
+            bands = []
+            for i, band in enumerate(section["bands"], start=1):
+                item = {"ratio": str(_ratio(f"{where} band {i} ratio", band["ratio"]))}
+                if "upto" in band:
+                    item["upto"] = str(_money(f"{where} band {i} upto", band["upto"]))
+                bands.append(item)
+            return {
+                "deductible": str(_money(f"{where} deductible", section["deductible"])),
+                "cap": str(_money(f"{where} cap", section["cap"])),
+                "bands": bands,
+            }
+        if benefit == "allowance":
+            return {
+                "per_day": str(_money(f"{where} per_day", section["per_day"])),
+                "excluded_days": int(section.get("excluded_days", 0)),
+                "max_days": int(section["max_days"]),
+            }
+        if benefit == "critical_illness":
+            return {
+                "amount": str(_money(f"{where} amount", section["amount"])),
+                "icd10_prefixes": [str(p) for p in section["icd10_prefixes"]],
+            }
+        if benefit == "accident":
+            return {"cap": str(_money(f"{where} cap", section["cap"]))}
+    except KeyError as exc:
+        raise DomainError("invalid_plan", f"{where}: missing {exc.args[0]}") from None
+    except (TypeError, ValueError) as exc:
+        raise DomainError("invalid_plan", f"{where}: {exc}") from None
+    raise DomainError("invalid_plan", f"benefit: unknown {benefit!r}")
+
+
+def version_terms(
+    *,
+    plan_code: str,
+    benefit: str,
+    period_start: date,
+    period_end: date,
+    waiting_days: int,
+    terms: dict[str, Any],
+) -> rules.VersionTerms:
+    """The rule engine's view of a stored version."""
+    kw: dict[str, Any] = {}
+    if benefit == "inpatient":
+        kw["inpatient"] = rules.InpatientTerms(
+            deductible=Decimal(terms["deductible"]),
+            cap=Decimal(terms["cap"]),
+            bands=tuple(
+                rules.Band(
+                    ratio=Decimal(b["ratio"]), upto=Decimal(b["upto"]) if "upto" in b else None
+                )
+                for b in terms["bands"]
+            ),
+        )
+    elif benefit == "allowance":
+        kw["allowance"] = rules.AllowanceTerms(
+            per_day=Decimal(terms["per_day"]),
+            excluded_days=int(terms["excluded_days"]),
+            max_days=int(terms["max_days"]),
+        )
+    elif benefit == "critical_illness":
+        kw["critical_illness"] = rules.CriticalIllnessTerms(
+            amount=Decimal(terms["amount"]), icd10_prefixes=tuple(terms["icd10_prefixes"])
+        )
+    elif benefit == "accident":
+        kw["accident"] = rules.AccidentTerms(cap=Decimal(terms["cap"]))
+    return rules.VersionTerms(
+        plan_code=plan_code,
+        benefit=rules.Benefit(benefit),
+        period_start=period_start,
+        period_end=period_end,
+        waiting_days=waiting_days,
+        **kw,
+    )
+
+
+def terms_of(version: PlanVersion) -> rules.VersionTerms:
+    return version_terms(
+        plan_code=version.plan.code,
+        benefit=version.plan.benefit,
+        period_start=version.period_start,
+        period_end=version.period_end,
+        waiting_days=version.waiting_days,
+        terms=version.terms,
+    )
+
+
+def plan_load_toml(
+    data: bytes, *, file: str, actor: User | None = None
+) -> tuple[PlanVersion, bool]:
+    """Create or update the plan version a TOML file describes; returns (version, created).
+
+    A version that has paid out is frozen: loading different terms for it is refused.
+    """
+    try:
+        doc = tomllib.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DomainError("invalid_plan", f"{file}: not valid TOML: {exc}") from None
+
+    def need(key: str, kind: type | tuple[type, ...]) -> Any:
+        if key not in doc:
+            raise DomainError("invalid_plan", f"{file}: {key} is required")
+        value = doc[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise DomainError("invalid_plan", f"{file}: {key} has the wrong type ({value!r})")
+        return value
+
+    code, name, benefit = need("code", str), need("name", str), need("benefit", str)
+    if benefit not in {b.value for b in rules.Benefit}:
+        raise DomainError(
+            "invalid_plan",
+            f"{file}: benefit must be one of inpatient, allowance, critical_illness, accident",
+        )
+    start, end = need("period_start", date), need("period_end", date)
+    contribution = _money(f"{file}: contribution", need("contribution", (str, int)))
+    payer = doc.get("payer", "unit")
+    if payer not in Payer.values:
+        raise DomainError("invalid_plan", f"{file}: payer must be unit or federation")
+    waiting = doc.get("waiting_days", 0)
+    if not isinstance(waiting, int) or isinstance(waiting, bool) or waiting < 0:
+        raise DomainError("invalid_plan", f"{file}: waiting_days must be a whole number >= 0")
+    if benefit not in doc or not isinstance(doc[benefit], dict):
+        raise DomainError("invalid_plan", f"{file}: a {benefit} plan needs its [{benefit}] section")
+    terms = section_terms(benefit, doc[benefit])
+    try:
+        version_terms(
+            plan_code=code,
+            benefit=benefit,
+            period_start=start,
+            period_end=end,
+            waiting_days=waiting,
+            terms=terms,
+        )
+    except rules.RuleError as exc:
+        raise DomainError("invalid_plan", f"{file}: {exc}") from None
+
+    with transaction.atomic():
+        plan, _ = Plan.objects.get_or_create(code=code, defaults={"name": name, "benefit": benefit})
+        if plan.benefit != benefit:
+            raise Conflict("benefit_changed", f"{file}: plan {code} is a {plan.benefit} plan")
+        if plan.name != name:
+            plan.name = name
+            plan.save(update_fields=["name"])
+        version = (
+            PlanVersion.objects.select_for_update().filter(plan=plan, period_start=start).first()
+        )
+        values = {
+            "period_end": end,
+            "contribution": contribution,
+            "payer": payer,
+            "waiting_days": waiting,
+            "terms": terms,
+        }
+        created = version is None
+        if version is None:
+            overlap = PlanVersion.objects.filter(
+                plan=plan, period_start__lte=end, period_end__gte=start
+            )
+            if overlap.exists():
+                raise Conflict("overlapping_version", f"{file}: overlaps {overlap.first()}")
+            version = PlanVersion.objects.create(plan=plan, period_start=start, **values)
+        else:
+            changed = any(
+                str(getattr(version, k)) != str(v) if k != "terms" else version.terms != v
+                for k, v in values.items()
+            )
+            if changed and version.frozen_at is not None:
+                raise Conflict(
+                    "version_frozen",
+                    f"{file}: {version} has paid out and is frozen; a change needs a new version",
+                )
+            for k, v in values.items():
+                setattr(version, k, v)
+            version.save()
+        audit_record(actor=actor, action="plan.load", obj=version, file=file, created=created)
+    return version, created
