@@ -2,22 +2,24 @@
 scan of every row, in the same run, on the same points, checking both give the same answer.
 
     .venv/bin/python bench/stations.py [--stations 100000] [--queries 50] [--seed 1]
-                                       [--at 2026-01-07T10:30+08:00]
+        [--at 2026-01-07T10:30+08:00] [--database-url postgres://postgres@127.0.0.1:5432/postgres]
 
-Uses a throwaway SQLite database under a temporary HUZHU_HOME, or DATABASE_URL if set (the bench
-rows are deleted afterwards).
+A throwaway database: a new SQLite file, or `huzhu_bench_stations` recreated on the server.
+Exit status 1 if the two ever disagree.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import setup_database
 
 DEFAULT_AT = "2026-01-07T10:30+08:00"  # a Wednesday morning in Beijing
 HOURS = (
@@ -29,25 +31,6 @@ HOURS = (
 )
 # Beijing's extent; most stations cluster around the district seats, as real ones do.
 LAT_RANGE, LNG_RANGE = (39.45, 41.05), (115.45, 117.45)
-
-
-def _setup(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--stations", type=int, default=100_000)
-    p.add_argument("--queries", type=int, default=50)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--at", default=DEFAULT_AT, help="the instant 'open now' is evaluated at")
-    args = p.parse_args(argv)
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["HUZHU_HOME"] = tempfile.mkdtemp(prefix="huzhu-bench-stations-")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huzhu.settings")
-    import django
-
-    django.setup()
-    from huzhu.cli import ensure_migrated
-
-    ensure_migrated()
-    return args
 
 
 def _populate(n: int, rng: random.Random) -> int:
@@ -161,8 +144,15 @@ def _stats(times: list[float]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _setup(sys.argv[1:] if argv is None else argv)
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--stations", type=int, default=100_000)
+    p.add_argument("--queries", type=int, default=50)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--at", default=DEFAULT_AT, help="the instant 'open now' is evaluated at")
+    p.add_argument("--database-url", default=None)
+    args = p.parse_args()
+    setup_database(args.database_url, "stations")
     from django.db import connection
 
     from huzhu.stations import rules, selectors
@@ -216,8 +206,6 @@ def main(argv: list[str] | None = None) -> int:
     ratio = statistics.mean(brute_times) / statistics.mean(fast_times)
     print(f"  ratio (mean)         : {ratio:.0f}x")
     print(f"  same answer          : {len(queries) - mismatches}/{len(queries)}")
-    if os.environ.get("DATABASE_URL"):
-        Station.objects.filter(code__startswith="BENCH-").delete()
     return 1 if mismatches else 0
 
 
