@@ -53,7 +53,8 @@ def _candidates(box: geo.Box, service_mask: int) -> list[tuple[int, float, float
     )
     if service_mask:
         qs = qs.alias(has=F("services").bitand(service_mask)).filter(has=service_mask)
-    return list(qs.values_list("id", "lat", "lng", "hours", "hours_exceptions"))
+    # No ORDER BY: the caller sorts the few it keeps by distance.
+    return list(qs.order_by().values_list("id", "lat", "lng", "hours", "hours_exceptions"))
 
 
 def stations_nearest(
