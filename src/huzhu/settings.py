@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "huzhu.accounts",
     "huzhu.audit",
     "huzhu.members",
+    "huzhu.benefits",
     "huzhu.web",
 ]
 
