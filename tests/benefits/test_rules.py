@@ -22,8 +22,9 @@ def test_window_opens_at_noon_inclusive_and_closes_exclusive():
 
 
 def test_eligibility_needs_subtree_active_card_and_roll():
-    ok = dict(member_unit_path="/1/3/9/", eligible_path="/1/3/", member_active=True,
-              has_active_card=True)
+    ok = dict(
+        member_unit_path="/1/3/9/", eligible_path="/1/3/", member_active=True, has_active_card=True
+    )
     assert rules.eligibility_problem(**ok) is None
     assert rules.eligibility_problem(**{**ok, "eligible_path": "/1/2/"})
     assert rules.eligibility_problem(**{**ok, "has_active_card": False})
@@ -37,8 +38,9 @@ def test_voucher_valid_on_its_day_or_within_validity():
     assert rules.valid_on(date(2021, 2, 1), valid_from=f, valid_to=t, booked_day=None)
     assert not rules.valid_on(date(2021, 3, 1), valid_from=f, valid_to=t, booked_day=None)
     assert rules.valid_on(date(2021, 2, 1), valid_from=f, valid_to=t, booked_day=date(2021, 2, 1))
-    assert not rules.valid_on(date(2021, 2, 2), valid_from=f, valid_to=t,
-                              booked_day=date(2021, 2, 1))
+    assert not rules.valid_on(
+        date(2021, 2, 2), valid_from=f, valid_to=t, booked_day=date(2021, 2, 1)
+    )
 
 
 def test_draw_depends_only_on_seed_and_entries_not_their_order():
@@ -58,7 +60,9 @@ def test_draw_order_is_the_published_hmac_sort():
     import hmac
 
     seed, ids = "s", [3, 1, 2]
-    expected = sorted(ids, key=lambda i: hmac.new(b"s", str(i).encode(), hashlib.sha256).hexdigest())
+    expected = sorted(
+        ids, key=lambda i: hmac.new(b"s", str(i).encode(), hashlib.sha256).hexdigest()
+    )
     assert rules.draw_order(seed, ids) == expected
 
 
@@ -104,8 +108,13 @@ def test_draw_refuses_an_empty_seed():
 
 # -- vouchers -------------------------------------------------------------------------------------
 
-DATA = vouchers.VoucherData(activity=1, booking=42, member="abcdef0123456789",
-                            valid_from=date(2021, 1, 13), valid_to=date(2021, 2, 28))
+DATA = vouchers.VoucherData(
+    activity=1,
+    booking=42,
+    member="abcdef0123456789",
+    valid_from=date(2021, 1, 13),
+    valid_to=date(2021, 2, 28),
+)
 
 
 def test_voucher_verifies_offline_with_the_public_key():
@@ -124,7 +133,7 @@ def test_tampered_or_foreign_voucher_is_refused():
     forged = vouchers.encode(
         vouchers.VoucherData(**{**DATA.__dict__, "booking": 43}), _other_private
     )
-    head, payload, sig = code.split(".")
+    head, _payload, sig = code.split(".")
     _h, forged_payload, _s = forged.split(".")
     for bad in (f"{head}.{forged_payload}.{sig}", "HZ1.x.y", "hello", code[:-4] + "AAAA"):
         with pytest.raises(vouchers.InvalidVoucher):

@@ -55,7 +55,7 @@ class ActivityIn(Schema):
     mode: str = "fcfs"
     group: str | None = None
     description: str = ""
-    day_quotas: list[DayQuotaIn] = []
+    day_quotas: list[DayQuotaIn] | None = None
 
 
 class ActivityPatch(Schema):
@@ -249,11 +249,19 @@ def create_activity(request: HttpRequest, body: ActivityIn) -> Status[Activity]:
     if eligible is None:
         raise NotFound(f"organisation {body.eligible_org}")
     activity = services.activity_create(
-        actor=actor(request), title=body.title, venue=body.venue, quota=body.quota,
-        opens_at=_aware(body.opens_at), closes_at=_aware(body.closes_at),
-        valid_from=body.valid_from, valid_to=body.valid_to, eligible_org=eligible,
-        mode=body.mode, group=body.group, description=body.description,
-        day_quotas={d.day: d.quota for d in body.day_quotas},
+        actor=actor(request),
+        title=body.title,
+        venue=body.venue,
+        quota=body.quota,
+        opens_at=_aware(body.opens_at),
+        closes_at=_aware(body.closes_at),
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
+        eligible_org=eligible,
+        mode=body.mode,
+        group=body.group,
+        description=body.description,
+        day_quotas={d.day: d.quota for d in body.day_quotas or []},
     )
     return Status(201, activity)
 
@@ -262,7 +270,9 @@ def create_activity(request: HttpRequest, body: ActivityIn) -> Status[Activity]:
 @paginate(LimitOffsetPagination)
 def list_activities(request: HttpRequest) -> QuerySet[Activity]:
     """Activities the caller may book (a member) or runs (staff), with remaining quota."""
-    return _with_quota(selectors.activities_visible_to(actor(request))).order_by("opens_at", "id")
+    return _with_quota(selectors.activities_visible_to(actor(request), current_only=True)).order_by(
+        "opens_at", "id"
+    )
 
 
 @router.get("/activities/{activity_id}", response=ActivityOut)
@@ -275,11 +285,16 @@ def get_activity(request: HttpRequest, activity_id: int) -> Activity:
 def update_activity(request: HttpRequest, activity_id: int, body: ActivityPatch) -> Activity:
     activity = selectors.activity_managed_by(user=actor(request), activity_id=activity_id)
     services.activity_update(
-        activity=activity, actor=actor(request), title=body.title, venue=body.venue,
-        description=body.description, quota=body.quota,
+        activity=activity,
+        actor=actor(request),
+        title=body.title,
+        venue=body.venue,
+        description=body.description,
+        quota=body.quota,
         opens_at=_aware(body.opens_at) if body.opens_at else None,
         closes_at=_aware(body.closes_at) if body.closes_at else None,
-        valid_from=body.valid_from, valid_to=body.valid_to,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
     )
     return _with_quota(Activity.objects.filter(pk=activity_id)).get()
 
@@ -318,14 +333,18 @@ def create_booking(
         member = Member.objects.select_related("unit").get(pk=user.member_id)
     else:
         if not body.member:
-            raise DomainError("member_required", "staff book for a member: give its id_number",
-                              field="member")
+            raise DomainError(
+                "member_required", "staff book for a member: give its id_number", field="member"
+            )
         member = member_find(body.member)
         if member is None or not member.unit.path.startswith(staff_scope_path(user)):
             raise NotFound("member")
     booking = services.booking_create(
-        activity=activity, member=member, actor=user,
-        idempotency_key=request.headers.get("Idempotency-Key"), day=body.day,
+        activity=activity,
+        member=member,
+        actor=user,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        day=body.day,
     )
     return Status(201, booking)
 
@@ -351,8 +370,12 @@ def activity_public_key(request: HttpRequest, activity_id: int) -> dict[str, Any
     from huzhu.benefits.vouchers import public_key_pem
 
     activity = selectors.activity_get(user=actor(request), activity_id=activity_id)
-    return {"activity": activity.pk, "algorithm": "Ed25519", "public_key": activity.public_key,
-            "pem": public_key_pem(services.public_key(activity))}
+    return {
+        "activity": activity.pk,
+        "algorithm": "Ed25519",
+        "public_key": activity.public_key,
+        "pem": public_key_pem(services.public_key(activity)),
+    }
 
 
 @router.get("/activities/{activity_id}/revocations", response=RevocationsOut)
@@ -360,8 +383,11 @@ def activity_revocations(request: HttpRequest, activity_id: int) -> dict[str, An
     """For offline gates: vouchers to refuse though their signature verifies."""
     staff_scope_path(actor(request))
     activity = selectors.activity_get(user=actor(request), activity_id=activity_id)
-    return {"activity": activity.pk, "generated_at": timezone.now(),
-            **services.revocations(activity)}
+    return {
+        "activity": activity.pk,
+        "generated_at": timezone.now(),
+        **services.revocations(activity),
+    }
 
 
 # -- bookings and vouchers ------------------------------------------------------------------------
@@ -396,9 +422,14 @@ def voucher(request: HttpRequest, booking_id: int) -> dict[str, Any]:
     booking = selectors.booking_visible(user=actor(request), booking_id=booking_id)
     base = f"/api/v1/bookings/{booking.pk}/voucher"
     return {
-        "booking": booking.pk, "code": services.voucher_code(booking), "png": f"{base}.png",
-        "svg": f"{base}.svg", "status": booking.status, "valid_from": booking.activity.valid_from,
-        "valid_to": booking.activity.valid_to, "day": booking.day,
+        "booking": booking.pk,
+        "code": services.voucher_code(booking),
+        "png": f"{base}.png",
+        "svg": f"{base}.svg",
+        "status": booking.status,
+        "valid_from": booking.activity.valid_from,
+        "valid_to": booking.activity.valid_to,
+        "day": booking.day,
     }
 
 
@@ -423,12 +454,12 @@ def redeem(request: HttpRequest, body: ScanIn) -> dict[str, Any]:
     """Gate staff scan a voucher: 200 redeemed; 409 `already_redeemed` (with when and which
     gate), `voucher_cancelled` or `not_valid_today`; 400 `invalid_code`. Every scan is logged;
     the same `nonce` again gets the first answer."""
-    outcome = services.redemption_scan(code=body.code, gate=body.gate, actor=actor(request),
-                                       nonce=body.nonce)
+    outcome = services.redemption_scan(
+        code=body.code, gate=body.gate, actor=actor(request), nonce=body.nonce
+    )
     if not outcome.ok:
         details = {k: v for k, v in outcome.body.items() if k not in ("result", "message")}
-        raise DomainError(outcome.result, outcome.body["message"], status=outcome.status,
-                          **details)
+        raise DomainError(outcome.result, outcome.body["message"], status=outcome.status, **details)
     return outcome.body
 
 
@@ -438,16 +469,20 @@ def redeem_batch(request: HttpRequest, body: ScanBatchIn) -> dict[str, Any]:
     if len(body.scans) > 10_000:
         raise DomainError("too_many_scans", "upload at most 10000 scans at once")
     outcomes = services.redemption_upload(
-        gate=body.gate, actor=actor(request),
-        scans=[services.OfflineScan(code=s.code, scanned_at=_aware(s.scanned_at), nonce=s.nonce)
-               for s in body.scans],
+        gate=body.gate,
+        actor=actor(request),
+        scans=[
+            services.OfflineScan(code=s.code, scanned_at=_aware(s.scanned_at), nonce=s.nonce)
+            for s in body.scans
+        ],
     )
     results = [
         {"index": i, "nonce": s.nonce, "status": o.status, **o.body}
         for i, (s, o) in enumerate(zip(body.scans, outcomes, strict=True))
     ]
     return {
-        "gate": body.gate, "received": len(outcomes),
+        "gate": body.gate,
+        "received": len(outcomes),
         "redeemed": sum(1 for o in outcomes if o.ok),
         "double_uses": [r for r in results if r["result"] == "already_redeemed"],
         "results": results,

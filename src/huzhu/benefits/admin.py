@@ -4,7 +4,7 @@ from huzhu.benefits.models import Activity, Booking, ExclusiveGroup, Quota, Scan
 from huzhu.core.admin_scope import SubtreeAdmin
 
 
-class QuotaInline(admin.TabularInline):  # type: ignore[type-arg]
+class QuotaInline(admin.TabularInline):
     model = Quota
     extra = 0
     readonly_fields = ("used",)
@@ -12,8 +12,17 @@ class QuotaInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Activity)
 class ActivityAdmin(SubtreeAdmin):
-    list_display = ("title", "venue", "mode", "group", "opens_at", "closes_at", "valid_from",
-                    "valid_to", "eligible_org")
+    list_display = (
+        "title",
+        "venue",
+        "mode",
+        "group",
+        "opens_at",
+        "closes_at",
+        "valid_from",
+        "valid_to",
+        "eligible_org",
+    )
     list_filter = ("mode", "group")
     search_fields = ("title", "venue")
     raw_id_fields = ("organiser", "eligible_org", "group")
@@ -31,12 +40,26 @@ class ExclusiveGroupAdmin(SubtreeAdmin):
 
 @admin.register(Booking)
 class BookingAdmin(SubtreeAdmin):
-    list_display = ("id", "activity", "member", "status", "day", "booked_at", "redeemed_at",
-                    "redeemed_gate")
+    list_display = (
+        "id",
+        "activity",
+        "member",
+        "status",
+        "day",
+        "booked_at",
+        "redeemed_at",
+        "redeemed_gate",
+    )
     list_filter = ("status",)
     raw_id_fields = ("activity", "member", "group", "created_by")
-    readonly_fields = ("status", "lottery_rank", "booked_at", "cancelled_at", "redeemed_at",
-                       "redeemed_gate")
+    readonly_fields = (
+        "status",
+        "lottery_rank",
+        "booked_at",
+        "cancelled_at",
+        "redeemed_at",
+        "redeemed_gate",
+    )
     org_path_field = "member__unit__path"
 
     def has_add_permission(self, request: object) -> bool:

@@ -17,7 +17,9 @@ def cmd_benefits(args: argparse.Namespace) -> int:
     from huzhu.core.errors import NotFound
 
     if args.action == "list":
-        remaining = selectors.remaining_by_activity(list(Activity.objects.values_list("pk", flat=True)))
+        remaining = selectors.remaining_by_activity(
+            list(Activity.objects.values_list("pk", flat=True))
+        )
         for a in Activity.objects.select_related("group").order_by("id"):
             print(f"{a.pk}\t{a.mode}\t{a.group or '-'}\t{remaining.get(a.pk, 0)}\t{a.title}")
         return 0
@@ -25,12 +27,20 @@ def cmd_benefits(args: argparse.Namespace) -> int:
     if activity is None:
         raise NotFound(f"activity {args.activity}")
     if args.action == "stats":
-        print(json.dumps(asdict(selectors.activity_stats(activity)), ensure_ascii=False,
-                         default=str, indent=2))
+        print(
+            json.dumps(
+                asdict(selectors.activity_stats(activity)),
+                ensure_ascii=False,
+                default=str,
+                indent=2,
+            )
+        )
         return 0
     result = services.lottery_draw(activity=activity, seed=args.seed, actor=None)
-    print(f"seed {result['seed']}: {len(result['winners'])} winner(s), "
-          f"{len(result['waiting'])} waiting, {len(result['excluded'])} excluded")
+    print(
+        f"seed {result['seed']}: {len(result['winners'])} winner(s), "
+        f"{len(result['waiting'])} waiting, {len(result['excluded'])} excluded"
+    )
     return 0
 
 

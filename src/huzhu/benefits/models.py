@@ -1,4 +1,4 @@
-"""Activities (普惠活动), their quotas, bookings and lottery entries, idempotency keys and gate scans.
+"""Activities (普惠活动), quotas, bookings and lottery entries, idempotency keys, gate scans.
 
 The two invariants of the flash crowd live in the database, not only in the code:
 - a quota row's `used` never exceeds its `size` (a CHECK constraint), and
@@ -31,7 +31,9 @@ class BookingStatus(models.TextChoices):
 HOLDING = (BookingStatus.BOOKED, BookingStatus.REDEEMED)
 # Bookings that are still alive for their activity (a member has at most one per activity).
 LIVE = (
-    BookingStatus.REGISTERED, BookingStatus.WAITLISTED, BookingStatus.BOOKED,
+    BookingStatus.REGISTERED,
+    BookingStatus.WAITLISTED,
+    BookingStatus.BOOKED,
     BookingStatus.REDEEMED,
 )
 
@@ -41,7 +43,9 @@ class ExclusiveGroup(models.Model):
 
     name = models.CharField(_("互斥组"), max_length=100)
     organiser = models.ForeignKey(
-        "members.Organisation", verbose_name=_("主办单位"), on_delete=models.PROTECT,
+        "members.Organisation",
+        verbose_name=_("主办单位"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -49,9 +53,11 @@ class ExclusiveGroup(models.Model):
     class Meta:
         verbose_name = _("互斥组")
         verbose_name_plural = _("互斥组")
-        constraints = [
-            models.UniqueConstraint(fields=["organiser", "name"], name="benefits_group_name_unique")
-        ]
+        constraints = (
+            models.UniqueConstraint(
+                fields=["organiser", "name"], name="benefits_group_name_unique"
+            ),
+        )
 
     def __str__(self) -> str:
         return self.name
@@ -64,16 +70,25 @@ class Activity(models.Model):
     venue = models.CharField(_("场所"), max_length=200)
     description = models.TextField(_("说明"), blank=True, default="")
     organiser = models.ForeignKey(
-        "members.Organisation", verbose_name=_("主办单位"), on_delete=models.PROTECT,
+        "members.Organisation",
+        verbose_name=_("主办单位"),
+        on_delete=models.PROTECT,
         related_name="+",
     )
     eligible_org = models.ForeignKey(
-        "members.Organisation", verbose_name=_("面向组织"), on_delete=models.PROTECT,
-        related_name="+", help_text=_("该组织及其下级组织的持卡会员可以预约"),
+        "members.Organisation",
+        verbose_name=_("面向组织"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("该组织及其下级组织的持卡会员可以预约"),
     )
     group = models.ForeignKey(
-        ExclusiveGroup, verbose_name=_("互斥组"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="activities",
+        ExclusiveGroup,
+        verbose_name=_("互斥组"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="activities",
     )
     mode = models.CharField(_("分配方式"), max_length=16, choices=Mode.choices, default=Mode.FCFS)
     opens_at = models.DateTimeField(_("开始预约"))
@@ -90,7 +105,10 @@ class Activity(models.Model):
     # The published draw: entry ids in draw order, winners, waiting list, excluded entries.
     draw_result = models.JSONField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -98,13 +116,18 @@ class Activity(models.Model):
     class Meta:
         verbose_name = _("普惠活动")
         verbose_name_plural = _("普惠活动")
-        ordering = ["opens_at", "id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(closes_at__gt=F("opens_at")),
-                                   name="benefits_activity_window"),
-            models.CheckConstraint(condition=Q(valid_to__gte=F("valid_from")),
-                                   name="benefits_activity_validity"),
-        ]
+        ordering = (
+            "opens_at",
+            "id",
+        )
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=F("opens_at")), name="benefits_activity_window"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__gte=F("valid_from")), name="benefits_activity_validity"
+            ),
+        )
 
     def __str__(self) -> str:
         return self.title
@@ -125,14 +148,21 @@ class Quota(models.Model):
     class Meta:
         verbose_name = _("名额")
         verbose_name_plural = _("名额")
-        ordering = ["activity", "day"]
-        constraints = [
-            models.CheckConstraint(condition=Q(used__lte=F("size")), name="benefits_quota_not_oversold"),
+        ordering = (
+            "activity",
+            "day",
+        )
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(used__lte=F("size")), name="benefits_quota_not_oversold"
+            ),
             models.UniqueConstraint(fields=["activity", "day"], name="benefits_quota_day_unique"),
             models.UniqueConstraint(
-                fields=["activity"], condition=Q(day__isnull=True), name="benefits_quota_total_unique"
+                fields=["activity"],
+                condition=Q(day__isnull=True),
+                name="benefits_quota_total_unique",
             ),
-        ]
+        )
 
     def __str__(self) -> str:
         return f"{self.activity_id} {self.day or '*'} {self.used}/{self.size}"
@@ -156,7 +186,10 @@ class Booking(models.Model):
     lottery_rank = models.PositiveIntegerField(_("摇号顺位"), null=True, blank=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     booked_at = models.DateTimeField(_("预约成功时间"), null=True, blank=True)
@@ -167,9 +200,9 @@ class Booking(models.Model):
     class Meta:
         verbose_name = _("预约")
         verbose_name_plural = _("预约")
-        ordering = ["id"]
-        indexes = [models.Index(fields=["activity", "status"], name="benefits_booking_act_status")]
-        constraints = [
+        ordering = ("id",)
+        indexes = (models.Index(fields=["activity", "status"], name="benefits_booking_act_status"),)
+        constraints = (
             models.UniqueConstraint(
                 fields=["member", "group"],
                 condition=Q(status__in=["booked", "redeemed"]) & Q(group__isnull=False),
@@ -180,7 +213,7 @@ class Booking(models.Model):
                 condition=Q(status__in=["registered", "waitlisted", "booked", "redeemed"]),
                 name="benefits_one_live_booking_per_activity",
             ),
-        ]
+        )
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.activity_id} {self.status}"
@@ -199,9 +232,12 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "key"], name="benefits_idempotency_unique")
-        ]
+        constraints = (
+            models.UniqueConstraint(fields=["user", "key"], name="benefits_idempotency_unique"),
+        )
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ScanResult(models.TextChoices):
@@ -235,12 +271,15 @@ class Scan(models.Model):
     class Meta:
         verbose_name = _("扫码记录")
         verbose_name_plural = _("扫码记录")
-        ordering = ["-at", "-id"]
-        constraints = [
+        ordering = (
+            "-at",
+            "-id",
+        )
+        constraints = (
             models.UniqueConstraint(
                 fields=["gate", "nonce"], condition=~Q(nonce=""), name="benefits_scan_nonce_unique"
-            )
-        ]
+            ),
+        )
 
     def __str__(self) -> str:
         return f"{self.gate} {self.result} {self.scanned_at:%Y-%m-%d %H:%M}"

@@ -11,7 +11,13 @@ from django.utils import timezone
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits.models import (
-    HOLDING, Activity, Booking, BookingStatus, Quota, Scan, ScanResult,
+    HOLDING,
+    Activity,
+    Booking,
+    BookingStatus,
+    Quota,
+    Scan,
+    ScanResult,
 )
 from huzhu.core.errors import Forbidden, NotFound
 from huzhu.members.models import Member
@@ -29,10 +35,8 @@ def path_prefixes(path: str) -> list[str]:
 
 
 def activities_for_member(member: Member) -> QuerySet[Activity]:
-    """Activities open to the member's organisation that have not closed yet."""
-    return Activity.objects.filter(
-        eligible_org__path__in=path_prefixes(member.unit.path), closes_at__gt=timezone.now()
-    )
+    """Activities open to the member's organisation (closed ones too: booking them says so)."""
+    return Activity.objects.filter(eligible_org__path__in=path_prefixes(member.unit.path))
 
 
 def activities_for_staff(user: User) -> QuerySet[Activity]:
@@ -43,18 +47,22 @@ def activities_for_staff(user: User) -> QuerySet[Activity]:
     )
 
 
-def activities_visible_to(user: User) -> QuerySet[Activity]:
+def activities_visible_to(user: User, *, current_only: bool = False) -> QuerySet[Activity]:
+    """What the user may see; `current_only` leaves out, for members, what has closed."""
     if user.role == Role.MEMBER:
         if user.member is None:
             return Activity.objects.none()
-        return activities_for_member(user.member)
+        qs = activities_for_member(user.member)
+        return qs.filter(closes_at__gt=timezone.now()) if current_only else qs
     return activities_for_staff(user)
 
 
 def activity_get(*, user: User, activity_id: int) -> Activity:
     activity = (
-        activities_visible_to(user).select_related("eligible_org", "organiser", "group")
-        .filter(pk=activity_id).first()
+        activities_visible_to(user)
+        .select_related("eligible_org", "organiser", "group")
+        .filter(pk=activity_id)
+        .first()
     )
     if activity is None:
         raise NotFound("activity")
@@ -67,7 +75,8 @@ def activity_managed_by(*, user: User, activity_id: int) -> Activity:
         raise Forbidden("forbidden", "only federation and union staff manage activities")
     activity = (
         Activity.objects.select_related("eligible_org", "organiser", "group")
-        .filter(pk=activity_id, organiser__path__startswith=staff_scope_path(user)).first()
+        .filter(pk=activity_id, organiser__path__startswith=staff_scope_path(user))
+        .first()
     )
     if activity is None:
         raise NotFound("activity")
@@ -128,7 +137,9 @@ class ActivityStats:
 def activity_stats(activity: Activity, *, today: date | None = None) -> ActivityStats:
     today = today or timezone.localdate()
     counts = dict(
-        Booking.objects.filter(activity=activity).values_list("status").annotate(n=Count("id"))
+        Booking.objects.filter(activity=activity)
+        .values_list("status")
+        .annotate(n=Count("id"))
         .values_list("status", "n")
     )
     quotas = list(Quota.objects.filter(activity=activity).order_by("day"))
@@ -154,6 +165,7 @@ def activity_stats(activity: Activity, *, today: date | None = None) -> Activity
         double_uses=scans["double"],
         days=[
             {"day": q.day, "quota": q.size, "booked": q.used, "remaining": q.remaining}
-            for q in quotas if q.day is not None
+            for q in quotas
+            if q.day is not None
         ],
     )

@@ -29,7 +29,15 @@ from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
 from huzhu.benefits import rules, vouchers
 from huzhu.benefits.models import (
-    HOLDING, Activity, Booking, BookingStatus, ExclusiveGroup, IdempotencyKey, Mode, Quota, Scan,
+    HOLDING,
+    Activity,
+    Booking,
+    BookingStatus,
+    ExclusiveGroup,
+    IdempotencyKey,
+    Mode,
+    Quota,
+    Scan,
     ScanResult,
 )
 from huzhu.benefits.selectors import GATE_ROLES, MANAGER_ROLES, member_hash
@@ -142,8 +150,12 @@ def activity_create(
     _check_dates(opens_at=opens_at, closes_at=closes_at, valid_from=valid_from, valid_to=valid_to)
     for day, size in (day_quotas or {}).items():
         if not valid_from <= day <= valid_to or size <= 0:
-            raise DomainError("invalid_day_quota", _("按日名额须在有效期内且为正数"),
-                              field="day_quotas", day=day.isoformat())
+            raise DomainError(
+                "invalid_day_quota",
+                _("按日名额须在有效期内且为正数"),
+                field="day_quotas",
+                day=day.isoformat(),
+            )
     organiser = actor.org if actor is not None and actor.org is not None else eligible_org
     private, public = vouchers.keypair_new()
     with transaction.atomic():
@@ -153,9 +165,17 @@ def activity_create(
                 organiser=organiser, name=group.strip()
             )
         activity = Activity.objects.create(
-            title=title.strip(), venue=venue.strip(), description=description,
-            organiser=organiser, eligible_org=eligible_org, group=exclusive, mode=mode,
-            opens_at=opens_at, closes_at=closes_at, valid_from=valid_from, valid_to=valid_to,
+            title=title.strip(),
+            venue=venue.strip(),
+            description=description,
+            organiser=organiser,
+            eligible_org=eligible_org,
+            group=exclusive,
+            mode=mode,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            valid_from=valid_from,
+            valid_to=valid_to,
             per_day=bool(day_quotas),
             public_key=base64.b64encode(public).decode(),
             private_key_cipher=vault().encrypt(base64.b64encode(private).decode()),
@@ -165,8 +185,14 @@ def activity_create(
         Quota.objects.bulk_create(
             Quota(activity=activity, day=day, size=size) for day, size in (day_quotas or {}).items()
         )
-        audit_record(actor=actor, action="activity.create", obj=activity,
-                     org_path=eligible_org.path, quota=quota, mode=mode)
+        audit_record(
+            actor=actor,
+            action="activity.create",
+            obj=activity,
+            org_path=eligible_org.path,
+            quota=quota,
+            mode=mode,
+        )
     return activity
 
 
@@ -186,17 +212,28 @@ def activity_update(
     """Change an activity; the quota may not go below what is already taken."""
     _check_manager(actor, activity.organiser)
     changes: dict[str, Any] = {
-        k: v for k, v in {
-            "title": title, "venue": venue, "description": description, "opens_at": opens_at,
-            "closes_at": closes_at, "valid_from": valid_from, "valid_to": valid_to,
-        }.items() if v is not None
+        k: v
+        for k, v in {
+            "title": title,
+            "venue": venue,
+            "description": description,
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+        }.items()
+        if v is not None
     }
     with transaction.atomic(), _busy_on_lock_failure():
         _set_lock_timeout()
         for name, value in changes.items():
             setattr(activity, name, value)
-        _check_dates(opens_at=activity.opens_at, closes_at=activity.closes_at,
-                     valid_from=activity.valid_from, valid_to=activity.valid_to)
+        _check_dates(
+            opens_at=activity.opens_at,
+            closes_at=activity.closes_at,
+            valid_from=activity.valid_from,
+            valid_to=activity.valid_to,
+        )
         activity.save()
         if quota is not None:
             total = Quota.objects.select_for_update().get(activity=activity, day__isnull=True)
@@ -205,9 +242,13 @@ def activity_update(
             total.size = quota
             total.save(update_fields=["size"])
             changes["quota"] = quota
-        audit_record(actor=actor, action="activity.update", obj=activity,
-                     org_path=activity.eligible_org.path,
-                     **{k: str(v) for k, v in changes.items()})
+        audit_record(
+            actor=actor,
+            action="activity.update",
+            obj=activity,
+            org_path=activity.eligible_org.path,
+            **{k: str(v) for k, v in changes.items()},
+        )
     return activity
 
 
@@ -220,22 +261,33 @@ def _replay(actor: User, key: str, activity: Activity) -> Booking | None:
     if hit is None:
         return None
     if hit.activity_id != activity.pk:
-        raise DomainError("idempotency_key_reused", _("该 Idempotency-Key 已用于另一个请求"),
-                          status=422)
+        raise DomainError(
+            "idempotency_key_reused", _("该 Idempotency-Key 已用于另一个请求"), status=422
+        )
     if hit.booking is not None:
         return hit.booking
     error = hit.error or {}
-    raise DomainError(error.get("code", "error"), error.get("message", ""),
-                      status=error.get("status", 409), **error.get("details", {}))
+    raise DomainError(
+        error.get("code", "error"),
+        error.get("message", ""),
+        status=error.get("status", 409),
+        **error.get("details", {}),
+    )
 
 
 def _remember_error(actor: User, key: str, activity: Activity, exc: DomainError) -> None:
     try:
         with transaction.atomic():
             IdempotencyKey.objects.create(
-                user=actor, key=key, activity=activity,
-                error={"code": exc.code, "message": str(exc.message), "status": exc.status,
-                       "details": exc.details},
+                user=actor,
+                key=key,
+                activity=activity,
+                error={
+                    "code": exc.code,
+                    "message": str(exc.message),
+                    "status": exc.status,
+                    "details": exc.details,
+                },
             )
     except IntegrityError:
         pass  # a concurrent twin with the same key answered first; the caller replays it
@@ -271,17 +323,21 @@ def _check_may_book(*, activity: Activity, member: Member, actor: User, now: dat
     if actor.role == Role.MEMBER:
         if actor.member_id != member.pk:
             raise Forbidden("forbidden", _("会员只能为本人预约"))
-    elif actor.role not in MANAGER_ROLES or not member.unit.path.startswith(staff_scope_path(actor)):
+    elif actor.role not in MANAGER_ROLES or not member.unit.path.startswith(
+        staff_scope_path(actor)
+    ):
         raise NotFound("member")
     state = rules.window_state(now, activity.opens_at, activity.closes_at)
     if state is not rules.Window.OPEN:
         raise Conflict(
             "window_closed",
             _("尚未开始预约") if state is rules.Window.BEFORE else _("预约已截止"),
-            opens_at=activity.opens_at.isoformat(), closes_at=activity.closes_at.isoformat(),
+            opens_at=activity.opens_at.isoformat(),
+            closes_at=activity.closes_at.isoformat(),
         )
     problem = rules.eligibility_problem(
-        member_unit_path=member.unit.path, eligible_path=activity.eligible_org.path,
+        member_unit_path=member.unit.path,
+        eligible_path=activity.eligible_org.path,
         member_active=member.is_active,
         has_active_card=member.cards.filter(status=CardStatus.ACTIVE).exists(),
     )
@@ -306,9 +362,12 @@ def _booking_create(
     if lottery:
         if activity.drawn_at is not None:
             raise Conflict("window_closed", _("已摇号，报名结束"))
-        if activity.group_id and Booking.objects.filter(
-            member=member, group_id=activity.group_id, status__in=HOLDING
-        ).exists():
+        if (
+            activity.group_id
+            and Booking.objects.filter(
+                member=member, group_id=activity.group_id, status__in=HOLDING
+            ).exists()
+        ):
             raise Conflict("already_booked_in_group", _("您已预约同组的其他活动"))
     elif any(q.used >= q.size for q in quotas):
         # Read without a lock: once sold out, a flash crowd is answered without touching locks.
@@ -317,15 +376,25 @@ def _booking_create(
         with transaction.atomic(), _busy_on_lock_failure():
             _set_lock_timeout()
             booking = Booking.objects.create(
-                activity=activity, member=member, group_id=activity.group_id, day=day,
+                activity=activity,
+                member=member,
+                group_id=activity.group_id,
+                day=day,
                 status=BookingStatus.REGISTERED if lottery else BookingStatus.BOOKED,
-                booked_at=None if lottery else now, created_by=actor,
+                booked_at=None if lottery else now,
+                created_by=actor,
             )
             if key:
-                IdempotencyKey.objects.create(user=actor, key=key, activity=activity,
-                                              booking=booking)
-            audit_record(actor=actor, action="booking.register" if lottery else "booking.create",
-                         obj=booking, org_path=member.unit.path, activity=activity.pk)
+                IdempotencyKey.objects.create(
+                    user=actor, key=key, activity=activity, booking=booking
+                )
+            audit_record(
+                actor=actor,
+                action="booking.register" if lottery else "booking.create",
+                obj=booking,
+                org_path=member.unit.path,
+                activity=activity.pk,
+            )
             # Last, so the scarce rows stay locked only from here to COMMIT.
             if not lottery and not _claim(quotas):
                 raise Conflict("sold_out", _("名额已约满"))
@@ -347,8 +416,9 @@ def _booking_conflict(exc: IntegrityError, activity: Activity) -> DomainError:
     if "benefits_quota_not_oversold" in text:
         return Conflict("sold_out", _("名额已约满"))
     # SQLite names no constraint: tell the cases apart by what is in the table.
-    return Conflict("already_booked_in_group" if activity.group_id else "already_booked",
-                    _("您已预约该活动"))
+    return Conflict(
+        "already_booked_in_group" if activity.group_id else "already_booked", _("您已预约该活动")
+    )
 
 
 def booking_cancel(*, booking: Booking, actor: User | None) -> Booking:
@@ -360,16 +430,25 @@ def booking_cancel(*, booking: Booking, actor: User | None) -> Booking:
         _set_lock_timeout()
         booking = Booking.objects.select_for_update().select_related("activity").get(pk=booking.pk)
         if booking.status == BookingStatus.REDEEMED:
-            raise Conflict("already_redeemed", _("凭证已使用，不能取消"),
-                           redeemed_at=_iso(booking.redeemed_at), gate=booking.redeemed_gate)
+            raise Conflict(
+                "already_redeemed",
+                _("凭证已使用，不能取消"),
+                redeemed_at=_iso(booking.redeemed_at),
+                gate=booking.redeemed_gate,
+            )
         if booking.status in (BookingStatus.CANCELLED, BookingStatus.LOST):
             return booking
         held = booking.status == BookingStatus.BOOKED
         booking.status = BookingStatus.CANCELLED
         booking.cancelled_at = timezone.now()
         booking.save(update_fields=["status", "cancelled_at"])
-        audit_record(actor=actor, action="booking.cancel", obj=booking,
-                     org_path=booking.member.unit.path, returned=held)
+        audit_record(
+            actor=actor,
+            action="booking.cancel",
+            obj=booking,
+            org_path=booking.member.unit.path,
+            returned=held,
+        )
         if held:
             activity = booking.activity
             _release(_quotas_for(activity, booking.day))
@@ -385,7 +464,9 @@ def _promote_waiting(activity: Activity) -> Booking | None:
         candidate = (
             Booking.objects.select_for_update()
             .filter(activity=activity, status=BookingStatus.WAITLISTED)
-            .exclude(pk__in=tried).order_by("lottery_rank", "id").first()
+            .exclude(pk__in=tried)
+            .order_by("lottery_rank", "id")
+            .first()
         )
         if candidate is None:
             return None
@@ -407,8 +488,9 @@ def _promote_waiting(activity: Activity) -> Booking | None:
         except _NoRoom:
             continue
         candidate.refresh_from_db()
-        audit_record(actor=None, action="booking.promote", obj=candidate,
-                     org_path=activity.eligible_org.path)
+        audit_record(
+            actor=None, action="booking.promote", obj=candidate, org_path=activity.eligible_org.path
+        )
         return candidate
 
 
@@ -447,19 +529,22 @@ def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[s
         quotas = _ordered(list(Quota.objects.select_for_update().filter(activity=activity)))
         entries = [
             rules.Entry(id=b.pk, member=b.member_id, day=b.day)
-            for b in Booking.objects.select_for_update().filter(
-                activity=activity, status=BookingStatus.REGISTERED
-            ).only("id", "member_id", "day")
+            for b in Booking.objects.select_for_update()
+            .filter(activity=activity, status=BookingStatus.REGISTERED)
+            .only("id", "member_id", "day")
         ]
         excluded: set[int] = set()
         if activity.group_id:
             excluded = set(
-                Booking.objects.filter(group_id=activity.group_id, status__in=HOLDING)
-                .values_list("member_id", flat=True)
+                Booking.objects.filter(group_id=activity.group_id, status__in=HOLDING).values_list(
+                    "member_id", flat=True
+                )
             )
         total = quotas[0]
         draw = rules.lottery_draw(
-            seed=seed, entries=entries, capacity=total.remaining,
+            seed=seed,
+            entries=entries,
+            capacity=total.remaining,
             day_capacity={q.day: q.remaining for q in quotas if q.day is not None},
             excluded_members=excluded,
         )
@@ -467,29 +552,49 @@ def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[s
         rank = {entry_id: i + 1 for i, entry_id in enumerate(draw.order)}
         by_id = {e.id: e for e in entries}
         updates = []
-        for ids, status in ((draw.winners, BookingStatus.BOOKED),
-                            (draw.waiting, BookingStatus.WAITLISTED),
-                            (draw.excluded, BookingStatus.LOST)):
+        for ids, status in (
+            (draw.winners, BookingStatus.BOOKED),
+            (draw.waiting, BookingStatus.WAITLISTED),
+            (draw.excluded, BookingStatus.LOST),
+        ):
             for entry_id in ids:
-                updates.append(Booking(pk=entry_id, status=status, lottery_rank=rank[entry_id],
-                                       booked_at=now if status == BookingStatus.BOOKED else None))
-        Booking.objects.bulk_update(updates, ["status", "lottery_rank", "booked_at"],
-                                    batch_size=1000)
+                updates.append(
+                    Booking(
+                        pk=entry_id,
+                        status=status,
+                        lottery_rank=rank[entry_id],
+                        booked_at=now if status == BookingStatus.BOOKED else None,
+                    )
+                )
+        Booking.objects.bulk_update(
+            updates, ["status", "lottery_rank", "booked_at"], batch_size=1000
+        )
         Quota.objects.filter(pk=total.pk).update(used=F("used") + len(draw.winners))
         for quota in quotas[1:]:
             taken = sum(1 for w in draw.winners if by_id[w].day == quota.day)
             if taken:
                 Quota.objects.filter(pk=quota.pk).update(used=F("used") + taken)
         result = {
-            "seed": seed, "algorithm": rules.DRAW_ALGORITHM, "drawn_at": now.isoformat(),
-            "capacity": total.remaining, "entries": draw.order, "winners": draw.winners,
-            "waiting": draw.waiting, "excluded": draw.excluded,
+            "seed": seed,
+            "algorithm": rules.DRAW_ALGORITHM,
+            "drawn_at": now.isoformat(),
+            "capacity": total.remaining,
+            "entries": draw.order,
+            "winners": draw.winners,
+            "waiting": draw.waiting,
+            "excluded": draw.excluded,
         }
         activity.draw_seed, activity.drawn_at, activity.draw_result = seed, now, result
         activity.save(update_fields=["draw_seed", "drawn_at", "draw_result"])
-        audit_record(actor=actor, action="activity.draw", obj=activity,
-                     org_path=activity.eligible_org.path, seed=seed, entries=len(entries),
-                     winners=len(draw.winners))
+        audit_record(
+            actor=actor,
+            action="activity.draw",
+            obj=activity,
+            org_path=activity.eligible_org.path,
+            seed=seed,
+            entries=len(entries),
+            winners=len(draw.winners),
+        )
     return result
 
 
@@ -512,8 +617,12 @@ def voucher_code(booking: Booking) -> str:
         raise Conflict("no_voucher", _("尚未获得名额"))
     activity = booking.activity
     data = vouchers.VoucherData(
-        activity=activity.pk, booking=booking.pk, member=member_hash(booking.member),
-        valid_from=activity.valid_from, valid_to=activity.valid_to, day=booking.day,
+        activity=activity.pk,
+        booking=booking.pk,
+        member=member_hash(booking.member),
+        valid_from=activity.valid_from,
+        valid_to=activity.valid_to,
+        day=booking.day,
     )
     return vouchers.encode(data, _private_key(activity))
 
@@ -533,8 +642,11 @@ class ScanOutcome:
 
 
 _STATUS = {
-    ScanResult.REDEEMED: 200, ScanResult.ALREADY_REDEEMED: 409, ScanResult.INVALID_CODE: 400,
-    ScanResult.CANCELLED: 409, ScanResult.NOT_VALID_TODAY: 409,
+    ScanResult.REDEEMED: 200,
+    ScanResult.ALREADY_REDEEMED: 409,
+    ScanResult.INVALID_CODE: 400,
+    ScanResult.CANCELLED: 409,
+    ScanResult.NOT_VALID_TODAY: 409,
 }
 _MESSAGES = {
     ScanResult.REDEEMED: gettext_lazy("核销成功"),
@@ -546,8 +658,11 @@ _MESSAGES = {
 
 
 def _outcome(result: str, **body: Any) -> ScanOutcome:
-    return ScanOutcome(result=result, status=_STATUS[ScanResult(result)],
-                       body={"result": result, "message": str(_MESSAGES[ScanResult(result)]), **body})
+    return ScanOutcome(
+        result=result,
+        status=_STATUS[ScanResult(result)],
+        body={"result": result, "message": str(_MESSAGES[ScanResult(result)]), **body},
+    )
 
 
 def redemption_scan(
@@ -568,24 +683,40 @@ def redemption_scan(
         raise DomainError("gate_required", _("请填写闸口"), field="gate")
     nonce = nonce.strip()[:64]
     if nonce and (first := Scan.objects.filter(gate=gate, nonce=nonce).first()) is not None:
-        return _outcome(first.result, **{**first.response, "replayed": True})
+        return _replayed(first)
     scanned_at = scanned_at or timezone.now()
     try:
         with transaction.atomic(), _busy_on_lock_failure():
             _set_lock_timeout()
-            outcome, activity, booking = _redeem(code=code, gate=gate, actor=actor,
-                                                 scanned_at=scanned_at)
+            outcome, activity, booking = _redeem(
+                code=code, gate=gate, actor=actor, scanned_at=scanned_at
+            )
             Scan.objects.create(
-                scanned_at=scanned_at, gate=gate, user=actor, nonce=nonce, offline=offline,
-                activity=activity, booking=booking, result=outcome.result, response=outcome.body,
+                scanned_at=scanned_at,
+                gate=gate,
+                user=actor,
+                nonce=nonce,
+                offline=offline,
+                activity=activity,
+                booking=booking,
+                result=outcome.result,
+                response=outcome.body,
             )
     except IntegrityError:
         # A twin of this scan (same gate and nonce) committed first; its answer is the answer.
         first = Scan.objects.filter(gate=gate, nonce=nonce).first()
         if not nonce or first is None:
             raise
-        return _outcome(first.result, **{**first.response, "replayed": True})
+        return _replayed(first)
     return outcome
+
+
+def _replayed(scan: Scan) -> ScanOutcome:
+    return ScanOutcome(
+        result=scan.result,
+        status=_STATUS[ScanResult(scan.result)],
+        body={**scan.response, "replayed": True},
+    )
 
 
 def _redeem(
@@ -600,31 +731,60 @@ def _redeem(
         return _outcome(ScanResult.INVALID_CODE, reason=str(exc)), None, None
     scope = staff_scope_path(actor)
     if not (activity.organiser.path.startswith(scope) or scope.startswith(activity.organiser.path)):
-        return _outcome(ScanResult.INVALID_CODE, reason="another organiser's voucher"), activity, None
+        return (
+            _outcome(ScanResult.INVALID_CODE, reason="another organiser's voucher"),
+            activity,
+            None,
+        )
     booking = (
         Booking.objects.select_related("member").filter(pk=data.booking, activity=activity).first()
     )
     if booking is None or member_hash(booking.member) != data.member:
         return _outcome(ScanResult.INVALID_CODE, reason="no such booking"), activity, None
-    about = {"booking": booking.pk, "activity": activity.pk, "title": activity.title,
-             "member_name": booking.member.name, "day": _iso_date(booking.day)}
+    about = {
+        "booking": booking.pk,
+        "activity": activity.pk,
+        "title": activity.title,
+        "member_name": booking.member.name,
+        "day": _iso_date(booking.day),
+    }
     if booking.status not in HOLDING:
         return _outcome(ScanResult.CANCELLED, **about), activity, booking
     today = timezone.localdate(scanned_at)
-    if not rules.valid_on(today, valid_from=data.valid_from, valid_to=data.valid_to,
-                          booked_day=data.day):
-        return _outcome(ScanResult.NOT_VALID_TODAY, valid_from=_iso_date(data.valid_from),
-                        valid_to=_iso_date(data.valid_to), **about), activity, booking
+    if not rules.valid_on(
+        today, valid_from=data.valid_from, valid_to=data.valid_to, booked_day=data.day
+    ):
+        return (
+            _outcome(
+                ScanResult.NOT_VALID_TODAY,
+                valid_from=_iso_date(data.valid_from),
+                valid_to=_iso_date(data.valid_to),
+                **about,
+            ),
+            activity,
+            booking,
+        )
     redeemed = Booking.objects.filter(pk=booking.pk, status=BookingStatus.BOOKED).update(
         status=BookingStatus.REDEEMED, redeemed_at=scanned_at, redeemed_gate=gate
     )
     if redeemed:
-        return _outcome(ScanResult.REDEEMED, redeemed_at=scanned_at.isoformat(), gate=gate,
-                        **about), activity, booking
+        return (
+            _outcome(ScanResult.REDEEMED, redeemed_at=scanned_at.isoformat(), gate=gate, **about),
+            activity,
+            booking,
+        )
     booking.refresh_from_db(fields=["status", "redeemed_at", "redeemed_gate"])
     if booking.status == BookingStatus.REDEEMED:
-        return _outcome(ScanResult.ALREADY_REDEEMED, redeemed_at=_iso(booking.redeemed_at),
-                        gate=booking.redeemed_gate, **about), activity, booking
+        return (
+            _outcome(
+                ScanResult.ALREADY_REDEEMED,
+                redeemed_at=_iso(booking.redeemed_at),
+                gate=booking.redeemed_gate,
+                **about,
+            ),
+            activity,
+            booking,
+        )
     return _outcome(ScanResult.CANCELLED, **about), activity, booking
 
 
@@ -640,23 +800,33 @@ class OfflineScan:
 
 
 def redemption_upload(*, gate: str, scans: Sequence[OfflineScan], actor: User) -> list[ScanOutcome]:
-    """An offline gate's scans, uploaded later; redeemed in the order they were made (answers in
-    the order given), each as if scanned then; a voucher used elsewhere first comes back as `already_redeemed`, with when
-    and where it was used, and is counted as a double use."""
+    """An offline gate's scans, uploaded later: redeemed in the order they were made, each as if
+    scanned then, answered in the order given. A voucher used elsewhere first comes back as
+    `already_redeemed`, with when and where it was used, and counts as a double use."""
     results: list[ScanOutcome | None] = [None] * len(scans)
     for i in sorted(range(len(scans)), key=lambda i: scans[i].scanned_at):
         s = scans[i]
-        results[i] = redemption_scan(code=s.code, gate=gate, actor=actor, nonce=s.nonce,
-                                     scanned_at=s.scanned_at, offline=True)
+        results[i] = redemption_scan(
+            code=s.code,
+            gate=gate,
+            actor=actor,
+            nonce=s.nonce,
+            scanned_at=s.scanned_at,
+            offline=True,
+        )
     return [r for r in results if r is not None]
 
 
 def revocations(activity: Activity) -> dict[str, list[int]]:
     """What an offline gate must refuse besides bad signatures: cancelled and used vouchers."""
-    rows = Booking.objects.filter(activity=activity).filter(
-        Q(status=BookingStatus.REDEEMED)
-        | Q(status__in=[BookingStatus.CANCELLED, BookingStatus.LOST], booked_at__isnull=False)
-    ).values_list("pk", "status")
+    rows = (
+        Booking.objects.filter(activity=activity)
+        .filter(
+            Q(status=BookingStatus.REDEEMED)
+            | Q(status__in=[BookingStatus.CANCELLED, BookingStatus.LOST], booked_at__isnull=False)
+        )
+        .values_list("pk", "status")
+    )
     return {
         "cancelled": sorted(pk for pk, s in rows if s != BookingStatus.REDEEMED),
         "redeemed": sorted(pk for pk, s in rows if s == BookingStatus.REDEEMED),

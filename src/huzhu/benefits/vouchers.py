@@ -39,8 +39,11 @@ class VoucherData:
 
     def as_payload(self) -> dict[str, Any]:
         return {
-            "a": self.activity, "b": self.booking, "m": self.member,
-            "f": self.valid_from.isoformat(), "t": self.valid_to.isoformat(),
+            "a": self.activity,
+            "b": self.booking,
+            "m": self.member,
+            "f": self.valid_from.isoformat(),
+            "t": self.valid_to.isoformat(),
             "d": self.day.isoformat() if self.day else None,
         }
 
@@ -58,10 +61,13 @@ def keypair_new() -> tuple[bytes, bytes]:
     private = Ed25519PrivateKey.generate()
     return (
         private.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         ),
-        private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw),
+        private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        ),
     )
 
 
@@ -102,8 +108,11 @@ def _parse(code: str) -> tuple[VoucherData, bytes, bytes]:
         payload, signature = _unb64(parts[1]), _unb64(parts[2])
         raw = json.loads(payload)
         data = VoucherData(
-            activity=int(raw["a"]), booking=int(raw["b"]), member=str(raw["m"]),
-            valid_from=date.fromisoformat(raw["f"]), valid_to=date.fromisoformat(raw["t"]),
+            activity=int(raw["a"]),
+            booking=int(raw["b"]),
+            member=str(raw["m"]),
+            valid_from=date.fromisoformat(raw["f"]),
+            valid_to=date.fromisoformat(raw["t"]),
             day=date.fromisoformat(raw["d"]) if raw.get("d") else None,
         )
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
