@@ -15,7 +15,7 @@ def _forward(table: str) -> Any:
             schema_editor.execute(
                 f"""
                 CREATE OR REPLACE FUNCTION huzhu_refuse_change() RETURNS trigger AS $$
-                BEGIN RAISE EXCEPTION 'append-only table %%: % refused', TG_TABLE_NAME, TG_OP; END;
+                BEGIN RAISE EXCEPTION 'append-only table %%: %% refused', TG_TABLE_NAME, TG_OP; END;
                 $$ LANGUAGE plpgsql;
                 CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON "{table}"
                 FOR EACH ROW EXECUTE FUNCTION huzhu_refuse_change();
