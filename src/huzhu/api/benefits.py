@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Router, Schema, Status
@@ -18,7 +18,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import orgs_visible_to, staff_scope_path
 from huzhu.benefits import rules, selectors, services
-from huzhu.benefits.models import Activity, Booking, Quota
+from huzhu.benefits.models import Activity, Booking
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member
 from huzhu.members.services import member_find
@@ -236,11 +236,7 @@ class ScanBatchOut(Schema):
 # -- activities -----------------------------------------------------------------------------------
 
 
-def _with_quota(qs: QuerySet[Activity]) -> QuerySet[Activity]:
-    total = Quota.objects.filter(activity=OuterRef("pk"), day__isnull=True)
-    return qs.select_related("organiser", "eligible_org", "group").annotate(
-        quota_size=Subquery(total.values("size")[:1]), quota_used=Subquery(total.values("used")[:1])
-    )
+_with_quota = selectors.with_total_quota
 
 
 @router.post("/activities", response={201: ActivityOut})
@@ -325,13 +321,14 @@ def create_booking(
     FCFS books, a lottery registers. `Idempotency-Key` makes a retry return the first answer."""
     user = actor(request)
     body = body or BookingIn()
-    activity = selectors.activity_get(user=user, activity_id=activity_id)
     member: Member | None
     if user.role == Role.MEMBER:
         if user.member_id is None:
             raise Forbidden("not_member", "this login is not a member's")
-        member = Member.objects.select_related("unit").get(pk=user.member_id)
+        member = selectors.member_for_booking(user.member_id)
+        activity = selectors.activity_get(user=user, activity_id=activity_id, member=member)
     else:
+        activity = selectors.activity_get(user=user, activity_id=activity_id)
         if not body.member:
             raise DomainError(
                 "member_required", "staff book for a member: give its id_number", field="member"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
@@ -20,7 +20,7 @@ from huzhu.benefits.models import (
     ScanResult,
 )
 from huzhu.core.errors import Forbidden, NotFound
-from huzhu.members.models import Member
+from huzhu.members.models import Card, CardStatus, Member
 
 # Staff who run activities (create, change, draw, book for members of their subtree).
 MANAGER_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN})
@@ -57,13 +57,34 @@ def activities_visible_to(user: User, *, current_only: bool = False) -> QuerySet
     return activities_for_staff(user)
 
 
-def activity_get(*, user: User, activity_id: int) -> Activity:
-    activity = (
-        activities_visible_to(user)
-        .select_related("eligible_org", "organiser", "group")
-        .filter(pk=activity_id)
-        .first()
+def with_total_quota(qs: QuerySet[Activity]) -> QuerySet[Activity]:
+    """Annotate the total quota (`quota_id`, `quota_size`, `quota_used`): lists show what
+    remains, and a booking's unlocked sold-out check needs no query of its own."""
+    total = Quota.objects.filter(activity=OuterRef("pk"), day__isnull=True)
+    return qs.select_related("eligible_org", "organiser", "group").annotate(
+        quota_id=Subquery(total.values("pk")[:1]),
+        quota_size=Subquery(total.values("size")[:1]),
+        quota_used=Subquery(total.values("used")[:1]),
     )
+
+
+def member_for_booking(member_id: int) -> Member:
+    """The member with its unit and whether it holds an active card, in one query."""
+    return (
+        Member.objects.select_related("unit")
+        .annotate(
+            has_active_card=Exists(
+                Card.objects.filter(member=OuterRef("pk"), status=CardStatus.ACTIVE)
+            )
+        )
+        .get(pk=member_id)
+    )
+
+
+def activity_get(*, user: User, activity_id: int, member: Member | None = None) -> Activity:
+    """An activity the user may see (`member`: the member login's record, already loaded)."""
+    qs = activities_for_member(member) if member is not None else activities_visible_to(user)
+    activity = with_total_quota(qs).filter(pk=activity_id).first()
     if activity is None:
         raise NotFound("activity")
     return activity

@@ -95,6 +95,19 @@ def _release(quotas: Sequence[Quota]) -> None:
 
 
 def _quotas_for(activity: Activity, day: date | None) -> list[Quota]:
+    """The rows a booking takes from. Read without a lock: only the claim's UPDATE decides."""
+    snapshot = getattr(activity, "quota_id", None)
+    if snapshot is not None and not activity.per_day:
+        # The activity was read with its total quota annotated (selectors.with_total_quota).
+        return [
+            Quota(
+                pk=snapshot,
+                activity_id=activity.pk,
+                day=None,
+                size=getattr(activity, "quota_size", 0),
+                used=getattr(activity, "quota_used", 0),
+            )
+        ]
     wanted = Q(day__isnull=True)
     if activity.per_day and day is not None:
         wanted |= Q(day=day)
@@ -339,10 +352,17 @@ def _check_may_book(*, activity: Activity, member: Member, actor: User, now: dat
         member_unit_path=member.unit.path,
         eligible_path=activity.eligible_org.path,
         member_active=member.is_active,
-        has_active_card=member.cards.filter(status=CardStatus.ACTIVE).exists(),
+        has_active_card=_has_active_card(member),
     )
     if problem:
         raise Forbidden("not_eligible", _("不符合参加条件：%(why)s") % {"why": problem})
+
+
+def _has_active_card(member: Member) -> bool:
+    known = getattr(member, "has_active_card", None)  # selectors.member_for_booking
+    if known is not None:
+        return bool(known)
+    return member.cards.filter(status=CardStatus.ACTIVE).exists()
 
 
 def _booking_create(
