@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "huzhu.settlement",
     "huzhu.stations",
     "huzhu.care",
+    "huzhu.benefits",
     "huzhu.web",
 ]
 

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BenefitsConfig(AppConfig):
+    name = "huzhu.benefits"
+    label = "benefits"
+    verbose_name = _("会员普惠服务")
+
+    def ready(self) -> None:
+        # The demo module registers the Huairou activities into huzhu.demo.DEMO_EXTENSIONS.
+        from huzhu.benefits import demo  # noqa: F401

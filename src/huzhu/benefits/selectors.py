@@ -1,0 +1,192 @@
+"""Reads of member benefits: what a caller may see or book, and the figures of an activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.selectors import staff_scope_path
+from huzhu.benefits.models import (
+    HOLDING,
+    Activity,
+    Booking,
+    BookingStatus,
+    Quota,
+    Scan,
+    ScanResult,
+)
+from huzhu.core.errors import Forbidden, NotFound
+from huzhu.members.models import Card, CardStatus, Member
+
+# Staff who run activities (create, change, draw, book for members of their subtree).
+MANAGER_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN})
+# Staff who may scan vouchers at a gate.
+GATE_ROLES = MANAGER_ROLES | {Role.GATE}
+
+
+def path_prefixes(path: str) -> list[str]:
+    """`/1/5/23/` → [`/1/`, `/1/5/`, `/1/5/23/`]: the organisations whose subtree holds `path`."""
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+
+
+def activities_for_member(member: Member) -> QuerySet[Activity]:
+    """Activities open to the member's organisation (closed ones too: booking them says so)."""
+    return Activity.objects.filter(eligible_org__path__in=path_prefixes(member.unit.path))
+
+
+def activities_for_staff(user: User) -> QuerySet[Activity]:
+    """Activities organised in, or open to, the staff user's subtree."""
+    scope = staff_scope_path(user)
+    return Activity.objects.filter(
+        Q(organiser__path__startswith=scope) | Q(eligible_org__path__startswith=scope)
+    )
+
+
+def activities_visible_to(user: User, *, current_only: bool = False) -> QuerySet[Activity]:
+    """What the user may see; `current_only` leaves out, for members, what has closed."""
+    if user.role == Role.MEMBER:
+        if user.member is None:
+            return Activity.objects.none()
+        qs = activities_for_member(user.member)
+        return qs.filter(closes_at__gt=timezone.now()) if current_only else qs
+    return activities_for_staff(user)
+
+
+def with_total_quota(qs: QuerySet[Activity]) -> QuerySet[Activity]:
+    """Annotate the total quota (`quota_id`, `quota_size`, `quota_used`): lists show what
+    remains, and a booking's unlocked sold-out check needs no query of its own."""
+    total = Quota.objects.filter(activity=OuterRef("pk"), day__isnull=True)
+    return qs.select_related("eligible_org", "organiser", "group").annotate(
+        quota_id=Subquery(total.values("pk")[:1]),
+        quota_size=Subquery(total.values("size")[:1]),
+        quota_used=Subquery(total.values("used")[:1]),
+    )
+
+
+def member_for_booking(member_id: int) -> Member:
+    """The member with its unit and whether it holds an active card, in one query."""
+    return (
+        Member.objects.select_related("unit")
+        .annotate(
+            has_active_card=Exists(
+                Card.objects.filter(member=OuterRef("pk"), status=CardStatus.ACTIVE)
+            )
+        )
+        .get(pk=member_id)
+    )
+
+
+def activity_get(*, user: User, activity_id: int, member: Member | None = None) -> Activity:
+    """An activity the user may see (`member`: the member login's record, already loaded)."""
+    qs = activities_for_member(member) if member is not None else activities_visible_to(user)
+    activity = with_total_quota(qs).filter(pk=activity_id).first()
+    if activity is None:
+        raise NotFound("activity")
+    return activity
+
+
+def activity_managed_by(*, user: User, activity_id: int) -> Activity:
+    """An activity the staff user may manage: organised within the user's subtree."""
+    if user.role not in MANAGER_ROLES:
+        raise Forbidden("forbidden", "only federation and union staff manage activities")
+    activity = (
+        Activity.objects.select_related("eligible_org", "organiser", "group")
+        .filter(pk=activity_id, organiser__path__startswith=staff_scope_path(user))
+        .first()
+    )
+    if activity is None:
+        raise NotFound("activity")
+    return activity
+
+
+def total_quota(activity: Activity) -> Quota:
+    return Quota.objects.get(activity=activity, day__isnull=True)
+
+
+def remaining_by_activity(ids: list[int]) -> dict[int, int]:
+    rows = Quota.objects.filter(activity_id__in=ids, day__isnull=True).values_list(
+        "activity_id", "size", "used"
+    )
+    return {a: size - used for a, size, used in rows}
+
+
+def booking_visible(*, user: User, booking_id: int) -> Booking:
+    """A member's own booking, or one of a member in the staff user's subtree."""
+    qs = Booking.objects.select_related("activity", "member", "member__unit")
+    if user.role == Role.MEMBER:
+        qs = qs.filter(member_id=user.member_id or -1)
+    else:
+        qs = qs.filter(member__unit__path__startswith=staff_scope_path(user))
+    booking = qs.filter(pk=booking_id).first()
+    if booking is None:
+        raise NotFound("booking")
+    return booking
+
+
+def bookings_visible(user: User) -> QuerySet[Booking]:
+    qs = Booking.objects.select_related("activity", "member")
+    if user.role == Role.MEMBER:
+        return qs.filter(member_id=user.member_id or -1)
+    return qs.filter(member__unit__path__startswith=staff_scope_path(user))
+
+
+def member_hash(member: Member) -> str:
+    """The member as a voucher names it: a prefix of the keyed hash of the ID number."""
+    return member.id_hash[:16]
+
+
+@dataclass(frozen=True)
+class ActivityStats:
+    quota: int
+    booked: int  # holding quota now: booked and not yet used, or redeemed
+    redeemed: int
+    remaining: int
+    registered: int
+    waitlisted: int
+    cancelled: int
+    no_shows: int  # booked, never redeemed, and the validity period is over
+    scans: int
+    double_uses: int
+    days: list[dict[str, object]]
+
+
+def activity_stats(activity: Activity, *, today: date | None = None) -> ActivityStats:
+    today = today or timezone.localdate()
+    counts = dict(
+        Booking.objects.filter(activity=activity)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    quotas = list(Quota.objects.filter(activity=activity).order_by("day"))
+    total = next(q for q in quotas if q.day is None)
+    # A no-show holds a voucher whose day (or whole validity period) is over, never used.
+    over = Q(day__lt=today)
+    if activity.valid_to < today:
+        over |= Q(day__isnull=True)
+    no_shows = Booking.objects.filter(activity=activity, status=BookingStatus.BOOKED).filter(over)
+    scans = Scan.objects.filter(activity=activity).aggregate(
+        n=Count("id"), double=Count("id", filter=Q(result=ScanResult.ALREADY_REDEEMED))
+    )
+    return ActivityStats(
+        quota=total.size,
+        booked=sum(counts.get(s, 0) for s in HOLDING),
+        redeemed=counts.get(BookingStatus.REDEEMED, 0),
+        remaining=total.remaining,
+        registered=counts.get(BookingStatus.REGISTERED, 0),
+        waitlisted=counts.get(BookingStatus.WAITLISTED, 0),
+        cancelled=counts.get(BookingStatus.CANCELLED, 0),
+        no_shows=no_shows.count(),
+        scans=scans["n"],
+        double_uses=scans["double"],
+        days=[
+            {"day": q.day, "quota": q.size, "booked": q.used, "remaining": q.remaining}
+            for q in quotas
+            if q.day is not None
+        ],
+    )

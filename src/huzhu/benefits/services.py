@@ -1,0 +1,853 @@
+"""Writes of member benefits: activities, bookings (FCFS and lottery), cancellation, redemption.
+
+Concurrency, pretix-style: only the scarce rows are locked (an activity's quota rows, in a fixed
+order: the total first, then the day), as late and as briefly as possible, under a short lock
+timeout; a timeout or deadlock becomes `Busy` ("busy, try again"), never a 500. Everything that
+does not need the lock (eligibility, the booking insert, the audit event) happens before it, so a
+booking holds the quota row only from its conditional UPDATE to its COMMIT. The database backs
+the code: a CHECK keeps `used <= size` and a partial unique index keeps one live booking per
+member and exclusive group, whatever the code does.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.services import audit_record
+from huzhu.benefits import rules, vouchers
+from huzhu.benefits.models import (
+    HOLDING,
+    Activity,
+    Booking,
+    BookingStatus,
+    ExclusiveGroup,
+    IdempotencyKey,
+    Mode,
+    Quota,
+    Scan,
+    ScanResult,
+)
+from huzhu.benefits.selectors import GATE_ROLES, MANAGER_ROLES, member_hash
+from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden, NotFound
+from huzhu.core.pii import vault
+from huzhu.members.models import CardStatus, Member, Organisation
+
+LOCK_TIMEOUT = "2s"
+# Answers that a retry with the same Idempotency-Key gets again (a Busy is worth retrying).
+_FINAL_CODES = frozenset(
+    {"sold_out", "already_booked_in_group", "already_booked", "window_closed", "not_eligible"}
+)
+
+
+# -- locking --------------------------------------------------------------------------------------
+
+
+def _set_lock_timeout() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+
+
+@contextmanager
+def _busy_on_lock_failure() -> Iterator[None]:
+    """A lock timeout (55P03), deadlock (40P01) or serialization failure (40001) → Busy."""
+    try:
+        yield
+    except OperationalError as exc:
+        state = getattr(exc.__cause__, "sqlstate", None)
+        if state in ("55P03", "40P01", "40001") or "database is locked" in str(exc):
+            raise Busy(_("系统繁忙，请稍后重试")) from None
+        raise
+
+
+def _ordered(quotas: Sequence[Quota]) -> list[Quota]:
+    """The one lock order of quota rows: the activity's total, then its days by date."""
+    return sorted(quotas, key=lambda q: (q.activity_id, q.day is not None, q.day or date.min))
+
+
+def _claim(quotas: Sequence[Quota]) -> bool:
+    """Take one unit from every row, or none: each conditional UPDATE locks its row until commit.
+
+    False when a row has no room left; the caller's transaction must then roll back.
+    """
+    for quota in _ordered(quotas):
+        if not Quota.objects.filter(pk=quota.pk, used__lt=F("size")).update(used=F("used") + 1):
+            return False
+    return True
+
+
+def _release(quotas: Sequence[Quota]) -> None:
+    for quota in _ordered(quotas):
+        Quota.objects.filter(pk=quota.pk, used__gt=0).update(used=F("used") - 1)
+
+
+def _quotas_for(activity: Activity, day: date | None) -> list[Quota]:
+    """The rows a booking takes from. Read without a lock: only the claim's UPDATE decides."""
+    snapshot = getattr(activity, "quota_id", None)
+    if snapshot is not None and not activity.per_day:
+        # The activity was read with its total quota annotated (selectors.with_total_quota).
+        return [
+            Quota(
+                pk=snapshot,
+                activity_id=activity.pk,
+                day=None,
+                size=getattr(activity, "quota_size", 0),
+                used=getattr(activity, "quota_used", 0),
+            )
+        ]
+    wanted = Q(day__isnull=True)
+    if activity.per_day and day is not None:
+        wanted |= Q(day=day)
+    return list(Quota.objects.filter(activity=activity).filter(wanted))
+
+
+# -- activities -----------------------------------------------------------------------------------
+
+
+def _check_manager(actor: User | None, org: Organisation) -> None:
+    if actor is None:
+        return
+    if actor.role not in MANAGER_ROLES:
+        raise Forbidden("forbidden", _("只有工会工作人员可以管理活动"))
+    if not org.path.startswith(staff_scope_path(actor)):
+        raise Forbidden("forbidden", _("超出本单位管理范围"))
+
+
+def _check_dates(
+    *, opens_at: datetime, closes_at: datetime, valid_from: date, valid_to: date
+) -> None:
+    if closes_at <= opens_at:
+        raise DomainError("invalid_window", _("截止预约时间须晚于开始时间"), field="closes_at")
+    if valid_to < valid_from:
+        raise DomainError("invalid_validity", _("使用截止日期须不早于开始日期"), field="valid_to")
+
+
+def activity_create(
+    *,
+    actor: User | None,
+    title: str,
+    venue: str,
+    quota: int,
+    opens_at: datetime,
+    closes_at: datetime,
+    valid_from: date,
+    valid_to: date,
+    eligible_org: Organisation,
+    mode: str = Mode.FCFS,
+    group: str | None = None,
+    description: str = "",
+    day_quotas: Mapping[date, int] | None = None,
+) -> Activity:
+    """A new activity for `eligible_org`'s subtree, organised by the actor's organisation, with
+    its own voucher signing key (private half sealed by the PII vault)."""
+    _check_manager(actor, eligible_org)
+    if mode not in Mode.values:
+        raise DomainError("invalid_mode", _("分配方式须为 fcfs 或 lottery"), field="mode")
+    if quota <= 0:
+        raise DomainError("invalid_quota", _("名额须为正整数"), field="quota")
+    if not title.strip() or not venue.strip():
+        raise DomainError("required", _("名称和场所不能为空"), field="title")
+    _check_dates(opens_at=opens_at, closes_at=closes_at, valid_from=valid_from, valid_to=valid_to)
+    for day, size in (day_quotas or {}).items():
+        if not valid_from <= day <= valid_to or size <= 0:
+            raise DomainError(
+                "invalid_day_quota",
+                _("按日名额须在有效期内且为正数"),
+                field="day_quotas",
+                day=day.isoformat(),
+            )
+    organiser = actor.org if actor is not None and actor.org is not None else eligible_org
+    private, public = vouchers.keypair_new()
+    with transaction.atomic():
+        exclusive = None
+        if group and group.strip():
+            exclusive, _created = ExclusiveGroup.objects.get_or_create(
+                organiser=organiser, name=group.strip()
+            )
+        activity = Activity.objects.create(
+            title=title.strip(),
+            venue=venue.strip(),
+            description=description,
+            organiser=organiser,
+            eligible_org=eligible_org,
+            group=exclusive,
+            mode=mode,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            per_day=bool(day_quotas),
+            public_key=base64.b64encode(public).decode(),
+            private_key_cipher=vault().encrypt(base64.b64encode(private).decode()),
+            created_by=actor,
+        )
+        Quota.objects.create(activity=activity, day=None, size=quota)
+        Quota.objects.bulk_create(
+            Quota(activity=activity, day=day, size=size) for day, size in (day_quotas or {}).items()
+        )
+        audit_record(
+            actor=actor,
+            action="activity.create",
+            obj=activity,
+            org_path=eligible_org.path,
+            quota=quota,
+            mode=mode,
+        )
+    return activity
+
+
+def activity_update(
+    *,
+    activity: Activity,
+    actor: User | None,
+    title: str | None = None,
+    venue: str | None = None,
+    description: str | None = None,
+    quota: int | None = None,
+    opens_at: datetime | None = None,
+    closes_at: datetime | None = None,
+    valid_from: date | None = None,
+    valid_to: date | None = None,
+) -> Activity:
+    """Change an activity; the quota may not go below what is already taken."""
+    _check_manager(actor, activity.organiser)
+    changes: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "title": title,
+            "venue": venue,
+            "description": description,
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+        }.items()
+        if v is not None
+    }
+    with transaction.atomic(), _busy_on_lock_failure():
+        _set_lock_timeout()
+        for name, value in changes.items():
+            setattr(activity, name, value)
+        _check_dates(
+            opens_at=activity.opens_at,
+            closes_at=activity.closes_at,
+            valid_from=activity.valid_from,
+            valid_to=activity.valid_to,
+        )
+        activity.save()
+        if quota is not None:
+            total = Quota.objects.select_for_update().get(activity=activity, day__isnull=True)
+            if quota < total.used:
+                raise Conflict("quota_below_used", _("名额不能少于已预约数"), used=total.used)
+            total.size = quota
+            total.save(update_fields=["size"])
+            changes["quota"] = quota
+        audit_record(
+            actor=actor,
+            action="activity.update",
+            obj=activity,
+            org_path=activity.eligible_org.path,
+            **{k: str(v) for k, v in changes.items()},
+        )
+    return activity
+
+
+# -- bookings -------------------------------------------------------------------------------------
+
+
+def _replay(actor: User, key: str, activity: Activity) -> Booking | None:
+    """The first answer to this key: its booking, or its error raised again."""
+    hit = IdempotencyKey.objects.select_related("booking").filter(user=actor, key=key).first()
+    if hit is None:
+        return None
+    if hit.activity_id != activity.pk:
+        raise DomainError(
+            "idempotency_key_reused", _("该 Idempotency-Key 已用于另一个请求"), status=422
+        )
+    if hit.booking is not None:
+        return hit.booking
+    error = hit.error or {}
+    raise DomainError(
+        error.get("code", "error"),
+        error.get("message", ""),
+        status=error.get("status", 409),
+        **error.get("details", {}),
+    )
+
+
+def _remember_error(actor: User, key: str, activity: Activity, exc: DomainError) -> None:
+    try:
+        with transaction.atomic():
+            IdempotencyKey.objects.create(
+                user=actor,
+                key=key,
+                activity=activity,
+                error={
+                    "code": exc.code,
+                    "message": str(exc.message),
+                    "status": exc.status,
+                    "details": exc.details,
+                },
+            )
+    except IntegrityError:
+        pass  # a concurrent twin with the same key answered first; the caller replays it
+
+
+def booking_create(
+    *,
+    activity: Activity,
+    member: Member,
+    actor: User,
+    idempotency_key: str | None = None,
+    day: date | None = None,
+) -> Booking:
+    """Book (FCFS) or register for the lottery. With an idempotency key, a retry gets the first
+    answer: the same booking, or the same definitive error."""
+    key = (idempotency_key or "").strip()[:128] or None
+    if key and (first := _replay(actor, key, activity)) is not None:
+        return first
+    try:
+        return _booking_create(activity=activity, member=member, actor=actor, key=key, day=day)
+    except DomainError as exc:
+        if key:
+            if (first := _replay(actor, key, activity)) is not None:
+                return first
+            if exc.code in _FINAL_CODES:
+                _remember_error(actor, key, activity, exc)
+                if (first := _replay(actor, key, activity)) is not None:
+                    return first
+        raise
+
+
+def _check_may_book(*, activity: Activity, member: Member, actor: User, now: datetime) -> None:
+    if actor.role == Role.MEMBER:
+        if actor.member_id != member.pk:
+            raise Forbidden("forbidden", _("会员只能为本人预约"))
+    elif actor.role not in MANAGER_ROLES or not member.unit.path.startswith(
+        staff_scope_path(actor)
+    ):
+        raise NotFound("member")
+    state = rules.window_state(now, activity.opens_at, activity.closes_at)
+    if state is not rules.Window.OPEN:
+        raise Conflict(
+            "window_closed",
+            _("尚未开始预约") if state is rules.Window.BEFORE else _("预约已截止"),
+            opens_at=activity.opens_at.isoformat(),
+            closes_at=activity.closes_at.isoformat(),
+        )
+    problem = rules.eligibility_problem(
+        member_unit_path=member.unit.path,
+        eligible_path=activity.eligible_org.path,
+        member_active=member.is_active,
+        has_active_card=_has_active_card(member),
+    )
+    if problem:
+        raise Forbidden("not_eligible", _("不符合参加条件：%(why)s") % {"why": problem})
+
+
+def _has_active_card(member: Member) -> bool:
+    known = getattr(member, "has_active_card", None)  # selectors.member_for_booking
+    if known is not None:
+        return bool(known)
+    return member.cards.filter(status=CardStatus.ACTIVE).exists()
+
+
+def _booking_create(
+    *, activity: Activity, member: Member, actor: User, key: str | None, day: date | None
+) -> Booking:
+    now = timezone.now()
+    _check_may_book(activity=activity, member=member, actor=actor, now=now)
+    if activity.per_day:
+        if day is None:
+            raise DomainError("day_required", _("请选择使用日期"), field="day")
+    else:
+        day = None
+    quotas = _quotas_for(activity, day)
+    if activity.per_day and len(quotas) < 2:
+        raise DomainError("invalid_day", _("该日期不可预约"), field="day")
+    lottery = activity.mode == Mode.LOTTERY
+    if lottery:
+        if activity.drawn_at is not None:
+            raise Conflict("window_closed", _("已摇号，报名结束"))
+        if (
+            activity.group_id
+            and Booking.objects.filter(
+                member=member, group_id=activity.group_id, status__in=HOLDING
+            ).exists()
+        ):
+            raise Conflict("already_booked_in_group", _("您已预约同组的其他活动"))
+    elif any(q.used >= q.size for q in quotas):
+        # Read without a lock: once sold out, a flash crowd is answered without touching locks.
+        raise Conflict("sold_out", _("名额已约满"))
+    try:
+        with transaction.atomic(), _busy_on_lock_failure():
+            _set_lock_timeout()
+            booking = Booking.objects.create(
+                activity=activity,
+                member=member,
+                group_id=activity.group_id,
+                day=day,
+                status=BookingStatus.REGISTERED if lottery else BookingStatus.BOOKED,
+                booked_at=None if lottery else now,
+                created_by=actor,
+            )
+            if key:
+                IdempotencyKey.objects.create(
+                    user=actor, key=key, activity=activity, booking=booking
+                )
+            audit_record(
+                actor=actor,
+                action="booking.register" if lottery else "booking.create",
+                obj=booking,
+                org_path=member.unit.path,
+                activity=activity.pk,
+            )
+            # Last, so the scarce rows stay locked only from here to COMMIT.
+            if not lottery and not _claim(quotas):
+                raise Conflict("sold_out", _("名额已约满"))
+    except IntegrityError as exc:
+        raise _booking_conflict(exc, activity) from None
+    return booking
+
+
+def _booking_conflict(exc: IntegrityError, activity: Activity) -> DomainError:
+    text = str(exc)
+    if "benefits_one_booking_per_group" in text or (
+        "benefits_one_live_booking_per_activity" in text and activity.group_id
+    ):
+        return Conflict("already_booked_in_group", _("每名会员同组活动只能选取一项"))
+    if "benefits_one_live_booking_per_activity" in text:
+        return Conflict("already_booked", _("您已预约该活动"))
+    if "benefits_idempotency_unique" in text:
+        return Busy(_("相同请求正在处理，请稍后重试"))
+    if "benefits_quota_not_oversold" in text:
+        return Conflict("sold_out", _("名额已约满"))
+    # SQLite names no constraint: tell the cases apart by what is in the table.
+    return Conflict(
+        "already_booked_in_group" if activity.group_id else "already_booked", _("您已预约该活动")
+    )
+
+
+def booking_cancel(*, booking: Booking, actor: User | None) -> Booking:
+    """Cancel before use. A booked unit returns to the quota and, after a lottery, goes to the
+    first on the waiting list who can still take it."""
+    if actor is not None and actor.role == Role.MEMBER and actor.member_id != booking.member_id:
+        raise NotFound("booking")
+    with transaction.atomic(), _busy_on_lock_failure():
+        _set_lock_timeout()
+        booking = Booking.objects.select_for_update().select_related("activity").get(pk=booking.pk)
+        if booking.status == BookingStatus.REDEEMED:
+            raise Conflict(
+                "already_redeemed",
+                _("凭证已使用，不能取消"),
+                redeemed_at=_iso(booking.redeemed_at),
+                gate=booking.redeemed_gate,
+            )
+        if booking.status in (BookingStatus.CANCELLED, BookingStatus.LOST):
+            return booking
+        held = booking.status == BookingStatus.BOOKED
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_at = timezone.now()
+        booking.save(update_fields=["status", "cancelled_at"])
+        audit_record(
+            actor=actor,
+            action="booking.cancel",
+            obj=booking,
+            org_path=booking.member.unit.path,
+            returned=held,
+        )
+        if held:
+            activity = booking.activity
+            _release(_quotas_for(activity, booking.day))
+            if activity.mode == Mode.LOTTERY and activity.drawn_at is not None:
+                _promote_waiting(activity)
+    return booking
+
+
+def _promote_waiting(activity: Activity) -> Booking | None:
+    """Give free quota to the first on the waiting list who can take it (in draw order)."""
+    tried: list[int] = []
+    while True:
+        candidate = (
+            Booking.objects.select_for_update()
+            .filter(activity=activity, status=BookingStatus.WAITLISTED)
+            .exclude(pk__in=tried)
+            .order_by("lottery_rank", "id")
+            .first()
+        )
+        if candidate is None:
+            return None
+        tried.append(candidate.pk)
+        quotas = _quotas_for(activity, candidate.day)
+        if any(q.used >= q.size for q in quotas if q.day is None):
+            return None
+        try:
+            with transaction.atomic():
+                Booking.objects.filter(pk=candidate.pk).update(
+                    status=BookingStatus.BOOKED, booked_at=timezone.now()
+                )
+                if not _claim(quotas):
+                    raise _NoRoom()  # this entry's day is full; the next one may fit
+        except IntegrityError:
+            # Booked in the same exclusive group meanwhile: this entry can no longer win.
+            Booking.objects.filter(pk=candidate.pk).update(status=BookingStatus.LOST)
+            continue
+        except _NoRoom:
+            continue
+        candidate.refresh_from_db()
+        audit_record(
+            actor=None, action="booking.promote", obj=candidate, org_path=activity.eligible_org.path
+        )
+        return candidate
+
+
+class _NoRoom(Exception):
+    pass
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# -- lottery --------------------------------------------------------------------------------------
+
+
+def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[str, Any]:
+    """Draw after the window with a published seed. Drawing again with the same seed returns the
+    same result; anyone can re-run `rules.lottery_draw` on the published entries to check it."""
+    _check_manager(actor, activity.organiser)
+    seed = seed.strip()
+    if not seed:
+        raise DomainError("seed_required", _("请提供摇号种子"), field="seed")
+    if activity.mode != Mode.LOTTERY:
+        raise DomainError("not_lottery", _("该活动不是摇号活动"))
+    if timezone.now() < activity.closes_at:
+        raise Conflict("window_open", _("报名截止后才能摇号"))
+    with transaction.atomic(), _busy_on_lock_failure():
+        _set_lock_timeout()
+        # Lock order: the activity, its exclusive group, its quota rows, then its entries.
+        activity = Activity.objects.select_for_update().get(pk=activity.pk)
+        if activity.drawn_at is not None:
+            if activity.draw_seed != seed:
+                raise Conflict("already_drawn", _("已用另一个种子摇号"), seed=activity.draw_seed)
+            return dict(activity.draw_result or {})
+        if activity.group_id:
+            ExclusiveGroup.objects.select_for_update().get(pk=activity.group_id)
+        quotas = _ordered(list(Quota.objects.select_for_update().filter(activity=activity)))
+        entries = [
+            rules.Entry(id=b.pk, member=b.member_id, day=b.day)
+            for b in Booking.objects.select_for_update()
+            .filter(activity=activity, status=BookingStatus.REGISTERED)
+            .only("id", "member_id", "day")
+        ]
+        excluded: set[int] = set()
+        if activity.group_id:
+            excluded = set(
+                Booking.objects.filter(group_id=activity.group_id, status__in=HOLDING).values_list(
+                    "member_id", flat=True
+                )
+            )
+        total = quotas[0]
+        draw = rules.lottery_draw(
+            seed=seed,
+            entries=entries,
+            capacity=total.remaining,
+            day_capacity={q.day: q.remaining for q in quotas if q.day is not None},
+            excluded_members=excluded,
+        )
+        now = timezone.now()
+        rank = {entry_id: i + 1 for i, entry_id in enumerate(draw.order)}
+        by_id = {e.id: e for e in entries}
+        updates = []
+        for ids, status in (
+            (draw.winners, BookingStatus.BOOKED),
+            (draw.waiting, BookingStatus.WAITLISTED),
+            (draw.excluded, BookingStatus.LOST),
+        ):
+            for entry_id in ids:
+                updates.append(
+                    Booking(
+                        pk=entry_id,
+                        status=status,
+                        lottery_rank=rank[entry_id],
+                        booked_at=now if status == BookingStatus.BOOKED else None,
+                    )
+                )
+        Booking.objects.bulk_update(
+            updates, ["status", "lottery_rank", "booked_at"], batch_size=1000
+        )
+        Quota.objects.filter(pk=total.pk).update(used=F("used") + len(draw.winners))
+        for quota in quotas[1:]:
+            taken = sum(1 for w in draw.winners if by_id[w].day == quota.day)
+            if taken:
+                Quota.objects.filter(pk=quota.pk).update(used=F("used") + taken)
+        result = {
+            "seed": seed,
+            "algorithm": rules.DRAW_ALGORITHM,
+            "drawn_at": now.isoformat(),
+            "capacity": total.remaining,
+            "entries": draw.order,
+            "winners": draw.winners,
+            "waiting": draw.waiting,
+            "excluded": draw.excluded,
+        }
+        activity.draw_seed, activity.drawn_at, activity.draw_result = seed, now, result
+        activity.save(update_fields=["draw_seed", "drawn_at", "draw_result"])
+        audit_record(
+            actor=actor,
+            action="activity.draw",
+            obj=activity,
+            org_path=activity.eligible_org.path,
+            seed=seed,
+            entries=len(entries),
+            winners=len(draw.winners),
+        )
+    return result
+
+
+# -- vouchers -------------------------------------------------------------------------------------
+
+
+def _private_key(activity: Activity) -> bytes:
+    return base64.b64decode(vault().decrypt(activity.private_key_cipher))
+
+
+def public_key(activity: Activity) -> bytes:
+    return base64.b64decode(activity.public_key)
+
+
+def voucher_code(booking: Booking) -> str:
+    """The signed QR content of a booking that holds quota; cancelled or undrawn ones have none."""
+    if booking.status not in HOLDING:
+        if booking.status == BookingStatus.CANCELLED:
+            raise Conflict("voucher_cancelled", _("预约已取消，凭证作废"))
+        raise Conflict("no_voucher", _("尚未获得名额"))
+    activity = booking.activity
+    data = vouchers.VoucherData(
+        activity=activity.pk,
+        booking=booking.pk,
+        member=member_hash(booking.member),
+        valid_from=activity.valid_from,
+        valid_to=activity.valid_to,
+        day=booking.day,
+    )
+    return vouchers.encode(data, _private_key(activity))
+
+
+# -- redemption -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ScanOutcome:
+    result: str
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.result == ScanResult.REDEEMED
+
+
+_STATUS = {
+    ScanResult.REDEEMED: 200,
+    ScanResult.ALREADY_REDEEMED: 409,
+    ScanResult.INVALID_CODE: 400,
+    ScanResult.CANCELLED: 409,
+    ScanResult.NOT_VALID_TODAY: 409,
+}
+_MESSAGES = {
+    ScanResult.REDEEMED: gettext_lazy("核销成功"),
+    ScanResult.ALREADY_REDEEMED: gettext_lazy("凭证已使用"),
+    ScanResult.INVALID_CODE: gettext_lazy("无效的凭证"),
+    ScanResult.CANCELLED: gettext_lazy("预约已取消，凭证作废"),
+    ScanResult.NOT_VALID_TODAY: gettext_lazy("凭证不在有效期内"),
+}
+
+
+def _outcome(result: str, **body: Any) -> ScanOutcome:
+    return ScanOutcome(
+        result=result,
+        status=_STATUS[ScanResult(result)],
+        body={"result": result, "message": str(_MESSAGES[ScanResult(result)]), **body},
+    )
+
+
+def redemption_scan(
+    *,
+    code: str,
+    gate: str,
+    actor: User,
+    nonce: str = "",
+    scanned_at: datetime | None = None,
+    offline: bool = False,
+) -> ScanOutcome:
+    """Redeem a voucher once. Every scan is logged, failed ones too; a retried scan with the same
+    nonce gets the first answer. Offline scans carry the time the gate saw them."""
+    if actor.role not in GATE_ROLES:
+        raise Forbidden("forbidden", _("只有核销员可以核销"))
+    gate = gate.strip()[:64]
+    if not gate:
+        raise DomainError("gate_required", _("请填写闸口"), field="gate")
+    nonce = nonce.strip()[:64]
+    if nonce and (first := Scan.objects.filter(gate=gate, nonce=nonce).first()) is not None:
+        return _replayed(first)
+    scanned_at = scanned_at or timezone.now()
+    try:
+        with transaction.atomic(), _busy_on_lock_failure():
+            _set_lock_timeout()
+            outcome, activity, booking = _redeem(
+                code=code, gate=gate, actor=actor, scanned_at=scanned_at
+            )
+            Scan.objects.create(
+                scanned_at=scanned_at,
+                gate=gate,
+                user=actor,
+                nonce=nonce,
+                offline=offline,
+                activity=activity,
+                booking=booking,
+                result=outcome.result,
+                response=outcome.body,
+            )
+    except IntegrityError:
+        # A twin of this scan (same gate and nonce) committed first; its answer is the answer.
+        first = Scan.objects.filter(gate=gate, nonce=nonce).first()
+        if not nonce or first is None:
+            raise
+        return _replayed(first)
+    return outcome
+
+
+def _replayed(scan: Scan) -> ScanOutcome:
+    return ScanOutcome(
+        result=scan.result,
+        status=_STATUS[ScanResult(scan.result)],
+        body={**scan.response, "replayed": True},
+    )
+
+
+def _redeem(
+    *, code: str, gate: str, actor: User, scanned_at: datetime
+) -> tuple[ScanOutcome, Activity | None, Booking | None]:
+    try:
+        activity = Activity.objects.filter(pk=vouchers.peek_activity(code)).first()
+        if activity is None:
+            raise vouchers.InvalidVoucher("unknown activity")
+        data = vouchers.decode(code, public_key(activity))
+    except vouchers.InvalidVoucher as exc:
+        return _outcome(ScanResult.INVALID_CODE, reason=str(exc)), None, None
+    scope = staff_scope_path(actor)
+    if not (activity.organiser.path.startswith(scope) or scope.startswith(activity.organiser.path)):
+        return (
+            _outcome(ScanResult.INVALID_CODE, reason="another organiser's voucher"),
+            activity,
+            None,
+        )
+    booking = (
+        Booking.objects.select_related("member").filter(pk=data.booking, activity=activity).first()
+    )
+    if booking is None or member_hash(booking.member) != data.member:
+        return _outcome(ScanResult.INVALID_CODE, reason="no such booking"), activity, None
+    about = {
+        "booking": booking.pk,
+        "activity": activity.pk,
+        "title": activity.title,
+        "member_name": booking.member.name,
+        "day": _iso_date(booking.day),
+    }
+    if booking.status not in HOLDING:
+        return _outcome(ScanResult.CANCELLED, **about), activity, booking
+    today = timezone.localdate(scanned_at)
+    if not rules.valid_on(
+        today, valid_from=data.valid_from, valid_to=data.valid_to, booked_day=data.day
+    ):
+        return (
+            _outcome(
+                ScanResult.NOT_VALID_TODAY,
+                valid_from=_iso_date(data.valid_from),
+                valid_to=_iso_date(data.valid_to),
+                **about,
+            ),
+            activity,
+            booking,
+        )
+    redeemed = Booking.objects.filter(pk=booking.pk, status=BookingStatus.BOOKED).update(
+        status=BookingStatus.REDEEMED, redeemed_at=scanned_at, redeemed_gate=gate
+    )
+    if redeemed:
+        return (
+            _outcome(ScanResult.REDEEMED, redeemed_at=scanned_at.isoformat(), gate=gate, **about),
+            activity,
+            booking,
+        )
+    booking.refresh_from_db(fields=["status", "redeemed_at", "redeemed_gate"])
+    if booking.status == BookingStatus.REDEEMED:
+        return (
+            _outcome(
+                ScanResult.ALREADY_REDEEMED,
+                redeemed_at=_iso(booking.redeemed_at),
+                gate=booking.redeemed_gate,
+                **about,
+            ),
+            activity,
+            booking,
+        )
+    return _outcome(ScanResult.CANCELLED, **about), activity, booking
+
+
+def _iso_date(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class OfflineScan:
+    code: str
+    scanned_at: datetime
+    nonce: str = ""
+
+
+def redemption_upload(*, gate: str, scans: Sequence[OfflineScan], actor: User) -> list[ScanOutcome]:
+    """An offline gate's scans, uploaded later: redeemed in the order they were made, each as if
+    scanned then, answered in the order given. A voucher used elsewhere first comes back as
+    `already_redeemed`, with when and where it was used, and counts as a double use."""
+    results: list[ScanOutcome | None] = [None] * len(scans)
+    for i in sorted(range(len(scans)), key=lambda i: scans[i].scanned_at):
+        s = scans[i]
+        results[i] = redemption_scan(
+            code=s.code,
+            gate=gate,
+            actor=actor,
+            nonce=s.nonce,
+            scanned_at=s.scanned_at,
+            offline=True,
+        )
+    return [r for r in results if r is not None]
+
+
+def revocations(activity: Activity) -> dict[str, list[int]]:
+    """What an offline gate must refuse besides bad signatures: cancelled and used vouchers."""
+    rows = (
+        Booking.objects.filter(activity=activity)
+        .filter(
+            Q(status=BookingStatus.REDEEMED)
+            | Q(status__in=[BookingStatus.CANCELLED, BookingStatus.LOST], booked_at__isnull=False)
+        )
+        .values_list("pk", "status")
+    )
+    return {
+        "cancelled": sorted(pk for pk, s in rows if s != BookingStatus.REDEEMED),
+        "redeemed": sorted(pk for pk, s in rows if s == BookingStatus.REDEEMED),
+    }

@@ -1,0 +1,95 @@
+"""Factories for benefits tests: activities, card-holding members and their logins."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from huzhu.accounts.models import ApiToken, Role, User
+from huzhu.benefits.models import Activity
+from huzhu.benefits.services import activity_create
+from huzhu.members.models import Member, Organisation
+from huzhu.members.services import card_issue
+from tests.conftest import ApiClient
+
+_cards = itertools.count(1)
+
+
+def make_activity(
+    org: Organisation,
+    *,
+    quota: int = 10,
+    group: str | None = None,
+    mode: str = "fcfs",
+    opens_in: timedelta = timedelta(hours=-1),
+    closes_in: timedelta = timedelta(days=30),
+    valid_from: date | None = None,
+    valid_to: date | None = None,
+    day_quotas: dict[date, int] | None = None,
+    title: str = "滑雪票",
+    actor: User | None = None,
+) -> Activity:
+    now = timezone.now()
+    today = timezone.localdate()
+    return activity_create(
+        actor=actor,
+        title=title,
+        venue="怀柔滑雪场",
+        quota=quota,
+        group=group,
+        mode=mode,
+        opens_at=now + opens_in,
+        closes_at=now + closes_in,
+        valid_from=valid_from or today,
+        valid_to=valid_to or today + timedelta(days=60),
+        eligible_org=org,
+        day_quotas=day_quotas,
+    )
+
+
+@pytest.fixture
+def activity_in(db: Any) -> Callable[..., Activity]:
+    return make_activity
+
+
+@pytest.fixture
+def card_holder(make_member: Callable[..., Member]) -> Callable[..., Member]:
+    """A member with an active card."""
+
+    def make(unit: Organisation, name: str = "李四") -> Member:
+        member = make_member(unit, name=name)
+        card_issue(member=member, card_no=f"C{next(_cards):08d}")
+        return member
+
+    return make
+
+
+def login_for(member: Member) -> User:
+    # No password (hashing one takes argon2's time); member_api gives the login a token directly.
+    user = User(username=f"m{member.pk}", role=Role.MEMBER, member=member)
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+def token_for(user: User) -> str:
+    key = secrets.token_urlsafe(16)
+    ApiToken.objects.create(user=user, key_hash=hashlib.sha256(key.encode()).hexdigest())
+    return key
+
+
+@pytest.fixture
+def member_api(db: Any) -> Callable[[Member], ApiClient]:
+    """An API client signed in as the member."""
+
+    def make(member: Member) -> ApiClient:
+        return ApiClient(token_for(login_for(member)))
+
+    return make
