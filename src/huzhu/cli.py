@@ -204,6 +204,7 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    import huzhu.settlement.synth  # noqa: F401  (adds plans, enrolments and settlements)
     from huzhu.synth import generate_dataset
 
     files = generate_dataset(

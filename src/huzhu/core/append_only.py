@@ -17,6 +17,7 @@ def _forward(table: str) -> Any:
                 CREATE OR REPLACE FUNCTION huzhu_refuse_change() RETURNS trigger AS $$
                 BEGIN RAISE EXCEPTION 'append-only table %: % refused', TG_TABLE_NAME, TG_OP; END;
                 $$ LANGUAGE plpgsql;
+                DROP TRIGGER IF EXISTS {table}_append_only ON "{table}";
                 CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON "{table}"
                 FOR EACH ROW EXECUTE FUNCTION huzhu_refuse_change();
                 """,
@@ -24,6 +25,7 @@ def _forward(table: str) -> Any:
             )
         elif vendor == "sqlite":
             for op in ("UPDATE", "DELETE"):
+                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op.lower()}")
                 schema_editor.execute(
                     f'CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON "{table}" '
                     f"BEGIN SELECT RAISE(ABORT, 'append-only table {table}: {op} refused'); END;"
@@ -45,5 +47,9 @@ def _backward(table: str) -> Any:
 
 
 def make_append_only(table: str) -> migrations.RunPython:
-    """A migration operation installing the append-only triggers on `table`."""
+    """A migration operation installing the append-only triggers on `table`.
+
+    Idempotent. SQLite rebuilds a table (dropping its triggers) when a migration alters it, so
+    every later migration that alters an append-only table must end with this operation again.
+    """
     return migrations.RunPython(_forward(table), _backward(table))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import polars as pl
 from django.db import connection
 
 
@@ -82,6 +84,17 @@ def lookup_many(
                 for k, *rest in batch:
                     if k in wanted:
                         found[k] = rest[0] if single else tuple(rest)
+        elif len(wanted) > 20_000:
+            kind = "TEXT" if isinstance(next(iter(wanted)), str) else "BIGINT"
+            keys = temp_keys("_lookup_keys", wanted, sql_type=kind)
+            sel = ", ".join(f't."{c}"' for c in [key, *cols])
+            cursor.execute(
+                f'SELECT {sel} FROM "{table}" t JOIN "{keys}" k ON k.k = t."{key}"'
+                f"{' WHERE ' + where if where else ''}"
+            )
+            while batch := cursor.fetchmany(50_000):
+                for k, *rest in batch:
+                    found[k] = rest[0] if single else tuple(rest)
         else:
             chunk = list(wanted)
             for start in range(0, len(chunk), 900):
@@ -93,3 +106,143 @@ def lookup_many(
                 for k, *rest in cursor.fetchall():
                     found[k] = rest[0] if single else tuple(rest)
     return found
+
+
+# -- whole DataFrames in and out ------------------------------------------------------------------
+
+_NULL = "\\N"
+
+
+def fen_text(expr: pl.Expr) -> pl.Expr:
+    """Integer fen → exact yuan text with two places (`-1234` → `-12.34`), for bulk writes."""
+    sign = pl.when(expr < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    absolute = expr.abs()
+    return pl.concat_str(
+        [
+            sign,
+            (absolute // 100).cast(pl.String),
+            pl.lit("."),
+            (absolute % 100).cast(pl.String).str.zfill(2),
+        ]
+    )
+
+
+def insert_frame(table: str, df: pl.DataFrame) -> int:
+    """Insert every row of `df` (its column names are the table's) in one statement: COPY on
+    PostgreSQL, executemany on SQLite."""
+    if df.height == 0:
+        return 0
+    cols = ", ".join(f'"{c}"' for c in df.columns)
+    with connection.cursor() as cursor:
+        if is_postgres():
+            buf = io.BytesIO()
+            df.write_csv(buf, include_header=False, null_value=_NULL)
+            raw = cursor.cursor
+            with raw.copy(
+                f"COPY \"{table}\" ({cols}) FROM STDIN WITH (FORMAT csv, NULL '{_NULL}')"
+            ) as copy:
+                copy.write(buf.getvalue())
+        else:
+            marks = ", ".join(["%s"] * df.width)
+            sql = f'INSERT INTO "{table}" ({cols}) VALUES ({marks})'
+            for start in range(0, df.height, 100_000):
+                cursor.executemany(sql, df.slice(start, 100_000).rows())
+    return df.height
+
+
+def update_frame(table: str, key: str, df: pl.DataFrame) -> int:
+    """UPDATE table SET <other columns> FROM df WHERE table.key = df.key, in bulk."""
+    if df.height == 0:
+        return 0
+    columns = [c for c in df.columns if c != key]
+    with connection.cursor() as cursor:
+        if is_postgres():
+            cols_sql = ", ".join(f'"{c}"' for c in df.columns)
+            cursor.execute(
+                f'CREATE TEMP TABLE "_upd_{table}" ON COMMIT DROP AS '
+                f'SELECT {cols_sql} FROM "{table}" WITH NO DATA'
+            )
+            insert_frame(f"_upd_{table}", df)
+            sets = ", ".join(f'"{c}" = u."{c}"' for c in columns)
+            cursor.execute(
+                f'UPDATE "{table}" t SET {sets} FROM "_upd_{table}" u WHERE t."{key}" = u."{key}"'
+            )
+            cursor.execute(f'DROP TABLE "_upd_{table}"')
+        else:
+            sets = ", ".join(f'"{c}" = %s' for c in columns)
+            sql = f'UPDATE "{table}" SET {sets} WHERE "{key}" = %s'
+            ordered = df.select([*columns, key])
+            for start in range(0, ordered.height, 100_000):
+                cursor.executemany(sql, ordered.slice(start, 100_000).rows())
+    return df.height
+
+
+def query_frame(sql: str, params: Sequence[Any], schema: dict[str, Any]) -> pl.DataFrame:
+    """Run a SELECT and return its rows as a DataFrame (COPY out as CSV on PostgreSQL)."""
+    with connection.cursor() as cursor:
+        if is_postgres():
+            raw = cursor.cursor
+            buf = io.BytesIO()
+            with raw.copy(
+                f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, NULL '{_NULL}')", params
+            ) as copy:
+                for block in copy:
+                    buf.write(block)
+            if buf.tell() == 0:
+                return pl.DataFrame(schema=_real_schema(schema))
+            buf.seek(0)
+            text_schema = {k: pl.String for k in schema}
+            df = pl.read_csv(
+                buf,
+                has_header=False,
+                new_columns=list(schema),
+                schema_overrides=text_schema,
+                null_values=[_NULL],
+                infer_schema=False,
+            )
+            return _cast_text(df, schema)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return pl.DataFrame(schema=_real_schema(schema))
+    df = pl.DataFrame(rows, schema=list(schema), orient="row", infer_schema_length=None)
+    return _cast_text(df, schema)
+
+
+def _real_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: pl.Int64 if v == "fen" else v for k, v in schema.items()}
+
+
+def _cast_text(df: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
+    exprs = []
+    for name, dtype in schema.items():
+        col = pl.col(name)
+        if dtype == pl.Date:
+            exprs.append(col.cast(pl.String).str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d"))
+        elif dtype == pl.Boolean:
+            exprs.append(col.cast(pl.String).is_in(["t", "true", "1", "True"]))
+        elif dtype == "fen":
+            # Money as exact integer fen: PostgreSQL sends exact text; SQLite stores NUMERIC
+            # as binary floating point, exact to the fen when rounded at this scale.
+            if df.schema[name] == pl.String:
+                fen = (col.cast(pl.Decimal(20, 2)) * 100).cast(pl.Int64)
+            else:
+                fen = (col.cast(pl.Float64) * 100).round(0).cast(pl.Int64)
+            exprs.append(fen.alias(name))
+        else:
+            exprs.append(col.cast(dtype))
+    return df.select(exprs)
+
+
+def temp_keys(name: str, values: Iterable[Any], *, sql_type: str = "BIGINT") -> str:
+    """A temporary one-column table `name(k)` holding `values`, to join against instead of
+    building huge IN lists. Dropped at commit on PostgreSQL; replaced on each call."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+        if is_postgres():
+            cursor.execute(f'CREATE TEMP TABLE "{name}" (k {sql_type} PRIMARY KEY) ON COMMIT DROP')
+        else:
+            cursor.execute(f'CREATE TEMP TABLE "{name}" (k {sql_type} PRIMARY KEY)')
+    unique = pl.Series("k", list(values)).drop_nulls().unique()
+    insert_frame(name, unique.to_frame())
+    return name

@@ -117,11 +117,22 @@ class Claim(models.Model):
 
     source = models.CharField(max_length=16, choices=ClaimSource.choices)
     state = models.CharField(_("状态"), max_length=16, choices=ClaimState.choices)
+    # (member, version) is indexed below; the unique constraints index settlement.
     member = models.ForeignKey(
-        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
+        Member,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claims",
+        db_index=False,
     )
     version = models.ForeignKey(
-        PlanVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
+        PlanVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claims",
+        db_index=False,
     )
     plan_code = models.CharField(max_length=32, blank=True, default="")
     settlement = models.ForeignKey(
@@ -182,11 +193,11 @@ class LedgerEntry(models.Model):
 
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="entries")
     member = models.ForeignKey(
-        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     kind = models.CharField(max_length=16, choices=EntryKind.choices)
     amount = models.DecimalField(_("金额"), **MONEY)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     batch = models.CharField(max_length=64, blank=True, default="")
     memo = models.CharField(max_length=200, blank=True, default="")
 

@@ -23,7 +23,14 @@ from huzhu.accounts.models import User
 from huzhu.audit.services import audit_record
 from huzhu.core import idnumber
 from huzhu.core import tabular as tb
-from huzhu.core.bulk import bulk_insert, bulk_update, is_postgres, lookup_many
+from huzhu.core.bulk import (
+    fen_text,
+    insert_frame,
+    is_postgres,
+    query_frame,
+    temp_keys,
+    update_frame,
+)
 from huzhu.core.errors import Busy
 from huzhu.core.pii import vault
 from huzhu.members.models import Member
@@ -58,6 +65,7 @@ SETTLEMENT_COLUMNS = (
 TRUE_WORDS = ["1", "是", "true", "y", "yes"]
 FALSE_WORDS = ["0", "否", "false", "n", "no"]
 LOCK_KEY = 784513
+CENT = Decimal("0.01")
 Progress = Callable[[str, int], None]
 
 
@@ -244,73 +252,79 @@ def settlements_import(
 
     with transaction.atomic():
         _lock_imports()
-        known = lookup_many(
-            Settlement._meta.db_table,
-            "settlement_id",
-            ["id", "content_hash", "reverses", "reversed_by"],
-            df["settlement_id"].to_list() + df["reverses"].drop_nulls().to_list(),
+        keys = pl.concat([df["settlement_id"], df["reverses"].drop_nulls()]).unique()
+        temp_keys("_sids", keys.to_list(), sql_type="TEXT")
+        known = query_frame(
+            f"SELECT s.settlement_id, s.id, s.content_hash, s.reverses, s.reversed_by, s.member_id "
+            f'FROM "{Settlement._meta.db_table}" s JOIN "_sids" k ON k.k = s.settlement_id',
+            [],
+            KNOWN_SCHEMA,
         )
-        for row, sid, h in df.select(tb.ROW, "settlement_id", "content_hash").iter_rows():
-            old = known.get(sid)
-            if old is not None and old[1] != h:
-                errors.append(
-                    tb.RowError(
-                        row,
-                        sid_header,
-                        f"{sid} was received before with different "
-                        "content (send a reversal and a new settlement)",
-                        file,
-                    )
+        changed = df.join(
+            known.select("settlement_id", pl.col("content_hash").alias("old")),
+            on="settlement_id",
+            how="inner",
+        ).filter(pl.col("content_hash") != pl.col("old"))
+        for row, sid in changed.select(tb.ROW, "settlement_id").iter_rows():
+            errors.append(
+                tb.RowError(
+                    row,
+                    sid_header,
+                    f"{sid} was received before with different content "
+                    "(send a reversal and a new settlement)",
+                    file,
                 )
-        resent = df.filter(pl.col("settlement_id").is_in(list(known)))
-        fresh = df.filter(~pl.col("settlement_id").is_in(list(known)))
-        # Reversals must name a settlement received before or in this file, not a reversal,
-        # and not one reversed already by another row.
-        in_file = dict(fresh.filter(~_is_reversal()).select("settlement_id", tb.ROW).iter_rows())
-        rev_header = table.header_of("reverses")
-        claimed: dict[str, str] = {}
-        for row, sid, target in (
-            fresh.filter(_is_reversal()).select(tb.ROW, "settlement_id", "reverses").iter_rows()
-        ):
-            old = known.get(target)
-            if old is None and target not in in_file:
-                errors.append(
-                    tb.RowError(row, rev_header, f"reverses unknown settlement {target}", file)
-                )
-            elif old is not None and old[2]:
-                errors.append(tb.RowError(row, rev_header, f"{target} is itself a reversal", file))
-            elif (old is not None and old[3]) or target in claimed:
-                by = old[3] if old is not None and old[3] else claimed[target]
-                errors.append(
-                    tb.RowError(row, rev_header, f"{target} is already reversed by {by}", file)
-                )
-            else:
-                claimed[target] = sid
+            )
+        known_ids = known["settlement_id"].implode()
+        resent = df.filter(pl.col("settlement_id").is_in(known_ids))
+        fresh = df.filter(~pl.col("settlement_id").is_in(known_ids))
+        errors.extend(_reversal_problems(fresh, known, table, file))
         report.errors = sorted(set(errors))
         if report.errors and not keep_valid:
             raise tb.TableError(report.errors)
-        bad_rows = {e.row for e in report.errors}
-        fresh = fresh.filter(~pl.col(tb.ROW).is_in(list(bad_rows)))
+        bad_rows = [e.row for e in report.errors]
+        fresh = fresh.filter(~pl.col(tb.ROW).is_in(bad_rows))
         report.resent = resent.height
         say("validated", fresh.height)
         batch = SettlementImport.objects.create(
             file_name=file[:255], file_sha256=hashlib.sha256(data).hexdigest(), actor=actor
         )
-        _insert_settlements(fresh, batch, report)
+        fresh = _insert_settlements(fresh, batch, report)
         say("stored", report.new)
         targets = fresh.filter(_is_reversal()).select("reverses", "settlement_id")
         if targets.height:
-            bulk_update(
+            update_frame(
                 Settlement._meta.db_table,
                 "settlement_id",
-                ["reversed_by"],
-                [(by, target) for target, by in targets.iter_rows()],
+                targets.select(
+                    pl.col("reverses").alias("settlement_id"),
+                    pl.col("settlement_id").alias("reversed_by"),
+                ),
             )
         report.reversals = targets.height
-        members = _touched_members(fresh)
+        members = (
+            pl.concat(
+                [
+                    fresh["member_id"],
+                    known.filter(pl.col("settlement_id").is_in(targets["reverses"].implode()))[
+                        "member_id"
+                    ],
+                ]
+            )
+            .drop_nulls()
+            .unique()
+            .sort()
+            .to_list()
+        )
+        unmatched = pl.concat(
+            [
+                fresh.filter(pl.col("member_id").is_null() & ~_is_reversal())["settlement_id"],
+                targets["reverses"],
+            ]
+        ).to_list()
         report.members_recomputed = len(members)
         entries = recompute_members(
-            members, new_unmatched=fresh, batch=str(batch.pk), report=report
+            members, unmatched_sids=unmatched, batch=str(batch.pk), report=report
         )
         say("paid", entries)
         batch.finished_at = timezone.now()
@@ -320,12 +334,50 @@ def settlements_import(
             actor=actor,
             action="settlements.import",
             obj=batch,
-            reason="",
             rows=report.rows,
             new=report.new,
             entries=report.entries,
         )
     return report
+
+
+KNOWN_SCHEMA = {
+    "settlement_id": pl.String,
+    "id": pl.Int64,
+    "content_hash": pl.String,
+    "reverses": pl.String,
+    "reversed_by": pl.String,
+    "member_id": pl.Int64,
+}
+
+
+def _reversal_problems(
+    fresh: pl.DataFrame, known: pl.DataFrame, table: tb.Table, file: str
+) -> list[tb.RowError]:
+    """A reversal names a settlement received before or in this file, which is no reversal
+    itself and not reversed already (by an earlier file or an earlier row of this one)."""
+    errors: list[tb.RowError] = []
+    header = table.header_of("reverses")
+    in_file = set(fresh.filter(~_is_reversal())["settlement_id"].to_list())
+    old = {
+        sid: (rev, by)
+        for sid, rev, by in known.select("settlement_id", "reverses", "reversed_by").iter_rows()
+    }
+    claimed: dict[str, str] = {}
+    for row, sid, target in (
+        fresh.filter(_is_reversal()).select(tb.ROW, "settlement_id", "reverses").iter_rows()
+    ):
+        before = old.get(target)
+        if before is None and target not in in_file:
+            errors.append(tb.RowError(row, header, f"reverses unknown settlement {target}", file))
+        elif before is not None and before[0]:
+            errors.append(tb.RowError(row, header, f"{target} is itself a reversal", file))
+        elif (before is not None and before[1]) or target in claimed:
+            by = before[1] if before is not None and before[1] else claimed[target]
+            errors.append(tb.RowError(row, header, f"{target} is already reversed by {by}", file))
+        else:
+            claimed[target] = sid
+    return errors
 
 
 def _lock_imports() -> None:
@@ -342,74 +394,77 @@ def _lock_imports() -> None:
 
 def _insert_settlements(
     fresh: pl.DataFrame, batch: SettlementImport, report: SettlementReport
-) -> None:
+) -> pl.DataFrame:
+    """Store the new rows; returns them with their primary key (`spk`) and `member_id`."""
     v = vault()
-    hashes = [v.lookup_hash(i) for i in fresh["id_number"].to_list()]
-    fresh_h = fresh.with_columns(pl.Series("id_hash", hashes))
-    member_of = lookup_many(Member._meta.db_table, "id_hash", "id", hashes)
-    adapt = connection.ops.adapt_decimalfield_value
-
-    def money(f: int | None) -> object:
-        return None if f is None else adapt(Decimal(f) / 100, 14, 2)
-
-    def rows():  # type: ignore[no-untyped-def]
-        for r in fresh_h.iter_rows(named=True):
-            member_id = member_of.get(r["id_hash"])
-            if member_id is not None and r["reverses"] is None:
-                report.matched += 1
-            yield (
-                r["settlement_id"],
-                r["id_hash"],
-                v.encrypt(r["id_number"]),
-                member_id,
-                r["name"] or "",
-                r["hospital"] or "",
-                r["admitted_on"],
-                r["discharged_on"],
-                r["settled_on"],
-                money(r["total_cost_fen"]),
-                money(r["fund_paid_fen"]),
-                money(r["in_scope_self_pay_fen"]),
-                money(r["out_of_scope_self_pay_fen"]),
-                r["diagnosis_code"] or "",
-                r["is_accident_b"],
-                r["reverses"] or "",
-                "",
-                r["content_hash"],
-                batch.pk,
-            )
-
-    report.new = bulk_insert(
-        Settlement._meta.db_table,
-        [
-            "settlement_id",
-            "id_hash",
-            "id_cipher",
-            "member_id",
-            "name",
-            "hospital",
-            "admitted_on",
-            "discharged_on",
-            "settled_on",
-            "total_cost",
-            "fund_paid",
-            "in_scope_self_pay",
-            "out_of_scope_self_pay",
-            "diagnosis_code",
-            "is_accident",
-            "reverses",
-            "reversed_by",
-            "content_hash",
-            "batch_id",
-        ],
-        rows(),
+    numbers = fresh["id_number"].unique()
+    # One keyed hash and one ciphertext per person, not per row.
+    people = pl.DataFrame(
+        {
+            "id_number": numbers,
+            "id_hash": [v.lookup_hash(n) for n in numbers.to_list()],
+            "id_cipher": [v.encrypt(n) for n in numbers.to_list()],
+        },
+        schema={"id_number": pl.String, "id_hash": pl.String, "id_cipher": pl.String},
     )
+    members = query_frame(
+        f'SELECT m.id_hash, m.id FROM "{Member._meta.db_table}" m '
+        f'JOIN "{temp_keys("_hashes", people["id_hash"].to_list(), sql_type="TEXT")}" k '
+        f"ON k.k = m.id_hash",
+        [],
+        {"id_hash": pl.String, "member_id": pl.Int64},
+    )
+    first_id = reserve_ids(Settlement._meta.db_table, fresh.height)
+    fresh = (
+        fresh.join(people, on="id_number", how="left")
+        .join(members, on="id_hash", how="left")
+        .with_row_index("spk", offset=first_id)
+        .with_columns(pl.col("spk").cast(pl.Int64))
+    )
+    report.matched = fresh.filter(pl.col("member_id").is_not_null() & ~_is_reversal()).height
+    columns = fresh.select(
+        pl.col("spk").alias("id"),
+        "settlement_id",
+        "id_hash",
+        "id_cipher",
+        "member_id",
+        pl.col("name").fill_null(""),
+        pl.col("hospital").fill_null(""),
+        tb.as_date("admitted_on"),
+        tb.as_date("discharged_on"),
+        tb.as_date("settled_on"),
+        *[
+            fen_text(pl.col(f"{c}_fen")).alias(c)
+            for c in ("total_cost", "fund_paid", "in_scope_self_pay", "out_of_scope_self_pay")
+        ],
+        pl.col("diagnosis_code").fill_null(""),
+        pl.col("is_accident_b").alias("is_accident"),
+        pl.col("reverses").fill_null(""),
+        pl.lit("").alias("reversed_by"),
+        "content_hash",
+        pl.lit(batch.pk).alias("batch_id"),
+    )
+    report.new = insert_frame(Settlement._meta.db_table, columns)
+    return fresh
 
 
-def _touched_members(fresh: pl.DataFrame) -> list[int]:
-    sids = fresh["settlement_id"].to_list() + fresh["reverses"].drop_nulls().to_list()
-    found = lookup_many(Settlement._meta.db_table, "settlement_id", "member_id", sids)
-    return sorted({m for m in found.values() if m is not None})
+def reserve_ids(table: str, count: int) -> int:
+    """The first of `count` consecutive primary keys nobody else will use (the caller holds the
+    import lock; on PostgreSQL the sequence is advanced past them)."""
+    with connection.cursor() as cur:
+        if is_postgres():
+            cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            (seq,) = cur.fetchone()
+            cur.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')
+            (top,) = cur.fetchone()
+            cur.execute("SELECT nextval(%s)", [seq])
+            (nxt,) = cur.fetchone()
+            first = max(int(top) + 1, int(nxt))
+            cur.execute("SELECT setval(%s, %s)", [seq, first + max(count, 1) - 1])
+            return first
+        cur.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')
+        (top,) = cur.fetchone()
+        return int(top) + 1
 
 
 def version_specs() -> list[VersionSpec]:
@@ -425,94 +480,78 @@ def version_specs() -> list[VersionSpec]:
     ]
 
 
-SETTLEMENT_FRAME = {
+SETTLEMENT_FRAME: dict[str, Any] = {
     "spk": pl.Int64,
     "sid": pl.String,
     "member_id": pl.Int64,
     "admitted_on": pl.Date,
     "discharged_on": pl.Date,
     "settled_on": pl.Date,
-    "in_fen": pl.Int64,
-    "out_fen": pl.Int64,
+    "in_fen": "fen",
+    "out_fen": "fen",
     "diagnosis_code": pl.String,
     "is_accident": pl.Boolean,
     "reversed": pl.Boolean,
 }
-
-
-def _frame(sql: str, params: list[Any]) -> pl.DataFrame:
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-    df = pl.DataFrame(rows, schema=list(SETTLEMENT_FRAME), orient="row", infer_schema_length=None)
-    return df.with_columns(
-        *[
-            pl.col(c).cast(pl.String).str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d")
-            for c in ("admitted_on", "discharged_on", "settled_on")
-        ],
-        *[
-            (pl.col(c).cast(pl.String).cast(pl.Decimal(14, 2)) * 100).cast(pl.Int64)
-            for c in ("in_fen", "out_fen")
-        ],
-        pl.col("is_accident").cast(pl.Boolean),
-        pl.col("reversed").cast(pl.Boolean),
-    ).cast(SETTLEMENT_FRAME)  # type: ignore[arg-type]
+EXISTING_FRAME: dict[str, Any] = {
+    "claim_id": pl.Int64,
+    "spk": pl.Int64,
+    "version_id": pl.Int64,
+    "old_base": "fen",
+    "old_target": "fen",
+    "old_reason": pl.String,
+    "net": "fen",
+}
 
 
 def _settlement_frame(member_ids: list[int], unmatched_sids: list[str]) -> pl.DataFrame:
-    table = Settlement._meta.db_table
+    """All settlements (reversed ones too, but not reversal rows) of these members, and the
+    given unmatched settlements."""
+    s = Settlement._meta.db_table
     cols = (
-        "id, settlement_id, member_id, admitted_on, discharged_on, settled_on, "
-        "in_scope_self_pay, COALESCE(out_of_scope_self_pay, 0), diagnosis_code, is_accident, "
-        "reversed_by <> ''"
+        "s.id, s.settlement_id, s.member_id, s.admitted_on, s.discharged_on, s.settled_on, "
+        "s.in_scope_self_pay, COALESCE(s.out_of_scope_self_pay, 0), s.diagnosis_code, "
+        "s.is_accident, CASE WHEN s.reversed_by <> '' THEN 1 ELSE 0 END"
     )
-    frames = []
-    base = f"SELECT {cols} FROM \"{table}\" WHERE reverses = '' AND "
-    for start in range(0, len(member_ids), 900):
-        part = member_ids[start : start + 900]
-        frames.append(_frame(base + f"member_id IN ({', '.join(['%s'] * len(part))})", list(part)))
-    for start in range(0, len(unmatched_sids), 900):
-        sids = unmatched_sids[start : start + 900]
+    temp_keys("_members", member_ids)
+    frames = [
+        query_frame(
+            f'SELECT {cols} FROM "{s}" s JOIN "_members" k ON k.k = s.member_id '
+            f"WHERE s.reverses = ''",
+            [],
+            SETTLEMENT_FRAME,
+        )
+    ]
+    if unmatched_sids:
+        temp_keys("_unmatched", unmatched_sids, sql_type="TEXT")
         frames.append(
-            _frame(
-                base + f"member_id IS NULL AND settlement_id IN ({', '.join(['%s'] * len(sids))})",
-                list(sids),
+            query_frame(
+                f'SELECT {cols} FROM "{s}" s JOIN "_unmatched" k ON k.k = s.settlement_id '
+                f"WHERE s.member_id IS NULL AND s.reverses = ''",
+                [],
+                SETTLEMENT_FRAME,
             )
         )
-    if not frames:
-        return pl.DataFrame(schema=SETTLEMENT_FRAME)
     return pl.concat(frames)
 
 
 def recompute_members(
     member_ids: list[int],
     *,
-    new_unmatched: pl.DataFrame | None = None,
+    unmatched_sids: list[str] | None = None,
     batch: str = "",
     report: SettlementReport | None = None,
 ) -> int:
-    """Re-adjudicate these members' settlements (and new unmatched ones) and book differences."""
-    unmatched: list[str] = []
-    if new_unmatched is not None and new_unmatched.height:
-        unmatched = new_unmatched.filter(~_is_reversal())["settlement_id"].to_list()
-        unmatched += new_unmatched["reverses"].drop_nulls().to_list()
-    settlements = _settlement_frame(member_ids, unmatched)
+    """Re-adjudicate these members' settlements (and the given unmatched ones) and book every
+    difference as a ledger entry. Returns the number of entries written."""
+    settlements = _settlement_frame(member_ids, unmatched_sids or [])
     if settlements.height == 0:
         return 0
-    enrollments = pl.DataFrame(
-        list(
-            Enrollment.objects.filter(member_id__in=member_ids).values_list(
-                "member_id", "version_id"
-            )
-        )
-        if len(member_ids) < 20_000
-        else [
-            r
-            for r in Enrollment.objects.values_list("member_id", "version_id")
-            if r[0] in set(member_ids)
-        ],
-        schema={"member_id": pl.Int64, "version_id": pl.Int64},
-        orient="row",
+    enrollments = query_frame(
+        f'SELECT e.member_id, e.version_id FROM "{Enrollment._meta.db_table}" e '
+        f'JOIN "_members" k ON k.k = e.member_id',
+        [],
+        {"member_id": pl.Int64, "version_id": pl.Int64},
     )
     result = adjudicate(settlements, enrollments, version_specs())
     return _book(result, settlements, batch, report)
@@ -522,127 +561,125 @@ def _book(
     result: pl.DataFrame, settlements: pl.DataFrame, batch: str, report: SettlementReport | None
 ) -> int:
     """Create or update claims, and write one ledger entry per claim whose net differs."""
-    spks = settlements["spk"].to_list()
-    claims_table, entries_table = Claim._meta.db_table, LedgerEntry._meta.db_table
-    existing: dict[tuple[int, int | None], tuple[int, int, int, str]] = {}
-    with connection.cursor() as cur:
-        for start in range(0, len(spks), 900):
-            part = spks[start : start + 900]
-            marks = ", ".join(["%s"] * len(part))
-            cur.execute(
-                f"SELECT c.id, c.settlement_id, c.version_id, c.base_amount, c.reason, "
-                f'COALESCE((SELECT SUM(e.amount) FROM "{entries_table}" e '
-                f"WHERE e.claim_id = c.id), 0) "
-                f'FROM "{claims_table}" c WHERE c.settlement_id IN ({marks})',
-                part,
-            )
-            for cid, spk, vid, base, reason, net in cur.fetchall():
-                existing[(spk, vid)] = (
-                    cid,
-                    round(Decimal(str(base)) * 100),
-                    round(Decimal(str(net)) * 100),
-                    reason,
-                )
-    member_of = dict(
-        zip(settlements["spk"].to_list(), settlements["member_id"].to_list(), strict=True)
+    claims, entries = Claim._meta.db_table, LedgerEntry._meta.db_table
+    temp_keys("_spks", settlements["spk"].to_list())
+    existing = query_frame(
+        f"SELECT c.id, c.settlement_id, c.version_id, c.base_amount, c.target, c.reason, "
+        f'COALESCE(n.net, 0) FROM "{claims}" c JOIN "_spks" k ON k.k = c.settlement_id '
+        f'LEFT JOIN (SELECT e.claim_id, SUM(e.amount) AS net FROM "{entries}" e '
+        f'JOIN "{claims}" c2 ON c2.id = e.claim_id JOIN "_spks" k2 ON k2.k = c2.settlement_id '
+        f"GROUP BY e.claim_id) n ON n.claim_id = c.id",
+        [],
+        EXISTING_FRAME,
     )
-    adapt = connection.ops.adapt_decimalfield_value
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-
-    def money(f: int) -> object:
-        return adapt(Decimal(f) / 100, 14, 2)
-
-    new_claims: list[tuple[object, ...]] = []
-    updates: list[tuple[object, ...]] = []
-    pending_entries: list[tuple[tuple[int, int | None], int, int]] = []  # key, delta, net_before
-    for spk, vid, code, base, target, reason in result.iter_rows():
-        key = (spk, vid)
-        reason = reason or ""
-        state = ClaimState.APPROVED if target > 0 else ClaimState.REJECTED
-        old = existing.get(key)
-        if old is None:
-            new_claims.append(
-                (
-                    ClaimSource.SETTLEMENT,
-                    state,
-                    member_of[spk],
-                    vid,
-                    code,
-                    spk,
-                    money(base),
-                    money(target),
-                    reason,
-                    False,
-                    "",
-                    now,
-                    now,
-                )
-            )
-            net = 0
-        else:
-            net = old[2]
-            updates.append((state, money(base), money(target), reason, now, old[0]))
-        if target != net:
-            pending_entries.append((key, target - net, net))
-        if report is not None:
-            report.reasons[reason or "PAID"] = report.reasons.get(reason or "PAID", 0) + 1
-    bulk_insert(
-        claims_table,
-        [
-            "source",
+    df = (
+        result.join(settlements.select("spk", "member_id"), on="spk", how="left")
+        .with_columns(pl.col("version_id").fill_null(-1).alias("vkey"))
+        .join(
+            existing.with_columns(pl.col("version_id").fill_null(-1).alias("vkey")).drop(
+                "version_id"
+            ),
+            on=["spk", "vkey"],
+            how="left",
+        )
+        .with_columns(
+            pl.col("reason").fill_null(""),
+            pl.col("net").fill_null(0),
+            pl.when(pl.col("target_fen") > 0)
+            .then(pl.lit(ClaimState.APPROVED.value))
+            .otherwise(pl.lit(ClaimState.REJECTED.value))
+            .alias("state"),
+        )
+    )
+    new = df.filter(pl.col("claim_id").is_null())
+    first = reserve_ids(claims, new.height)
+    new = new.with_row_index("new_id", offset=first).with_columns(pl.col("new_id").cast(pl.Int64))
+    insert_frame(
+        claims,
+        new.select(
+            pl.col("new_id").alias("id"),
+            pl.lit(ClaimSource.SETTLEMENT.value).alias("source"),
             "state",
             "member_id",
             "version_id",
             "plan_code",
-            "settlement_id",
-            "base_amount",
-            "target",
+            pl.col("spk").alias("settlement_id"),
+            fen_text(pl.col("base_fen")).alias("base_amount"),
+            fen_text(pl.col("target_fen")).alias("target"),
             "reason",
-            "fast_track",
-            "description",
-            "created_at",
-            "updated_at",
-        ],
-        new_claims,
+            pl.lit(False).alias("fast_track"),
+            pl.lit("").alias("description"),
+            pl.lit(now).alias("created_at"),
+            pl.lit(now).alias("updated_at"),
+        ),
     )
-    bulk_update(
-        claims_table, "id", ["state", "base_amount", "target", "reason", "updated_at"], updates
+    old = df.filter(
+        pl.col("claim_id").is_not_null()
+        & (
+            (pl.col("base_fen") != pl.col("old_base"))
+            | (pl.col("target_fen") != pl.col("old_target"))
+            | (pl.col("reason") != pl.col("old_reason").fill_null(""))
+        )
     )
-    if not pending_entries:
-        return 0
-    claim_ids: dict[tuple[int, int | None], int] = {k: v[0] for k, v in existing.items()}
-    new_keys = {k for k, _d, _n in pending_entries if k not in claim_ids}
-    if new_keys:
-        wanted = sorted({k[0] for k in new_keys})
-        with connection.cursor() as cur:
-            for start in range(0, len(wanted), 900):
-                part = wanted[start : start + 900]
-                cur.execute(
-                    f'SELECT id, settlement_id, version_id FROM "{claims_table}" '
-                    f"WHERE settlement_id IN ({', '.join(['%s'] * len(part))})",
-                    part,
-                )
-                for cid, spk, vid in cur.fetchall():
-                    claim_ids[(spk, vid)] = cid
-    codes = dict(((spk, vid), code) for spk, vid, code, *_ in result.iter_rows())
-    rows = []
-    for key, delta, net in pending_entries:
-        kind = "payout" if net == 0 and delta > 0 else ("adjustment" if delta > 0 else "clawback")
-        rows.append((claim_ids[key], member_of[key[0]], kind, money(delta), now, batch, ""))
-        if report is not None:
-            code = codes[key] or "-"
-            report.paid_by_plan[code] = str(
-                Decimal(report.paid_by_plan.get(code, "0")) + Decimal(delta) / 100
-            )
-    bulk_insert(
-        entries_table,
-        ["claim_id", "member_id", "kind", "amount", "created_at", "batch", "memo"],
-        rows,
+    update_frame(
+        claims,
+        "id",
+        old.select(
+            pl.col("claim_id").alias("id"),
+            "state",
+            fen_text(pl.col("base_fen")).alias("base_amount"),
+            fen_text(pl.col("target_fen")).alias("target"),
+            "reason",
+            pl.lit(now).alias("updated_at"),
+        ),
     )
-    touched_versions = {k[1] for k, d, _n in pending_entries if k[1] is not None}
-    PlanVersion.objects.filter(pk__in=touched_versions, frozen_at__isnull=True).update(
+    moves = (
+        pl.concat(
+            [
+                new.select(
+                    pl.col("new_id").alias("claim_id"),
+                    "member_id",
+                    "plan_code",
+                    "version_id",
+                    "target_fen",
+                    "net",
+                ),
+                df.filter(pl.col("claim_id").is_not_null()).select(
+                    "claim_id", "member_id", "plan_code", "version_id", "target_fen", "net"
+                ),
+            ]
+        )
+        .with_columns((pl.col("target_fen") - pl.col("net")).alias("delta"))
+        .filter(pl.col("delta") != 0)
+    )
+    insert_frame(
+        entries,
+        moves.select(
+            "claim_id",
+            "member_id",
+            pl.when((pl.col("net") == 0) & (pl.col("delta") > 0))
+            .then(pl.lit("payout"))
+            .when(pl.col("delta") > 0)
+            .then(pl.lit("adjustment"))
+            .otherwise(pl.lit("clawback"))
+            .alias("kind"),
+            fen_text(pl.col("delta")).alias("amount"),
+            pl.lit(now).alias("created_at"),
+            pl.lit(batch).alias("batch"),
+            pl.lit("").alias("memo"),
+        ),
+    )
+    versions = moves["version_id"].drop_nulls().unique().to_list()
+    PlanVersion.objects.filter(pk__in=versions, frozen_at__isnull=True).update(
         frozen_at=timezone.now()
     )
     if report is not None:
-        report.entries += len(rows)
-    return len(rows)
+        report.entries += moves.height
+        for code, total in moves.group_by("plan_code").agg(pl.col("delta").sum()).iter_rows():
+            before = Decimal(report.paid_by_plan.get(code or "-", "0"))
+            report.paid_by_plan[code or "-"] = str((before + Decimal(total) / 100).quantize(CENT))
+        for reason, count in df.group_by("reason").len().iter_rows():
+            key = reason or "PAID"
+            report.reasons[key] = report.reasons.get(key, 0) + count
+    return moves.height
