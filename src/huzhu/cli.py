@@ -219,6 +219,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from huzhu.core.backup import backup_write
+
+    counts = backup_write(Path(args.out))
+    print(f"wrote {sum(counts.values()):,} rows of {len(counts)} tables to {args.out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from huzhu.core.backup import backup_restore
+
+    counts = backup_restore(Path(args.file))
+    print(f"restored {sum(counts.values()):,} rows of {len(counts)} tables from {args.file}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from huzhu.accounts.models import Role
 
@@ -264,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--seed", type=int, default=1)
     g.set_defaults(func=cmd_generate)
+
+    b = sub.add_parser("backup", help="every table into one portable archive")
+    b.add_argument("--out", required=True)
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="load a backup archive into a new database")
+    r.add_argument("file")
+    r.set_defaults(func=cmd_restore)
 
     for extend in EXTENSIONS:
         extend(sub)
