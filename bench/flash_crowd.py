@@ -294,15 +294,17 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # -- pgbench baseline -----------------------------------------------------------------------------
 
 PGBENCH_SCRIPT = """\
 BEGIN;
-INSERT INTO benefits_booking (activity_id, member_id, group_id, status, created_at, booked_at, redeemed_gate)
-  VALUES (:activity, :first_member + nextval('bench_member_seq') - 1, :grp, 'booked', now(), now(), '');
+INSERT INTO benefits_booking
+  (activity_id, member_id, group_id, status, created_at, booked_at, redeemed_gate)
+  VALUES (:activity, :first_member + nextval('bench_member_seq') - 1, :grp, 'booked',
+          now(), now(), '');
 UPDATE benefits_quota SET used = used + 1 WHERE id = :quota AND used < size;
 COMMIT;
 """
@@ -433,11 +435,11 @@ def main() -> int:
     )
     print(f"latency p50         {percentile(latencies, 50) * 1000:8.0f} ms")
     print(f"latency p99         {percentile(latencies, 99) * 1000:8.0f} ms")
+    booked_latencies = [r.latency for r in results if r.code == "booked"]
+    print(f"latency p99 booked  {percentile(booked_latencies, 99) * 1000:8.0f} ms")
     print(
-        f"latency p99 booked  {percentile([r.latency for r in results if r.code == 'booked'], 99) * 1000:8.0f} ms"
-    )
-    print(
-        f"oversold            {inv['oversold']:8d}   (quota {inv['quota']:,}, used {inv['used']:,}, "
+        f"oversold            {inv['oversold']:8d}   "
+        f"(quota {inv['quota']:,}, used {inv['used']:,}, "
         f"bookings {inv['bookings']:,}, members twice in group {inv['members_twice_in_group']})"
     )
     print(f"5xx                 {five_xx:8d}")
