@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
@@ -60,11 +60,10 @@ def activities_visible_to(user: User, *, current_only: bool = False) -> QuerySet
 def with_total_quota(qs: QuerySet[Activity]) -> QuerySet[Activity]:
     """Annotate the total quota (`quota_id`, `quota_size`, `quota_used`): lists show what
     remains, and a booking's unlocked sold-out check needs no query of its own."""
-    total = Quota.objects.filter(activity=OuterRef("pk"), day__isnull=True)
-    return qs.select_related("eligible_org", "organiser", "group").annotate(
-        quota_id=Subquery(total.values("pk")[:1]),
-        quota_size=Subquery(total.values("size")[:1]),
-        quota_used=Subquery(total.values("used")[:1]),
+    return (
+        qs.select_related("eligible_org", "organiser", "group")
+        .annotate(total=FilteredRelation("quotas", condition=Q(quotas__day__isnull=True)))
+        .annotate(quota_id=F("total__id"), quota_size=F("total__size"), quota_used=F("total__used"))
     )
 
 
