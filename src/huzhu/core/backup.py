@@ -43,12 +43,12 @@ def _models() -> list[type[models.Model]]:
 
 
 def _columns(model: type[models.Model]) -> list[tuple[str, str]]:
-    return [(f.column, f.get_internal_type()) for f in model._meta.concrete_fields]
+    return [(str(f.column), f.get_internal_type()) for f in model._meta.concrete_fields]
 
 
 def _places(model: type[models.Model]) -> dict[str, int]:
     return {
-        f.column: f.decimal_places or 0
+        str(f.column): f.decimal_places or 0
         for f in model._meta.concrete_fields
         if isinstance(f, models.DecimalField)
     }
