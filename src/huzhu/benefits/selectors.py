@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -135,8 +138,10 @@ def bookings_visible(user: User) -> QuerySet[Booking]:
 
 
 def member_hash(member: Member) -> str:
-    """The member as a voucher names it: a prefix of the keyed hash of the ID number."""
-    return member.id_hash[:16]
+    """The member as a voucher names it: a keyed hash of the member's record, independent of
+    the personal-data key so that rotating that key leaves issued vouchers valid."""
+    key = hashlib.sha256(b"huzhu-voucher-member:" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, str(member.pk).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
