@@ -67,7 +67,7 @@ def pii_rotate(new_key: str | None = None) -> dict[str, int]:
             actor=None,
             action="pii.rotate",
             reason="key rotation",
-            **{k.replace(".", "__"): v for k, v in counts.items()},
+            columns=counts,
         )
         if not os.environ.get("HUZHU_PII_KEY"):
             transaction.on_commit(lambda: _write_key_file(new_key))
