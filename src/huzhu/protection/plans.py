@@ -25,7 +25,7 @@ def _money(where: str, value: Any) -> Decimal:
         raise DomainError("invalid_plan", f"{where}: not an amount: {value!r}") from None
     if amount != amount.quantize(Decimal("0.01")):
         raise DomainError("invalid_plan", f"{where}: at most two decimals: {value}")
-    return amount
+    return amount.quantize(Decimal("0.01"))
 
 
 def _ratio(where: str, value: Any) -> Decimal:
