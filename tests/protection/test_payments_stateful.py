@@ -46,6 +46,13 @@ from huzhu.protection.models import (
 )
 
 ZERO = Decimal("0.00")
+
+
+def fen(value: Decimal | None) -> Decimal:
+    """A database sum to two places (SQLite adds decimals as floats)."""
+    return (value or ZERO).quantize(Decimal("0.01"))
+
+
 # Few distinct amounts, so that a clawback and a later payout of one member often meet.
 amounts = st.sampled_from(
     [Decimal("10.00"), Decimal("25.50"), Decimal("100.00"), Decimal("3000.00")]
@@ -158,7 +165,7 @@ class ClaimsAndPayments(RuleBasedStateMachine):
         """A reversal (冲销): the net goes back to zero by a clawback, the claim is rejected
         (as settlement.services._book writes it, whatever was paid)."""
         c = Claim.objects.get(pk=claim)
-        net = c.entries.aggregate(s=Sum("amount"))["s"] or ZERO
+        net = fen(c.entries.aggregate(s=Sum("amount"))["s"])
         if net:
             LedgerEntry.objects.create(claim=c, member=c.member, kind="clawback", amount=-net)
         Claim.objects.filter(pk=claim).update(state=ClaimState.REJECTED, reason="REVERSED")
@@ -205,18 +212,17 @@ class ClaimsAndPayments(RuleBasedStateMachine):
     @invariant()
     def money_paid_is_the_sum_of_entries_of_paid_items(self) -> None:
         paid_items = PaymentItem.objects.filter(state=PaymentItemState.PAID)
-        paid = paid_items.aggregate(s=Sum("amount"))["s"] or ZERO
-        linked = (
+        paid = fen(paid_items.aggregate(s=Sum("amount"))["s"])
+        linked = fen(
             PaymentItemEntry.objects.filter(item__in=paid_items, live=True).aggregate(
                 s=Sum("entry__amount")
             )["s"]
-            or ZERO
         )
         assert paid == linked
         for item_id, amount, total in PaymentItem.objects.annotate(
             t=Sum("links__entry__amount")
         ).values_list("pk", "amount", "t"):
-            assert amount == total and amount > 0, item_id
+            assert amount == fen(total) and amount > 0, item_id
         assert not PaymentItemEntry.objects.filter(
             item__state=PaymentItemState.FAILED, live=True
         ).exists()
@@ -263,7 +269,7 @@ class ClaimsAndPayments(RuleBasedStateMachine):
             expected = self.states[claim.pk]
             if expected == "approved":
                 assert claim.state in ("approved", "paid")
-                net = claim.entries.aggregate(s=Sum("amount"))["s"]
+                net = fen(claim.entries.aggregate(s=Sum("amount"))["s"])
                 assert net == claim.target and ZERO < net <= (claim.requested or ZERO)
             else:
                 assert claim.state == expected

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from huzhu.accounts.models import Role, User
 from huzhu.audit.services import audit_record
 from huzhu.core import tabular as tb
-from huzhu.core.errors import Conflict, DomainError, Forbidden
+from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden
 from huzhu.core.pii import vault
 from huzhu.core.sms import send_sms
 from huzhu.members.models import Card, CardStatus, Member
@@ -41,9 +41,10 @@ from huzhu.protection.models import (
     PaymentItemState,
     PaymentRun,
 )
-from huzhu.protection.services import claims_mark_paid
+from huzhu.protection.services import claims_mark_paid, lock_timeout
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 BANK_FILE_HEADER = ("card_no", "name", "amount", "reference")
 CONFIRM_COLUMNS = (
     tb.Column("reference", "参考号", required=True),
@@ -86,8 +87,10 @@ def _payable() -> RunPlan:
         return RunPlan()
     # A claim's free entries go only when they cannot make its paid net negative, whatever
     # happens to its pending transfers (a pending one may still fail).
-    paid = dict(
-        PaymentItemEntry.objects.filter(
+    # SQLite sums decimals as floats: bring each sum back to fen before comparing.
+    paid = {
+        claim_id: Decimal(total).quantize(CENT)
+        for claim_id, total in PaymentItemEntry.objects.filter(
             live=True,
             item__state=PaymentItemState.PAID,
             entry__claim_id__in=free.values("claim_id"),
@@ -95,7 +98,7 @@ def _payable() -> RunPlan:
         .values("entry__claim_id")
         .annotate(total=Sum("entry__amount"))
         .values_list("entry__claim_id", "total")
-    )
+    }
     per_member: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
     for claim_id, entries in by_claim.items():
         if (paid.get(claim_id) or ZERO) + sum((a for _e, a in entries), ZERO) >= 0:
@@ -206,7 +209,15 @@ def payment_run_csv(run: PaymentRun) -> bytes:
 
 
 def _locked_item(item: PaymentItem) -> PaymentItem:
-    return PaymentItem.objects.select_for_update().select_related("member").get(pk=item.pk)
+    lock_timeout()
+    try:
+        return (
+            PaymentItem.objects.select_for_update(of=("self",))
+            .select_related("member")
+            .get(pk=item.pk)
+        )
+    except OperationalError as exc:  # lock_timeout
+        raise Busy() from exc
 
 
 def _notify_paid(item: PaymentItem) -> None:

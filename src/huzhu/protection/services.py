@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.files.base import File
-from django.db import DatabaseError, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import ROSTER_ROLES, Role, User
@@ -113,10 +113,23 @@ def _event(
     return event
 
 
+def lock_timeout() -> None:
+    """Wait at most 2 s for a row lock in this transaction (PostgreSQL); then Busy, not a hang."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL lock_timeout = '2s'")
+
+
 def _locked(claim: Claim) -> Claim:
+    lock_timeout()
     try:
-        return Claim.objects.select_for_update().select_related("member__unit").get(pk=claim.pk)
-    except DatabaseError as exc:  # PostgreSQL lock_timeout
+        # of=self: the member join is nullable, and only the claim row is ours to lock.
+        return (
+            Claim.objects.select_for_update(of=("self",))
+            .select_related("member__unit")
+            .get(pk=claim.pk)
+        )
+    except OperationalError as exc:  # lock_timeout
         raise Busy() from exc
 
 
@@ -335,7 +348,7 @@ def claims_mark_paid(*, claim_ids: Sequence[int], actor: User | None) -> list[in
 
     paid: list[int] = []
     for claim in (
-        Claim.objects.select_for_update()
+        Claim.objects.select_for_update(of=("self",))
         .select_related("member__unit")
         .filter(pk__in=claim_ids, state=ClaimState.APPROVED)
         .order_by("pk")
