@@ -27,7 +27,61 @@ class BearerAuth(HttpBearer):
         return user
 
 
-api = NinjaAPI(
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+ERROR_STATUSES = {
+    "400": "Bad input",
+    "401": "Not signed in",
+    "403": "Not allowed",
+    "404": "Not found",
+    "409": "Conflict with the current state",
+    "413": "Upload too large",
+    "422": "Request does not match the schema",
+    "429": "Too many attempts",
+    "503": "Busy, try again",
+}
+
+
+class HuzhuAPI(NinjaAPI):
+    """NinjaAPI whose schema documents the one error shape on every operation."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, text in ERROR_STATUSES.items():
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": text,
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Error"}
+                                }
+                            },
+                        },
+                    )
+        return schema
+
+
+api = HuzhuAPI(
     title="huzhu API",
     version="1",
     description="互助 — mutual-aid protection, settlements, benefits, stations, care, statistics.",
