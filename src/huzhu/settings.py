@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "huzhu.stations",
     "huzhu.care",
     "huzhu.benefits",
+    "huzhu.reports",
     "huzhu.web",
 ]
 

@@ -36,6 +36,7 @@ from huzhu.protection.models import (
     PlanVersion,
 )
 from huzhu.protection.plans import terms_of
+from huzhu.reports.services import summaries_apply_entries
 from huzhu.settlement.engine import VersionSpec, adjudicate
 from huzhu.settlement.models import Settlement, SettlementImport
 
@@ -639,6 +640,7 @@ def _book(
         ["claim_id", "member_id", "kind", "amount", "created_at", "batch", "memo"],
         rows,
     )
+    summaries_apply_entries([(r[0], r[3], r[4]) for r in rows])
     touched_versions = {k[1] for k, d, _n in pending_entries if k[1] is not None}
     PlanVersion.objects.filter(pk__in=touched_versions, frozen_at__isnull=True).update(
         frozen_at=timezone.now()
