@@ -7,15 +7,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from unittest import mock
 
-import pytest
 from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huzhu.core.bulk import bulk_insert
-from huzhu.protection.enrollments import enrollments_import
 from huzhu.protection.models import Claim, ClaimSource, ClaimState, LedgerEntry, PlanVersion
-from huzhu.protection.plans import plan_load_toml
 from huzhu.reports.models import ClaimBalance, PayoutSummary
 from huzhu.reports.services import (
     month_of,
@@ -26,8 +23,7 @@ from huzhu.reports.services import (
     summaries_stored,
 )
 from huzhu.settlement.services import settlements_import
-from tests.conftest import new_id_number
-from tests.settlement.test_import import JT, ZY, ZY_2025, file, row
+from tests.settlement.test_import import file, row
 
 # Clocks on both sides of Shanghai month ends: 2026-03-31 23:59:59 and 2026-04-01 00:00 local.
 CLOCKS = [
@@ -36,26 +32,6 @@ CLOCKS = [
     datetime(2026, 4, 30, 16, 0, tzinfo=UTC),
     datetime(2026, 6, 15, 2, 0, tzinfo=UTC),
 ]
-
-
-@pytest.fixture
-def people(tree, make_member):
-    """Three members in units of two districts, enrolled in ZY 2025 and 2026 and JT 2026."""
-    for doc in (ZY_2025, ZY, JT):
-        plan_load_toml(doc, file="plan.toml")
-    numbers = []
-    lines = ["id_number,plan_code,period_start,paid_on,amount"]
-    for unit in (tree.u1, tree.u2, tree.u3):
-        number = new_id_number()
-        make_member(unit, id_number=number)
-        numbers.append(number)
-        lines += [
-            f"{number},ZY,2025-01-01,2025-01-05,60.00",
-            f"{number},ZY,2026-01-01,2026-01-05,60.00",
-            f"{number},JT,2026-01-01,2026-01-05,30.00",
-        ]
-    enrollments_import(("\n".join(lines) + "\n").encode(), file="e.csv")
-    return numbers
 
 
 def at(clock: datetime) -> mock._patch:  # type: ignore[type-arg]

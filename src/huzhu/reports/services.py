@@ -49,7 +49,7 @@ def _as_datetime(value: datetime | str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _as_date(value: date | str) -> date:
+def as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
@@ -128,7 +128,7 @@ def _balances_add(changes: Sequence[tuple[int, int, date]]) -> dict[int, tuple[i
                 part,
             )
             for cid, net, first in cur.fetchall():
-                before[cid] = (int(net), None if first is None else _as_date(first))
+                before[cid] = (int(net), None if first is None else as_date(first))
     adapt = connection.ops.adapt_datefield_value
     updates = []
     for cid, delta, month in changes:
@@ -229,7 +229,7 @@ def summaries_apply_entry(entry: LedgerEntry) -> None:
     summaries_apply_entries([(entry.claim_id, entry.amount, entry.created_at)])
 
 
-def _recount_sql() -> str:
+def payout_recount_sql() -> str:
     """Every summary row recomputed from the ledger: amounts and entries by the month of each
     entry, person-times by the first month of each claim whose net is above zero."""
     entries, claims = LedgerEntry._meta.db_table, Claim._meta.db_table
@@ -244,7 +244,9 @@ def _recount_sql() -> str:
         " UNION ALL"
         " SELECT claim_id, MIN(month), 0, 0, 1 FROM e GROUP BY claim_id HAVING SUM(fen) > 0"
         ") "
-        f"SELECT r.month, {KEY_COLUMNS}, SUM(r.fen), SUM(r.n), SUM(r.persons) "
+        "SELECT r.month AS month, COALESCE(en.unit_id, m.unit_id) AS unit_id, "
+        "COALESCE(p.benefit, '') AS benefit, c.plan_code AS plan_code, "
+        "SUM(r.fen) AS fen, SUM(r.n) AS n, SUM(r.persons) AS persons "
         f'FROM per_claim r JOIN "{claims}" c ON c.id = r.claim_id {_key_joins()} '
         f"GROUP BY r.month, {KEY_COLUMNS}"
     )
@@ -268,7 +270,8 @@ def summaries_recount() -> int:
         cur.execute(f'DELETE FROM "{balances}"')
         cur.execute(
             f'INSERT INTO "{summaries}" '
-            "(month, unit_id, benefit, plan_code, amount_fen, entries, persons) " + _recount_sql(),
+            "(month, unit_id, benefit, plan_code, amount_fen, entries, persons) "
+            + payout_recount_sql(),
             [],  # with parameters, so that %% in the SQL means %
         )
         cur.execute(
@@ -285,13 +288,13 @@ Balances = dict[int, tuple[int, date | None]]
 def summaries_recounted() -> tuple[dict[SummaryKey, SummaryValue], Balances]:
     """What the summaries and balances should hold, computed from the ledger (not stored)."""
     with connection.cursor() as cur:
-        cur.execute(_recount_sql(), [])
+        cur.execute(payout_recount_sql(), [])
         summaries = {
-            (_as_date(month), unit_id, benefit, plan_code): (int(fen), int(n), int(p))
+            (as_date(month), unit_id, benefit, plan_code): (int(fen), int(n), int(p))
             for month, unit_id, benefit, plan_code, fen, n, p in cur.fetchall()
         }
         cur.execute(_balance_sql(), [])
-        balances = {int(cid): (int(net), _as_date(first)) for cid, net, first in cur.fetchall()}
+        balances = {int(cid): (int(net), as_date(first)) for cid, net, first in cur.fetchall()}
     return summaries, balances
 
 
