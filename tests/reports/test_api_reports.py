@@ -131,6 +131,10 @@ def test_payouts_by_district_unit_benefit_and_month(city, api_as):
     }
     assert by_month == {"2026-03": ("7700.00", 4, 4), "2026-05": ("1050.00", 2, 2)}
     assert rows(api, "/stats/payouts?year=2025") == []
+    by_year = {
+        r["key"]: (r["amount"], r["persons"]) for r in rows(api, "/stats/payouts?group_by=year")
+    }
+    assert by_year == {"2026": ("8750.00", 6)}
 
 
 SCOPED_FIGURES = [  # path, column, total for the city, 西城 and U1

@@ -95,7 +95,11 @@ def test_a_forgotten_write_is_found_and_recount_repairs_it(people):
     settlements_import(file(row("S1", people[1], "2026-03-01", "12000.00")), file="a.csv")
     claim = Claim.objects.filter(plan_code="ZY").get()
     LedgerEntry.objects.create(claim=claim, member=claim.member, kind="clawback", amount="-1.00")
-    assert [d.table for d in summaries_differences()] == ["payout_summary", "claim_balance"]
+    assert [d.table for d in summaries_differences()] == [
+        "payout_summary",
+        "payout_year_summary",
+        "claim_balance",
+    ]
     summaries_recount()
     assert summaries_differences() == []
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import ExtractYear, TruncMonth
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from huzhu.accounts.models import User
@@ -25,8 +26,8 @@ from huzhu.care.selectors import campaign_summary, campaigns_visible_to
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Organisation, OrgKind
 from huzhu.protection.models import BenefitType, Enrollment
-from huzhu.reports.models import PayoutSummary
-from huzhu.reports.services import as_date, payout_recount_sql
+from huzhu.reports.models import PayoutSummary, PayoutYearSummary
+from huzhu.reports.services import as_date, payout_recount_sql, year_sql
 from huzhu.stations.models import StationVisit
 
 TEXT, MONEY, COUNT, PERCENT = "text", "money", "count", "percent"
@@ -50,7 +51,7 @@ class Report:
         return [dict(zip([c.key for c in self.columns], r, strict=True)) for r in self.rows]
 
 
-PAYOUT_GROUPS = ("month", "benefit", "district", "unit")
+PAYOUT_GROUPS = ("month", "year", "benefit", "district", "unit")
 CONTRIBUTION_GROUPS = ("plan", "unit")
 STATION_GROUPS = ("month", "station")
 
@@ -94,6 +95,7 @@ def _districts_of(unit_ids: Iterable[int]) -> dict[int, Organisation | None]:
 def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
     label = {
         "month": _("月份"),
+        "year": _("年度"),
         "benefit": _("保障类型"),
         "district": _("区总工会"),
         "unit": _("基层工会"),
@@ -119,6 +121,8 @@ def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
     elif group_by == "benefit":
         labels = dict(BenefitType.choices)
         keyed = [((g, str(labels.get(g, g or "-"))), fen, n, p) for g, fen, n, p in grouped]
+    elif group_by == "year":
+        keyed = [((str(int(g)),) * 2, fen, n, p) for g, fen, n, p in grouped]
     else:
         keyed = [((f"{as_date(g):%Y-%m}",) * 2, fen, n, p) for g, fen, n, p in grouped]
     for key, fen, n, p in keyed:
@@ -131,14 +135,31 @@ def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
     return report
 
 
+def _payout_year(group_by: str, year: int | None) -> int | None:
+    if group_by == "month" and year is None:
+        return timezone.localdate().year  # 300 months at once are no chart
+    return year
+
+
 def payouts(*, user: User, group_by: str = "month", year: int | None = None) -> Report:
-    """Payout money and person-times (see reports.models), from the summaries."""
+    """Payout money and person-times (see reports.models), from the summaries. Grouped by
+    month it covers one year (the current one unless given); otherwise all years unless given,
+    read from the yearly roll-up."""
     scope = staff_scope_path(user)
     _check(group_by, PAYOUT_GROUPS, "group_by")
-    qs = PayoutSummary.objects.filter(unit__path__startswith=scope)
-    if (span := _year_range(year)) is not None:
-        qs = qs.filter(month__gte=span[0], month__lt=span[1])
-    field_name = {"month": "month", "benefit": "benefit"}.get(group_by, "unit_id")
+    year = _payout_year(group_by, year)
+    qs: Any
+    if group_by == "month":
+        span = _year_range(year)
+        assert span is not None
+        qs = PayoutSummary.objects.filter(month__gte=span[0], month__lt=span[1])
+    else:
+        _year_range(year)
+        qs = PayoutYearSummary.objects.all()
+        if year is not None:
+            qs = qs.filter(year=year)
+    qs = qs.filter(unit__path__startswith=scope)
+    field_name = {"month": "month", "year": "year", "benefit": "benefit"}.get(group_by, "unit_id")
     grouped = [
         (g, fen, n, p)
         for g, fen, n, p in qs.values(field_name)
@@ -153,7 +174,12 @@ def payouts_recounted(*, user: User, group_by: str = "month", year: int | None =
     """The same table as `payouts`, counted from the raw ledger (slow: for checks)."""
     scope = staff_scope_path(user)
     _check(group_by, PAYOUT_GROUPS, "group_by")
-    column = {"month": "r.month", "benefit": "r.benefit"}.get(group_by, "r.unit_id")
+    year = _payout_year(group_by, year)
+    column = {
+        "month": "r.month",
+        "year": year_sql("r.month"),
+        "benefit": "r.benefit",
+    }.get(group_by, "r.unit_id")
     where, params = ["o.path LIKE %s"], [scope + "%"]
     if (span := _year_range(year)) is not None:
         where.append("r.month >= %s AND r.month < %s")

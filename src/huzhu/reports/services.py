@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from huzhu.core.bulk import is_postgres
 from huzhu.members.models import Member
 from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVersion
-from huzhu.reports.models import ClaimBalance, PayoutSummary
+from huzhu.reports.models import ClaimBalance, PayoutSummary, PayoutYearSummary
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CHUNK = 900  # below SQLite's older 999-variable limit
@@ -68,6 +68,12 @@ def _month_sql(column: str) -> str:
         return f"CAST(date_trunc('month', {column} AT TIME ZONE 'Asia/Shanghai') AS date)"
     # SQLite keeps times in milliseconds and would round 23:59:59.9995 up into the next month.
     return f"strftime('%%Y-%%m-01', substr({column}, 1, 19), '+8 hours')"
+
+
+def year_sql(column: str) -> str:
+    if is_postgres():
+        return f"CAST(EXTRACT(YEAR FROM {column}) AS integer)"
+    return f"CAST(substr({column}, 1, 4) AS integer)"
 
 
 def _key_joins(claim: str = "c") -> str:
@@ -141,21 +147,37 @@ def _balances_add(changes: Sequence[tuple[int, int, date]]) -> dict[int, tuple[i
     return before
 
 
-def _summaries_add(rows: Sequence[tuple[SummaryKey, SummaryValue]]) -> None:
-    table = PayoutSummary._meta.db_table
+def _upsert(table: str, period: str, rows: list[tuple[Any, ...]]) -> None:
     sql = (
-        f'INSERT INTO "{table}" (month, unit_id, benefit, plan_code, amount_fen, entries, persons) '
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (month, unit_id, benefit, plan_code) DO UPDATE SET "
+        f'INSERT INTO "{table}" ({period}, unit_id, benefit, plan_code, amount_fen, entries, '
+        "persons) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+        f"ON CONFLICT ({period}, unit_id, benefit, plan_code) DO UPDATE SET "
         f'amount_fen = "{table}".amount_fen + excluded.amount_fen, '
         f'entries = "{table}".entries + excluded.entries, '
         f'persons = "{table}".persons + excluded.persons'
     )
-    adapt = connection.ops.adapt_datefield_value
-    params = [(adapt(k[0]), k[1], k[2], k[3], *v) for k, v in sorted(rows)]
     with connection.cursor() as cur:
         # In key order, for the same reason as the balances.
-        cur.executemany(sql, params)
+        cur.executemany(sql, sorted(rows))
+
+
+def _summaries_add(rows: Sequence[tuple[SummaryKey, SummaryValue]]) -> None:
+    adapt = connection.ops.adapt_datefield_value
+    _upsert(
+        PayoutSummary._meta.db_table,
+        "month",
+        [(adapt(k[0]), k[1], k[2], k[3], *v) for k, v in rows],
+    )
+    years: dict[tuple[int, int, str, str], list[int]] = {}
+    for (month, *rest), value in rows:
+        total = years.setdefault((month.year, *rest), [0, 0, 0])  # type: ignore[arg-type]
+        for i in range(3):
+            total[i] += value[i]
+    _upsert(
+        PayoutYearSummary._meta.db_table,
+        "year",
+        [(*k, *v) for k, v in years.items() if any(v)],
+    )
 
 
 EntryRow = tuple[int, Decimal | str | int, datetime | str]
@@ -263,11 +285,12 @@ def _balance_sql() -> str:
 def summaries_recount() -> int:
     """Rebuild both summary tables from the ledger; returns the number of summary rows."""
     summaries, balances = PayoutSummary._meta.db_table, ClaimBalance._meta.db_table
+    years = PayoutYearSummary._meta.db_table
     with transaction.atomic(), connection.cursor() as cur:
         if is_postgres():
-            cur.execute(f'LOCK TABLE "{summaries}", "{balances}" IN EXCLUSIVE MODE')
-        cur.execute(f'DELETE FROM "{summaries}"')
-        cur.execute(f'DELETE FROM "{balances}"')
+            cur.execute(f'LOCK TABLE "{summaries}", "{years}", "{balances}" IN EXCLUSIVE MODE')
+        for table in (summaries, years, balances):
+            cur.execute(f'DELETE FROM "{table}"')
         cur.execute(
             f'INSERT INTO "{summaries}" '
             "(month, unit_id, benefit, plan_code, amount_fen, entries, persons) "
@@ -276,6 +299,13 @@ def summaries_recount() -> int:
         )
         cur.execute(
             f'INSERT INTO "{balances}" (claim_id, net_fen, first_month) ' + _balance_sql(), []
+        )
+        cur.execute(
+            f'INSERT INTO "{years}" (year, unit_id, benefit, plan_code, amount_fen, entries, '
+            f"persons) SELECT {year_sql('month')} AS y, unit_id, benefit, plan_code, "
+            f'SUM(amount_fen), SUM(entries), SUM(persons) FROM "{summaries}" '
+            "GROUP BY y, unit_id, benefit, plan_code",
+            [],
         )
         cur.execute(f'SELECT COUNT(*) FROM "{summaries}"')
         (count,) = cur.fetchone()
@@ -296,6 +326,18 @@ def summaries_recounted() -> tuple[dict[SummaryKey, SummaryValue], Balances]:
         cur.execute(_balance_sql(), [])
         balances = {int(cid): (int(net), as_date(first)) for cid, net, first in cur.fetchall()}
     return summaries, balances
+
+
+YearKey = tuple[int, int, str, str]
+
+
+def _years_of(summaries: dict[SummaryKey, SummaryValue]) -> dict[YearKey, SummaryValue]:
+    years: dict[YearKey, list[int]] = {}
+    for (month, *rest), value in summaries.items():
+        total = years.setdefault((month.year, *rest), [0, 0, 0])  # type: ignore[arg-type]
+        for i in range(3):
+            total[i] += value[i]
+    return {k: (v[0], v[1], v[2]) for k, v in years.items()}
 
 
 def summaries_stored() -> tuple[dict[SummaryKey, SummaryValue], Balances]:
@@ -323,10 +365,18 @@ class Difference:
 def summaries_differences() -> list[Difference]:
     """Every key where the stored summaries disagree with a recount; empty when they agree."""
     out: list[Difference] = []
-    for table, stored, recounted in zip(
-        ("payout_summary", "claim_balance"), summaries_stored(), summaries_recounted(), strict=True
-    ):
-        for key in sorted(stored.keys() | recounted.keys(), key=str):
-            if stored.get(key) != recounted.get(key):  # type: ignore[call-overload]
-                out.append(Difference(table, key, stored.get(key), recounted.get(key)))  # type: ignore[call-overload]
+    stored_years = {
+        (s.year, s.unit_id, s.benefit, s.plan_code): (s.amount_fen, s.entries, s.persons)
+        for s in PayoutYearSummary.objects.all()
+    }
+    stored, recounted = summaries_stored(), summaries_recounted()
+    pairs: list[tuple[str, dict[Any, Any], dict[Any, Any]]] = [
+        ("payout_summary", stored[0], recounted[0]),
+        ("payout_year_summary", stored_years, _years_of(recounted[0])),
+        ("claim_balance", stored[1], recounted[1]),
+    ]
+    for table, stored_rows, recounted_rows in pairs:
+        for key in sorted(stored_rows.keys() | recounted_rows.keys(), key=str):
+            if stored_rows.get(key) != recounted_rows.get(key):
+                out.append(Difference(table, key, stored_rows.get(key), recounted_rows.get(key)))
     return out
