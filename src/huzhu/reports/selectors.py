@@ -183,7 +183,7 @@ def payouts_recounted(*, user: User, group_by: str = "month", year: int | None =
     where, params = ["o.path LIKE %s"], [scope + "%"]
     if (span := _year_range(year)) is not None:
         where.append("r.month >= %s AND r.month < %s")
-        params += [connection.ops.adapt_datefield_value(d) for d in span]
+        params += [str(d) for d in span]  # ISO dates compare as dates and as SQLite text
     sql = (
         f"SELECT {column}, SUM(r.fen), SUM(r.n), SUM(r.persons) FROM ({payout_recount_sql()}) r "
         f'JOIN "{Organisation._meta.db_table}" o ON o.id = r.unit_id '
@@ -350,7 +350,7 @@ def station_visits(*, user: User, group_by: str = "month", year: int | None = No
         report = Report("stations", _("驿站服务"), [Column("month", _("月份")), *counts])
         report.rows = [(f"{r['m']:%Y-%m}", r["visits"], r["people"] or 0) for r in rows]
         return report
-    rows = (
+    by_station = (
         qs.values("station__code", "station__name")
         .annotate(visits=Count("id"), people=Sum("people"))
         .order_by("station__code")
@@ -361,7 +361,7 @@ def station_visits(*, user: User, group_by: str = "month", year: int | None = No
         [Column("station_code", _("驿站编码")), Column("station", _("驿站名称")), *counts],
     )
     report.rows = [
-        (r["station__code"], r["station__name"], r["visits"], r["people"] or 0) for r in rows
+        (r["station__code"], r["station__name"], r["visits"], r["people"] or 0) for r in by_station
     ]
     return report
 

@@ -41,11 +41,13 @@ def month_of(moment: datetime) -> date:
     return date(local.year, local.month, 1)
 
 
-def _as_datetime(value: datetime | str) -> datetime:
+def _as_datetime(value: object) -> datetime:
     # Bulk writers hand over what they gave the database: Django's SQLite adapter turns aware
     # datetimes into naive UTC text.
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"created_at must be a datetime or ISO text, not {value!r}")
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -53,7 +55,7 @@ def as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _as_fen(value: Decimal | str | int) -> int:
+def _as_fen(value: object) -> int:
     amount = Decimal(str(value))
     fen = amount * 100
     if fen != fen.to_integral_value():
@@ -180,7 +182,9 @@ def _summaries_add(rows: Sequence[tuple[SummaryKey, SummaryValue]]) -> None:
     )
 
 
-EntryRow = tuple[int, Decimal | str | int, datetime | str]
+# (claim_id, amount, created_at): amount a Decimal or its text, created_at a datetime or the
+# text Django's SQLite adapter makes of one; `object` because bulk writers pass adapted values.
+EntryRow = tuple[int, object, object]
 
 
 def summaries_apply_entries(rows: Iterable[EntryRow] | pl.DataFrame) -> int:
@@ -319,12 +323,14 @@ def summaries_recounted() -> tuple[dict[SummaryKey, SummaryValue], Balances]:
     """What the summaries and balances should hold, computed from the ledger (not stored)."""
     with connection.cursor() as cur:
         cur.execute(payout_recount_sql(), [])
-        summaries = {
+        summaries: dict[SummaryKey, SummaryValue] = {
             (as_date(month), unit_id, benefit, plan_code): (int(fen), int(n), int(p))
             for month, unit_id, benefit, plan_code, fen, n, p in cur.fetchall()
         }
         cur.execute(_balance_sql(), [])
-        balances = {int(cid): (int(net), as_date(first)) for cid, net, first in cur.fetchall()}
+        balances: Balances = {
+            int(cid): (int(net), as_date(first)) for cid, net, first in cur.fetchall()
+        }
     return summaries, balances
 
 
