@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/huzhu_test
 
-.PHONY: run test test-sqlite test-pg lint typecheck check bench clean install
+.PHONY: run test test-sqlite test-pg lint typecheck check bench clean install assets
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# Front-end assets are committed under src/huzhu/web/static/vendor/ so that `make run` needs only
+# Python; this refreshes them from npm (package.json, package-lock.json) after an upgrade.
+ECHARTS := src/huzhu/web/static/vendor/echarts
+assets:
+	npm ci --no-audit --no-fund
+	mkdir -p $(ECHARTS)
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE node_modules/echarts/NOTICE $(ECHARTS)/
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

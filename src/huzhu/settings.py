@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "huzhu.stations",
     "huzhu.care",
     "huzhu.benefits",
+    "huzhu.reports",
     "huzhu.web",
 ]
 

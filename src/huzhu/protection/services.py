@@ -38,6 +38,7 @@ from huzhu.protection.models import (
     PlanVersion,
 )
 from huzhu.protection.reasons import TRANSITION_CODES
+from huzhu.reports.services import summaries_apply_entry
 
 FILE_ROLES = frozenset({Role.UNIT_ADMIN})
 REVIEW_ROLES = frozenset({Role.REVIEWER, Role.DISTRICT_ADMIN, Role.CITY_ADMIN})
@@ -310,13 +311,14 @@ def claim_approve(
             note=note,
             check=check,
         )
-        LedgerEntry.objects.create(
+        entry = LedgerEntry.objects.create(
             claim=locked,
             member=locked.member,
             kind=EntryKind.PAYOUT,
             amount=approved,
             memo=f"approved by {actor.username}"[:200],
         )
+        summaries_apply_entry(entry)
         # The first payout freezes the version (PRODUCT.md §2).
         PlanVersion.objects.filter(claims=locked, frozen_at__isnull=True).update(
             frozen_at=timezone.now()

@@ -43,6 +43,7 @@ from huzhu.protection.models import (
     PlanVersion,
 )
 from huzhu.protection.plans import terms_of
+from huzhu.reports.services import summaries_apply_entries
 from huzhu.settlement.engine import VersionSpec, adjudicate
 from huzhu.settlement.models import Settlement, SettlementImport
 
@@ -669,6 +670,11 @@ def _book(
             pl.lit(batch).alias("batch"),
             pl.lit("").alias("memo"),
         ),
+    )
+    summaries_apply_entries(
+        moves.select(
+            "claim_id", fen_text(pl.col("delta")).alias("amount"), pl.lit(now).alias("created_at")
+        )
     )
     versions = moves["version_id"].drop_nulls().unique().to_list()
     PlanVersion.objects.filter(pk__in=versions, frozen_at__isnull=True).update(

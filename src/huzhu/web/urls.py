@@ -12,4 +12,5 @@ urlpatterns = [
     path("console/", views.console_home, name="console"),
     path("console/members/", views.console_members, name="console_members"),
     path("console/import/members/", views.console_import_members, name="console_import_members"),
+    path("console/stats/", views.console_stats, name="console_stats"),
 ]

@@ -6,6 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from huzhu.accounts.models import STAFF_ROLES, User
 from huzhu.accounts.selectors import members_visible_to, orgs_visible_to
@@ -88,3 +90,45 @@ def console_import_members(request: HttpRequest) -> HttpResponse:
         context,
         status=400 if context.get("refused") else 200,
     )
+
+
+@login_required
+def console_stats(request: HttpRequest) -> HttpResponse:
+    """The statistics dashboard: charts drawn by static/web/stats.js from /api/v1/stats/."""
+    try:
+        user = _staff(request)
+    except Forbidden:
+        return render(request, "web/forbidden.html", status=403)
+    this_year = timezone.localdate().year
+    try:
+        year = int(request.GET.get("year", this_year))
+    except ValueError:
+        year = this_year
+    year = min(max(year, this_year - 30), this_year + 1)
+    q = f"year={year}"
+    charts = [
+        ("payouts-month", _("互助金给付（按月）"), f"payouts?group_by=month&{q}"),
+        ("payouts-benefit", _("互助金给付（按保障类型）"), f"payouts?group_by=benefit&{q}"),
+        ("payouts-district", _("互助金给付（按区）"), f"payouts?group_by=district&{q}"),
+        ("payouts-year", _("互助金给付（历年）"), "payouts?group_by=year"),
+        ("members", _("参保人数（按计划）"), f"members?{q}"),
+        ("contributions", _("缴费（按计划）"), f"contributions?group_by=plan&{q}"),
+        ("bookings", _("普惠活动预约与核销"), f"bookings?{q}"),
+        ("stations", _("驿站服务（按月）"), f"stations?group_by=month&{q}"),
+        ("care", _("慰问资金与预算"), f"care?{q}"),
+    ]
+    context = {
+        "org": user.org,
+        "year": year,
+        "years": list(range(this_year, this_year - 26, -1)),
+        "charts": [
+            {
+                "id": cid,
+                "title": title,
+                "source": source,
+                "export": source.replace("?", ".xlsx?", 1),
+            }
+            for cid, title, source in charts
+        ],
+    }
+    return render(request, "web/console/stats.html", context)

@@ -1,0 +1,286 @@
+"""Statistics over 25 years of payouts: the console's payout figures read from the summary
+tables, timed against the same figures counted directly from the raw ledger, in the same run,
+checking that both give the same answer.
+
+    .venv/bin/python bench/stats.py [--entries 20000000] [--members 200000] [--units 1000]
+        [--seed 1] [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+
+A throwaway database: a new SQLite file, or `huzhu_bench_stats` recreated on the server. The
+layout is the real one: organisations (city → 16 districts → units), members, four plans with
+a version a year for 25 years, an enrolment per member and year, application claims, and ledger
+entries (payouts, then adjustments and clawbacks on some claims, some back to zero). Summaries
+are then built by `summaries_recount()`. Exit status 1 if summaries and recount ever disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import setup_database, timed
+
+FIRST_YEAR, YEARS = 2001, 25
+MEMBER_COLUMNS = (
+    *("id_hash", "id_cipher", "id_masked", "name", "phone_cipher", "phone_masked"),
+    *("unit_id", "is_active", "created_at", "updated_at"),
+)
+CLAIM_COLUMNS = (
+    *("source", "state", "member_id", "version_id", "plan_code", "base_amount", "target"),
+    *("reason", "description", "fast_track", "created_at", "updated_at"),
+)
+BENEFITS = (
+    ("ZY", "inpatient"),
+    ("JT", "allowance"),
+    ("ZJ", "critical_illness"),
+    ("YW", "accident"),
+)
+
+
+def _orgs(units: int) -> list[int]:
+    from huzhu.members.services import org_create
+    from huzhu.synth import beijing_districts
+
+    city = org_create(code="BJ", name="北京市总工会", kind="city", parent=None)
+    districts = [
+        org_create(code=f"D{i:02d}", name=seat.name, kind="district", parent=city)
+        for i, seat in enumerate(beijing_districts())
+    ]
+    return [
+        org_create(code=f"U{i:05d}", name=f"基层工会{i}", kind="unit", parent=districts[i % 16]).pk
+        for i in range(units)
+    ]
+
+
+def _stamp(moment: datetime) -> str:
+    return str(moment)[:19]  # 'YYYY-MM-DD HH:MM:SS' in UTC, as Django stores it
+
+
+@contextmanager
+def _indexes_built_after(*tables: str) -> Iterator[None]:
+    """SQLite: drop the tables' secondary indexes for the load and build them again after (the
+    same schema, built from sorted data instead of millions of random B-tree inserts)."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cur:
+        marks = ", ".join(["%s"] * len(tables))
+        cur.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({marks})",
+            list(tables),
+        )
+        indexes = cur.fetchall()
+        for name, _sql in indexes:
+            cur.execute(f'DROP INDEX "{name}"')
+    yield
+    with connection.cursor() as cur:
+        for _name, sql in indexes:
+            cur.execute(sql)
+
+
+def populate(entries: int, members: int, units: int, rng: random.Random) -> dict[str, int]:
+    from django.db import connection, transaction
+
+    from huzhu.core.bulk import bulk_insert, is_postgres
+    from huzhu.members.models import Member
+    from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVersion
+
+    counts: dict[str, int] = {}
+    started = time.perf_counter()
+
+    def say(what: str) -> None:
+        print(f"    {what}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+
+    unit_ids = _orgs(units)
+    say("organisations")
+    now = _stamp(datetime.now(UTC))
+    tables = [m._meta.db_table for m in (Member, Enrollment, Claim, LedgerEntry)]
+    with transaction.atomic(), _indexes_built_after(*tables):
+        if not is_postgres():
+            connection.cursor().execute("PRAGMA cache_size = -1000000")
+        member_unit = [unit_ids[rng.randrange(units)] for _ in range(members)]
+        counts["members"] = bulk_insert(
+            Member._meta.db_table,
+            MEMBER_COLUMNS,
+            (
+                (f"h{i:012d}", "", "110102********0000", f"会员{i}", "", "", u, True, now, now)
+                for i, u in enumerate(member_unit)
+            ),
+        )
+        say("members")
+        first_member = Member.objects.order_by("id").values_list("id", flat=True)[0]
+        versions: dict[tuple[int, int], int] = {}  # (plan index, year) -> version id
+        for p, (code, benefit) in enumerate(BENEFITS):
+            plan = Plan.objects.create(code=code, name=code, benefit=benefit)
+            for y in range(FIRST_YEAR, FIRST_YEAR + YEARS):
+                v = PlanVersion.objects.create(
+                    plan=plan,
+                    period_start=f"{y}-01-01",
+                    period_end=f"{y}-12-31",
+                    contribution="60.00",
+                    terms={},
+                )
+                versions[(p, y)] = v.pk
+        # Each member is in one plan (by member number) and enrolled every year.
+        counts["enrollments"] = bulk_insert(
+            Enrollment._meta.db_table,
+            ["member_id", "unit_id", "version_id", "paid_on", "amount", "payer", "created_at"],
+            (
+                (first_member + i, u, versions[(i % 4, y)], f"{y}-01-05", "60.00", "unit", now)
+                for y in range(FIRST_YEAR, FIRST_YEAR + YEARS)
+                for i, u in enumerate(member_unit)
+            ),
+        )
+        say("enrollments")
+        # Claims: 1 to 3 entries each (payout; adjustment; clawback, sometimes back to zero).
+        plan_of_claim: list[tuple[int, int, int, datetime, int]] = []
+        written = 0
+        while written < entries:
+            n = min(entries - written, rng.choice((1, 1, 1, 2, 2, 3)))
+            i = rng.randrange(members)
+            y = FIRST_YEAR + rng.randrange(YEARS)
+            at = datetime(y, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(365 * 86400))
+            plan_of_claim.append((i, versions[(i % 4, y)], i % 4, at, n))
+            written += n
+        counts["claims"] = bulk_insert(
+            Claim._meta.db_table,
+            CLAIM_COLUMNS,
+            (
+                (
+                    *("application", "paid", first_member + i, vid, BENEFITS[p][0], "0", "0"),
+                    *("", "", False, _stamp(at), _stamp(at)),
+                )
+                for i, vid, p, at, _n in plan_of_claim
+            ),
+        )
+        say("claims")
+        first_claim = Claim.objects.order_by("id").values_list("id", flat=True)[0]
+
+        def ledger() -> Iterator[tuple[Any, ...]]:
+            for c, (i, _vid, _p, at, n) in enumerate(plan_of_claim):
+                fen = rng.randrange(10_000, 5_000_000)
+                claim_id, member_id = first_claim + c, first_member + i
+                yield (claim_id, member_id, "payout", f"{fen / 100:.2f}", _stamp(at), "b", "")
+                if n >= 2:
+                    at += timedelta(days=rng.randrange(1, 120))
+                    delta = rng.randrange(-fen // 2, fen // 2) or 1
+                    fen += delta
+                    kind = "adjustment" if delta > 0 else "clawback"
+                    yield (claim_id, member_id, kind, f"{delta / 100:.2f}", _stamp(at), "b", "")
+                if n >= 3:
+                    at += timedelta(days=rng.randrange(1, 365))
+                    back = fen if rng.random() < 0.5 else fen // 3
+                    yield (
+                        claim_id,
+                        member_id,
+                        "clawback",
+                        f"{-back / 100:.2f}",
+                        _stamp(at),
+                        "b",
+                        "",
+                    )
+
+        counts["entries"] = bulk_insert(
+            LedgerEntry._meta.db_table,
+            ["claim_id", "member_id", "kind", "amount", "created_at", "batch", "memo"],
+            ledger(),
+        )
+        say("entries")
+    say("indexes")
+    return counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=20_000_000)
+    parser.add_argument("--members", type=int, default=200_000)
+    parser.add_argument("--units", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    vendor = setup_database(args.database_url, "stats")
+    print(f"database: {vendor}", file=sys.stderr)
+
+    from django.db import connection
+
+    from huzhu.accounts.models import Role
+    from huzhu.accounts.services import staff_create
+    from huzhu.members.models import Organisation
+    from huzhu.reports.selectors import payouts, payouts_recounted
+    from huzhu.reports.services import summaries_recount
+
+    results: dict[str, float] = {}
+    with timed("generate", results):
+        counts = populate(args.entries, args.members, args.units, random.Random(args.seed))
+    print(f"  {counts}", file=sys.stderr)
+    with timed("summaries_recount", results):
+        summary_rows = summaries_recount()
+    if vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+    print(f"  summary rows: {summary_rows:,}", file=sys.stderr)
+
+    city = staff_create(
+        username="city", password="bench-pass-1", org_code="BJ", role=Role.CITY_ADMIN
+    )
+    district = Organisation.objects.filter(kind="district").order_by("code").first()
+    assert district is not None
+    admin = staff_create(
+        username="district",
+        password="bench-pass-1",
+        org_code=district.code,
+        role=Role.DISTRICT_ADMIN,
+    )
+    last = FIRST_YEAR + YEARS - 1
+    dashboard = [
+        ("city", city, "month", last),
+        ("city", city, "benefit", last),
+        ("city", city, "district", last),
+        ("city", city, "unit", last),
+        ("district", admin, "month", last),
+        ("city", city, "benefit", None),
+    ]
+    print(f"\n{'query':<34} {'summaries':>10} {'recount':>10} {'ratio':>8}  rows", file=sys.stderr)
+    bad = 0
+    totals = [0.0, 0.0]
+    lines = []
+    for who, user, group_by, year in dashboard:
+        start = time.perf_counter()
+        fast = payouts(user=user, group_by=group_by, year=year)
+        t_fast = time.perf_counter() - start
+        start = time.perf_counter()
+        slow = payouts_recounted(user=user, group_by=group_by, year=year)
+        t_slow = time.perf_counter() - start
+        same = fast.rows == slow.rows
+        bad += not same
+        totals[0] += t_fast
+        totals[1] += t_slow
+        label = f"{who} by {group_by} {year or 'all years'}"
+        line = (
+            f"{label:<34} {t_fast * 1000:>8.1f}ms {t_slow:>9.2f}s {t_slow / t_fast:>7.0f}x"
+            f"  {len(fast.rows)}{'' if same else '  DIFFERENT'}"
+        )
+        lines.append(line)
+        print(line, file=sys.stderr)
+    print(
+        f"\n{args.entries:,} entries on {vendor}; generation {results['generate']:.0f} s, "
+        f"summaries_recount {results['summaries_recount']:.0f} s ({summary_rows:,} rows)\n"
+        f"dashboard ({len(dashboard)} payout figures): {totals[0] * 1000:.0f} ms from summaries, "
+        f"{totals[1]:.1f} s by direct recount ({totals[1] / totals[0]:.0f}x); "
+        f"{'all equal' if not bad else f'{bad} DIFFERENT'}"
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Statistics (统计) as JSON for the console's charts and as Excel files, each scoped to the
+caller's subtree. Money is a string of yuan with two decimals, never a float."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema
+
+from huzhu.accounts.models import User
+from huzhu.core.errors import NotFound
+from huzhu.reports.exports import report_xlsx
+from huzhu.reports.selectors import (
+    MONEY,
+    PERCENT,
+    REPORTS,
+    Report,
+    bookings,
+    care_funds,
+    contributions,
+    members_covered,
+    payouts,
+    station_visits,
+)
+
+router = Router(tags=["stats"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def actor(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+class ColumnOut(Schema):
+    key: str
+    label: str
+    kind: str
+
+
+class ReportOut(Schema):
+    name: str
+    title: str
+    columns: list[ColumnOut]
+    rows: list[dict[str, Any]]
+
+
+class Filters(Schema):
+    group_by: str | None = None
+    year: int | None = None
+
+
+def _cell(value: Any, kind: str) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.4f}" if kind == PERCENT else f"{value:.2f}"
+    if kind == MONEY and value is None:
+        return "0.00"
+    return value
+
+
+def _out(report: Report) -> dict[str, Any]:
+    kinds = {c.key: c.kind for c in report.columns}
+    return {
+        "name": report.name,
+        "title": str(report.title),
+        "columns": [{"key": c.key, "label": str(c.label), "kind": c.kind} for c in report.columns],
+        "rows": [{k: _cell(v, kinds[k]) for k, v in row.items()} for row in report.as_dicts()],
+    }
+
+
+def _kwargs(filters: Filters) -> dict[str, Any]:
+    out: dict[str, Any] = {"year": filters.year}
+    if filters.group_by:
+        out["group_by"] = filters.group_by
+    return out
+
+
+@router.get("/stats/payouts", response=ReportOut, summary="互助金给付：金额与人次")
+def stats_payouts(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
+    """group_by = month | benefit | district | unit; year optional (all years without)."""
+    return _out(payouts(user=actor(request), **_kwargs(filters)))
+
+
+@router.get("/stats/members", response=ReportOut, summary="参保人数（按计划、年度）")
+def stats_members(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
+    return _out(members_covered(user=actor(request), year=filters.year))
+
+
+@router.get("/stats/contributions", response=ReportOut, summary="缴费")
+def stats_contributions(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
+    """group_by = plan | unit."""
+    return _out(contributions(user=actor(request), **_kwargs(filters)))
+
+
+@router.get("/stats/bookings", response=ReportOut, summary="普惠活动预约与核销")
+def stats_bookings(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
+    return _out(bookings(user=actor(request), year=filters.year))
+
+
+@router.get("/stats/stations", response=ReportOut, summary="驿站服务")
+def stats_stations(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
+    """group_by = month | station."""
+    return _out(station_visits(user=actor(request), **_kwargs(filters)))
+
+
+@router.get("/stats/care", response=ReportOut, summary="慰问资金与预算")
+def stats_care(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
+    return _out(care_funds(user=actor(request), year=filters.year))
+
+
+@router.get("/stats/{name}.xlsx", summary="统计导出（Excel）")
+def stats_xlsx(request: HttpRequest, name: str, filters: Query[Filters]) -> HttpResponse:
+    """name = payouts | members | contributions | bookings | stations | care, with the same
+    filters as the JSON figure."""
+    builder = REPORTS.get(name)
+    if builder is None:
+        raise NotFound(f"statistic {name}")
+    kwargs = _kwargs(filters) if name in ("payouts", "contributions", "stations") else {}
+    kwargs["year"] = filters.year
+    report = builder(user=actor(request), **kwargs)
+    response = HttpResponse(report_xlsx(report), content_type=XLSX)
+    suffix = f"-{filters.year}" if filters.year else ""
+    response["Content-Disposition"] = f'attachment; filename="stats-{name}{suffix}.xlsx"'
+    return response

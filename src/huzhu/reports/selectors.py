@@ -1,0 +1,413 @@
+"""The statistics (统计), each a small table scoped to the viewer's subtree.
+
+Payouts are read from the summary tables (a few thousand rows a year however long the ledger
+grows); `payouts_recounted` computes the same table from the raw ledger, for checks and the
+benchmark. The other figures come from their own tables with indexed aggregate queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import ExtractYear, TruncMonth
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from huzhu.accounts.models import User
+from huzhu.accounts.selectors import staff_scope_path
+from huzhu.benefits.models import Booking, BookingStatus
+from huzhu.care.selectors import campaign_summary, campaigns_visible_to
+from huzhu.core.errors import DomainError
+from huzhu.members.models import Organisation, OrgKind
+from huzhu.protection.models import BenefitType, Enrollment
+from huzhu.reports.models import PayoutSummary, PayoutYearSummary
+from huzhu.reports.services import as_date, payout_recount_sql, year_sql
+from huzhu.stations.models import StationVisit
+
+TEXT, MONEY, COUNT, PERCENT = "text", "money", "count", "percent"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: Any  # a lazy translation; Chinese by default
+    kind: str = TEXT
+
+
+@dataclass
+class Report:
+    name: str
+    title: Any
+    columns: list[Column]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip([c.key for c in self.columns], r, strict=True)) for r in self.rows]
+
+
+PAYOUT_GROUPS = ("month", "year", "benefit", "district", "unit")
+CONTRIBUTION_GROUPS = ("plan", "unit")
+STATION_GROUPS = ("month", "station")
+
+
+def _check(value: str, allowed: Iterable[str], name: str) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise DomainError("invalid_request", f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def _year_range(year: int | None) -> tuple[date, date] | None:
+    if year is None:
+        return None
+    if not 1990 <= year <= 2100:
+        raise DomainError("invalid_request", "year must be between 1990 and 2100")
+    return date(year, 1, 1), date(year + 1, 1, 1)
+
+
+def _fen(value: Any) -> Decimal:
+    return (Decimal(int(value or 0)) / 100).quantize(Decimal("0.01"))
+
+
+# Payouts -------------------------------------------------------------------------------------
+
+PayoutRows = list[tuple[Any, int, int, int]]  # group value, fen, entries, person-times
+
+
+def _districts_of(unit_ids: Iterable[int]) -> dict[int, Organisation | None]:
+    """Each unit's district: its ancestor of kind district (None above district level)."""
+    units = Organisation.objects.in_bulk(list(unit_ids))
+    ancestor_ids = {int(p) for u in units.values() for p in u.path.strip("/").split("/") if p}
+    districts = Organisation.objects.filter(pk__in=ancestor_ids, kind=OrgKind.DISTRICT).in_bulk()
+    out: dict[int, Organisation | None] = {}
+    for uid, unit in units.items():
+        ids = [int(p) for p in unit.path.strip("/").split("/") if p]
+        out[uid] = next((districts[i] for i in ids if i in districts), None)
+    return out
+
+
+def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
+    label = {
+        "month": _("月份"),
+        "year": _("年度"),
+        "benefit": _("保障类型"),
+        "district": _("区总工会"),
+        "unit": _("基层工会"),
+    }[group_by]
+    columns = [Column("key", _("编码")), Column("label", label)]
+    if group_by == "unit":
+        columns[0] = Column("key", _("单位编码"))
+    columns += [
+        Column("amount", _("给付金额（元）"), MONEY),
+        Column("persons", _("给付人次"), COUNT),
+        Column("entries", _("账目笔数"), COUNT),
+    ]
+    report = Report("payouts", _("互助金给付"), columns)
+    totals: dict[tuple[str, str], list[int]] = {}
+    if group_by in ("district", "unit"):
+        unit_ids = [g for g, *_ in grouped]
+        if group_by == "district":
+            of = _districts_of(unit_ids)
+            names = {u: (d.code, d.name) if d else ("", str(_("（无区）"))) for u, d in of.items()}
+        else:
+            names = {u.pk: (u.code, u.name) for u in Organisation.objects.filter(pk__in=unit_ids)}
+        keyed = [(names[g], fen, n, p) for g, fen, n, p in grouped]
+    elif group_by == "benefit":
+        labels = dict(BenefitType.choices)
+        keyed = [((g, str(labels.get(g, g or "-"))), fen, n, p) for g, fen, n, p in grouped]
+    elif group_by == "year":
+        keyed = [((str(int(g)),) * 2, fen, n, p) for g, fen, n, p in grouped]
+    else:
+        keyed = [((f"{as_date(g):%Y-%m}",) * 2, fen, n, p) for g, fen, n, p in grouped]
+    for key, fen, n, p in keyed:
+        total = totals.setdefault(key, [0, 0, 0])
+        total[0] += int(fen)
+        total[1] += int(n)
+        total[2] += int(p)
+    for (code, name), (fen, n, p) in sorted(totals.items()):
+        report.rows.append((code, name, _fen(fen), p, n))
+    return report
+
+
+def _payout_year(group_by: str, year: int | None) -> int | None:
+    if group_by == "month" and year is None:
+        return timezone.localdate().year  # 300 months at once are no chart
+    return year
+
+
+def payouts(*, user: User, group_by: str = "month", year: int | None = None) -> Report:
+    """Payout money and person-times (see reports.models), from the summaries. Grouped by
+    month it covers one year (the current one unless given); otherwise all years unless given,
+    read from the yearly roll-up."""
+    scope = staff_scope_path(user)
+    _check(group_by, PAYOUT_GROUPS, "group_by")
+    year = _payout_year(group_by, year)
+    qs: Any
+    if group_by == "month":
+        span = _year_range(year)
+        assert span is not None
+        qs = PayoutSummary.objects.filter(month__gte=span[0], month__lt=span[1])
+    else:
+        _year_range(year)
+        qs = PayoutYearSummary.objects.all()
+        if year is not None:
+            qs = qs.filter(year=year)
+    qs = qs.filter(unit__path__startswith=scope)
+    field_name = {"month": "month", "year": "year", "benefit": "benefit"}.get(group_by, "unit_id")
+    grouped = [
+        (g, fen, n, p)
+        for g, fen, n, p in qs.values(field_name)
+        .annotate(fen=Sum("amount_fen"), n=Sum("entries"), p=Sum("persons"))
+        .values_list(field_name, "fen", "n", "p")
+        .order_by(field_name)
+    ]
+    return _payout_report(group_by, grouped)
+
+
+def payouts_recounted(*, user: User, group_by: str = "month", year: int | None = None) -> Report:
+    """The same table as `payouts`, counted from the raw ledger (slow: for checks)."""
+    scope = staff_scope_path(user)
+    _check(group_by, PAYOUT_GROUPS, "group_by")
+    year = _payout_year(group_by, year)
+    column = {
+        "month": "r.month",
+        "year": year_sql("r.month"),
+        "benefit": "r.benefit",
+    }.get(group_by, "r.unit_id")
+    where, params = ["o.path LIKE %s"], [scope + "%"]
+    if (span := _year_range(year)) is not None:
+        where.append("r.month >= %s AND r.month < %s")
+        params += [str(d) for d in span]  # ISO dates compare as dates and as SQLite text
+    sql = (
+        f"SELECT {column}, SUM(r.fen), SUM(r.n), SUM(r.persons) FROM ({payout_recount_sql()}) r "
+        f'JOIN "{Organisation._meta.db_table}" o ON o.id = r.unit_id '
+        f"WHERE {' AND '.join(where)} GROUP BY {column}"
+    )
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        grouped = list(cur.fetchall())
+    return _payout_report(group_by, grouped)
+
+
+# Members and contributions ------------------------------------------------------------------
+
+
+def _enrollments(user: User, year: int | None) -> Any:
+    qs = Enrollment.objects.filter(unit__path__startswith=staff_scope_path(user))
+    if (span := _year_range(year)) is not None:
+        qs = qs.filter(version__period_start__gte=span[0], version__period_start__lt=span[1])
+    return qs
+
+
+def members_covered(*, user: User, year: int | None = None) -> Report:
+    """Members enrolled (参保人数) per plan and year of the plan version."""
+    rows = (
+        _enrollments(user, year)
+        .annotate(year=ExtractYear("version__period_start"))
+        .values("version__plan__code", "version__plan__name", "year")
+        .annotate(members=Count("member", distinct=True))
+        .order_by("version__plan__code", "year")
+    )
+    report = Report(
+        "members",
+        _("参保人数"),
+        [
+            Column("plan_code", _("计划编码")),
+            Column("plan_name", _("计划名称")),
+            Column("year", _("年度")),
+            Column("members", _("参保人数"), COUNT),
+        ],
+    )
+    report.rows = [
+        (r["version__plan__code"], r["version__plan__name"], r["year"], r["members"]) for r in rows
+    ]
+    return report
+
+
+def contributions(*, user: User, group_by: str = "plan", year: int | None = None) -> Report:
+    """Contributions paid (缴费) per plan and year, or per unit."""
+    _check(group_by, CONTRIBUTION_GROUPS, "group_by")
+    qs = _enrollments(user, year)
+    money_columns = [
+        Column("members", _("参保人数"), COUNT),
+        Column("amount", _("缴费金额（元）"), MONEY),
+    ]
+    if group_by == "plan":
+        rows = (
+            qs.annotate(year=ExtractYear("version__period_start"))
+            .values("version__plan__code", "version__plan__name", "year")
+            .annotate(members=Count("id"), amount=Sum("amount"))
+            .order_by("version__plan__code", "year")
+        )
+        report = Report(
+            "contributions",
+            _("缴费"),
+            [
+                Column("plan_code", _("计划编码")),
+                Column("plan_name", _("计划名称")),
+                Column("year", _("年度")),
+                *money_columns,
+            ],
+        )
+        report.rows = [
+            (
+                r["version__plan__code"],
+                r["version__plan__name"],
+                r["year"],
+                r["members"],
+                (r["amount"] or Decimal(0)).quantize(Decimal("0.01")),
+            )
+            for r in rows
+        ]
+        return report
+    units = (
+        qs.values("unit__code", "unit__name")
+        .annotate(members=Count("id"), amount=Sum("amount"))
+        .order_by("unit__code")
+    )
+    report = Report(
+        "contributions",
+        _("缴费"),
+        [Column("unit_code", _("单位编码")), Column("unit_name", _("基层工会")), *money_columns],
+    )
+    report.rows = [
+        (
+            r["unit__code"],
+            r["unit__name"],
+            r["members"],
+            (r["amount"] or Decimal(0)).quantize(Decimal("0.01")),
+        )
+        for r in units
+    ]
+    return report
+
+
+# Benefits, stations, care -------------------------------------------------------------------
+
+
+def bookings(*, user: User, year: int | None = None) -> Report:
+    """Bookings and redemptions per activity, by members of the viewer's subtree."""
+    qs = Booking.objects.filter(member__unit__path__startswith=staff_scope_path(user))
+    if year is not None:
+        _year_range(year)
+        qs = qs.filter(created_at__year=year)  # in Asia/Shanghai, the site's time zone
+    rows = (
+        qs.values("activity_id", "activity__title")
+        .annotate(
+            entries=Count("id"),
+            booked=Count("id", filter=Q(booked_at__isnull=False)),
+            redeemed=Count("id", filter=Q(status=BookingStatus.REDEEMED)),
+            cancelled=Count("id", filter=Q(status=BookingStatus.CANCELLED)),
+        )
+        .order_by("activity_id")
+    )
+    report = Report(
+        "bookings",
+        _("普惠活动预约与核销"),
+        [
+            Column("activity_id", _("活动编号")),
+            Column("activity", _("活动名称")),
+            Column("entries", _("报名"), COUNT),
+            Column("booked", _("预约成功"), COUNT),
+            Column("redeemed", _("已核销"), COUNT),
+            Column("cancelled", _("已取消"), COUNT),
+        ],
+    )
+    report.rows = [
+        (
+            r["activity_id"],
+            r["activity__title"],
+            r["entries"],
+            r["booked"],
+            r["redeemed"],
+            r["cancelled"],
+        )
+        for r in rows
+    ]
+    return report
+
+
+def station_visits(*, user: User, group_by: str = "month", year: int | None = None) -> Report:
+    """Visits to warm stations of the viewer's subtree: registrations and people (人次)."""
+    _check(group_by, STATION_GROUPS, "group_by")
+    qs = StationVisit.objects.filter(station__org__path__startswith=staff_scope_path(user))
+    if (span := _year_range(year)) is not None:
+        qs = qs.filter(visited_on__gte=span[0], visited_on__lt=span[1])
+    counts = [Column("visits", _("登记次数"), COUNT), Column("people", _("服务人次"), COUNT)]
+    if group_by == "month":
+        rows = (
+            qs.annotate(m=TruncMonth("visited_on"))
+            .values("m")
+            .annotate(visits=Count("id"), people=Sum("people"))
+            .order_by("m")
+        )
+        report = Report("stations", _("驿站服务"), [Column("month", _("月份")), *counts])
+        report.rows = [(f"{r['m']:%Y-%m}", r["visits"], r["people"] or 0) for r in rows]
+        return report
+    by_station = (
+        qs.values("station__code", "station__name")
+        .annotate(visits=Count("id"), people=Sum("people"))
+        .order_by("station__code")
+    )
+    report = Report(
+        "stations",
+        _("驿站服务"),
+        [Column("station_code", _("驿站编码")), Column("station", _("驿站名称")), *counts],
+    )
+    report.rows = [
+        (r["station__code"], r["station__name"], r["visits"], r["people"] or 0) for r in by_station
+    ]
+    return report
+
+
+def care_funds(*, user: User, year: int | None = None) -> Report:
+    """Care campaigns' money against budget, counting only the viewer's subtree (see
+    care.selectors.campaign_summary: `partial` campaigns are run above the viewer)."""
+    qs = campaigns_visible_to(user).select_related("org")
+    if (span := _year_range(year)) is not None:
+        qs = qs.filter(starts_on__gte=span[0], starts_on__lt=span[1])
+    report = Report(
+        "care",
+        _("慰问资金"),
+        [
+            Column("code", _("活动编码")),
+            Column("title", _("活动名称")),
+            Column("budget", _("预算（元）"), MONEY),
+            Column("allocated", _("已拨付（元）"), MONEY),
+            Column("spent", _("已支出（元）"), MONEY),
+            Column("spent_share", _("预算执行率"), PERCENT),
+            Column("partial", _("仅本级及下级")),
+        ],
+    )
+    for campaign in qs.order_by("starts_on", "code"):
+        s = campaign_summary(campaign=campaign, user=user)
+        share = (s.spent / s.budget).quantize(Decimal("0.0001")) if s.budget else None
+        report.rows.append(
+            (
+                campaign.code,
+                campaign.title,
+                s.budget,
+                s.allocated,
+                s.spent,
+                share,
+                str(_("是")) if s.partial else str(_("否")),
+            )
+        )
+    return report
+
+
+Builder = Callable[..., Report]
+REPORTS: dict[str, Builder] = {
+    "payouts": payouts,
+    "members": members_covered,
+    "contributions": contributions,
+    "bookings": bookings,
+    "stations": station_visits,
+    "care": care_funds,
+}
