@@ -125,3 +125,6 @@ LOGGING = {
 }
 
 NINJA_PAGINATION_PER_PAGE = 50
+
+# Text messages to members (huzhu.core.sms): a dotted path to a backend class.
+HUZHU_SMS_BACKEND = os.environ.get("HUZHU_SMS_BACKEND", "huzhu.core.sms.LogBackend")
