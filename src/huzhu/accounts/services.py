@@ -160,7 +160,9 @@ def otp_sign_in(*, phone: str, code: str) -> User:
         if otp is None or otp.expires_at <= now:
             raise DomainError("code_expired", _("验证码已失效，请重新获取"), field="code")
         if otp.attempts >= OTP_MAX_ATTEMPTS:
-            raise DomainError("too_many_attempts", _("错误次数过多，请重新获取验证码"), field="code")
+            raise DomainError(
+                "too_many_attempts", _("错误次数过多，请重新获取验证码"), field="code"
+            )
         good = hmac.compare_digest(otp.code_hash, _otp_code_hash(phone_hash, code.strip()))
         if good:
             otp.used_at = now
