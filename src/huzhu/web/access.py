@@ -9,11 +9,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from huzhu.accounts.models import STAFF_ROLES, Role, User
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def _to_sign_in(request: HttpRequest, url: str) -> HttpResponse:
@@ -22,7 +23,7 @@ def _to_sign_in(request: HttpRequest, url: str) -> HttpResponse:
 
 def member_required(view: View) -> View:
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user: User = request.user  # type: ignore[assignment]
         if not user.is_authenticated:
             return _to_sign_in(request, "/m/login/")
@@ -38,7 +39,7 @@ def staff_required(roles: Iterable[str] | None = None) -> Callable[[View], View]
 
     def decorate(view: View) -> View:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user: User = request.user  # type: ignore[assignment]
             if not user.is_authenticated:
                 return _to_sign_in(request, "/login/")

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.core.paginator import Paginator
 from django.db.models import F, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -132,7 +133,7 @@ def member_detail(request: HttpRequest, user: User, member_id: int) -> HttpRespo
 
 @require_POST
 @staff_required(ROSTER_ROLES)
-def members_export_xlsx(request: HttpRequest, user: User) -> HttpResponse:
+def members_export_xlsx(request: HttpRequest, user: User) -> HttpResponseBase:
     """The roster of the user's subtree as Excel, full numbers included: the export is logged
     with its reason."""
     reason = request.POST.get("reason", "").strip()
@@ -164,8 +165,8 @@ def members_export_xlsx(request: HttpRequest, user: User) -> HttpResponse:
 def import_members(request: HttpRequest, user: User) -> HttpResponse:
     """Upload a roster; the row-by-row report is shown on the page, as the CLI prints it."""
     context: dict[str, object] = {}
-    if request.method == "POST" and request.FILES.get("file"):
-        upload = request.FILES["file"]
+    upload = request.FILES.get("file") if request.method == "POST" else None
+    if upload is not None and not isinstance(upload, list):
         keep_valid = request.POST.get("keep_valid") == "on"
         try:
             report = members_import(

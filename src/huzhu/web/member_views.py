@@ -99,9 +99,7 @@ def _activity_rows(user: User) -> list[dict[str, object]]:
             "opens_at", "id"
         )
     )
-    mine = {
-        b.activity_id: b for b in Booking.objects.filter(member_id=user.member_id, status__in=LIVE)
-    }
+    mine = {b.activity_id: b for b in Booking.objects.filter(member=user.member, status__in=LIVE)}
     days: dict[int, list[Quota]] = {}
     per_day = [a.pk for a in activities if a.per_day]
     for q in Quota.objects.filter(activity_id__in=per_day, day__isnull=False).order_by("day"):

@@ -88,7 +88,7 @@ def member_plans(member: Member, *, year: int) -> list[PlanLine]:
     return [
         PlanLine(
             name=e.version.plan.name,
-            benefit=BenefitType(e.version.plan.benefit).label,
+            benefit=str(BenefitType(e.version.plan.benefit).label),
             period_start=e.version.period_start,
             period_end=e.version.period_end,
             payer=e.get_payer_display(),
@@ -181,7 +181,7 @@ def member_payouts(member: Member) -> tuple[list[PayoutLine], Decimal]:
                 plan=c.version.plan.name if c.version else c.plan_code,
                 event_date=c.event_date or (settlement.admitted_on if settlement else None),
                 hospital=settlement.hospital if settlement else "",
-                state=ClaimState(c.state).label,
+                state=str(ClaimState(c.state).label),
                 amount=amount,
                 reason=_why(c, amount),
             )

@@ -19,6 +19,7 @@ from tests.conftest import new_id_number
 from tests.web.browser.conftest import (
     DESKTOP,
     PHONE,
+    SCREENSHOTS,
     Page,
     every_field_labelled,
     launch,
@@ -80,6 +81,8 @@ def test_gate_redeems_a_voucher_its_camera_sees_then_refuses_it_again(
         assert "核销成功" in result.inner_text() and member.name in result.inner_text()
         color = page.evaluate("getComputedStyle(document.querySelector('#result')).backgroundColor")
         assert color == "rgb(27, 94, 32)"  # green
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "console-gate-redeemed-360.png"), full_page=True)
         booking.refresh_from_db()
         assert booking.status == BookingStatus.REDEEMED
         assert booking.redeemed_gate == f"web-{gate_user.username}"
@@ -91,6 +94,7 @@ def test_gate_redeems_a_voucher_its_camera_sees_then_refuses_it_again(
         page.wait_for_selector('#result[data-result="bad"]')
         text = result.inner_text()
         assert "凭证已使用" in text and f"web-{gate_user.username}" in text
+        page.screenshot(path=str(SCREENSHOTS / "console-gate-refused-360.png"), full_page=True)
         no_horizontal_scroll(page)
         watcher.check()
     finally:

@@ -46,6 +46,7 @@
       result.dataset.result = ok ? "ok" : "bad";
       title.textContent = (ok ? "✔ " : "✘ ") + heading;
       detail.textContent = text;
+      result.scrollIntoView({ block: "nearest" });
     }
 
     function describe(body) {
