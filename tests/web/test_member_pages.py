@@ -122,3 +122,12 @@ def test_stations_near_me(tree, db):
     text = html.decode()
     assert "邮政驿站" in text and "远处驿站" not in text
     assert Client().get("/m/stations/near/", {"lat": "x"}).status_code == 400
+
+
+def test_english_switch(member, member_client):
+    make_plan_with_claims(member)
+    r = member_client.post("/i18n/setlang/", {"language": "en", "next": "/m/payouts/"})
+    assert r.status_code == 302
+    html = member_client.get("/m/payouts/").content.decode()
+    assert 'lang="en"' in html and "My payouts" in html
+    assert "has not yet passed the deductible of 1,000.00 yuan" in html

@@ -120,4 +120,5 @@ def test_screenshots_of_the_main_pages(
     page.get_by_role("button", name="English").click()
     page.wait_for_load_state("networkidle")
     assert page.locator("html").get_attribute("lang") == "en"
+    assert "Member service card" in page.locator(".membercard").inner_text()
     _shoot(page, "m-home-en", PHONE)
