@@ -102,3 +102,22 @@ def staff(tree: Any, make_staff: Callable[..., User]) -> Callable[[str, Any], Us
         return make_staff(role, org or tree.xicheng)
 
     return make
+
+
+@pytest.fixture
+def enrolled(tree: Any, make_member: Any) -> str:
+    """A member enrolled in ZY 2025 and 2026 (so no waiting period); its ID number."""
+    from huzhu.protection.enrollments import enrollments_import
+    from huzhu.protection.plans import plan_load_toml
+    from tests.conftest import new_id_number
+    from tests.settlement.test_import import JT, ZY, ZY_2025
+
+    for doc in (ZY_2025, ZY, JT):
+        plan_load_toml(doc, file="plan.toml")
+    number = new_id_number()
+    make_member(tree.u1, id_number=number)
+    enrollments_import(
+        f"id_number,plan_code,period_start\n{number},ZY,2025-01-01\n{number},ZY,2026-01-01\n".encode(),
+        file="e.csv",
+    )
+    return number

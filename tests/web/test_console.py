@@ -4,10 +4,8 @@ live activity counters, settlement imports in the background, the audit log."""
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import openpyxl
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from huzhu.accounts.models import Role
@@ -17,7 +15,7 @@ from huzhu.web.models import JobStatus, SettlementJob
 from huzhu.web.services import settlement_job_run
 from tests.benefits.conftest import make_activity
 from tests.conftest import new_id_number
-from tests.settlement.test_import import JT, ZY, ZY_2025, file, row
+from tests.settlement.test_import import file, row
 
 
 def test_console_needs_staff(member_client, db):
@@ -108,22 +106,6 @@ def test_activity_counters_follow_bookings(tree, staff, staff_client, make_membe
 def test_gate_page_is_for_gate_roles(tree, staff, staff_client):
     assert staff_client(staff(Role.GATE)).get("/console/gate/").status_code == 200
     assert staff_client(staff(Role.REVIEWER)).get("/console/gate/").status_code == 403
-
-
-@pytest.fixture
-def enrolled(tree: Any, make_member: Any) -> str:
-    from huzhu.protection.enrollments import enrollments_import
-    from huzhu.protection.plans import plan_load_toml
-
-    for doc in (ZY_2025, ZY, JT):
-        plan_load_toml(doc, file="plan.toml")
-    number = new_id_number()
-    make_member(tree.u1, id_number=number)
-    enrollments_import(
-        f"id_number,plan_code,period_start\n{number},ZY,2025-01-01\n{number},ZY,2026-01-01\n".encode(),
-        file="e.csv",
-    )
-    return number
 
 
 def test_settlement_import_runs_as_a_job_with_a_report(

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -85,7 +85,6 @@ def settlement_job_run(job_id: int) -> SettlementJob:
     """Import the job's file with huzhu.settlement, recording progress and the outcome."""
     from huzhu.settlement.services import settlements_import
 
-    close_old_connections()
     try:
         job = SettlementJob.objects.select_related("created_by__org").get(pk=job_id)
         if job.status != JobStatus.PENDING:
@@ -120,5 +119,6 @@ def settlement_job_run(job_id: int) -> SettlementJob:
         _media(job.progress_path).unlink(missing_ok=True)
         return job
     finally:
+        # A job's thread opened its own connections (Django's are per thread): close them.
         if threading.current_thread() is not threading.main_thread():
             connections.close_all()

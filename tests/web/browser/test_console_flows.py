@@ -14,8 +14,10 @@ from huzhu.accounts.services import member_login
 from huzhu.benefits.models import Booking, BookingStatus
 from huzhu.benefits.services import booking_create, voucher_code
 from huzhu.members.models import Member
+from huzhu.web.models import JobStatus, SettlementJob
 from tests.benefits.conftest import make_activity
 from tests.conftest import new_id_number
+from tests.settlement.test_import import file, row
 from tests.web.browser.conftest import (
     DESKTOP,
     PHONE,
@@ -38,8 +40,8 @@ def qr_video(code: str, path: Path, width: int = 640, height: int = 480) -> Path
     scale = int(min(width, height) * 0.7) // len(matrix)
     left, top = (width - n * scale) // 2, (height - n * scale) // 2
     luma = bytearray([235]) * (width * height)
-    for y, row in enumerate(matrix):
-        for x, dark in enumerate(row):
+    for y, modules in enumerate(matrix):
+        for x, dark in enumerate(modules):
             if dark:
                 for dy in range(scale):
                     start = (top + (y + 4) * scale + dy) * width + left + (x + 4) * scale
@@ -133,3 +135,32 @@ def test_roster_import_with_errors_shows_the_report_then_keeps_the_good_rows(
     page.wait_for_selector("[role=status]")
     assert "新增 1 人" in page.locator("[role=status]").inner_text()
     assert list(Member.objects.values_list("name", flat=True)) == ["好人"]
+
+
+def test_settlement_upload_runs_in_the_background_and_the_page_follows_it(
+    open_page, live_server, tree, enrolled, make_staff, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    city = make_staff(Role.CITY_ADMIN, tree.city)
+    data = file(
+        row("S1", enrolled, "2026-03-01", "12000.00"),
+        row("S2", enrolled, "2026-02-01", "800.00"),
+    )
+    page = open_page(DESKTOP, user=city)
+    page.goto(live_server.url + "/console/settlements/")
+    every_field_labelled(page)
+    page.get_by_label("结算文件").set_input_files(
+        {"name": "bureau.csv", "mimeType": "text/csv", "buffer": data}
+    )
+    page.get_by_role("button", name="开始导入").click()
+    page.wait_for_selector('[data-job-status="done"]', timeout=20_000)
+    assert "已完成" in page.locator(".jobstate").inner_text()
+    # 800 stays below the 1,000 deductible; then 12,800 for the year: 9,000 at 50% and
+    # 2,800 at 60% → 6,080.
+    assert "ZY：6080.00" in page.locator("#job").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="下载报告（CSV）").click()
+    report = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert "rows,2" in report and "reasons.BELOW_DEDUCTIBLE,1" in report
+    job = SettlementJob.objects.get()
+    assert job.status == JobStatus.DONE and job.finished_at is not None
