@@ -219,6 +219,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from huzhu.core.backup import backup_write
+
+    counts = backup_write(Path(args.out))
+    print(f"wrote {sum(counts.values()):,} rows of {len(counts)} tables to {args.out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from huzhu.core.backup import backup_restore
+
+    counts = backup_restore(Path(args.file))
+    print(f"restored {sum(counts.values()):,} rows of {len(counts)} tables from {args.file}")
+    return 0
+
+
+def cmd_pii_rotate(args: argparse.Namespace) -> int:
+    from huzhu.core.pii_rotate import pii_rotate
+
+    counts = pii_rotate(args.new_key)
+    for column, n in counts.items():
+        print(f"{column}: {n:,} re-encrypted")
+    if os.environ.get("HUZHU_PII_KEY"):
+        print(
+            "HUZHU_PII_KEY comes from the environment: start the servers with the new key.",
+            file=sys.stderr,
+        )
+    else:
+        print("the new key is in $HUZHU_HOME/pii_key (the old one in pii_key.old)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from huzhu.accounts.models import Role
 
@@ -264,6 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--seed", type=int, default=1)
     g.set_defaults(func=cmd_generate)
+
+    b = sub.add_parser("backup", help="every table into one portable archive")
+    b.add_argument("--out", required=True)
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="load a backup archive into a new database")
+    r.add_argument("file")
+    r.set_defaults(func=cmd_restore)
+
+    pii = sub.add_parser("pii", help="personal-data keys")
+    pii_sub = pii.add_subparsers(dest="action", required=True)
+    rot = pii_sub.add_parser("rotate", help="re-encrypt everything under a new HUZHU_PII_KEY")
+    rot.add_argument("--new-key", default=None, help="the new key (default: generate one)")
+    rot.set_defaults(func=cmd_pii_rotate)
 
     for extend in EXTENSIONS:
         extend(sub)

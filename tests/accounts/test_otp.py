@@ -157,3 +157,28 @@ def test_data_migration_fills_phone_hashes_of_existing_members(tree, make_member
     no_phone.refresh_from_db()
     assert member.phone_hash == vault().lookup_hash("13712340000")
     assert no_phone.phone_hash == ""
+
+
+def test_an_erased_member_can_no_longer_sign_in_by_phone(
+    tree, make_member, make_staff, outbox, django_capture_on_commit_callbacks
+):
+    from huzhu.members.privacy import member_erase
+
+    member = make_member(tree.u1, phone=PHONE)
+    member_erase(member=member, actor=make_staff(Role.CITY_ADMIN, tree.city), reason="本人申请")
+    member.refresh_from_db()
+    assert member.phone_hash == ""
+    assert _send(django_capture_on_commit_callbacks) is False
+
+
+def test_pii_rotation_recomputes_phone_hashes(tree, make_member, settings, monkeypatch):
+    from huzhu.core.pii import vault
+    from huzhu.core.pii_rotate import pii_rotate
+    from huzhu.members.models import Member
+
+    member = make_member(tree.u1, phone=PHONE)
+    settings.HUZHU_PII_KEY = settings.HUZHU_PII_KEY  # restored by the fixture afterwards
+    monkeypatch.setenv("HUZHU_PII_KEY", settings.HUZHU_PII_KEY)  # no key file is written
+    pii_rotate("a-new-key-for-this-test-only-0123456789")
+    member = Member.objects.get(pk=member.pk)
+    assert member.phone_hash == vault().lookup_hash(PHONE)

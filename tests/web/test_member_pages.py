@@ -67,7 +67,7 @@ def test_plans_and_payouts_say_why_in_words(member, member_client):
     assert "在职职工住院医疗互助保障计划" in html and "1,000.00" in html
     html = member_client.get("/m/payouts/").content.decode()
     assert "免申即享" in html  # the paid claim
-    assert "本年度累计自付金额还没有超过起付线1,000.00元" in html  # the one that paid nothing
+    assert "本年度累计自付未超过起付线1000.00元" in html  # the one that paid nothing
     assert re.search(r"合计\s*<strong>1000.00</strong>", html)
 
 
@@ -130,4 +130,4 @@ def test_english_switch(member, member_client):
     assert r.status_code == 302
     html = member_client.get("/m/payouts/").content.decode()
     assert 'lang="en"' in html and "My payouts" in html
-    assert "has not yet passed the deductible of 1,000.00 yuan" in html
+    assert "total has not passed the deductible of 1000.00 yuan" in html

@@ -67,6 +67,19 @@ class ApiToken(models.Model):
         return f"token of {self.user_id} ({'revoked' if self.revoked_at else 'active'})"
 
 
+class LoginThrottle(models.Model):
+    """Failed sign-ins counted per account and per client address, in the database so that
+    every app server sees the same counts. A key is `user:<name>` or `ip:<address>`."""
+
+    key = models.CharField(max_length=200, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.failures}"
+
+
 class OneTimeCode(models.Model):
     """A sign-in code sent by SMS to a member's phone: kept only as keyed hashes, valid for a
     few minutes, at most a few wrong tries, used once."""

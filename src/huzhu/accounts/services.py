@@ -11,10 +11,12 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
+from huzhu.accounts.throttle import client_address, login_locked_until
 from huzhu.audit.services import audit_record
 from huzhu.core.errors import Conflict, DomainError, NotFound
 from huzhu.core.pii import vault
@@ -67,9 +69,19 @@ def _hash_token(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def token_issue(*, username: str, password: str) -> str:
-    """A new bearer token for valid credentials (only its hash is kept)."""
-    user = authenticate(username=username, password=password)
+def token_issue(*, username: str, password: str, request: HttpRequest | None = None) -> str:
+    """A new bearer token for valid credentials (only its hash is kept). Failed attempts are
+    counted per account and address; a locked one gets 429."""
+    address = client_address(request)
+    locked = login_locked_until(username, address)
+    if locked is not None:
+        raise DomainError(
+            "too_many_attempts",
+            "too many failed sign-ins; try again later",
+            status=429,
+            retry_after=locked.isoformat(),
+        )
+    user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         raise DomainError("invalid_credentials", "wrong username or password", status=401)
     key = secrets.token_urlsafe(32)

@@ -30,7 +30,7 @@ class MeOut(Schema):
 
 @router.post("/token", auth=None, response={200: TokenOut})
 def create_token(request: HttpRequest, body: Credentials) -> dict[str, str]:
-    return {"token": token_issue(username=body.username, password=body.password)}
+    return {"token": token_issue(username=body.username, password=body.password, request=request)}
 
 
 @router.delete("/token", response={204: None})

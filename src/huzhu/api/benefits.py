@@ -273,8 +273,7 @@ def list_activities(request: HttpRequest) -> QuerySet[Activity]:
 
 @router.get("/activities/{activity_id}", response=ActivityOut)
 def get_activity(request: HttpRequest, activity_id: int) -> Activity:
-    selectors.activity_get(user=actor(request), activity_id=activity_id)
-    return _with_quota(Activity.objects.filter(pk=activity_id)).get()
+    return selectors.activity_get(user=actor(request), activity_id=activity_id)
 
 
 @router.patch("/activities/{activity_id}", response=ActivityOut)

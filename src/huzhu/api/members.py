@@ -341,3 +341,28 @@ def my_member(request: HttpRequest) -> dict[str, object]:
         "unit_name": member.unit.name,
         "card_no": card.card_no if card else None,
     }
+
+
+class EraseIn(Schema):
+    reason: str
+
+
+@router.post("/members/{member_id}/erase", response=MemberOut)
+def erase_member(request: HttpRequest, member_id: int, body: EraseIn) -> Member:
+    """PIPL erasure: anonymise the person, keep the money records (city federation only)."""
+    from huzhu.members.privacy import member_erase
+
+    return member_erase(
+        member=_member(request, member_id), actor=actor(request), reason=body.reason
+    )
+
+
+@router.get("/me/data", response=dict)
+def my_data(request: HttpRequest) -> dict[str, object]:
+    """Everything held about the signed-in member (a download of its own personal data)."""
+    from huzhu.members.privacy import member_data_export
+
+    user = actor(request)
+    if user.member is None:
+        raise Forbidden("not_member", "this login is not a member's")
+    return member_data_export(member=user.member, actor=user)

@@ -116,10 +116,7 @@ class Activity(models.Model):
     class Meta:
         verbose_name = _("普惠活动")
         verbose_name_plural = _("普惠活动")
-        ordering = (
-            "opens_at",
-            "id",
-        )
+        ordering = ("opens_at", "id")
         constraints = (
             models.CheckConstraint(
                 condition=Q(closes_at__gt=F("opens_at")), name="benefits_activity_window"
@@ -148,10 +145,6 @@ class Quota(models.Model):
     class Meta:
         verbose_name = _("名额")
         verbose_name_plural = _("名额")
-        ordering = (
-            "activity",
-            "day",
-        )
         constraints = (
             models.CheckConstraint(
                 condition=Q(used__lte=F("size")), name="benefits_quota_not_oversold"
@@ -271,10 +264,7 @@ class Scan(models.Model):
     class Meta:
         verbose_name = _("扫码记录")
         verbose_name_plural = _("扫码记录")
-        ordering = (
-            "-at",
-            "-id",
-        )
+        ordering = ("-at", "-id")
         constraints = (
             models.UniqueConstraint(
                 fields=["gate", "nonce"], condition=~Q(nonce=""), name="benefits_scan_nonce_unique"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
@@ -60,11 +63,10 @@ def activities_visible_to(user: User, *, current_only: bool = False) -> QuerySet
 def with_total_quota(qs: QuerySet[Activity]) -> QuerySet[Activity]:
     """Annotate the total quota (`quota_id`, `quota_size`, `quota_used`): lists show what
     remains, and a booking's unlocked sold-out check needs no query of its own."""
-    total = Quota.objects.filter(activity=OuterRef("pk"), day__isnull=True)
-    return qs.select_related("eligible_org", "organiser", "group").annotate(
-        quota_id=Subquery(total.values("pk")[:1]),
-        quota_size=Subquery(total.values("size")[:1]),
-        quota_used=Subquery(total.values("used")[:1]),
+    return (
+        qs.select_related("eligible_org", "organiser", "group")
+        .annotate(total=FilteredRelation("quotas", condition=Q(quotas__day__isnull=True)))
+        .annotate(quota_id=F("total__id"), quota_size=F("total__size"), quota_used=F("total__used"))
     )
 
 
@@ -136,8 +138,10 @@ def bookings_visible(user: User) -> QuerySet[Booking]:
 
 
 def member_hash(member: Member) -> str:
-    """The member as a voucher names it: a prefix of the keyed hash of the ID number."""
-    return member.id_hash[:16]
+    """The member as a voucher names it: a keyed hash of the member's record, independent of
+    the personal-data key so that rotating that key leaves issued vouchers valid."""
+    key = hashlib.sha256(b"huzhu-voucher-member:" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, str(member.pk).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,13 @@ ROW = "_row"
 MAX_COLUMNS = 200
 
 
+def max_rows() -> int:
+    """The most data rows one upload may hold (`HUZHU_MAX_ROWS`, default 5,000,000)."""
+    import os
+
+    return int(os.environ.get("HUZHU_MAX_ROWS", 5_000_000))
+
+
 @dataclass(frozen=True, order=True)
 class RowError:
     """One bad cell (or a whole-file problem, with row 1 for the header or 0 for the file)."""
@@ -127,11 +134,20 @@ def _read_xlsx(data: bytes, file: str) -> tuple[list[str], list[list[str | None]
         ) from None
     try:
         sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
+        declared = sheet.max_column or 0
+        if declared > MAX_COLUMNS:
+            raise TableError(
+                [RowError(1, "", f"too many columns ({declared} > {MAX_COLUMNS})", file)]
+            )
+        rows = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1)
         try:
             header_cells = next(rows)
         except StopIteration:
             raise TableError([RowError(1, "", "the first sheet is empty", file)]) from None
+        # iter_rows pads to max_col; the header ends at its last filled cell.
+        header_cells = tuple(header_cells)
+        while header_cells and header_cells[-1] is None:
+            header_cells = header_cells[:-1]
         if len(header_cells) > MAX_COLUMNS:
             raise TableError(
                 [RowError(1, "", f"too many columns ({len(header_cells)} > {MAX_COLUMNS})", file)]
@@ -139,7 +155,10 @@ def _read_xlsx(data: bytes, file: str) -> tuple[list[str], list[list[str | None]
         width = len(header_cells)
         headers = [str(h).strip() if h is not None else "" for h in header_cells]
         body: list[list[str | None]] = []
+        limit = max_rows()
         for number, cells in enumerate(rows, start=2):
+            if number - 1 > limit:
+                raise TableError([RowError(number, "", f"more than {limit:,} rows", file)])
             texts = [_cell_text(v) for v in cells[:width]]
             for col, text in enumerate(texts):
                 if text is not None and text.startswith("=") and isinstance(cells[col], str):
@@ -201,6 +220,8 @@ def read_table(
             [RowError(0, "", f"unsupported file type {suffix!r} (.csv or .xlsx)", file)]
         )
 
+    if raw.height > max_rows():
+        raise TableError([RowError(max_rows() + 2, "", f"more than {max_rows():,} rows", file)])
     lookup: dict[str, Column] = {}
     for col in columns:
         lookup[_norm_header(col.name)] = col

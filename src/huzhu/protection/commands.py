@@ -1,4 +1,5 @@
-"""CLI: `huzhu plans load FILE.toml` and `huzhu import enrollments FILE`."""
+"""CLI: `huzhu plans load FILE.toml`, `huzhu import enrollments FILE`, and payment runs:
+`huzhu payments run --out FILE.csv` and `huzhu payments confirm FILE.csv`."""
 
 from __future__ import annotations
 
@@ -33,5 +34,55 @@ def _import_enrollments(data: bytes, *, file: str, keep_valid: bool, progress: A
     return enrollments_import(data, file=file, keep_valid=keep_valid, progress=progress)
 
 
+def _payments_run(args: argparse.Namespace) -> int:
+    from huzhu.core.errors import Conflict
+    from huzhu.protection.payments import payment_run_create, payment_run_csv
+
+    try:
+        result = payment_run_create(actor=None)
+    except Conflict as exc:
+        if exc.code != "nothing_to_pay":
+            raise
+        print(f"nothing to pay ({exc.details})", file=sys.stderr)
+        return 0
+    out = Path(args.out)
+    out.write_bytes(payment_run_csv(result.run))
+    print(
+        f"run {result.run.reference}: {result.items} transfers, total {result.run.total:.2f}; "
+        f"held: {result.held_no_card} without an active card, "
+        f"{result.held_not_positive} not above zero; wrote {out}"
+    )
+    return 0
+
+
+def _payments_confirm(args: argparse.Namespace) -> int:
+    from huzhu.core.tabular import TableError
+    from huzhu.protection.payments import payment_confirm_file
+
+    path = Path(args.file)
+    try:
+        report = payment_confirm_file(actor=None, data=path.read_bytes(), file=str(path))
+    except TableError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return 2
+    print(" ".join(f"{k}={v}" for k, v in report.as_dict().items() if k != "file"))
+    return 0
+
+
+def _add_payments(sub: Any) -> None:
+    pay = sub.add_parser("payments", help="payment runs to members' cards")
+    pay_sub = pay.add_subparsers(dest="action", required=True)
+    run = pay_sub.add_parser("run", help="make a payment run and write the bank transfer file")
+    run.add_argument("--out", required=True, help="the bank file to write (CSV)")
+    run.set_defaults(func=_payments_run)
+    confirm = pay_sub.add_parser(
+        "confirm", help="the bank's answer: reference[,status paid/failed][,reason] per row"
+    )
+    confirm.add_argument("file")
+    confirm.set_defaults(func=_payments_confirm)
+
+
 cli.EXTENSIONS.append(_add_plans)
+cli.EXTENSIONS.append(_add_payments)
 cli.IMPORTERS["enrollments"] = _import_enrollments

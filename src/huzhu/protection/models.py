@@ -118,10 +118,13 @@ class Claim(models.Model):
     source = models.CharField(max_length=16, choices=ClaimSource.choices)
     state = models.CharField(_("状态"), max_length=16, choices=ClaimState.choices)
     # (member, version) is indexed below; the unique constraints index settlement.
+    # A copy of the settlement's or application's member, for queries: checked by the services
+    # that write it, not by a database constraint that a million-row import would pay for.
     member = models.ForeignKey(
         Member,
         null=True,
         blank=True,
+        db_constraint=False,
         on_delete=models.PROTECT,
         related_name="claims",
         db_index=False,
@@ -141,6 +144,7 @@ class Claim(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="claims",
+        db_index=False,  # served by the unique (settlement, version) index
     )
     base_amount = models.DecimalField(_("计算基数"), **MONEY, default=Decimal("0.00"))
     target = models.DecimalField(_("应付金额"), **MONEY, default=Decimal("0.00"))
@@ -165,9 +169,7 @@ class Claim(models.Model):
         verbose_name_plural = _("理赔")
         constraints = [
             models.UniqueConstraint(
-                fields=["settlement", "version"],
-                name="one_claim_per_settlement_version",
-                condition=Q(settlement__isnull=False, version__isnull=False),
+                fields=["settlement", "version"], name="one_claim_per_settlement_version"
             ),
             models.UniqueConstraint(
                 fields=["settlement"],
@@ -192,8 +194,14 @@ class LedgerEntry(models.Model):
     DELETE of these rows; corrections are new entries."""
 
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="entries")
-    member = models.ForeignKey(
-        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    member = models.ForeignKey(  # a copy of the claim's member, as on Claim
+        Member,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(max_length=16, choices=EntryKind.choices)
     amount = models.DecimalField(_("金额"), **MONEY)

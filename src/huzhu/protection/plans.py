@@ -9,9 +9,9 @@ from typing import Any
 
 from django.db import transaction
 
-from huzhu.accounts.models import User
+from huzhu.accounts.models import Role, User
 from huzhu.audit.services import audit_record
-from huzhu.core.errors import Conflict, DomainError
+from huzhu.core.errors import Conflict, DomainError, Forbidden
 from huzhu.protection import rules
 from huzhu.protection.models import Payer, Plan, PlanVersion
 
@@ -25,7 +25,7 @@ def _money(where: str, value: Any) -> Decimal:
         raise DomainError("invalid_plan", f"{where}: not an amount: {value!r}") from None
     if amount != amount.quantize(Decimal("0.01")):
         raise DomainError("invalid_plan", f"{where}: at most two decimals: {value}")
-    return amount
+    return amount.quantize(Decimal("0.01"))
 
 
 def _ratio(where: str, value: Any) -> Decimal:
@@ -215,3 +215,63 @@ def plan_load_toml(
             version.save()
         audit_record(actor=actor, action="plan.load", obj=version, file=file, created=created)
     return version, created
+
+
+def plan_version_update(
+    *,
+    actor: User,
+    version: PlanVersion,
+    period_end: date | None = None,
+    contribution: Decimal | str | None = None,
+    payer: str | None = None,
+    waiting_days: int | None = None,
+    terms: dict[str, Any] | None = None,
+) -> PlanVersion:
+    """Change a version's parameters (city federation staff) until its first payout; a frozen
+    version is refused with 409 `version_frozen`."""
+    if actor.role != Role.CITY_ADMIN:
+        raise Forbidden("forbidden", "only the city federation configures plans")
+    where = f"{version.plan.code} {version.period_start}"
+    with transaction.atomic():
+        locked = PlanVersion.objects.select_for_update().select_related("plan").get(pk=version.pk)
+        if locked.frozen_at is not None:
+            raise Conflict(
+                "version_frozen",
+                f"{where} has paid out and is frozen; a change needs a new version",
+            )
+        changes: dict[str, Any] = {}
+        if period_end is not None:
+            if period_end < locked.period_start:
+                raise DomainError("invalid_plan", f"{where}: period_end before period_start")
+            overlap = PlanVersion.objects.filter(
+                plan=locked.plan, period_start__lte=period_end, period_end__gte=locked.period_start
+            ).exclude(pk=locked.pk)
+            if overlap.exists():
+                raise Conflict("overlapping_version", f"{where}: overlaps {overlap.first()}")
+            changes["period_end"] = period_end
+        if contribution is not None:
+            changes["contribution"] = _money(f"{where}: contribution", str(contribution))
+        if payer is not None:
+            if payer not in Payer.values:
+                raise DomainError("invalid_plan", f"{where}: payer must be unit or federation")
+            changes["payer"] = payer
+        if waiting_days is not None:
+            if waiting_days < 0:
+                raise DomainError("invalid_plan", f"{where}: waiting_days must be >= 0")
+            changes["waiting_days"] = waiting_days
+        if terms is not None:
+            changes["terms"] = section_terms(locked.plan.benefit, terms)
+        for key, value in changes.items():
+            setattr(locked, key, value)
+        try:
+            terms_of(locked)
+        except rules.RuleError as exc:
+            raise DomainError("invalid_plan", f"{where}: {exc}") from None
+        locked.save()
+        audit_record(
+            actor=actor,
+            action="plan.version_update",
+            obj=locked,
+            changed=sorted(changes),
+        )
+    return locked

@@ -37,10 +37,12 @@ class Settlement(models.Model):
     id_hash = models.CharField(max_length=64)
     id_cipher = models.TextField()
     # Indexed by (member, admitted_on) below; fewer indexes make bulk imports faster.
+    # Matched by the import itself; no database constraint for a million-row COPY to check.
     member = models.ForeignKey(
         Member,
         null=True,
         blank=True,
+        db_constraint=False,
         on_delete=models.PROTECT,
         related_name="settlements",
         db_index=False,
@@ -60,7 +62,11 @@ class Settlement(models.Model):
     reversed_by = models.CharField(max_length=64, blank=True, default="")
     content_hash = models.CharField(max_length=64)
     batch = models.ForeignKey(
-        SettlementImport, on_delete=models.PROTECT, related_name="+", db_index=False
+        SettlementImport,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:

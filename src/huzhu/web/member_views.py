@@ -4,8 +4,10 @@ live quota, vouchers as big QR codes, warm stations nearby. Thin: services and s
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import segno
+from django.conf import settings
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -22,6 +24,7 @@ from huzhu.benefits import services as benefit_services
 from huzhu.benefits.models import HOLDING, LIVE, Booking, BookingStatus, Quota
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Card, CardStatus, Member
+from huzhu.protection.selectors import member_claims
 from huzhu.stations import geo
 from huzhu.stations import rules as station_rules
 from huzhu.stations import selectors as stations
@@ -50,7 +53,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         try:
             if request.POST.get("action") == "verify":
                 user = otp_sign_in(phone=phone, code=request.POST.get("code", ""))
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                # The SMS code was the credential: sign in through the configured backend.
+                login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
                 return HttpResponseRedirect(_next_url(request, reverse("web:m_home")))
             otp_request(phone=phone)
             context["code_sent"] = True
@@ -88,8 +92,14 @@ def plans(request: HttpRequest, user: User) -> HttpResponse:
 
 @member_required
 def payouts(request: HttpRequest, user: User) -> HttpResponse:
-    lines, total = selectors.member_payouts(user.member)  # type: ignore[arg-type]
-    return render(request, "web/m/payouts.html", {"lines": lines, "total": total})
+    """Claims with the reason for each amount in words, and the transfers to the card."""
+    data = member_claims(user)
+    total = sum((c["amount"] for c in data["claims"]), Decimal("0.00"))
+    return render(
+        request,
+        "web/m/payouts.html",
+        {"claims": data["claims"], "transfers": data["payouts"], "total": total},
+    )
 
 
 def _activity_rows(user: User) -> list[dict[str, object]]:

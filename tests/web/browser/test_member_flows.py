@@ -39,6 +39,8 @@ def test_member_signs_in_with_an_sms_code(open_page, live_server, member, settin
 def test_member_books_by_keyboard_sees_live_quota_shows_voucher_and_cancels(
     open_page, live_server, tree, member, member_user, make_member
 ):
+    from playwright.sync_api import expect  # imported here: without Playwright the test skips
+
     activity = make_activity(tree.xicheng, quota=3, title="冰雪节门票")
     page = open_page(PHONE, user=member_user)
     page.goto(live_server.url + "/m/benefits/")
@@ -49,10 +51,7 @@ def test_member_books_by_keyboard_sees_live_quota_shows_voucher_and_cancels(
     other = make_member(tree.u2, name="王五")
     card_issue(member=other, card_no="HZ00000009")
     booking_create(activity=activity, member=other, actor=member_login(member=other))
-    page.wait_for_function(
-        f"document.querySelector('#remaining-{activity.pk}').innerText.includes('2 / 3')",
-        timeout=12_000,
-    )
+    expect(remaining).to_contain_text("2 / 3", timeout=12_000)
 
     # Book with the keyboard only: Tab to the button (its focus ring shows), Enter.
     for _ in range(40):

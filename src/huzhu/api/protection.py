@@ -1,0 +1,684 @@
+"""Plans, enrolments, claims, payment runs, and a member's own payouts. Amounts are strings of
+yuan with two decimals (never floats); staff see their subtree only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse
+from ninja import File, Form, Query, Router, Schema, Status
+from ninja.files import UploadedFile
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from huzhu.accounts.models import User
+from huzhu.accounts.selectors import orgs_visible_to
+from huzhu.api.members import _upload_bytes
+from huzhu.core.errors import DomainError, NotFound
+from huzhu.members.models import Member, Organisation
+from huzhu.protection import payments, selectors, services
+from huzhu.protection.models import (
+    Claim,
+    ClaimDocument,
+    ClaimState,
+    Enrollment,
+    PaymentItem,
+    PaymentRun,
+    Plan,
+    PlanVersion,
+)
+from huzhu.protection.plans import plan_version_update
+
+router = Router(tags=["protection"])
+
+
+def actor(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+# -- plans ----------------------------------------------------------------------------------------
+
+
+class VersionOut(Schema):
+    plan_code: str
+    period_start: dt.date
+    period_end: dt.date
+    contribution: str
+    payer: str
+    waiting_days: int
+    terms: dict[str, Any]
+    frozen: bool
+    frozen_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_plan_code(obj: PlanVersion) -> str:
+        return obj.plan.code
+
+    @staticmethod
+    def resolve_contribution(obj: PlanVersion) -> str:
+        return f"{obj.contribution:.2f}"
+
+    @staticmethod
+    def resolve_frozen(obj: PlanVersion) -> bool:
+        return obj.frozen_at is not None
+
+
+class PlanOut(Schema):
+    code: str
+    name: str
+    benefit: str
+    versions: list[VersionOut]
+
+    @staticmethod
+    def resolve_versions(obj: Plan) -> list[PlanVersion]:
+        return list(obj.versions.all())
+
+
+class VersionPatch(Schema):
+    period_end: dt.date | None = None
+    contribution: str | None = None
+    payer: str | None = None
+    waiting_days: int | None = None
+    terms: dict[str, Any] | None = None
+
+
+def _plans() -> QuerySet[Plan]:
+    return Plan.objects.prefetch_related("versions__plan").order_by("code")
+
+
+def _version(code: str, period_start: dt.date) -> PlanVersion:
+    version = (
+        PlanVersion.objects.select_related("plan")
+        .filter(plan__code=code, period_start=period_start)
+        .first()
+    )
+    if version is None:
+        raise NotFound(f"version of plan {code} starting {period_start}")
+    return version
+
+
+@router.get("/plans", response=list[PlanOut])
+def list_plans(request: HttpRequest) -> QuerySet[Plan]:
+    return _plans()
+
+
+@router.get("/plans/{code}", response=PlanOut)
+def get_plan(request: HttpRequest, code: str) -> Plan:
+    plan = _plans().filter(code=code).first()
+    if plan is None:
+        raise NotFound(f"plan {code}")
+    return plan
+
+
+@router.get("/plans/{code}/versions/{period_start}", response=VersionOut)
+def get_version(request: HttpRequest, code: str, period_start: dt.date) -> PlanVersion:
+    return _version(code, period_start)
+
+
+@router.patch("/plans/{code}/versions/{period_start}", response=VersionOut)
+def update_version(
+    request: HttpRequest, code: str, period_start: dt.date, body: VersionPatch
+) -> PlanVersion:
+    """City staff change a version until its first payout; a frozen one answers 409."""
+    return plan_version_update(
+        actor=actor(request), version=_version(code, period_start), **body.dict(exclude_unset=True)
+    )
+
+
+# -- enrolments -----------------------------------------------------------------------------------
+
+
+class UnitEnrolIn(Schema):
+    plan_code: str
+    period_start: dt.date
+    paid_on: dt.date | None = None
+
+
+class UnitEnrolOut(Schema):
+    unit_code: str
+    plan_code: str
+    period_start: dt.date
+    created: int
+    already_enrolled: int
+
+
+class ContributionOut(Schema):
+    plan_code: str
+    period_start: dt.date
+    payer: str
+    members: int
+    total: str
+
+
+def _org(request: HttpRequest, code: str) -> Organisation:
+    org = orgs_visible_to(actor(request)).filter(code=code).first()
+    if org is None:
+        raise NotFound(f"organisation {code}")
+    return org
+
+
+@router.post("/units/{code}/enrollments", response={201: UnitEnrolOut})
+def enrol_unit(request: HttpRequest, code: str, body: UnitEnrolIn) -> Status[dict[str, Any]]:
+    """Enrol every active member of the unit not yet enrolled in the version."""
+    result = services.enrollment_create_for_unit(
+        actor=actor(request),
+        unit=_org(request, code),
+        version=_version(body.plan_code, body.period_start),
+        paid_on=body.paid_on,
+    )
+    return Status(
+        201,
+        {
+            "unit_code": result.unit.code,
+            "plan_code": result.version.plan.code,
+            "period_start": result.version.period_start,
+            "created": result.created,
+            "already_enrolled": result.already,
+        },
+    )
+
+
+@router.get("/units/{code}/contributions", response=list[ContributionOut])
+def unit_contributions(request: HttpRequest, code: str, year: int) -> list[dict[str, Any]]:
+    """The unit's contribution statement: per plan version of the year, members and total."""
+    unit = _org(request, code)
+    return [
+        {
+            "plan_code": r["version__plan__code"],
+            "period_start": r["version__period_start"],
+            "payer": r["payer"],
+            "members": r["members"],
+            "total": f"{Decimal(str(r['total'] or 0)):.2f}",
+        }
+        for r in selectors.contribution_statement(unit.pk, year)
+    ]
+
+
+# -- claims ---------------------------------------------------------------------------------------
+
+
+class ClaimOut(Schema):
+    id: int
+    source: str
+    state: str
+    member_id: int | None
+    member_name: str
+    unit_code: str
+    plan_code: str
+    period_start: dt.date | None
+    event_date: dt.date | None
+    requested: str | None
+    approved: str | None
+    reason: str
+    fast_track: bool
+    description: str
+    created_at: dt.datetime
+
+
+def _claim_out(claim: Claim) -> dict[str, Any]:
+    decided = claim.state in (ClaimState.APPROVED, ClaimState.PAID)
+    return {
+        "id": claim.pk,
+        "source": claim.source,
+        "state": claim.state,
+        "member_id": claim.member_id,
+        "member_name": claim.member.name if claim.member else "",
+        "unit_code": claim.member.unit.code if claim.member else "",
+        "plan_code": claim.plan_code,
+        "period_start": claim.version.period_start if claim.version else None,
+        "event_date": claim.event_date,
+        "requested": _money(claim.requested),
+        "approved": _money(claim.target) if decided else None,
+        "reason": claim.reason,
+        "fast_track": claim.fast_track,
+        "description": claim.description,
+        "created_at": claim.created_at,
+    }
+
+
+class EventOut(Schema):
+    at: dt.datetime
+    actor: str
+    from_state: str
+    to_state: str
+    reason_code: str
+    note: str
+
+
+class EntryOut(Schema):
+    id: int
+    kind: str
+    amount: str
+    created_at: dt.datetime
+    paid: bool
+    payment_reference: str | None
+
+
+class DocumentOut(Schema):
+    id: int
+    title: str
+    uploaded_at: dt.datetime
+
+
+class ClaimDetailOut(ClaimOut):
+    events: list[EventOut]
+    entries: list[EntryOut]
+    documents: list[DocumentOut]
+
+
+class DecisionIn(Schema):
+    reason_code: str | None = None
+    note: str = ""
+
+
+class ApproveIn(DecisionIn):
+    amount: str
+    fast_track: bool = False
+
+
+class RejectIn(Schema):
+    reason_code: str
+    note: str = ""
+
+
+def _claim(request: HttpRequest, claim_id: int) -> Claim:
+    claim = (
+        selectors.claims_visible_to(actor(request))
+        .select_related("member__unit", "version__plan")
+        .filter(pk=claim_id)
+        .first()
+    )
+    if claim is None:
+        raise NotFound("claim")
+    return claim
+
+
+def _detail(claim: Claim) -> dict[str, Any]:
+    data = _claim_out(claim)
+    data["events"] = [
+        {
+            "at": e.at,
+            "actor": e.actor.username if e.actor else "system",
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "reason_code": e.reason_code,
+            "note": e.note,
+        }
+        for e in claim.events.select_related("actor")
+    ]
+    data["entries"] = [
+        {
+            "id": line.entry.pk,
+            "kind": line.entry.kind,
+            "amount": f"{line.entry.amount:.2f}",
+            "created_at": line.entry.created_at,
+            "paid": line.paid,
+            "payment_reference": line.payment_reference,
+        }
+        for line in selectors.claim_entries(claim)
+    ]
+    data["documents"] = list(claim.documents.order_by("id"))
+    return data
+
+
+def _documents(files: list[UploadedFile] | None) -> list[tuple[str, Any]]:
+    out = []
+    for f in files or []:
+        _upload_bytes_limit(f)
+        out.append((f.name or "document", f))
+    return out
+
+
+def _upload_bytes_limit(f: UploadedFile) -> None:
+    from django.conf import settings
+
+    if f.size and f.size > settings.HUZHU_MAX_UPLOAD_BYTES:
+        raise DomainError("file_too_large", f"{f.name} is too large", status=413)
+
+
+@router.post("/claims", response={201: ClaimDetailOut})
+def file_claim(
+    request: HttpRequest,
+    member_id: Form[int],
+    plan_code: Form[str],
+    event_date: Form[dt.date],
+    requested: Form[str],
+    period_start: Form[dt.date | None] = None,
+    description: Form[str] = "",
+    documents: File[list[UploadedFile] | None] = None,
+) -> Status[dict[str, Any]]:
+    """A union files a claim for its member (multipart, with any number of `documents`). The
+    version is the one starting `period_start`, or else the member's enrolled version of the
+    plan covering `event_date`."""
+    member = Member.objects.select_related("unit").filter(pk=member_id).first()
+    if member is None:
+        raise NotFound("member")
+    if period_start is not None:
+        version = _version(plan_code, period_start)
+    else:
+        enrolment = (
+            Enrollment.objects.select_related("version__plan")
+            .filter(
+                member=member,
+                version__plan__code=plan_code,
+                version__period_start__lte=event_date,
+                version__period_end__gte=event_date,
+            )
+            .first()
+        )
+        if enrolment is None:
+            raise DomainError(
+                "not_enrolled", f"the member has no {plan_code} version covering {event_date}"
+            )
+        version = enrolment.version
+    claim = services.claim_file(
+        actor=actor(request),
+        member=member,
+        version=version,
+        event_date=event_date,
+        requested=requested,
+        description=description,
+        documents=_documents(documents),
+    )
+    return Status(201, _detail(_claim(request, claim.pk)))
+
+
+class ClaimPage(Schema):
+    items: list[ClaimOut]
+    count: int
+
+
+@router.get("/claims", response=ClaimPage)
+def claim_queue(
+    request: HttpRequest,
+    state: str | None = None,
+    source: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    """The queue of the caller's subtree, oldest first: open claims (submitted, accepted, under
+    review) unless `state` names others (comma-separated)."""
+    states = tuple(s for s in (state or "").split(",") if s) or selectors.OPEN_STATES
+    qs = selectors.claim_queue(actor(request), states=states, source=source)
+    return {"items": [_claim_out(c) for c in qs[offset : offset + limit]], "count": qs.count()}
+
+
+@router.get("/claims/{claim_id}", response=ClaimDetailOut)
+def get_claim(request: HttpRequest, claim_id: int) -> dict[str, Any]:
+    return _detail(_claim(request, claim_id))
+
+
+@router.post("/claims/{claim_id}/documents", response={201: DocumentOut})
+def add_document(
+    request: HttpRequest, claim_id: int, file: File[UploadedFile], title: Form[str] = ""
+) -> Status[ClaimDocument]:
+    _upload_bytes_limit(file)
+    doc = services.claim_document_add(
+        actor=actor(request),
+        claim=_claim(request, claim_id),
+        title=title or file.name or "document",
+        content=file,
+    )
+    return Status(201, doc)
+
+
+@router.get("/claims/{claim_id}/documents/{doc_id}")
+def get_document(request: HttpRequest, claim_id: int, doc_id: int) -> FileResponse:
+    doc = _claim(request, claim_id).documents.filter(pk=doc_id).first()
+    if doc is None:
+        raise NotFound("document")
+    return FileResponse(
+        doc.file.open("rb"), as_attachment=True, filename=Path(doc.file.name or "document").name
+    )
+
+
+@router.post("/claims/{claim_id}/accept", response=ClaimDetailOut)
+def accept_claim(request: HttpRequest, claim_id: int, body: DecisionIn) -> dict[str, Any]:
+    claim = services.claim_accept(
+        actor=actor(request),
+        claim=_claim(request, claim_id),
+        reason_code=body.reason_code,
+        note=body.note,
+    )
+    return _detail(_claim(request, claim.pk))
+
+
+@router.post("/claims/{claim_id}/review", response=ClaimDetailOut)
+def review_claim(request: HttpRequest, claim_id: int, body: DecisionIn) -> dict[str, Any]:
+    claim = services.claim_review(
+        actor=actor(request),
+        claim=_claim(request, claim_id),
+        reason_code=body.reason_code,
+        note=body.note,
+    )
+    return _detail(_claim(request, claim.pk))
+
+
+@router.post("/claims/{claim_id}/approve", response=ClaimDetailOut)
+def approve_claim(request: HttpRequest, claim_id: int, body: ApproveIn) -> dict[str, Any]:
+    """Approve with the approved amount; `fast_track` (特事特办) approves a submitted or accepted
+    claim at once."""
+    claim = services.claim_approve(
+        actor=actor(request),
+        claim=_claim(request, claim_id),
+        amount=body.amount,
+        reason_code=body.reason_code,
+        note=body.note,
+        fast_track=body.fast_track,
+    )
+    return _detail(_claim(request, claim.pk))
+
+
+@router.post("/claims/{claim_id}/reject", response=ClaimDetailOut)
+def reject_claim(request: HttpRequest, claim_id: int, body: RejectIn) -> dict[str, Any]:
+    claim = services.claim_reject(
+        actor=actor(request),
+        claim=_claim(request, claim_id),
+        reason_code=body.reason_code,
+        note=body.note,
+    )
+    return _detail(_claim(request, claim.pk))
+
+
+# -- payment runs ---------------------------------------------------------------------------------
+
+
+class ItemOut(Schema):
+    reference: str
+    member_id: int
+    member_name: str
+    card_no: str
+    amount: str
+    state: str
+    settled_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_member_name(obj: PaymentItem) -> str:
+        return obj.member.name
+
+    @staticmethod
+    def resolve_amount(obj: PaymentItem) -> str:
+        return f"{obj.amount:.2f}"
+
+
+class RunOut(Schema):
+    reference: str
+    created_at: dt.datetime
+    total: str
+    items: int
+
+    @staticmethod
+    def resolve_total(obj: PaymentRun) -> str:
+        return f"{obj.total:.2f}"
+
+    @staticmethod
+    def resolve_items(obj: PaymentRun) -> int:
+        return obj.items.count()
+
+
+class RunCreatedOut(Schema):
+    reference: str
+    created_at: dt.datetime
+    total: str
+    items: int
+    held_no_card: int
+    held_not_positive: int
+
+
+class RunDetailOut(Schema):
+    reference: str
+    created_at: dt.datetime
+    total: str
+    items: list[ItemOut]
+
+
+class FailIn(Schema):
+    reason: str = ""
+
+
+class ConfirmReportOut(Schema):
+    file: str
+    rows: int
+    paid: int
+    failed: int
+    unchanged: int
+
+
+def _run(reference: str) -> PaymentRun:
+    run = PaymentRun.objects.filter(reference=reference).first()
+    if run is None:
+        raise NotFound(f"payment run {reference}")
+    return run
+
+
+def _payer_only(request: HttpRequest) -> None:
+    payments._require_payer(actor(request))
+
+
+@router.post("/payment-runs", response={201: RunCreatedOut})
+def create_run(request: HttpRequest) -> Status[dict[str, Any]]:
+    """Gather every payable entry into a new run; 409 `nothing_to_pay` when there is none."""
+    result = payments.payment_run_create(actor=actor(request))
+    return Status(
+        201,
+        {
+            "reference": result.run.reference,
+            "created_at": result.run.created_at,
+            "total": f"{result.run.total:.2f}",
+            "items": result.items,
+            "held_no_card": result.held_no_card,
+            "held_not_positive": result.held_not_positive,
+        },
+    )
+
+
+@router.get("/payment-runs", response=list[RunOut])
+@paginate(LimitOffsetPagination)
+def list_runs(request: HttpRequest) -> QuerySet[PaymentRun]:
+    _payer_only(request)
+    return PaymentRun.objects.order_by("-created_at", "-id")
+
+
+@router.get("/payment-runs/{reference}", response=RunDetailOut)
+def get_run(request: HttpRequest, reference: str) -> dict[str, Any]:
+    _payer_only(request)
+    run = _run(reference)
+    return {
+        "reference": run.reference,
+        "created_at": run.created_at,
+        "total": f"{run.total:.2f}",
+        "items": list(run.items.select_related("member").order_by("reference")),
+    }
+
+
+@router.get("/payment-runs/{reference}/file")
+def run_file(request: HttpRequest, reference: str) -> HttpResponse:
+    """The bank transfer file (CSV: card_no, name, amount, reference)."""
+    _payer_only(request)
+    run = _run(reference)
+    response = HttpResponse(payments.payment_run_csv(run), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{run.reference}.csv"'
+    return response
+
+
+@router.post("/payment-runs/{reference}/confirmations", response=ConfirmReportOut)
+def confirm_file(request: HttpRequest, reference: str, file: File[UploadedFile]) -> dict[str, Any]:
+    """The bank's answer (CSV: reference, status paid/failed, reason): all rows or none."""
+    _payer_only(request)
+    _run(reference)
+    report = payments.payment_confirm_file(
+        actor=actor(request), data=_upload_bytes(file), file=file.name or "confirm.csv"
+    )
+    return report.as_dict()
+
+
+def _item(reference: str) -> PaymentItem:
+    item = PaymentItem.objects.select_related("member").filter(reference=reference).first()
+    if item is None:
+        raise NotFound(f"transfer {reference}")
+    return item
+
+
+@router.post("/payment-items/{reference}/confirm", response=ItemOut)
+def confirm_item(request: HttpRequest, reference: str) -> PaymentItem:
+    return payments.payment_item_confirm(actor=actor(request), item=_item(reference))
+
+
+@router.post("/payment-items/{reference}/fail", response=ItemOut)
+def fail_item(request: HttpRequest, reference: str, body: FailIn) -> PaymentItem:
+    """The transfer bounced: its entries return to the queue for the next run."""
+    return payments.payment_item_fail(
+        actor=actor(request), item=_item(reference), reason=body.reason
+    )
+
+
+# -- a member's own -------------------------------------------------------------------------------
+
+
+class MyClaimOut(Schema):
+    id: int
+    source: str
+    state: str
+    state_label: str
+    plan_code: str
+    plan_name: str
+    event_date: dt.date | None
+    requested: str | None
+    amount: str
+    paid: str
+    reason_code: str
+    reason: str
+
+
+class MyPayoutOut(Schema):
+    reference: str
+    amount: str
+    state: str
+    card_last4: str
+    settled_at: dt.datetime | None
+
+
+class MyClaimsOut(Schema):
+    claims: list[MyClaimOut]
+    payouts: list[MyPayoutOut]
+
+
+@router.get("/me/claims", response=MyClaimsOut)
+def my_claims(request: HttpRequest) -> dict[str, Any]:
+    """A member's own claims and transfers, each amount with its reason in plain words."""
+    data = selectors.member_claims(actor(request))
+    for c in data["claims"]:
+        c["state_label"] = str(c["state_label"])
+        c["requested"] = _money(c["requested"])
+        c["amount"] = f"{c['amount']:.2f}"
+        c["paid"] = f"{c['paid']:.2f}"
+    for p in data["payouts"]:
+        p["amount"] = f"{p['amount']:.2f}"
+    return data

@@ -1,0 +1,397 @@
+"""Payment runs: ledger entries of decided claims become bank transfers to members' cards.
+
+A run gathers every entry not yet in a live payment item, nets them per member, and makes one
+item per member whose net is above zero and who holds an active card; everything else waits for a
+later run. The bank file lists the items; the bank's answer marks each item paid or failed. A
+failed transfer frees its entries (their links go dead) for the next run. A claim whose entries
+are all in paid items becomes paid, and the member gets a text message after commit.
+
+Invariants (tests/protection/test_payments_stateful.py): the money paid is the sum of the entries
+of paid items; an entry is in at most one live item (a partial unique index says so too); no
+claim's paid net is ever negative.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from huzhu.accounts.models import Role, User
+from huzhu.audit.services import audit_record
+from huzhu.core import tabular as tb
+from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden
+from huzhu.core.pii import vault
+from huzhu.core.sms import send_sms
+from huzhu.members.models import Card, CardStatus, Member
+from huzhu.protection.models import (
+    ClaimState,
+    LedgerEntry,
+    PaymentItem,
+    PaymentItemEntry,
+    PaymentItemState,
+    PaymentRun,
+)
+from huzhu.protection.services import claims_mark_paid, lock_timeout
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+BANK_FILE_HEADER = ("card_no", "name", "amount", "reference")
+CONFIRM_COLUMNS = (
+    tb.Column("reference", "参考号", required=True),
+    tb.Column("status", "状态"),
+    tb.Column("reason", "失败原因"),
+)
+_PAID_WORDS = {"paid", "ok", "success", "成功", "已到账", "到账"}
+_FAILED_WORDS = {"failed", "fail", "失败", "转账失败", "退回"}
+
+
+def _require_payer(actor: User | None) -> None:
+    """City staff, or the system (None: the `huzhu payments` commands)."""
+    if actor is not None and actor.role != Role.CITY_ADMIN:
+        raise Forbidden("forbidden", "only the city federation runs payments")
+
+
+@dataclass
+class RunPlan:
+    """What a run would pay: per member the entries and their net."""
+
+    items: dict[int, list[tuple[int, Decimal]]] = field(default_factory=dict)  # member → entries
+    held_no_card: int = 0  # members with money waiting for an active card
+    held_not_positive: int = 0  # members whose net is zero or below
+
+
+def _payable() -> RunPlan:
+    """Gather free entries of decided claims and decide who is paid now."""
+    decided = (ClaimState.APPROVED, ClaimState.PAID, ClaimState.REJECTED)
+    free = LedgerEntry.objects.filter(
+        claim__state__in=decided, claim__member__isnull=False
+    ).exclude(pk__in=PaymentItemEntry.objects.filter(live=True).values("entry_id"))
+    by_claim: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
+    member_of: dict[int, int] = {}
+    for entry_id, claim_id, member_id, amount in free.values_list(
+        "id", "claim_id", "claim__member_id", "amount"
+    ).order_by("id"):
+        by_claim[claim_id].append((entry_id, amount))
+        member_of[claim_id] = member_id
+    if not by_claim:
+        return RunPlan()
+    # A claim's free entries go only when they cannot make its paid net negative, whatever
+    # happens to its pending transfers (a pending one may still fail).
+    # SQLite sums decimals as floats: bring each sum back to fen before comparing.
+    paid = {
+        claim_id: Decimal(total).quantize(CENT)
+        for claim_id, total in PaymentItemEntry.objects.filter(
+            live=True,
+            item__state=PaymentItemState.PAID,
+            entry__claim_id__in=free.values("claim_id"),
+        )
+        .values("entry__claim_id")
+        .annotate(total=Sum("entry__amount"))
+        .values_list("entry__claim_id", "total")
+    }
+    per_member: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
+    for claim_id, entries in by_claim.items():
+        if (paid.get(claim_id) or ZERO) + sum((a for _e, a in entries), ZERO) >= 0:
+            per_member[member_of[claim_id]].extend(entries)
+    plan = RunPlan()
+    carded = set(
+        Card.objects.filter(member_id__in=list(per_member), status=CardStatus.ACTIVE).values_list(
+            "member_id", flat=True
+        )
+    )
+    for member_id, entries in per_member.items():
+        if sum((a for _e, a in entries), ZERO) <= 0:
+            plan.held_not_positive += 1
+        elif member_id not in carded:
+            plan.held_no_card += 1
+        else:
+            plan.items[member_id] = entries
+    return plan
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: PaymentRun
+    items: int
+    held_no_card: int
+    held_not_positive: int
+
+
+def payment_run_create(*, actor: User | None) -> RunResult:
+    """Make a run of everything payable now. Conflict `nothing_to_pay` when there is nothing."""
+    _require_payer(actor)
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # One run at a time; a second waits and then finds the entries taken.
+                with connection.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(hashtext('huzhu.payment_run'))")
+            plan = _payable()
+            if not plan.items:
+                raise Conflict(
+                    "nothing_to_pay",
+                    "no member has a positive amount and an active card to pay",
+                    held_no_card=plan.held_no_card,
+                    held_not_positive=plan.held_not_positive,
+                )
+            now = timezone.localtime()
+            run = PaymentRun.objects.create(
+                created_by=actor,
+                reference=f"PR{now:%Y%m%d%H%M}{secrets.token_hex(3).upper()}",
+            )
+            cards = dict(
+                Card.objects.filter(
+                    member_id__in=list(plan.items), status=CardStatus.ACTIVE
+                ).values_list("member_id", "card_no")
+            )
+            members = sorted(plan.items)
+            items = PaymentItem.objects.bulk_create(
+                [
+                    PaymentItem(
+                        run=run,
+                        member_id=m,
+                        card_no=cards[m],
+                        amount=sum((a for _e, a in plan.items[m]), ZERO),
+                        reference=f"{run.reference}-{n:06d}",
+                    )
+                    for n, m in enumerate(members, start=1)
+                ],
+                batch_size=1000,
+            )
+            item_of = {m: item for m, item in zip(members, items, strict=True)}
+            PaymentItemEntry.objects.bulk_create(
+                [
+                    PaymentItemEntry(item=item_of[m], entry_id=entry_id, live=True)
+                    for m in members
+                    for entry_id, _a in plan.items[m]
+                ],
+                batch_size=2000,
+            )
+            run.total = sum((i.amount for i in items), ZERO)
+            run.save(update_fields=["total"])
+            audit_record(
+                actor=actor,
+                action="payment.run_create",
+                obj=run,
+                items=len(items),
+                total=str(run.total),
+            )
+    except IntegrityError as exc:  # another run took an entry first (the unique index)
+        raise Conflict("run_in_progress", "another payment run is being made; retry") from exc
+    return RunResult(
+        run=run,
+        items=len(items),
+        held_no_card=plan.held_no_card,
+        held_not_positive=plan.held_not_positive,
+    )
+
+
+def payment_run_csv(run: PaymentRun) -> bytes:
+    """The bank transfer file: card number, name, amount, reference; UTF-8 with a BOM (Excel)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(BANK_FILE_HEADER)
+    for card_no, name, amount, reference in run.items.order_by("reference").values_list(
+        "card_no", "member__name", "amount", "reference"
+    ):
+        writer.writerow([card_no, name, f"{amount:.2f}", reference])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _locked_item(item: PaymentItem) -> PaymentItem:
+    lock_timeout()
+    try:
+        return (
+            PaymentItem.objects.select_for_update(of=("self",))
+            .select_related("member")
+            .get(pk=item.pk)
+        )
+    except OperationalError as exc:  # lock_timeout
+        raise Busy() from exc
+
+
+def _notify_paid(item: PaymentItem) -> None:
+    member: Member = item.member
+    if not member.phone_cipher:
+        return
+    phone = vault().decrypt(member.phone_cipher)
+    text = _(
+        "【职工互助】您的互助金%(amount)s元已转入尾号%(last4)s的互助服务卡，参考号%(ref)s。"
+    ) % {
+        "amount": f"{item.amount:.2f}",
+        "last4": item.card_no[-4:],
+        "ref": item.reference,
+    }
+    transaction.on_commit(lambda: send_sms(phone, text))
+
+
+def payment_item_confirm(*, actor: User | None, item: PaymentItem) -> PaymentItem:
+    """The bank paid this transfer: the item is paid, claims fully paid become paid, the member
+    is told by SMS. Confirming a paid item again changes nothing."""
+    _require_payer(actor)
+    with transaction.atomic():
+        locked = _locked_item(item)
+        if locked.state == PaymentItemState.PAID:
+            return locked
+        if locked.state != PaymentItemState.PENDING:
+            raise Conflict(
+                "invalid_transition",
+                f"transfer {locked.reference} is {locked.state}",
+                state=locked.state,
+            )
+        locked.state = PaymentItemState.PAID
+        locked.settled_at = timezone.now()
+        locked.save(update_fields=["state", "settled_at"])
+        claim_ids = sorted(
+            set(
+                LedgerEntry.objects.filter(
+                    pk__in=locked.links.filter(live=True).values("entry_id")
+                ).values_list("claim_id", flat=True)
+            )
+        )
+        paid_claims = claims_mark_paid(claim_ids=claim_ids, actor=actor)
+        audit_record(
+            actor=actor,
+            action="payment.item_paid",
+            obj=locked,
+            amount=str(locked.amount),
+            claims_paid=paid_claims,
+        )
+        _notify_paid(locked)
+    return locked
+
+
+def payment_item_fail(*, actor: User | None, item: PaymentItem, reason: str = "") -> PaymentItem:
+    """The bank returned this transfer: its entries go back to the queue for a later run."""
+    _require_payer(actor)
+    with transaction.atomic():
+        locked = _locked_item(item)
+        if locked.state == PaymentItemState.FAILED:
+            return locked
+        if locked.state != PaymentItemState.PENDING:
+            raise Conflict(
+                "invalid_transition",
+                f"transfer {locked.reference} is {locked.state}",
+                state=locked.state,
+            )
+        locked.state = PaymentItemState.FAILED
+        locked.settled_at = timezone.now()
+        locked.save(update_fields=["state", "settled_at"])
+        freed = locked.links.filter(live=True).update(live=False)
+        audit_record(
+            actor=actor,
+            action="payment.item_failed",
+            obj=locked,
+            reason=reason.strip(),
+            amount=str(locked.amount),
+            entries_freed=freed,
+        )
+    return locked
+
+
+@dataclass
+class ConfirmReport:
+    file: str
+    rows: int = 0
+    paid: int = 0
+    failed: int = 0
+    unchanged: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "rows": self.rows,
+            "paid": self.paid,
+            "failed": self.failed,
+            "unchanged": self.unchanged,
+        }
+
+
+def _outcome(text: str | None) -> str | None:
+    word = (text or "paid").strip().casefold()
+    if word in _PAID_WORDS:
+        return PaymentItemState.PAID
+    if word in _FAILED_WORDS:
+        return PaymentItemState.FAILED
+    return None
+
+
+def payment_confirm_file(*, actor: User | None, data: bytes, file: str) -> ConfirmReport:
+    """The bank's answer as a CSV (`reference`, optional `status` paid/failed or 成功/失败,
+    optional `reason`): all rows or none. A bad row: TableError naming row and column."""
+    _require_payer(actor)
+    table = tb.read_table(data, file=file, columns=CONFIRM_COLUMNS)
+    rows = list(table.df.select(tb.ROW, "reference", "status", "reason").iter_rows())
+    refs = [r[1] for r in rows if r[1]]
+    items = {i.reference: i for i in PaymentItem.objects.filter(reference__in=refs)}
+    errors: list[tb.RowError] = []
+    seen: dict[str, int] = {}
+    plan: list[tuple[PaymentItem, str, str]] = []
+    for row, ref, status, reason in rows:
+        if not ref:
+            errors.append(tb.RowError(row, table.header_of("reference"), "required", file))
+            continue
+        outcome = _outcome(status)
+        if outcome is None:
+            errors.append(
+                tb.RowError(
+                    row, table.header_of("status"), "status is paid/成功 or failed/失败", file
+                )
+            )
+        if ref not in items:
+            errors.append(
+                tb.RowError(row, table.header_of("reference"), f"no transfer {ref}", file)
+            )
+        elif ref in seen:
+            errors.append(
+                tb.RowError(
+                    row,
+                    table.header_of("reference"),
+                    f"{ref} again (first on row {seen[ref]})",
+                    file,
+                )
+            )
+        elif outcome is not None:
+            seen[ref] = row
+            plan.append((items[ref], outcome, reason or ""))
+    if errors:
+        raise tb.TableError(errors)
+    report = ConfirmReport(file=file, rows=len(rows))
+    with transaction.atomic():
+        for item, outcome, reason in plan:
+            before = item.state
+            try:
+                if outcome == PaymentItemState.PAID:
+                    after = payment_item_confirm(actor=actor, item=item).state
+                else:
+                    after = payment_item_fail(actor=actor, item=item, reason=reason).state
+            except DomainError as exc:
+                raise DomainError(
+                    exc.code, f"{file}: {item.reference}: {exc.message}", status=exc.status
+                ) from None
+            if before == after:
+                report.unchanged += 1
+            elif after == PaymentItemState.PAID:
+                report.paid += 1
+            else:
+                report.failed += 1
+    return report
+
+
+def payment_items_by_reference(references: Iterable[str]) -> list[PaymentItem]:
+    refs = list(references)
+    items = {i.reference: i for i in PaymentItem.objects.filter(reference__in=refs)}
+    missing = [r for r in refs if r not in items]
+    if missing:
+        raise DomainError("unknown_reference", f"no transfer {', '.join(missing)}", missing=missing)
+    return [items[r] for r in refs]

@@ -1,0 +1,166 @@
+"""Reads for protection: plans, the reviewer's queue, a claim's story, a member's own payouts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.selectors import staff_scope_path
+from huzhu.core.errors import Forbidden
+from huzhu.members.models import Member
+from huzhu.protection import reasons
+from huzhu.protection.enrollments import contribution_statement
+from huzhu.protection.models import (
+    Claim,
+    ClaimSource,
+    ClaimState,
+    LedgerEntry,
+    PaymentItem,
+    PaymentItemEntry,
+    PaymentItemState,
+)
+from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
+
+__all__ = ["contribution_statement"]  # per unit and year (enrollments.py)
+
+ZERO = Decimal("0.00")
+OPEN_STATES = (ClaimState.SUBMITTED, ClaimState.ACCEPTED, ClaimState.UNDER_REVIEW)
+
+
+def claims_visible_to(user: User) -> QuerySet[Claim]:
+    """Claims of members in the staff user's subtree (claim roles only)."""
+    if user.role not in FILE_ROLES | REVIEW_ROLES:
+        raise Forbidden("forbidden", "your role does not handle claims")
+    return Claim.objects.filter(member__unit__path__startswith=staff_scope_path(user))
+
+
+def claim_queue(
+    user: User, *, states: tuple[str, ...] = OPEN_STATES, source: str | None = None
+) -> QuerySet[Claim]:
+    """The reviewer's queue: claims of the subtree in these states, oldest first."""
+    qs = claims_visible_to(user).filter(state__in=states)
+    if source:
+        qs = qs.filter(source=source)
+    return qs.select_related("member__unit", "version__plan").order_by("created_at", "id")
+
+
+def paid_entry_ids(entry_ids: list[int]) -> set[int]:
+    return set(
+        PaymentItemEntry.objects.filter(
+            entry_id__in=entry_ids, live=True, item__state=PaymentItemState.PAID
+        ).values_list("entry_id", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class EntryLine:
+    entry: LedgerEntry
+    paid: bool
+    payment_reference: str | None
+
+
+def claim_entries(claim: Claim) -> list[EntryLine]:
+    """The claim's ledger entries, each with whether (and in which transfer) it was paid."""
+    entries = list(claim.entries.order_by("created_at", "id"))
+    links = {
+        link.entry_id: link.item
+        for link in PaymentItemEntry.objects.filter(entry__claim=claim, live=True).select_related(
+            "item"
+        )
+    }
+    return [
+        EntryLine(
+            entry=e,
+            paid=e.pk in links and links[e.pk].state == PaymentItemState.PAID,
+            payment_reference=links[e.pk].reference if e.pk in links else None,
+        )
+        for e in entries
+    ]
+
+
+def claim_explanation(claim: Claim, *, net: Decimal) -> str:
+    """Why this claim pays what it pays, in words for the member."""
+    version = claim.version
+    terms = version.terms if version else {}
+    benefit = version.plan.benefit if version else ""
+    waiting = version.waiting_days if version else None
+    if claim.source == ClaimSource.APPLICATION:
+        last = claim.events.exclude(reason_code="").order_by("-at", "-id").first()
+        if claim.state == ClaimState.REJECTED and last is not None:
+            if last.reason_code in reasons.RULE_CODES:
+                return reasons.rule_sentence(
+                    last.reason_code, benefit=benefit, terms=terms, waiting_days=waiting
+                )
+            return reasons.decision_sentence(last.reason_code)
+        if claim.state in (ClaimState.APPROVED, ClaimState.PAID):
+            return reasons.payable_sentence(
+                source=claim.source, amount=net, requested=claim.requested
+            )
+        return reasons.decision_sentence(last.reason_code if last else "filed")
+    if claim.reason:
+        return reasons.rule_sentence(
+            claim.reason, benefit=benefit, terms=terms, waiting_days=waiting
+        )
+    return reasons.payable_sentence(source=claim.source, amount=net, requested=None)
+
+
+def member_claims(user: User) -> dict[str, Any]:
+    """A member login's own claims (with the reason for every amount) and its transfers."""
+    if user.role != Role.MEMBER or user.member_id is None:
+        raise Forbidden("not_member", "this login is not a member's")
+    member: Member = user.member  # type: ignore[assignment]
+    claims = list(
+        Claim.objects.filter(member=member)
+        .select_related("version__plan", "settlement")
+        .prefetch_related("events")
+        .order_by("-created_at", "-id")
+    )
+    entries: dict[int, list[LedgerEntry]] = defaultdict(list)
+    for e in LedgerEntry.objects.filter(claim__member=member).order_by("created_at", "id"):
+        entries[e.claim_id].append(e)
+    paid = paid_entry_ids([e.pk for es in entries.values() for e in es])
+    out = []
+    for claim in claims:
+        es = entries.get(claim.pk, [])
+        net = sum((e.amount for e in es), ZERO)
+        out.append(
+            {
+                "id": claim.pk,
+                "source": claim.source,
+                "state": claim.state,
+                "state_label": ClaimState(claim.state).label,
+                "plan_code": claim.plan_code,
+                "plan_name": claim.version.plan.name if claim.version else "",
+                "event_date": claim.event_date
+                or (claim.settlement.admitted_on if claim.settlement else None),
+                "requested": claim.requested,
+                "amount": net,
+                "paid": sum((e.amount for e in es if e.pk in paid), ZERO),
+                "reason_code": claim.reason or _last_code(claim),
+                "reason": claim_explanation(claim, net=net),
+            }
+        )
+    payouts = PaymentItem.objects.filter(member=member).order_by("-id")
+    return {
+        "claims": out,
+        "payouts": [
+            {
+                "reference": p.reference,
+                "amount": p.amount,
+                "state": p.state,
+                "card_last4": p.card_no[-4:],
+                "settled_at": p.settled_at,
+            }
+            for p in payouts
+        ],
+    }
+
+
+def _last_code(claim: Claim) -> str:
+    events = [e for e in claim.events.all() if e.reason_code]
+    return events[-1].reason_code if events else ""

@@ -1,0 +1,83 @@
+"""Sign-in throttling and lockout per account and per address; security headers."""
+
+from __future__ import annotations
+
+from django.test import Client
+from django.utils import timezone
+
+from huzhu.accounts.models import LoginThrottle, Role
+from tests.conftest import PASSWORD, ApiClient
+
+
+def _token(username: str, password: str, address: str = "10.0.0.1"):
+    return ApiClient().post(
+        "/auth/token", {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+
+
+def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(tree, make_staff):
+    user = make_staff(Role.DISTRICT_ADMIN, tree.xicheng, username="zhang")
+    for _ in range(5):
+        assert _token(user.username, "wrong").status_code == 401
+    locked = _token(user.username, PASSWORD)
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "too_many_attempts"
+
+
+def test_lockout_ends_after_its_time(tree, make_staff):
+    user = make_staff(Role.DISTRICT_ADMIN, tree.xicheng, username="li")
+    for _ in range(5):
+        _token(user.username, "wrong")
+    LoginThrottle.objects.update(locked_until=timezone.now() - timezone.timedelta(seconds=1))
+    assert _token(user.username, PASSWORD).status_code == 200
+
+
+def test_success_resets_the_account_count(tree, make_staff):
+    user = make_staff(Role.DISTRICT_ADMIN, tree.xicheng, username="wang")
+    for _ in range(4):
+        _token(user.username, "wrong")
+    assert _token(user.username, PASSWORD).status_code == 200
+    for _ in range(4):
+        _token(user.username, "wrong")
+    assert _token(user.username, PASSWORD).status_code == 200
+
+
+def test_one_address_guessing_many_accounts_is_locked(tree, make_staff):
+    make_staff(Role.DISTRICT_ADMIN, tree.xicheng, username="zhao")
+    for n in range(30):
+        _token(f"nobody{n}", "guess", address="10.9.9.9")
+    assert _token("zhao", PASSWORD, address="10.9.9.9").status_code == 429
+    assert _token("zhao", PASSWORD, address="10.1.1.1").status_code == 200
+
+
+def test_web_login_is_throttled_too(tree, make_staff):
+    make_staff(Role.DISTRICT_ADMIN, tree.xicheng, username="sun")
+    client = Client(REMOTE_ADDR="10.2.2.2")
+    for _ in range(5):
+        client.post("/login/", {"username": "sun", "password": "wrong"})
+    client.post("/login/", {"username": "sun", "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+
+
+def test_revoked_token_no_longer_works(tree, make_staff, api_as):
+    user = make_staff(Role.DISTRICT_ADMIN, tree.xicheng)
+    api = api_as(user)
+    assert api.get("/auth/me").status_code == 200
+    assert api.delete("/auth/token").status_code == 204
+    assert api.get("/auth/me").status_code == 401
+
+
+def test_pages_carry_a_strict_content_security_policy(db):
+    response = Client().get("/")
+    csp = response.headers["Content-Security-Policy"]
+    script = next(part for part in csp.split("; ") if part.startswith("script-src"))
+    assert script == "script-src 'self'"
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_api_docs_load_swagger_from_this_server(db):
+    html = Client().get("/api/v1/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()
