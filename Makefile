@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/huzhu_test
 
-.PHONY: run test test-sqlite test-pg lint typecheck check bench clean install assets
+.PHONY: run test test-sqlite test-pg lint typecheck check bench clean install assets browser
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,22 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/huzhu serve --port $(PORT) --workers $(WORKERS)
 
+# Browser tests drive Debian's chromium (never a downloaded browser). As root it is installed
+# when missing; otherwise those tests skip with the reason (and fail under CI=true).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei; \
+	  else echo "browser tests will skip: $(CHROMIUM) is missing and this is not root (apt-get install chromium)"; fi; \
+	fi
+
 # The whole suite on SQLite; PostgreSQL-only tests are deselected here and run by `make test-pg`.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m "not postgres"
 
 # The whole suite again on PostgreSQL (CI runs both). Creates a throwaway database per run.
-test-pg: $(STAMP)
+test-pg: $(STAMP) browser
 	DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -37,13 +47,18 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-# Front-end assets are committed under src/huzhu/web/static/vendor/ so that `make run` needs only
-# Python; this refreshes them from npm (package.json, package-lock.json) after an upgrade.
-ECHARTS := src/huzhu/web/static/vendor/echarts
+# Front-end libraries: `npm ci` then copy their built files (and licences) into the package's
+# static folder. The copies are committed, so `make run` needs only Python and make.
+VENDOR := src/huzhu/web/static/vendor
 assets:
-	npm ci --no-audit --no-fund
-	mkdir -p $(ECHARTS)
-	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE node_modules/echarts/NOTICE $(ECHARTS)/
+	npm ci --no-fund --no-audit
+	mkdir -p $(VENDOR)/htmx $(VENDOR)/alpinejs $(VENDOR)/html5-qrcode $(VENDOR)/echarts
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE $(VENDOR)/htmx/
+	cp node_modules/@alpinejs/csp/dist/cdn.min.js $(VENDOR)/alpinejs/alpine-csp.min.js
+	cp node_modules/@vue/reactivity/LICENSE $(VENDOR)/alpinejs/LICENSE-vue-reactivity
+	cp node_modules/html5-qrcode/html5-qrcode.min.js node_modules/html5-qrcode/LICENSE $(VENDOR)/html5-qrcode/
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE node_modules/echarts/NOTICE $(VENDOR)/echarts/
+	@# @alpinejs/csp ships no licence file: $(VENDOR)/alpinejs/LICENSE.md (MIT) is kept in git.
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

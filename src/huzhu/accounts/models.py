@@ -78,3 +78,22 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.failures}"
+
+
+class OneTimeCode(models.Model):
+    """A sign-in code sent by SMS to a member's phone: kept only as keyed hashes, valid for a
+    few minutes, at most a few wrong tries, used once."""
+
+    phone_hash = models.CharField(max_length=64, db_index=True)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("短信验证码")
+        verbose_name_plural = _("短信验证码")
+
+    def __str__(self) -> str:
+        return f"code {self.pk} ({'used' if self.used_at else 'open'})"

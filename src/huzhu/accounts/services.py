@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
@@ -11,12 +13,20 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from huzhu.accounts.models import STAFF_ROLES, ApiToken, Role, User
+from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
 from huzhu.accounts.throttle import client_address, login_locked_until
 from huzhu.audit.services import audit_record
 from huzhu.core.errors import Conflict, DomainError, NotFound
-from huzhu.members.models import Organisation
+from huzhu.core.pii import vault
+from huzhu.core.sms import send_sms
+from huzhu.members import rules as member_rules
+from huzhu.members.models import Member, Organisation
+
+OTP_LIFETIME = timedelta(minutes=5)
+OTP_MAX_ATTEMPTS = 5
+OTP_RESEND_AFTER = timedelta(seconds=60)
 
 
 def staff_create(
@@ -96,3 +106,102 @@ def token_revoke(key: str) -> bool:
             revoked_at=timezone.now()
         )
     )
+
+
+# -- member sign-in with a one-time code by SMS ---------------------------------------------------
+
+
+def _otp_phone(phone: str) -> tuple[str, str]:
+    """(normalised phone, its keyed hash), or DomainError for what is no mainland mobile."""
+    value = member_rules.normalize_phone(phone or "")
+    if member_rules.phone_problem(value):
+        raise DomainError("invalid_phone", _("请输入正确的11位手机号码"), field="phone")
+    return value, vault().lookup_hash(value)
+
+
+def _otp_code_hash(phone_hash: str, code: str) -> str:
+    return vault().lookup_hash(f"otp|{phone_hash}|{code}")
+
+
+def _member_for_phone(phone_hash: str) -> Member | None:
+    """The one active member with this phone; None when there is none, or more than one."""
+    found = list(Member.objects.filter(phone_hash=phone_hash, is_active=True)[:2])
+    return found[0] if len(found) == 1 else None
+
+
+def otp_request(*, phone: str) -> bool:
+    """Send a sign-in code to a phone on the roster. Returns whether a code was sent; callers
+    tell the person the same either way, so that the form does not reveal who is a member."""
+    value, phone_hash = _otp_phone(phone)
+    now = timezone.now()
+    recent = OneTimeCode.objects.filter(
+        phone_hash=phone_hash, created_at__gt=now - OTP_RESEND_AFTER
+    ).exists()
+    if recent:
+        raise DomainError(
+            "too_soon", _("验证码已发送，请稍候一分钟再重新获取"), status=429, field="phone"
+        )
+    if _member_for_phone(phone_hash) is None:
+        return False
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    with transaction.atomic():
+        OneTimeCode.objects.create(
+            phone_hash=phone_hash,
+            code_hash=_otp_code_hash(phone_hash, code),
+            expires_at=now + OTP_LIFETIME,
+        )
+        text = _("【职工互助】您的登录验证码是 %(code)s，5分钟内有效。如非本人操作，请忽略。") % {
+            "code": code
+        }
+        transaction.on_commit(lambda: send_sms(value, text))
+    return True
+
+
+def otp_sign_in(*, phone: str, code: str) -> User:
+    """The member login for a phone and the code just sent to it (created on first sign-in).
+    A code lives five minutes, allows five tries and works once."""
+    _value, phone_hash = _otp_phone(phone)
+    now = timezone.now()
+    with transaction.atomic():
+        otp = (
+            OneTimeCode.objects.select_for_update()
+            .filter(phone_hash=phone_hash, used_at__isnull=True)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if otp is None or otp.expires_at <= now:
+            raise DomainError("code_expired", _("验证码已失效，请重新获取"), field="code")
+        if otp.attempts >= OTP_MAX_ATTEMPTS:
+            raise DomainError(
+                "too_many_attempts", _("错误次数过多，请重新获取验证码"), field="code"
+            )
+        good = hmac.compare_digest(otp.code_hash, _otp_code_hash(phone_hash, code.strip()))
+        if good:
+            otp.used_at = now
+            otp.save(update_fields=["used_at"])
+        else:
+            otp.attempts += 1
+            otp.save(update_fields=["attempts"])
+    # Outside the block above: a wrong try must be counted, not rolled back with the error.
+    if not good:
+        raise DomainError("wrong_code", _("验证码不正确"), field="code")
+    member = _member_for_phone(phone_hash)
+    if member is None:
+        raise DomainError("not_member", _("该手机号没有对应的会员，请联系所在工会"), field="phone")
+    return member_login(member=member)
+
+
+def member_login(*, member: Member) -> User:
+    """The login of a member, created the first time (no password: it signs in by SMS code)."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(member=member).first()
+        if user is None:
+            user = User(username=f"m{member.pk}", role=Role.MEMBER, member=member)
+            user.set_unusable_password()
+            user.save()
+            audit_record(
+                actor=None, action="member.login_create", obj=user, org_path=member.unit.path
+            )
+    if not user.is_active:
+        raise DomainError("inactive", _("该账号已停用，请联系所在工会"), status=403)
+    return user

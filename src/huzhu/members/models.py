@@ -65,6 +65,8 @@ class Member(models.Model):
     name = models.CharField(_("姓名"), max_length=100, db_index=True)
     birth_date = models.DateField(_("出生日期"), null=True, blank=True)
     phone_cipher = models.TextField(blank=True, default="", editable=False)
+    # Keyed hash of the normalised phone number: how a member signs in with an SMS code.
+    phone_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     phone_masked = models.CharField(_("手机号"), max_length=20, blank=True, default="")
     unit = models.ForeignKey(
         Organisation, verbose_name=_("单位"), on_delete=models.PROTECT, related_name="members"
@@ -78,6 +80,11 @@ class Member(models.Model):
         verbose_name = _("会员")
         verbose_name_plural = _("会员")
         ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["phone_hash"], condition=~Q(phone_hash=""), name="member_phone_hash"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.id_masked}"

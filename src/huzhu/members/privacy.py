@@ -93,6 +93,7 @@ def member_erase(*, member: Member, actor: User, reason: str) -> Member:
         member.id_masked = "*" * 18
         member.phone_cipher = ""
         member.phone_masked = ""
+        member.phone_hash = ""
         member.birth_date = None
         member.joined_on = None
         member.is_active = False

@@ -350,6 +350,7 @@ def members_import(
                     f"{value[6:10]}-{value[10:12]}-{value[12:14]}",
                     v.encrypt(phone) if phone else "",
                     mask_phone(phone) if phone else "",
+                    v.lookup_hash(phone) if phone else "",
                     unit_ids[unit_code],
                     joined,
                     True,
@@ -367,6 +368,7 @@ def members_import(
                 "birth_date",
                 "phone_cipher",
                 "phone_masked",
+                "phone_hash",
                 "unit_id",
                 "joined_on",
                 "is_active",
@@ -403,6 +405,7 @@ class _Known:
     unit_id: int
     joined_on: date | None
     phone_masked: str
+    phone_hash: str
 
 
 def _existing_members(hashes: list[str]) -> dict[str, _Known]:
@@ -411,14 +414,16 @@ def _existing_members(hashes: list[str]) -> dict[str, _Known]:
     rows = lookup_many(
         Member._meta.db_table,
         "id_hash",
-        ["id", "unit_id", "name", "joined_on", "phone_masked"],
+        ["id", "unit_id", "name", "joined_on", "phone_masked", "phone_hash"],
         hashes,
     )
     found: dict[str, _Known] = {}
-    for h, (member_id, unit_id, name, joined, phone_masked) in rows.items():
+    for h, (member_id, unit_id, name, joined, phone_masked, phone_hash) in rows.items():
         if isinstance(joined, str):  # SQLite raw rows return dates as text
             joined = date.fromisoformat(joined)
-        found[h] = _Known(member_id, unit_paths[unit_id], name, unit_id, joined, phone_masked)
+        found[h] = _Known(
+            member_id, unit_paths[unit_id], name, unit_id, joined, phone_masked, phone_hash
+        )
     return found
 
 
@@ -497,22 +502,23 @@ def _update_members(
     ).iter_rows():
         known = existing[h]
         joined_on = date.fromisoformat(joined) if joined else known.joined_on
-        phone_masked = mask_phone(phone) if phone else known.phone_masked
+        # Compared by keyed hash: two numbers can share a mask (same first 3 and last 4 digits).
+        phone_hash = v.lookup_hash(phone) if phone else known.phone_hash
         unit_id = unit_ids[unit_code]
-        if (name, unit_id, joined_on, phone_masked) == (
+        if (name, unit_id, joined_on, phone_hash) == (
             known.name,
             known.unit_id,
             known.joined_on,
-            known.phone_masked,
+            known.phone_hash,
         ):
             unchanged += 1
             continue
         changed.append((name, unit_id, joined_on, now, known.id))
-        if phone and phone_masked != known.phone_masked:
-            phones.append((v.encrypt(phone), phone_masked, known.id))
+        if phone and phone_hash != known.phone_hash:
+            phones.append((v.encrypt(phone), mask_phone(phone), phone_hash, known.id))
     table = Member._meta.db_table
     bulk_update(table, "id", ["name", "unit_id", "joined_on", "updated_at"], changed)
-    bulk_update(table, "id", ["phone_cipher", "phone_masked"], phones)
+    bulk_update(table, "id", ["phone_cipher", "phone_masked", "phone_hash"], phones)
     return len(changed), unchanged
 
 

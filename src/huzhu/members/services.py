@@ -130,6 +130,7 @@ def member_create_or_update(
         if phone:
             member.phone_cipher = v.encrypt(phone)
             member.phone_masked = mask_phone(phone)
+            member.phone_hash = v.lookup_hash(phone)
         if joined_on:
             member.joined_on = joined_on
         member.save()

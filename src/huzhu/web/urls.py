@@ -1,16 +1,58 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from huzhu.web import console_views as console
+from huzhu.web import member_views as m
 from huzhu.web import views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/"), name="logout"),
-    path("console/", views.console_home, name="console"),
-    path("console/members/", views.console_members, name="console_members"),
-    path("console/import/members/", views.console_import_members, name="console_import_members"),
-    path("console/stats/", views.console_stats, name="console_stats"),
+    # member pages
+    path("m/login/", m.sign_in, name="m_login"),
+    path("m/", m.home, name="m_home"),
+    path("m/plans/", m.plans, name="m_plans"),
+    path("m/payouts/", m.payouts, name="m_payouts"),
+    path("m/benefits/", m.benefit_list, name="m_benefits"),
+    path("m/benefits/remaining/", m.benefit_remaining, name="m_benefits_remaining"),
+    path("m/benefits/<int:activity_id>/book/", m.benefit_book, name="m_book"),
+    path("m/bookings/<int:booking_id>/cancel/", m.booking_cancel, name="m_cancel"),
+    path("m/bookings/<int:booking_id>/voucher/", m.voucher, name="m_voucher"),
+    path("m/stations/", m.station_page, name="m_stations"),
+    path("m/stations/near/", m.station_near, name="m_stations_near"),
+    # staff console
+    path("console/", console.dashboard, name="console"),
+    path("console/orgs/", console.orgs, name="console_orgs"),
+    path("console/members/", console.members, name="console_members"),
+    path("console/members/export/", console.members_export_xlsx, name="console_members_export"),
+    path("console/members/<int:member_id>/", console.member_detail, name="console_member"),
+    path("console/import/members/", console.import_members, name="console_import_members"),
+    path("console/activities/", console.activities, name="console_activities"),
+    path(
+        "console/activities/<int:activity_id>/",
+        console.activity_detail,
+        name="console_activity",
+    ),
+    path(
+        "console/activities/<int:activity_id>/counters/",
+        console.activity_counters,
+        name="console_activity_counters",
+    ),
+    path("console/gate/", console.gate, name="console_gate"),
+    path("console/settlements/", console.settlements, name="console_settlements"),
+    path(
+        "console/settlements/<int:job_id>/",
+        console.settlement_job,
+        name="console_settlement_job",
+    ),
+    path(
+        "console/settlements/<int:job_id>/report.csv",
+        console.settlement_job_csv,
+        name="console_settlement_csv",
+    ),
+    path("console/audit/", console.audit_log, name="console_audit"),
+    path("console/stats/", console.stats, name="console_stats"),
 ]

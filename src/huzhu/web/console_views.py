@@ -1,0 +1,395 @@
+"""The staff console (/console/…): every list is scoped to the user's organisation subtree by
+huzhu.accounts.selectors; every write goes through a domain service."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.db.models import F, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
+from huzhu.accounts.selectors import members_visible_to, orgs_visible_to
+from huzhu.audit.models import AuditEvent
+from huzhu.benefits import selectors as benefits
+from huzhu.benefits.models import Activity
+from huzhu.core import idnumber
+from huzhu.core.errors import DomainError
+from huzhu.core.pii import vault
+from huzhu.core.tabular import TableError
+from huzhu.members import rules as member_rules
+from huzhu.members.models import Card, CardStatus
+from huzhu.members.roster import members_export, members_import
+from huzhu.members.services import member_reveal_id_number
+from huzhu.protection.models import Enrollment
+from huzhu.web import selectors, services
+from huzhu.web.access import staff_required
+from huzhu.web.models import JobStatus, SettlementJob
+
+
+def _page(request: HttpRequest, qs: object, per_page: int = 50) -> object:
+    return Paginator(qs, per_page).get_page(request.GET.get("page"))  # type: ignore[arg-type]
+
+
+@staff_required()
+def dashboard(request: HttpRequest, user: User) -> HttpResponse:
+    activities = benefits.activities_for_staff(user)
+    now = timezone.now()
+    context = {
+        "org": user.org,
+        "member_count": members_visible_to(user).count(),
+        "org_count": orgs_visible_to(user).count(),
+        "open_activities": activities.filter(opens_at__lte=now, closes_at__gt=now).count(),
+        "events_today": selectors.audit_events_visible(user, since=timezone.localdate()).count(),
+        "may_import_settlements": services.may_import_settlements(user),
+        "roster": user.role in ROSTER_ROLES,
+    }
+    return render(request, "web/console/home.html", context)
+
+
+# -- organisations and members --------------------------------------------------------------------
+
+
+@staff_required()
+def orgs(request: HttpRequest, user: User) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    qs = orgs_visible_to(user).order_by("path")
+    if q:
+        qs = qs.filter(Q(name__contains=q) | Q(code__iexact=q))
+    return render(
+        request,
+        "web/console/orgs.html",
+        {"page": _page(request, qs, 100), "q": q, "query": urlencode({"q": q}) if q else ""},
+    )
+
+
+def _member_search(user: User, q: str) -> object:
+    qs = members_visible_to(user).select_related("unit").order_by("id")
+    if not q:
+        return qs
+    value = idnumber.normalize(q)
+    if len(value) == 18 and not idnumber.id_number_problem(value):
+        return qs.filter(id_hash=vault().lookup_hash(value))
+    phone = member_rules.normalize_phone(q)
+    if not member_rules.phone_problem(phone):
+        return qs.filter(phone_hash=vault().lookup_hash(phone))
+    return qs.filter(Q(name__contains=q) | Q(cards__card_no=q)).distinct()
+
+
+@staff_required()
+def members(request: HttpRequest, user: User) -> HttpResponse:
+    """Search by name, full ID number, phone or card number; numbers are shown masked."""
+    q = request.GET.get("q", "").strip()
+    return render(
+        request,
+        "web/console/members.html",
+        {
+            "page": _page(request, _member_search(user, q)),
+            "q": q,
+            "may_export": user.role in ROSTER_ROLES,
+        },
+    )
+
+
+@staff_required()
+def member_detail(request: HttpRequest, user: User, member_id: int) -> HttpResponse:
+    member = members_visible_to(user).select_related("unit").filter(pk=member_id).first()
+    if member is None:
+        raise Http404
+    context: dict[str, object] = {
+        "member": member,
+        "cards": Card.objects.filter(member=member).order_by("-issued_at"),
+        "enrolments": Enrollment.objects.filter(member=member)
+        .select_related("version__plan")
+        .order_by("-version__period_start"),
+        "may_reveal": user.role in ID_REVEAL_ROLES,
+        "active": CardStatus.ACTIVE,
+    }
+    status = 200
+    if request.method == "POST":
+        try:
+            context["revealed"] = member_reveal_id_number(
+                member=member, actor=user, reason=request.POST.get("reason", "")
+            )
+        except DomainError as exc:
+            context["error"] = exc.message
+            status = exc.status
+    response = render(request, "web/console/member.html", context, status=status)
+    response["Cache-Control"] = "no-store"  # a revealed number must not linger in caches
+    return response
+
+
+@require_POST
+@staff_required(ROSTER_ROLES)
+def members_export_xlsx(request: HttpRequest, user: User) -> HttpResponseBase:
+    """The roster of the user's subtree as Excel, full numbers included: the export is logged
+    with its reason."""
+    reason = request.POST.get("reason", "").strip()
+    if not reason:
+        return render(
+            request,
+            "web/console/members.html",
+            {
+                "page": _page(request, _member_search(user, "")),
+                "q": "",
+                "may_export": True,
+                "export_error": _("请填写导出原因"),
+            },
+            status=400,
+        )
+    folder = Path(tempfile.mkdtemp(prefix="huzhu-export-"))
+    out = folder / f"members-{timezone.localdate():%Y%m%d}.xlsx"
+    members_export(out, actor=user, reason=reason)
+    handle = out.open("rb")
+    # The file is unlinked at once; the open handle keeps it readable until it is streamed.
+    out.unlink()
+    folder.rmdir()
+    response = FileResponse(handle, as_attachment=True, filename=out.name)
+    response["Content-Type"] = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return response
+
+
+@staff_required(ROSTER_ROLES)
+def import_members(request: HttpRequest, user: User) -> HttpResponse:
+    """Upload a roster; the row-by-row report is shown on the page, as the CLI prints it."""
+    context: dict[str, object] = {}
+    upload = request.FILES.get("file") if request.method == "POST" else None
+    if upload is not None and not isinstance(upload, list):
+        keep_valid = request.POST.get("keep_valid") == "on"
+        try:
+            report = members_import(
+                upload.read(), file=upload.name or "upload.csv", actor=user, keep_valid=keep_valid
+            )
+            context["report"] = report
+            context["errors"] = report.errors
+        except TableError as exc:
+            context["errors"] = exc.errors
+            context["refused"] = True
+        except DomainError as exc:
+            context["failure"] = exc.message
+    return render(
+        request,
+        "web/console/import_members.html",
+        context,
+        status=400 if context.get("refused") else 200,
+    )
+
+
+# -- activities and the gate ----------------------------------------------------------------------
+
+
+@staff_required()
+def activities(request: HttpRequest, user: User) -> HttpResponse:
+    qs = (
+        benefits.with_total_quota(benefits.activities_for_staff(user))
+        .annotate(remaining=F("quota_size") - F("quota_used"))
+        .order_by("-opens_at", "-id")
+    )
+    return render(request, "web/console/activities.html", {"page": _page(request, qs)})
+
+
+def _activity_for(user: User, activity_id: int) -> Activity:
+    try:
+        return benefits.activity_get(user=user, activity_id=activity_id)
+    except DomainError:
+        raise Http404 from None
+
+
+@staff_required()
+def activity_detail(request: HttpRequest, user: User, activity_id: int) -> HttpResponse:
+    activity = _activity_for(user, activity_id)
+    return render(
+        request,
+        "web/console/activity.html",
+        {"activity": activity, "stats": benefits.activity_stats(activity)},
+    )
+
+
+@staff_required()
+def activity_counters(request: HttpRequest, user: User, activity_id: int) -> HttpResponse:
+    """Polled every few seconds by the activity page: the live counters."""
+    activity = _activity_for(user, activity_id)
+    return render(
+        request,
+        "web/console/_counters.html",
+        {"activity": activity, "stats": benefits.activity_stats(activity)},
+    )
+
+
+@staff_required(benefits.GATE_ROLES)
+def gate(request: HttpRequest, user: User) -> HttpResponse:
+    """Scan vouchers with the device camera, or type the code; the page posts each scan to
+    /api/v1/redemptions and shows a big green or red answer."""
+    return render(request, "web/console/gate.html", {"gate_name": f"web-{user.username}"[:64]})
+
+
+# -- settlement imports ---------------------------------------------------------------------------
+
+
+def _settlement_staff(user: User) -> bool:
+    return services.may_import_settlements(user)
+
+
+@staff_required()
+def settlements(request: HttpRequest, user: User) -> HttpResponse:
+    if not _settlement_staff(user):
+        return render(request, "web/forbidden.html", status=403)
+    context: dict[str, object] = {"jobs": SettlementJob.objects.all()[:20]}
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise DomainError("file_required", _("请选择文件"), field="file")
+            job = services.settlement_job_create(
+                data=upload.read(),
+                file_name=upload.name or "settlements.csv",
+                actor=user,
+                keep_valid=request.POST.get("keep_valid") == "on",
+            )
+            services.settlement_job_start(job)
+            return HttpResponseRedirect(reverse("web:console_settlement_job", args=[job.pk]))
+        except DomainError as exc:
+            context["error"] = exc.message
+            return render(request, "web/console/settlements.html", context, status=exc.status)
+    return render(request, "web/console/settlements.html", context)
+
+
+def _job(user: User, job_id: int) -> SettlementJob:
+    job = SettlementJob.objects.filter(pk=job_id).first()
+    if job is None or not _settlement_staff(user):
+        raise Http404
+    return job
+
+
+@staff_required()
+def settlement_job(request: HttpRequest, user: User, job_id: int) -> HttpResponse:
+    job = _job(user, job_id)
+    stage, count = selectors.job_progress(job)
+    template = "web/console/_job.html" if request.headers.get("HX-Request") else None
+    context = {
+        "job": job,
+        "stage": stage,
+        "count": count,
+        "finished": job.status in (JobStatus.DONE, JobStatus.FAILED),
+        "errors": (job.report or {}).get("errors", [])[:500],
+    }
+    return render(request, template or "web/console/settlement_job.html", context)
+
+
+@staff_required()
+def settlement_job_csv(request: HttpRequest, user: User, job_id: int) -> HttpResponse:
+    """The job's report as CSV (UTF-8 with BOM, as Excel opens it): figures, then every error."""
+    job = _job(user, job_id)
+    report = job.report or {}
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([_("项目"), _("值")])
+    w.writerow([_("文件"), job.file_name])
+    w.writerow([_("状态"), job.get_status_display()])
+    for key in ("rows", "new", "resent", "reversals", "matched", "members_recomputed", "entries"):
+        if key in report:
+            w.writerow([key, report[key]])
+    for plan, amount in (report.get("paid_by_plan") or {}).items():
+        w.writerow([f"paid_by_plan.{plan}", amount])
+    for reason, n in (report.get("reasons") or {}).items():
+        w.writerow([f"reasons.{reason}", n])
+    if job.error:
+        w.writerow([_("错误"), job.error])
+    errors = report.get("errors") or []
+    if errors:
+        w.writerow([])
+        w.writerow([_("行"), _("列"), _("原因")])
+        for e in errors:
+            w.writerow([e.get("row"), e.get("column"), e.get("reason")])
+    response = HttpResponse(
+        buf.getvalue().encode("utf-8-sig"), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="settlement-report-{job.pk}.csv"'
+    return response
+
+
+# -- the audit log --------------------------------------------------------------------------------
+
+
+def _date(text: str) -> date | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date() if text else None
+    except ValueError:
+        return None
+
+
+@staff_required()
+def audit_log(request: HttpRequest, user: User) -> HttpResponse:
+    f = {
+        "action": request.GET.get("action", "").strip(),
+        "actor": request.GET.get("actor", "").strip(),
+        "since": request.GET.get("since", "").strip(),
+        "until": request.GET.get("until", "").strip(),
+    }
+    qs = selectors.audit_events_visible(
+        user,
+        action=f["action"],
+        actor=f["actor"],
+        since=_date(f["since"]),
+        until=_date(f["until"]),
+    )
+    actions = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()[:200]
+    query = urlencode({k: v for k, v in f.items() if v})
+    return render(
+        request,
+        "web/console/audit.html",
+        {"page": _page(request, qs), "f": f, "actions": sorted(actions), "query": query},
+    )
+
+
+# -- statistics -----------------------------------------------------------------------------------
+
+
+@staff_required()
+def stats(request: HttpRequest, user: User) -> HttpResponse:
+    """The statistics dashboard: charts drawn by static/web/stats.js from /api/v1/stats/."""
+    this_year = timezone.localdate().year
+    try:
+        year = int(request.GET.get("year", this_year))
+    except ValueError:
+        year = this_year
+    year = min(max(year, this_year - 30), this_year + 1)
+    q = f"year={year}"
+    charts = [
+        ("payouts-month", _("互助金给付（按月）"), f"payouts?group_by=month&{q}"),
+        ("payouts-benefit", _("互助金给付（按保障类型）"), f"payouts?group_by=benefit&{q}"),
+        ("payouts-district", _("互助金给付（按区）"), f"payouts?group_by=district&{q}"),
+        ("payouts-year", _("互助金给付（历年）"), "payouts?group_by=year"),
+        ("members", _("参保人数（按计划）"), f"members?{q}"),
+        ("contributions", _("缴费（按计划）"), f"contributions?group_by=plan&{q}"),
+        ("bookings", _("普惠活动预约与核销"), f"bookings?{q}"),
+        ("stations", _("驿站服务（按月）"), f"stations?group_by=month&{q}"),
+        ("care", _("慰问资金与预算"), f"care?{q}"),
+    ]
+    context = {
+        "org": user.org,
+        "year": year,
+        "years": list(range(this_year, this_year - 26, -1)),
+        "charts": [
+            {
+                "id": cid,
+                "title": title,
+                "source": source,
+                "export": source.replace("?", ".xlsx?", 1),
+            }
+            for cid, title, source in charts
+        ],
+    }
+    return render(request, "web/console/stats.html", context)

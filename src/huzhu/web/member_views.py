@@ -1,0 +1,264 @@
+"""Member pages (/m/…), phone first: sign in by SMS code, card, plans, payouts, benefits with
+live quota, vouchers as big QR codes, warm stations nearby. Thin: services and selectors decide."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import segno
+from django.conf import settings
+from django.contrib.auth import login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from huzhu.accounts.models import User
+from huzhu.accounts.services import otp_request, otp_sign_in
+from huzhu.benefits import rules as benefit_rules
+from huzhu.benefits import selectors as benefits
+from huzhu.benefits import services as benefit_services
+from huzhu.benefits.models import HOLDING, LIVE, Booking, BookingStatus, Quota
+from huzhu.core.errors import DomainError
+from huzhu.members.models import Card, CardStatus, Member
+from huzhu.protection.selectors import member_claims
+from huzhu.stations import geo
+from huzhu.stations import rules as station_rules
+from huzhu.stations import selectors as stations
+from huzhu.stations.hours import parse_hours
+from huzhu.stations.models import Station
+from huzhu.web import selectors
+from huzhu.web.access import member_required
+
+
+def _next_url(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """Phone and a code sent by SMS (step 1: send, step 2: verify); or a password (the form
+    posts to /login/)."""
+    context: dict[str, object] = {"next": _next_url(request, "")}
+    if request.method == "POST":
+        phone = request.POST.get("phone", "").strip()
+        context["phone"] = phone
+        try:
+            if request.POST.get("action") == "verify":
+                user = otp_sign_in(phone=phone, code=request.POST.get("code", ""))
+                # The SMS code was the credential: sign in through the configured backend.
+                login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+                return HttpResponseRedirect(_next_url(request, reverse("web:m_home")))
+            otp_request(phone=phone)
+            context["code_sent"] = True
+        except DomainError as exc:
+            context["error"] = exc.message
+            context["code_sent"] = request.POST.get("action") == "verify" and exc.code in (
+                "wrong_code",
+            )
+            return render(request, "web/m/login.html", context, status=exc.status)
+    return render(request, "web/m/login.html", context)
+
+
+@member_required
+def home(request: HttpRequest, user: User) -> HttpResponse:
+    member: Member = user.member  # type: ignore[assignment]
+    card = Card.objects.filter(member=member, status=CardStatus.ACTIVE).first()
+    upcoming = (
+        Booking.objects.filter(member=member, status=BookingStatus.BOOKED)
+        .select_related("activity")
+        .order_by("activity__valid_to")[:3]
+    )
+    return render(
+        request,
+        "web/m/home.html",
+        {"member": member, "card": card, "unit": member.unit, "upcoming": upcoming},
+    )
+
+
+@member_required
+def plans(request: HttpRequest, user: User) -> HttpResponse:
+    year = timezone.localdate().year
+    lines = selectors.member_plans(user.member, year=year)  # type: ignore[arg-type]
+    return render(request, "web/m/plans.html", {"plans": lines, "year": year})
+
+
+@member_required
+def payouts(request: HttpRequest, user: User) -> HttpResponse:
+    """Claims with the reason for each amount in words, and the transfers to the card."""
+    data = member_claims(user)
+    total = sum((c["amount"] for c in data["claims"]), Decimal("0.00"))
+    return render(
+        request,
+        "web/m/payouts.html",
+        {"claims": data["claims"], "transfers": data["payouts"], "total": total},
+    )
+
+
+def _activity_rows(user: User) -> list[dict[str, object]]:
+    now = timezone.now()
+    activities = list(
+        benefits.with_total_quota(benefits.activities_visible_to(user, current_only=True)).order_by(
+            "opens_at", "id"
+        )
+    )
+    mine = {b.activity_id: b for b in Booking.objects.filter(member=user.member, status__in=LIVE)}
+    days: dict[int, list[Quota]] = {}
+    per_day = [a.pk for a in activities if a.per_day]
+    for q in Quota.objects.filter(activity_id__in=per_day, day__isnull=False).order_by("day"):
+        days.setdefault(q.activity_id, []).append(q)
+    return [
+        {
+            "activity": a,
+            "remaining": int(a.quota_size or 0) - int(a.quota_used or 0),  # type: ignore[attr-defined]
+            "quota": int(a.quota_size or 0),  # type: ignore[attr-defined]
+            "window": str(benefit_rules.window_state(now, a.opens_at, a.closes_at)),
+            "mine": mine.get(a.pk),
+            "days": [q for q in days.get(a.pk, []) if q.day and q.day >= timezone.localdate()],
+        }
+        for a in activities
+    ]
+
+
+@member_required
+def benefit_list(request: HttpRequest, user: User) -> HttpResponse:
+    bookings = (
+        benefits.bookings_visible(user).exclude(status=BookingStatus.CANCELLED).order_by("-id")[:50]
+    )
+    return render(
+        request,
+        "web/m/benefits.html",
+        {"rows": _activity_rows(user), "bookings": bookings, "holding": HOLDING},
+    )
+
+
+@member_required
+def benefit_remaining(request: HttpRequest, user: User) -> HttpResponse:
+    """Polled by the benefits page: the remaining quota of each activity, swapped in place."""
+    return render(request, "web/m/_remaining.html", {"rows": _activity_rows(user)})
+
+
+@require_POST
+@member_required
+def benefit_book(request: HttpRequest, user: User, activity_id: int) -> HttpResponse:
+    day_text = request.POST.get("day", "")
+    try:
+        day = datetime.strptime(day_text, "%Y-%m-%d").date() if day_text else None
+    except ValueError:
+        day = None
+    try:
+        member = benefits.member_for_booking(user.member_id)  # type: ignore[arg-type]
+        activity = benefits.activity_get(user=user, activity_id=activity_id, member=member)
+        booking = benefit_services.booking_create(
+            activity=activity, member=member, actor=user, day=day
+        )
+    except DomainError as exc:
+        bookings = benefits.bookings_visible(user).exclude(status=BookingStatus.CANCELLED)
+        context = {
+            "rows": _activity_rows(user),
+            "bookings": bookings.order_by("-id")[:50],
+            "holding": HOLDING,
+            "error": exc.message,
+            "error_activity": activity_id,
+        }
+        return render(request, "web/m/benefits.html", context, status=exc.status)
+    if booking.status in HOLDING:
+        return HttpResponseRedirect(reverse("web:m_voucher", args=[booking.pk]))
+    return HttpResponseRedirect(reverse("web:m_benefits") + "?registered=1")
+
+
+@require_POST
+@member_required
+def booking_cancel(request: HttpRequest, user: User, booking_id: int) -> HttpResponse:
+    try:
+        booking = benefits.booking_visible(user=user, booking_id=booking_id)
+        benefit_services.booking_cancel(booking=booking, actor=user)
+    except DomainError as exc:
+        return render(request, "web/m/message.html", {"error": exc.message}, status=exc.status)
+    return HttpResponseRedirect(reverse("web:m_benefits") + "?cancelled=1")
+
+
+@member_required
+def voucher(request: HttpRequest, user: User, booking_id: int) -> HttpResponse:
+    """The voucher as a QR code filling the screen's width (an inline SVG scales sharply)."""
+    try:
+        booking = benefits.booking_visible(user=user, booking_id=booking_id)
+    except DomainError as exc:
+        return render(request, "web/m/message.html", {"error": exc.message}, status=exc.status)
+    context: dict[str, object] = {"booking": booking, "activity": booking.activity}
+    if booking.status in HOLDING:
+        code = benefit_services.voucher_code(booking)
+        qr = segno.make(code, error="m")
+        context["code"] = code
+        context["qr_svg"] = qr.svg_inline(
+            scale=1, border=4, omitsize=True, dark="#000", light="#fff", title="QR"
+        )
+    return render(request, "web/m/voucher.html", context)
+
+
+def station_page(request: HttpRequest) -> HttpResponse:
+    """Warm stations near me: the browser's position is sent to `station_near` (public)."""
+    return render(request, "web/m/stations.html", {"services": _service_labels(), "chosen": []})
+
+
+def _service_labels() -> list[tuple[str, str]]:
+    from django.utils.translation import gettext as _
+
+    labels = {
+        "rest": _("休息"),
+        "hot_water": _("热水"),
+        "wifi": _("无线网络"),
+        "charging": _("手机充电"),
+        "microwave": _("微波炉"),
+        "first_aid": _("急救箱"),
+        "toilet": _("卫生间"),
+    }
+    return [(name, labels.get(name, name)) for name in station_rules.SERVICES]
+
+
+def station_near(request: HttpRequest) -> HttpResponse:
+    """The nearest stations to lat/lng (WGS-84, as phones report), as an HTML fragment."""
+    try:
+        lat, lng = float(request.GET["lat"]), float(request.GET["lng"])
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+            raise ValueError
+    except (KeyError, ValueError):
+        return render(request, "web/m/_stations.html", {"bad_position": True}, status=400)
+    wanted = [s for s in request.GET.getlist("service") if s in station_rules.SERVICES]
+    open_now = request.GET.get("open_now") == "on"
+    now = timezone.now()
+    found = stations.stations_nearest(
+        lat=lat,
+        lng=lng,
+        service_mask=station_rules.services_mask(wanted),
+        open_at=now if open_now else None,
+        limit=10,
+        within_m=20_000,
+    )
+    by_id = Station.objects.in_bulk([n.station_id for n in found])
+    labels = dict(_service_labels())
+    items = []
+    for n in found:
+        s = by_id[n.station_id]
+        try:
+            is_open = parse_hours(s.hours, s.hours_exceptions).is_open(now)
+        except ValueError:
+            is_open = False
+        glat, glng = geo.from_wgs84(s.lat, s.lng, "gcj02")
+        items.append(
+            {
+                "station": s,
+                "distance": round(n.distance_m),
+                "open": is_open,
+                "services": [labels[x] for x in station_rules.services_of(s.services)],
+                "map": f"https://uri.amap.com/marker?position={glng:.6f},{glat:.6f}",
+            }
+        )
+    return render(request, "web/m/_stations.html", {"items": items})

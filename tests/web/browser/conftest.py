@@ -1,0 +1,157 @@
+"""Browser tests: Playwright for Python driving Debian's chromium (/usr/bin/chromium; never a
+downloaded browser) against pytest-django's live server.
+
+Without chromium or Playwright these tests skip and say why; with CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+CHROMIUM = Path(os.environ.get("HUZHU_CHROMIUM", "/usr/bin/chromium"))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
+
+# Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make to set
+# up data are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _unavailable() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (as root `make test` installs Debian's chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (make install)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[Any]:
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: browser tests must run, but {reason}")
+        pytest.skip(f"browser tests skipped: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+def launch(playwright: Any, *extra: str) -> Any:
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, *extra])
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session: Any) -> Iterator[Any]:
+    b = launch(playwright_session)
+    yield b
+    b.close()
+
+
+class Page:
+    """A page that fails the test on a JavaScript error or a console error."""
+
+    def __init__(self, page: Any):
+        self.page = page
+        self.errors: list[str] = []
+        self.expected: tuple[str, ...] = ()  # console errors a test provokes on purpose
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on(
+            "console",
+            lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+        )
+
+    def check(self) -> None:
+        errors = [e for e in self.errors if not any(x in e for x in self.expected)]
+        assert not errors, errors
+
+
+@pytest.fixture
+def open_page(browser: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
+    """open_page(viewport, user=None) → (playwright page, error watcher); `user` is signed in
+    by session cookie."""
+    contexts: list[Any] = []
+    watchers: list[Page] = []
+
+    def make(viewport: dict[str, int] = PHONE, user: Any = None, **options: Any) -> Any:
+        context = browser.new_context(
+            viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai", **options
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        if user is not None:
+            sign_in_cookie(context, live_server.url, user)
+        page = context.new_page()
+        watcher = Page(page)
+        watchers.append(watcher)
+        page.huzhu_watcher = watcher
+        return page
+
+    yield make
+    for w in watchers:
+        w.check()
+    for c in contexts:
+        c.close()
+
+
+def sign_in_cookie(context: Any, url: str, user: Any) -> None:
+    client = Client()
+    client.force_login(user)
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}]
+    )
+
+
+def no_horizontal_scroll(page: Any) -> None:
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{page.url} scrolls sideways: {width}px"
+
+
+def every_field_labelled(page: Any) -> None:
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+          .filter(e => e.type !== 'hidden')
+          .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                        && !e.getAttribute('aria-labelledby'))
+          .map(e => e.outerHTML)"""
+    )
+    assert unlabelled == [], unlabelled
+
+
+APPEND_ONLY = ("audit_auditevent", "protection_ledgerentry", "care_careledgerentry")
+
+
+@pytest.fixture(autouse=True)
+def _empty_append_only_tables(transactional_db: Any) -> Iterator[None]:
+    """A transactional test ends with Django emptying every table; on SQLite that is DELETE,
+    which the append-only triggers refuse. Empty those tables here first (triggers lifted for a
+    moment and put back), so that the flush after this finds nothing to refuse."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        return  # PostgreSQL flushes with TRUNCATE, which the row triggers do not see
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
+            f"({', '.join('?' for _ in APPEND_ONLY)})",
+            APPEND_ONLY,
+        )
+        triggers = cur.fetchall()
+        for name, _sql in triggers:
+            cur.execute(f'DROP TRIGGER "{name}"')
+        for table in APPEND_ONLY:
+            cur.execute(f'DELETE FROM "{table}"')
+        for _name, sql in triggers:
+            cur.execute(sql)

@@ -1,0 +1,174 @@
+"""The staff console through Django's test client: scoping, reveal with reason, Excel export,
+live activity counters, settlement imports in the background, the audit log."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from huzhu.accounts.models import Role
+from huzhu.audit.models import AuditEvent
+from huzhu.protection.models import LedgerEntry
+from huzhu.web.models import JobStatus, SettlementJob
+from huzhu.web.services import settlement_job_run
+from tests.benefits.conftest import make_activity
+from tests.conftest import new_id_number
+from tests.settlement.test_import import file, row
+
+
+def test_console_needs_staff(member_client, db):
+    assert member_client.get("/console/").status_code == 403
+    from django.test import Client
+
+    r = Client().get("/console/members/")
+    assert r.status_code == 302 and r["Location"].startswith("/login/?next=")
+
+
+def test_members_are_scoped_to_the_subtree(tree, make_member, staff, staff_client):
+    make_member(tree.u1, name="西城甲")
+    make_member(tree.u3, name="怀柔乙")
+    html = staff_client(staff()).get("/console/members/").content.decode()
+    assert "西城甲" in html and "怀柔乙" not in html
+
+
+def test_member_search_by_full_id_number_and_phone(tree, make_member, staff, staff_client):
+    number = new_id_number()
+    make_member(tree.u1, name="找到我", id_number=number, phone="13712345678")
+    make_member(tree.u1, name="别的人")
+    client = staff_client(staff())
+    for q in (number, "137 1234 5678", "找到"):
+        html = client.get("/console/members/", {"q": q}).content.decode()
+        assert "找到我" in html and "别的人" not in html, q
+
+
+def test_reveal_needs_a_reason_and_is_logged(tree, make_member, staff, staff_client):
+    number = new_id_number()
+    member = make_member(tree.u1, id_number=number)
+    user = staff()
+    client = staff_client(user)
+    html = client.get(f"/console/members/{member.pk}/").content.decode()
+    assert number not in html and member.id_masked in html
+    r = client.post(f"/console/members/{member.pk}/", {"reason": " "})
+    assert r.status_code == 400 and number not in r.content.decode()
+    r = client.post(f"/console/members/{member.pk}/", {"reason": "核对理赔材料"})
+    assert number in r.content.decode() and r["Cache-Control"] == "no-store"
+    event = AuditEvent.objects.get(action="member.reveal_id")
+    assert (event.actor_id, event.reason) == (user.pk, "核对理赔材料")
+
+
+def test_gate_staff_may_not_reveal(tree, make_member, staff, staff_client):
+    number = new_id_number()
+    member = make_member(tree.u1, id_number=number)
+    client = staff_client(staff(Role.GATE))
+    r = client.post(f"/console/members/{member.pk}/", {"reason": "看看"})
+    assert r.status_code == 403 and number not in r.content.decode()
+
+
+def test_member_of_another_district_is_not_found(tree, make_member, staff, staff_client):
+    member = make_member(tree.u3)
+    assert staff_client(staff()).get(f"/console/members/{member.pk}/").status_code == 404
+
+
+def test_export_to_excel_is_scoped_and_logged(tree, make_member, staff, staff_client):
+    number = new_id_number()
+    make_member(tree.u1, name="西城甲", id_number=number)
+    make_member(tree.u3, name="怀柔乙")
+    client = staff_client(staff())
+    assert client.post("/console/members/export/", {"reason": ""}).status_code == 400
+    r = client.post("/console/members/export/", {"reason": "年度核对"})
+    assert r.status_code == 200 and "attachment" in r["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(r.streaming_content)))
+    rows = list(book.active.iter_rows(values_only=True))
+    assert rows[0][0] == "id_number" and [r[1] for r in rows[1:]] == ["西城甲"]
+    assert rows[1][0] == number
+    assert AuditEvent.objects.filter(action="members.export", reason="年度核对").exists()
+
+
+def test_activity_counters_follow_bookings(tree, staff, staff_client, make_member):
+    from huzhu.accounts.services import member_login
+    from huzhu.benefits.services import booking_create
+    from huzhu.members.services import card_issue
+
+    activity = make_activity(tree.xicheng, quota=5)
+    client = staff_client(staff())
+    html = client.get(f"/console/activities/{activity.pk}/counters/").content.decode()
+    assert 'data-counter="remaining">5<' in html
+    m = make_member(tree.u1)
+    card_issue(member=m, card_no="HZ10000001")
+    booking_create(activity=activity, member=m, actor=member_login(member=m))
+    html = client.get(f"/console/activities/{activity.pk}/counters/").content.decode()
+    assert 'data-counter="remaining">4<' in html and 'data-counter="booked">1<' in html
+    assert activity.title in client.get("/console/activities/").content.decode()
+
+
+def test_gate_page_is_for_gate_roles(tree, staff, staff_client):
+    assert staff_client(staff(Role.GATE)).get("/console/gate/").status_code == 200
+    assert staff_client(staff(Role.REVIEWER)).get("/console/gate/").status_code == 403
+
+
+def test_settlement_import_runs_as_a_job_with_a_report(
+    tree, enrolled, staff, staff_client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    client = staff_client(staff(Role.CITY_ADMIN, tree.city))
+    data = file(row("S1", enrolled, "2026-03-01", "12000.00"))
+    r = client.post("/console/settlements/", {"file": SimpleUploadedFile("bureau.csv", data)})
+    job = SettlementJob.objects.get()
+    assert r.status_code == 302 and r["Location"] == f"/console/settlements/{job.pk}/"
+    assert job.status == JobStatus.PENDING and (tmp_path / job.file_path).read_bytes() == data
+    page = client.get(r["Location"], HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 1s"' in page
+    job = settlement_job_run(job.pk)
+    assert job.status == JobStatus.DONE and job.report["new"] == 1
+    assert sum(e.amount for e in LedgerEntry.objects.all()) == 5600
+    page = client.get(f"/console/settlements/{job.pk}/").content.decode()
+    assert "every 1s" not in page and "已完成" in page
+    csv_text = client.get(f"/console/settlements/{job.pk}/report.csv").content.decode("utf-8-sig")
+    assert "rows,1" in csv_text and "paid_by_plan.ZY,5600.00" in csv_text
+
+
+def test_a_bad_settlement_file_fails_with_rows_in_the_report(
+    tree, enrolled, staff, staff_client, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    client = staff_client(staff(Role.CITY_ADMIN, tree.city))
+    data = file(row("S1", "110101190001011234", "2026-03-01", "100.00"))
+    client.post("/console/settlements/", {"file": SimpleUploadedFile("bad.csv", data)})
+    job = settlement_job_run(SettlementJob.objects.get().pk)
+    assert job.status == JobStatus.FAILED and job.report["errors"][0]["row"] == 2
+    csv_text = client.get(f"/console/settlements/{job.pk}/report.csv").content.decode("utf-8-sig")
+    assert "id_number" in csv_text and LedgerEntry.objects.count() == 0
+
+
+def test_only_the_city_imports_settlements(tree, staff, staff_client):
+    r = staff_client(staff(Role.DISTRICT_ADMIN)).get("/console/settlements/")
+    assert r.status_code == 403
+
+
+def test_audit_log_is_scoped_and_filtered(tree, make_member, staff, staff_client):
+    from huzhu.members.services import member_reveal_id_number
+
+    xicheng, huairou = staff(), staff(Role.DISTRICT_ADMIN, tree.huairou)
+    a = make_member(tree.u1)
+    b = make_member(tree.u3)
+    member_reveal_id_number(member=a, actor=xicheng, reason="西城原因")
+    member_reveal_id_number(member=b, actor=huairou, reason="怀柔原因")
+    html = staff_client(xicheng).get("/console/audit/").content.decode()
+    assert "西城原因" in html and "怀柔原因" not in html
+    city = staff_client(staff(Role.CITY_ADMIN, tree.city))
+    html = city.get("/console/audit/", {"action": "member.reveal_id"}).content.decode()
+    assert "西城原因" in html and "怀柔原因" in html and "<td>member.create</td>" not in html
+    html = city.get("/console/audit/", {"actor": huairou.username}).content.decode()
+    assert "西城原因" not in html and "怀柔原因" in html
+
+
+def test_orgs_page_lists_the_subtree(tree, staff, staff_client):
+    html = staff_client(staff()).get("/console/orgs/").content.decode()
+    assert "西城环卫工会" in html and "怀柔" not in html
+
+
+def test_dashboard(tree, staff, staff_client):
+    html = staff_client(staff()).get("/console/").content.decode()
+    assert "西城区总工会" in html

@@ -1,0 +1,133 @@
+"""Member pages through Django's test client: sign-in, card, plans, payouts with reasons in
+plain words, booking and cancelling, the voucher, stations near me."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.test import Client
+
+from huzhu.benefits.models import Booking, BookingStatus, Quota
+from huzhu.core import sms
+from tests.benefits.conftest import make_activity
+from tests.stations.factories import make_station
+from tests.web.conftest import make_plan_with_claims
+
+
+def test_pages_need_a_member_login(db, tree, city_admin):
+    r = Client().get("/m/")
+    assert r.status_code == 302 and r["Location"].startswith("/m/login/?next=")
+    staff = Client()
+    staff.force_login(city_admin)
+    assert staff.get("/m/").status_code == 403
+
+
+def test_sms_sign_in_through_the_page(member, settings: Any, django_capture_on_commit_callbacks):
+    settings.HUZHU_SMS_BACKEND = "huzhu.core.sms.MemoryBackend"
+    sms.outbox.clear()
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post("/m/login/", {"phone": "138 1234 5678", "action": "send"})
+    assert r.status_code == 200 and 'name="code"' in r.content.decode()
+    code = re.search(r"\d{6}", sms.outbox[-1].text).group(0)  # type: ignore[union-attr]
+    r = client.post("/m/login/", {"phone": "13812345678", "code": "000000", "action": "verify"})
+    if code != "000000":
+        assert r.status_code == 400 and "验证码不正确" in r.content.decode()
+    r = client.post(
+        "/m/login/", {"phone": "13812345678", "code": code, "action": "verify", "next": "/m/plans/"}
+    )
+    assert r.status_code == 302 and r["Location"] == "/m/plans/"
+    assert client.get("/m/").context["member"] == member
+
+
+def test_open_redirect_is_refused(member, settings: Any, django_capture_on_commit_callbacks):
+    settings.HUZHU_SMS_BACKEND = "huzhu.core.sms.MemoryBackend"
+    sms.outbox.clear()
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/m/login/", {"phone": "13812345678", "action": "send"})
+    code = re.search(r"\d{6}", sms.outbox[-1].text).group(0)  # type: ignore[union-attr]
+    r = client.post(
+        "/m/login/",
+        {"phone": "13812345678", "code": code, "action": "verify", "next": "https://evil.example/"},
+    )
+    assert r["Location"] == "/m/"
+
+
+def test_card_page_shows_the_card_and_a_masked_id(member, member_client):
+    html = member_client.get("/m/").content.decode()
+    assert "HZ00000001" in html and member.id_masked in html
+    assert member.id_masked.count("*") == 8
+
+
+def test_plans_and_payouts_say_why_in_words(member, member_client):
+    make_plan_with_claims(member)
+    html = member_client.get("/m/plans/").content.decode()
+    assert "在职职工住院医疗互助保障计划" in html and "1,000.00" in html
+    html = member_client.get("/m/payouts/").content.decode()
+    assert "免申即享" in html  # the paid claim
+    assert "本年度累计自付未超过起付线1000.00元" in html  # the one that paid nothing
+    assert re.search(r"合计\s*<strong>1000.00</strong>", html)
+
+
+def test_book_show_voucher_and_cancel(tree, member, member_client):
+    activity = make_activity(tree.xicheng, quota=3, title="冰雪节门票")
+    html = member_client.get("/m/benefits/").content.decode()
+    assert "冰雪节门票" in html and "剩余名额 <strong>3</strong> / 3" in html
+    r = member_client.post(f"/m/benefits/{activity.pk}/book/")
+    booking = Booking.objects.get(member=member)
+    assert r.status_code == 302 and r["Location"] == f"/m/bookings/{booking.pk}/voucher/"
+    html = member_client.get(r["Location"]).content.decode()
+    assert "<svg" in html and "HZ1." in html
+    partial = member_client.get("/m/benefits/remaining/").content.decode()
+    assert 'hx-swap-oob="true"' in partial and "<strong>2</strong> / 3" in partial
+    r = member_client.post(f"/m/bookings/{booking.pk}/cancel/")
+    assert r.status_code == 302
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CANCELLED
+    assert Quota.objects.get(activity=activity, day__isnull=True).used == 0
+
+
+def test_booking_a_full_activity_says_so(tree, member, member_client, make_member):
+    from huzhu.accounts.services import member_login
+    from huzhu.benefits.services import booking_create
+    from huzhu.members.services import card_issue
+
+    activity = make_activity(tree.xicheng, quota=1)
+    other = make_member(tree.u1, name="王五")
+    card_issue(member=other, card_no="HZ00000002")
+    booking_create(activity=activity, member=other, actor=member_login(member=other))
+    r = member_client.post(f"/m/benefits/{activity.pk}/book/")
+    assert r.status_code == 409 and "名额已约满" in r.content.decode()
+
+
+def test_another_members_voucher_is_not_shown(tree, member, member_client, make_member):
+    from huzhu.accounts.services import member_login
+    from huzhu.benefits.services import booking_create
+    from huzhu.members.services import card_issue
+
+    activity = make_activity(tree.xicheng)
+    other = make_member(tree.u1, name="王五")
+    card_issue(member=other, card_no="HZ00000003")
+    booking = booking_create(activity=activity, member=other, actor=member_login(member=other))
+    r = member_client.get(f"/m/bookings/{booking.pk}/voucher/")
+    assert r.status_code == 404 and "HZ1." not in r.content.decode()
+
+
+def test_stations_near_me(tree, db):
+    make_station(tree.u1, name="邮政驿站", lat=39.9100, lng=116.3700)
+    make_station(tree.u1, name="远处驿站", lat=40.3000, lng=116.6300)
+    html = Client().get("/m/stations/near/", {"lat": "39.9105", "lng": "116.3702"}).content
+    text = html.decode()
+    assert "邮政驿站" in text and "远处驿站" not in text
+    assert Client().get("/m/stations/near/", {"lat": "x"}).status_code == 400
+
+
+def test_english_switch(member, member_client):
+    make_plan_with_claims(member)
+    r = member_client.post("/i18n/setlang/", {"language": "en", "next": "/m/payouts/"})
+    assert r.status_code == 302
+    html = member_client.get("/m/payouts/").content.decode()
+    assert 'lang="en"' in html and "My payouts" in html
+    assert "total has not passed the deductible of 1000.00 yuan" in html
