@@ -19,7 +19,9 @@ def test_stats_page_loads_local_echarts_and_no_inline_script(tree, make_staff):
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S)
     sources = [re.search(r'src="([^"]+)"', attrs).group(1) for attrs, _ in scripts]
     assert "/static/vendor/echarts/echarts.min.js" in sources
-    assert sources.index("/static/vendor/echarts/echarts.min.js") < sources.index("/static/web/stats.js")
+    assert sources.index("/static/vendor/echarts/echarts.min.js") < sources.index(
+        "/static/web/stats.js"
+    )
     assert all(s.startswith("/static/") for s in sources)
     assert all(body.strip() == "" for _, body in scripts)
     assert 'data-source="payouts?group_by=month&amp;year=2026"' in html

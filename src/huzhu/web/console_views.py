@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
+from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, Role, User
 from huzhu.accounts.selectors import members_visible_to, orgs_visible_to
 from huzhu.audit.models import AuditEvent
 from huzhu.benefits import selectors as benefits
@@ -34,6 +34,7 @@ from huzhu.members.models import Card, CardStatus
 from huzhu.members.roster import members_export, members_import
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
+from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
 from huzhu.web import selectors, services
 from huzhu.web.access import staff_required
 from huzhu.web.models import JobStatus, SettlementJob
@@ -55,6 +56,8 @@ def dashboard(request: HttpRequest, user: User) -> HttpResponse:
         "events_today": selectors.audit_events_visible(user, since=timezone.localdate()).count(),
         "may_import_settlements": services.may_import_settlements(user),
         "roster": user.role in ROSTER_ROLES,
+        "may_claims": user.role in FILE_ROLES | REVIEW_ROLES,
+        "may_pay": user.role == Role.CITY_ADMIN,
     }
     return render(request, "web/console/home.html", context)
 

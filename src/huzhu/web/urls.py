@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from huzhu.web import claim_views as claims
 from huzhu.web import console_views as console
 from huzhu.web import member_views as m
 from huzhu.web import views
@@ -55,4 +56,19 @@ urlpatterns = [
     ),
     path("console/audit/", console.audit_log, name="console_audit"),
     path("console/stats/", console.stats, name="console_stats"),
+    path("console/claims/", claims.claims, name="console_claims"),
+    path("console/claims/new/", claims.claim_new, name="console_claim_new"),
+    path("console/claims/<int:claim_id>/", claims.claim_detail, name="console_claim"),
+    path(
+        "console/claims/<int:claim_id>/documents/<int:doc_id>/",
+        claims.claim_document,
+        name="console_claim_document",
+    ),
+    path("console/payments/", claims.payment_runs, name="console_payments"),
+    path("console/payments/<str:reference>/", claims.payment_run, name="console_payment_run"),
+    path(
+        "console/payments/<str:reference>/bank.csv",
+        claims.payment_run_file,
+        name="console_payment_file",
+    ),
 ]

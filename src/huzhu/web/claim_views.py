@@ -1,0 +1,316 @@
+"""The console's claim pages (理赔审核) and payment runs (支付批次).
+
+Every read goes through huzhu.protection.selectors (scoped to the staff user's subtree), every
+write through huzhu.protection.services or huzhu.protection.payments; a refusal (DomainError) is
+shown on the page with its status, never as a server error.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.selectors import members_visible_to
+from huzhu.core import idnumber
+from huzhu.core.errors import DomainError
+from huzhu.core.pii import vault
+from huzhu.core.tabular import TableError
+from huzhu.members.models import Member
+from huzhu.protection import payments, selectors, services
+from huzhu.protection.models import (
+    Claim,
+    ClaimState,
+    PaymentItem,
+    PaymentItemState,
+    PaymentRun,
+    PlanVersion,
+)
+from huzhu.protection.reasons import TRANSITION_CODES, decision_sentence
+from huzhu.web.access import staff_required
+from huzhu.web.console_views import _page
+
+CLAIM_ROLES = services.FILE_ROLES | services.REVIEW_ROLES
+PAYER_ROLES = frozenset({Role.CITY_ADMIN})
+DECISIONS = ("accept", "review", "approve", "fast_track", "reject")
+
+
+def _codes(transition: str) -> list[tuple[str, str]]:
+    return [(code, decision_sentence(code)) for code in TRANSITION_CODES[transition]]
+
+
+def _state_label(state: str) -> str:
+    return str(ClaimState(state).label) if state in ClaimState.values else state
+
+
+def _upload_limit(f: UploadedFile) -> None:
+    if f.size and f.size > settings.HUZHU_MAX_UPLOAD_BYTES:
+        raise DomainError("file_too_large", _("文件过大：%(name)s") % {"name": f.name}, status=413)
+
+
+# -- the queue ------------------------------------------------------------------------------------
+
+
+@staff_required(CLAIM_ROLES)
+def claims(request: HttpRequest, user: User) -> HttpResponse:
+    """The claims of the user's subtree: open ones (oldest first) unless a state is chosen."""
+    state = request.GET.get("state", "").strip()
+    if state == "all":
+        states: tuple[str, ...] = tuple(ClaimState.values)
+    elif state in ClaimState.values:
+        states = (state,)
+    else:
+        state, states = "", selectors.OPEN_STATES
+    qs = selectors.claim_queue(user, states=states)
+    return render(
+        request,
+        "web/console/claims.html",
+        {
+            "page": _page(request, qs),
+            "state": state,
+            "states": ClaimState.choices,
+            "query": urlencode({"state": state}) if state else "",
+            "may_file": user.role in services.FILE_ROLES,
+        },
+    )
+
+
+def _claim_for(user: User, claim_id: int) -> Claim:
+    claim = (
+        selectors.claims_visible_to(user)
+        .select_related("member__unit", "version__plan", "filed_by")
+        .filter(pk=claim_id)
+        .first()
+    )
+    if claim is None:
+        raise Http404
+    return claim
+
+
+def _decide(user: User, claim: Claim, post: Any) -> None:
+    action = post.get("action", "")
+    note = post.get("note", "")
+    code = post.get("reason_code") or None
+    if action == "accept":
+        services.claim_accept(actor=user, claim=claim, reason_code=code, note=note)
+    elif action == "review":
+        services.claim_review(actor=user, claim=claim, reason_code=code, note=note)
+    elif action in ("approve", "fast_track"):
+        services.claim_approve(
+            actor=user,
+            claim=claim,
+            amount=post.get("amount", "").strip(),
+            reason_code=code,
+            note=note,
+            fast_track=action == "fast_track",
+        )
+    elif action == "reject":
+        services.claim_reject(actor=user, claim=claim, reason_code=code or "", note=note)
+    else:
+        raise DomainError("unknown_action", _("未知操作"))
+
+
+@staff_required(CLAIM_ROLES)
+def claim_detail(request: HttpRequest, user: User, claim_id: int) -> HttpResponse:
+    claim = _claim_for(user, claim_id)
+    status = 200
+    error = ""
+    if request.method == "POST":
+        try:
+            _decide(user, claim, request.POST)
+            return HttpResponseRedirect(reverse("web:console_claim", args=[claim.pk]))
+        except DomainError as exc:
+            error, status = exc.message, exc.status
+        claim = _claim_for(user, claim_id)
+    may_decide = user.role in services.REVIEW_ROLES and claim.source == "application"
+    open_states = (ClaimState.SUBMITTED, ClaimState.ACCEPTED, ClaimState.UNDER_REVIEW)
+    context = {
+        "claim": claim,
+        "state_label": _state_label(claim.state),
+        "documents": claim.documents.order_by("id"),
+        "events": [
+            {
+                "event": e,
+                "from_label": _state_label(e.from_state) if e.from_state else "",
+                "to_label": _state_label(e.to_state),
+                "reason": decision_sentence(e.reason_code) if e.reason_code else "",
+            }
+            for e in claim.events.select_related("actor")
+        ],
+        "entries": selectors.claim_entries(claim),
+        "error": error,
+        "posted": request.POST if request.method == "POST" else {},
+        "may_accept": may_decide and claim.state == ClaimState.SUBMITTED,
+        "may_review": may_decide and claim.state == ClaimState.ACCEPTED,
+        "may_approve": may_decide and claim.state == ClaimState.UNDER_REVIEW,
+        "may_fast_track": may_decide and claim.state in (ClaimState.SUBMITTED, ClaimState.ACCEPTED),
+        "may_reject": may_decide and claim.state in open_states,
+        "approve_codes": _codes("approve"),
+        "reject_codes": _codes("reject"),
+    }
+    return render(request, "web/console/claim.html", context, status=status)
+
+
+@staff_required(CLAIM_ROLES)
+def claim_document(request: HttpRequest, user: User, claim_id: int, doc_id: int) -> FileResponse:
+    doc = _claim_for(user, claim_id).documents.filter(pk=doc_id).first()
+    if doc is None:
+        raise Http404
+    return FileResponse(
+        doc.file.open("rb"), as_attachment=True, filename=Path(doc.file.name or "document").name
+    )
+
+
+# -- filing ---------------------------------------------------------------------------------------
+
+
+def _member_by_id_number(user: User, raw: str) -> Member:
+    number = idnumber.normalize(raw)
+    problem = idnumber.id_number_problem(number) if number else _("请填写身份证号")
+    if problem:
+        raise DomainError("invalid_id_number", problem, field="id_number")
+    member = (
+        members_visible_to(user)
+        .select_related("unit")
+        .filter(id_hash=vault().lookup_hash(number))
+        .first()
+    )
+    if member is None:
+        raise DomainError(
+            "member_not_found", _("本单位没有这个身份证号的会员"), field="id_number", status=404
+        )
+    return member
+
+
+def _file(user: User, request: HttpRequest) -> Claim:
+    post = request.POST
+    member = _member_by_id_number(user, post.get("id_number", ""))
+    version = (
+        PlanVersion.objects.select_related("plan").filter(pk=post.get("version") or 0).first()
+        if (post.get("version") or "").isdigit()
+        else None
+    )
+    if version is None:
+        raise DomainError("version_required", _("请选择保障计划"), field="version")
+    try:
+        event_date = date.fromisoformat(post.get("event_date", "").strip())
+    except ValueError:
+        raise DomainError("invalid_date", _("请填写事故/入院日期"), field="event_date") from None
+    uploads = request.FILES.getlist("documents")
+    for f in uploads:
+        _upload_limit(f)
+    return services.claim_file(
+        actor=user,
+        member=member,
+        version=version,
+        event_date=event_date,
+        requested=post.get("requested", "").strip(),
+        description=post.get("description", ""),
+        documents=[(f.name or "document", f) for f in uploads],
+    )
+
+
+@staff_required(services.FILE_ROLES)
+def claim_new(request: HttpRequest, user: User) -> HttpResponse:
+    """A workplace union files a claim for its member."""
+    context: dict[str, Any] = {
+        "versions": PlanVersion.objects.select_related("plan").order_by(
+            "plan__code", "-period_start"
+        ),
+        "posted": request.POST if request.method == "POST" else {},
+    }
+    if request.method == "POST":
+        try:
+            claim = _file(user, request)
+            return HttpResponseRedirect(reverse("web:console_claim", args=[claim.pk]))
+        except DomainError as exc:
+            context["error"] = exc.message
+            return render(request, "web/console/claim_new.html", context, status=exc.status)
+    return render(request, "web/console/claim_new.html", context)
+
+
+# -- payment runs ---------------------------------------------------------------------------------
+
+
+@staff_required(PAYER_ROLES)
+def payment_runs(request: HttpRequest, user: User) -> HttpResponse:
+    context: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            result = payments.payment_run_create(actor=user)
+            return HttpResponseRedirect(
+                reverse("web:console_payment_run", args=[result.run.reference])
+            )
+        except DomainError as exc:
+            context["error"], status = exc.message, exc.status
+    context["page"] = _page(request, PaymentRun.objects.order_by("-created_at", "-id"))
+    return render(request, "web/console/payments.html", context, status=status)
+
+
+def _run(reference: str) -> PaymentRun:
+    run = PaymentRun.objects.filter(reference=reference).first()
+    if run is None:
+        raise Http404
+    return run
+
+
+@staff_required(PAYER_ROLES)
+def payment_run(request: HttpRequest, user: User, reference: str) -> HttpResponse:
+    """One run: its transfers, each confirmed or failed by hand, or all by the bank's CSV."""
+    run = _run(reference)
+    context: dict[str, Any] = {"run": run}
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "upload":
+                upload = request.FILES.get("file")
+                if upload is None:
+                    raise DomainError("file_required", _("请选择文件"), field="file")
+                _upload_limit(upload)
+                context["report"] = payments.payment_confirm_file(
+                    actor=user, data=upload.read(), file=upload.name or "confirm.csv"
+                )
+            elif action in ("confirm", "fail"):
+                item = PaymentItem.objects.filter(
+                    run=run, reference=request.POST.get("reference", "")
+                ).first()
+                if item is None:
+                    raise Http404
+                if action == "confirm":
+                    payments.payment_item_confirm(actor=user, item=item)
+                else:
+                    payments.payment_item_fail(
+                        actor=user, item=item, reason=request.POST.get("reason", "")
+                    )
+                return HttpResponseRedirect(
+                    reverse("web:console_payment_run", args=[run.reference])
+                )
+            else:
+                raise DomainError("unknown_action", _("未知操作"))
+        except TableError as exc:
+            context["errors"], status = exc.errors, 400
+        except DomainError as exc:
+            context["error"], status = exc.message, exc.status
+    context["items"] = run.items.select_related("member").order_by("reference")
+    context["pending"] = PaymentItemState.PENDING
+    return render(request, "web/console/payment_run.html", context, status=status)
+
+
+@staff_required(PAYER_ROLES)
+def payment_run_file(request: HttpRequest, user: User, reference: str) -> HttpResponse:
+    """The bank transfer file (CSV: card_no, name, amount, reference)."""
+    run = _run(reference)
+    response = HttpResponse(payments.payment_run_csv(run), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{run.reference}.csv"'
+    return response
