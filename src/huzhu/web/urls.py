@@ -4,6 +4,7 @@ from django.urls import path
 from huzhu.web import claim_views as claims
 from huzhu.web import console_views as console
 from huzhu.web import member_views as m
+from huzhu.web import plan_views as plans
 from huzhu.web import views
 
 app_name = "web"
@@ -56,6 +57,9 @@ urlpatterns = [
     ),
     path("console/audit/", console.audit_log, name="console_audit"),
     path("console/stats/", console.stats, name="console_stats"),
+    path("console/plans/", plans.plans, name="console_plans"),
+    path("console/plans/<int:version_id>/", plans.plan_version, name="console_plan_version"),
+    path("console/contributions/", plans.contributions, name="console_contributions"),
     path("console/claims/", claims.claims, name="console_claims"),
     path("console/claims/new/", claims.claim_new, name="console_claim_new"),
     path("console/claims/<int:claim_id>/", claims.claim_detail, name="console_claim"),

@@ -83,6 +83,8 @@ def test_screenshots_of_the_main_pages(
         ("console-settlements", "/console/settlements/", city),
         ("console-settlement-job", f"/console/settlements/{job.pk}/", city),
         ("console-audit", "/console/audit/", city),
+        ("console-plans", "/console/plans/", city),
+        ("console-stats", "/console/stats/", city),
     ]
     for viewport in (PHONE, DESKTOP):
         page = open_page(viewport)
