@@ -81,3 +81,14 @@ def test_api_docs_load_swagger_from_this_server(db):
     html = Client().get("/api/v1/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+
+
+def test_nul_characters_are_refused_before_the_database(db):
+    import json
+
+    client = Client()
+    body = json.dumps({"username": "a\u0000b", "password": "x"})
+    r = client.post("/api/v1/auth/token", data=body, content_type="application/json")
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_request"
+    assert Client().get("/api/v1/orgs?q=%00").status_code == 400

@@ -44,6 +44,20 @@ def auth_headers(request, tree, make_staff, make_member, api_as):
     return {"Authorization": f"Bearer {token_issue(username=user.username, password=PASSWORD)}"}
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """Django's test client stops request signals from closing the test's database connection;
+    Schemathesis calls the WSGI app directly, so do the same here (it matters on PostgreSQL)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
