@@ -36,7 +36,7 @@ test: $(STAMP) browser
 
 # The whole suite again on PostgreSQL (CI runs both). Creates a throwaway database per run.
 test-pg: $(STAMP) browser
-	DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q
+	DATABASE_URL=$(PG_URL) HUZHU_FUZZ_EXAMPLES=$${HUZHU_FUZZ_EXAMPLES:-1} $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
