@@ -27,7 +27,7 @@ from huzhu.core.errors import Forbidden
 from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
 from huzhu.members.models import Card, CardStatus, Member, Organisation, OrgKind
-from huzhu.members.services import org_root
+from huzhu.members.services import org_insert, org_root
 
 ORG_COLUMNS = (
     tb.Column("code", "编码", required=True),
@@ -183,15 +183,12 @@ def orgs_import(
             )
             existing = known.get(str(row["code"]))
             if existing is None:
-                org = Organisation.objects.create(
+                org_insert(
                     code=str(row["code"]),
                     name=str(row["name"]),
                     kind=str(row["kind"]),
                     parent=parent_org,
                 )
-                org.path = (parent_org.path if parent_org else "/") + f"{org.pk}/"
-                org.depth = parent_org.depth + 1 if parent_org else 0
-                org.save(update_fields=["path", "depth"])
                 report.created += 1
             elif existing.name != row["name"] or (
                 parent_org is not None and existing.parent_id != parent_org.pk
@@ -448,7 +445,7 @@ def _ensure_units(
         .agg(pl.col("unit_name").drop_nulls().first(), pl.col("district").drop_nulls().first())
     )
     if new_units.height and root is None:
-        root = _create_org(code="city", name="市总工会", kind=OrgKind.CITY, parent=None)
+        root = org_insert(code="city", name="市总工会", kind=OrgKind.CITY, parent=None)
         report.orgs_created += 1
     scope_org = Organisation.objects.filter(path=scope).first() if scope != "/" else root
     for code, name, district_name in new_units.iter_rows():
@@ -456,7 +453,7 @@ def _ensure_units(
         if district_name:
             district = districts.get(district_name)
             if district is None:
-                district = _create_org(
+                district = org_insert(
                     code=_free_code(f"D-{district_name}"),
                     name=district_name,
                     kind=OrgKind.DISTRICT,
@@ -467,7 +464,7 @@ def _ensure_units(
             if district.path.startswith(scope):
                 parent = district
         assert parent is not None
-        unit = _create_org(code=code, name=name or code, kind=OrgKind.UNIT, parent=parent)
+        unit = org_insert(code=code, name=name or code, kind=OrgKind.UNIT, parent=parent)
         unit_ids[code] = unit.pk
         report.orgs_created += 1
     return unit_ids
@@ -479,14 +476,6 @@ def _free_code(base: str) -> str:
         n += 1
         code = f"{base[:56]}-{n}"
     return code
-
-
-def _create_org(*, code: str, name: str, kind: str, parent: Organisation | None) -> Organisation:
-    org = Organisation.objects.create(code=code, name=name, kind=kind, parent=parent)
-    org.path = (parent.path if parent else "/") + f"{org.pk}/"
-    org.depth = parent.depth + 1 if parent else 0
-    org.save(update_fields=["path", "depth"])
-    return org
 
 
 def _update_members(

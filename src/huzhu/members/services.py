@@ -31,6 +31,15 @@ def org_root() -> Organisation | None:
     return Organisation.objects.filter(parent__isnull=True).order_by("id").first()
 
 
+def org_insert(*, code: str, name: str, kind: str, parent: Organisation | None) -> Organisation:
+    """Store a node and its materialised path (no checks: callers validate first)."""
+    org = Organisation.objects.create(code=code, name=name, kind=kind, parent=parent)
+    org.path = (parent.path if parent else "/") + f"{org.pk}/"
+    org.depth = parent.depth + 1 if parent else 0
+    org.save(update_fields=["path", "depth"])
+    return org
+
+
 def org_create(
     *, code: str, name: str, kind: str, parent: Organisation | None, actor: User | None = None
 ) -> Organisation:
@@ -48,10 +57,7 @@ def org_create(
     if Organisation.objects.filter(code=code).exists():
         raise Conflict("duplicate_code", f"organisation code {code} exists", field="code")
     with transaction.atomic():
-        org = Organisation.objects.create(code=code, name=name, kind=kind, parent=parent)
-        org.path = (parent.path if parent else "/") + f"{org.pk}/"
-        org.depth = parent.depth + 1 if parent else 0
-        org.save(update_fields=["path", "depth"])
+        org = org_insert(code=code, name=name, kind=kind, parent=parent)
         audit_record(actor=actor, action="org.create", obj=org, org_path=org.path)
     return org
 
