@@ -35,6 +35,14 @@ def _postgres_only(request: Any) -> None:
         pytest.skip("needs PostgreSQL: run `make test-pg`")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_activity_cache() -> None:
+    # SQLite hands a rolled-back test's ids out again: no activity may outlive its test.
+    from huzhu.benefits.selectors import activity_forget
+
+    activity_forget()
+
+
 class Tree:
     """city BJ → districts BJ02 (西城), BJ16 (怀柔) → towns → units U1, U2 (西城), U3 (怀柔)."""
 

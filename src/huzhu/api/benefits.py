@@ -324,8 +324,8 @@ def create_booking(
     if user.role == Role.MEMBER:
         if user.member_id is None:
             raise Forbidden("not_member", "this login is not a member's")
-        member = selectors.member_for_booking(user.member_id)
-        activity = selectors.activity_get(user=user, activity_id=activity_id, member=member)
+        member = selectors.member_for_booking(user)
+        activity = selectors.activity_for_booking(user=user, activity_id=activity_id, member=member)
     else:
         activity = selectors.activity_get(user=user, activity_id=activity_id)
         if not body.member:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -18,6 +19,7 @@ from huzhu.benefits.models import (
     Activity,
     Booking,
     BookingStatus,
+    Mode,
     Quota,
     Scan,
     ScanResult,
@@ -70,8 +72,14 @@ def with_total_quota(qs: QuerySet[Activity]) -> QuerySet[Activity]:
     )
 
 
-def member_for_booking(member_id: int) -> Member:
-    """The member with its unit and whether it holds an active card, in one query."""
+def member_for_booking(user: User) -> Member:
+    """The member login's member with its unit and whether it holds an active card: as the
+    bearer-token lookup loaded it with the login, else in one query."""
+    loaded = user.member if User.member.is_cached(user) else None
+    if loaded is not None and hasattr(loaded, "has_active_card"):
+        return loaded
+    if user.member_id is None:
+        raise NotFound("member")
     return (
         Member.objects.select_related("unit")
         .annotate(
@@ -79,7 +87,7 @@ def member_for_booking(member_id: int) -> Member:
                 Card.objects.filter(member=OuterRef("pk"), status=CardStatus.ACTIVE)
             )
         )
-        .get(pk=member_id)
+        .get(pk=user.member_id)
     )
 
 
@@ -89,6 +97,48 @@ def activity_get(*, user: User, activity_id: int, member: Member | None = None) 
     activity = with_total_quota(qs).filter(pk=activity_id).first()
     if activity is None:
         raise NotFound("activity")
+    return activity
+
+
+# What a booking reads of an FCFS activity (its window, eligible organisation, group, mode) is
+# read 40,000 times in a flash crowd and changes rarely: each process keeps it this long. An
+# edit is seen at once by the process that made it (activity_forget), by others within this.
+ACTIVITY_CACHE_SECONDS = 2.0
+_activity_cache: dict[int, tuple[float, Activity]] = {}
+
+
+def activity_forget(activity_id: int | None = None) -> None:
+    """Drop an activity (or all) from this process's booking cache."""
+    if activity_id is None:
+        _activity_cache.clear()
+    else:
+        _activity_cache.pop(activity_id, None)
+
+
+def activity_for_booking(*, user: User, activity_id: int, member: Member) -> Activity:
+    """The activity a member login books: `activity_get`, but an FCFS activity without day
+    quotas comes from the short per-process cache. Its quota is not part of it: the booking's
+    conditional UPDATE reads that. Lotteries are always read fresh (a draw closes them)."""
+    now = time.monotonic()
+    hit = _activity_cache.get(activity_id)
+    if hit is not None and hit[0] > now:
+        activity = hit[1]
+    else:
+        found = (
+            Activity.objects.select_related("eligible_org", "organiser", "group")
+            .filter(pk=activity_id)
+            .first()
+        )
+        if found is None:
+            raise NotFound("activity")
+        activity = found
+        if activity.mode != Mode.FCFS or activity.per_day:
+            return activity_get(user=user, activity_id=activity_id, member=member)
+        if len(_activity_cache) > 1000:
+            _activity_cache.clear()
+        _activity_cache[activity_id] = (now + ACTIVITY_CACHE_SECONDS, activity)
+    if not member.unit.path.startswith(activity.eligible_org.path):
+        raise NotFound("activity")  # as activities_for_member: not offered to this member
     return activity
 
 

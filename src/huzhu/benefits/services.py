@@ -12,8 +12,9 @@ member and exclusive group, whatever the code does.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -40,7 +41,7 @@ from huzhu.benefits.models import (
     Scan,
     ScanResult,
 )
-from huzhu.benefits.selectors import GATE_ROLES, MANAGER_ROLES, member_hash
+from huzhu.benefits.selectors import GATE_ROLES, MANAGER_ROLES, activity_forget, member_hash
 from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import vault
 from huzhu.members.models import CardStatus, Member, Organisation
@@ -262,6 +263,7 @@ def activity_update(
             org_path=activity.eligible_org.path,
             **{k: str(v) for k, v in changes.items()},
         )
+    activity_forget(activity.pk)
     return activity
 
 
@@ -317,19 +319,27 @@ def booking_create(
     """Book (FCFS) or register for the lottery. With an idempotency key, a retry gets the first
     answer: the same booking, or the same definitive error."""
     key = (idempotency_key or "").strip()[:128] or None
+    if _one_statement_applies(activity):
+        return _booking_fcfs(activity=activity, member=member, actor=actor, key=key)
     if key and (first := _replay(actor, key, activity)) is not None:
         return first
     try:
         return _booking_create(activity=activity, member=member, actor=actor, key=key, day=day)
     except DomainError as exc:
-        if key:
+        return _answer_error(actor, key, activity, exc)
+
+
+def _answer_error(actor: User, key: str | None, activity: Activity, exc: DomainError) -> Booking:
+    """A refusal: with a key, the first answer to it if there is one (a concurrent twin may have
+    answered), else this refusal, remembered when it is definitive."""
+    if key:
+        if (first := _replay(actor, key, activity)) is not None:
+            return first
+        if exc.code in _FINAL_CODES:
+            _remember_error(actor, key, activity, exc)
             if (first := _replay(actor, key, activity)) is not None:
                 return first
-            if exc.code in _FINAL_CODES:
-                _remember_error(actor, key, activity, exc)
-                if (first := _replay(actor, key, activity)) is not None:
-                    return first
-        raise
+    raise exc
 
 
 def _check_may_book(*, activity: Activity, member: Member, actor: User, now: datetime) -> None:
@@ -435,10 +445,121 @@ def _booking_conflict(exc: IntegrityError, activity: Activity) -> DomainError:
         return Busy(_("相同请求正在处理，请稍后重试"))
     if "benefits_quota_not_oversold" in text:
         return Conflict("sold_out", _("名额已约满"))
+    if getattr(exc.__cause__, "sqlstate", None) == "23503":
+        return NotFound("activity")  # deleted meanwhile (foreign keys are checked at commit)
     # SQLite names no constraint: tell the cases apart by what is in the table.
     return Conflict(
         "already_booked_in_group" if activity.group_id else "already_booked", _("您已预约该活动")
     )
+
+
+# -- FCFS in one statement (PostgreSQL) ----------------------------------------------------------
+
+# The whole scarce part of an FCFS booking, in one round trip and one short implicit
+# transaction: replay detection, the conditional claim of the total quota, the booking, the
+# answer kept for the Idempotency-Key (the booking, or `sold_out`) and the audit event. The
+# quota row is locked from the UPDATE to the COMMIT that ends the statement. A member's second
+# booking in a group, or of the activity, fails on the partial unique indexes and rolls it all
+# back; so does a concurrent twin with the same key (on the key's unique index).
+_FCFS_STATEMENT = """
+SET LOCAL lock_timeout = '{timeout}';
+WITH prev AS (
+    SELECT FROM benefits_idempotencykey WHERE user_id = %(user)s AND key = %(key)s
+), claim AS (
+    UPDATE benefits_quota SET used = used + 1
+    WHERE activity_id = %(activity)s AND day IS NULL AND used < size
+      AND NOT EXISTS (SELECT FROM prev)
+    RETURNING id
+), booking AS (
+    INSERT INTO benefits_booking (activity_id, member_id, group_id, day, status, created_at,
+                                  created_by_id, booked_at, redeemed_gate)
+    SELECT %(activity)s, %(member)s, %(group)s, NULL, 'booked', %(now)s, %(user)s, %(now)s, ''
+    FROM claim
+    RETURNING id
+), answer AS (
+    INSERT INTO benefits_idempotencykey (user_id, key, activity_id, booking_id, error, created_at)
+    SELECT %(user)s, %(key)s, %(activity)s, booking.id,
+           CASE WHEN booking.id IS NULL THEN %(sold_out)s::jsonb END, %(now)s
+    FROM (SELECT) AS one LEFT JOIN booking ON true
+    WHERE %(key)s::text IS NOT NULL AND NOT EXISTS (SELECT FROM prev)
+), audit AS (
+    INSERT INTO audit_auditevent (at, actor_id, actor_label, action, object_type, object_id,
+                                  org_path, reason, data)
+    SELECT %(now)s, %(user)s, %(username)s, 'booking.create', 'benefits.booking', id::text,
+           %(org_path)s, '', %(audit)s::jsonb
+    FROM booking
+)
+SELECT (SELECT id FROM booking), EXISTS (SELECT FROM prev)
+"""
+
+
+def _one_statement_applies(activity: Activity) -> bool:
+    """FCFS without per-day quotas, on PostgreSQL with client-side binding (the statement is
+    sent as one simple query with its SET LOCAL)."""
+    return (
+        activity.mode == Mode.FCFS
+        and not activity.per_day
+        and connection.vendor == "postgresql"
+        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    )
+
+
+def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str | None) -> Booking:
+    now = timezone.now()
+    try:
+        _check_may_book(activity=activity, member=member, actor=actor, now=now)
+    except DomainError as exc:
+        return _answer_error(actor, key, activity, exc)
+    sold_out = Conflict("sold_out", _("名额已约满"))
+    params = {
+        "user": actor.pk,
+        "key": key,
+        "activity": activity.pk,
+        "member": member.pk,
+        "group": activity.group_id,
+        "now": now,
+        "username": actor.username,
+        "org_path": member.unit.path,
+        "audit": json.dumps({"activity": activity.pk}),
+        "sold_out": json.dumps(
+            {"code": sold_out.code, "message": str(sold_out.message), "status": 409, "details": {}}
+        ),
+    }
+    sql = _FCFS_STATEMENT.format(timeout=LOCK_TIMEOUT)
+    try:
+        # Inside a caller's transaction, a savepoint keeps a refusal from aborting it.
+        with (
+            transaction.atomic() if connection.in_atomic_block else nullcontext(),
+            _busy_on_lock_failure(),
+            connection.cursor() as cur,
+        ):
+            cur.execute(sql, params)
+            cur.nextset()
+            booking_id, answered_before = cur.fetchone()
+    except IntegrityError as exc:
+        return _answer_error(actor, key, activity, _booking_conflict(exc, activity))
+    except Busy as exc:
+        return _answer_error(actor, key, activity, exc)
+    if answered_before:
+        first = _replay(actor, key or "", activity)
+        if first is not None:
+            return first
+    if booking_id is None:
+        raise sold_out  # and, with a key, remembered by the statement
+    booking = Booking(
+        pk=booking_id,
+        activity=activity,
+        member=member,
+        group_id=activity.group_id,
+        day=None,
+        status=BookingStatus.BOOKED,
+        created_at=now,
+        created_by=actor,
+        booked_at=now,
+    )
+    booking._state.adding = False
+    booking._state.db = connection.alias
+    return booking
 
 
 def booking_cancel(*, booking: Booking, actor: User | None) -> Booking:

@@ -154,8 +154,8 @@ def benefit_book(request: HttpRequest, user: User, activity_id: int) -> HttpResp
     except ValueError:
         day = None
     try:
-        member = benefits.member_for_booking(user.member_id)  # type: ignore[arg-type]
-        activity = benefits.activity_get(user=user, activity_id=activity_id, member=member)
+        member = benefits.member_for_booking(user)
+        activity = benefits.activity_for_booking(user=user, activity_id=activity_id, member=member)
         booking = benefit_services.booking_create(
             activity=activity, member=member, actor=user, day=day
         )
