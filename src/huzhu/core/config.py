@@ -67,7 +67,7 @@ def database_from_url(url: str | None) -> dict[str, Any]:
     if parts.scheme in ("postgres", "postgresql"):
         options: dict[str, Any] = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "huzhu.core.postgresql",
             "NAME": unquote(parts.path.lstrip("/")) or "huzhu",
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
