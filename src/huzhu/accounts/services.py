@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
 from huzhu.accounts.throttle import client_address, login_locked_until
 from huzhu.audit.services import audit_record
+from huzhu.core import prepared
 from huzhu.core.errors import Conflict, DomainError, NotFound
 from huzhu.core.pii import vault
 from huzhu.core.sms import send_sms
@@ -126,12 +127,10 @@ def _from_row(model: type[_M], row: Sequence[Any], start: int) -> tuple[_M | Non
 
 
 def token_user(key: str) -> User | None:
-    """The active login of a bearer token, in one indexed query (and no ORM compilation): with
+    """The active login of a bearer token, in one indexed query (prepared, no ORM work): with
     its organisation (staff), or its member record, the member's unit and whether the member
     holds an active card (`has_active_card`, as selectors.member_for_booking gives it)."""
-    with connection.cursor() as cur:
-        cur.execute(_token_lookup(), [CardStatus.ACTIVE, _hash_token(key)])
-        row = cur.fetchone()
+    row = prepared.fetchone(_token_lookup(), [CardStatus.ACTIVE, _hash_token(key)])
     if row is None:
         return None
     user, i = _from_row(User, row, 0)

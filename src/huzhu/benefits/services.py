@@ -42,6 +42,7 @@ from huzhu.benefits.models import (
     ScanResult,
 )
 from huzhu.benefits.selectors import GATE_ROLES, MANAGER_ROLES, activity_forget, member_hash
+from huzhu.core import prepared
 from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import vault
 from huzhu.members.models import CardStatus, Member, Organisation
@@ -456,37 +457,39 @@ def _booking_conflict(exc: IntegrityError, activity: Activity) -> DomainError:
 # -- FCFS in one statement (PostgreSQL) ----------------------------------------------------------
 
 # The whole scarce part of an FCFS booking, in one round trip and one short implicit
-# transaction: replay detection, the conditional claim of the total quota, the booking, the
-# answer kept for the Idempotency-Key (the booking, or `sold_out`) and the audit event. The
-# quota row is locked from the UPDATE to the COMMIT that ends the statement. A member's second
-# booking in a group, or of the activity, fails on the partial unique indexes and rolls it all
-# back; so does a concurrent twin with the same key (on the key's unique index).
+# transaction (a prepared statement, its lock timeout sent ahead of it): replay detection, the
+# conditional claim of the total quota, the booking, the answer kept for the Idempotency-Key
+# (the booking, or `sold_out`) and the audit event. The quota row is locked from the UPDATE to
+# the COMMIT that ends the statement. A member's second booking in a group, or of the activity,
+# fails on the partial unique indexes and rolls it all back; so does a concurrent twin with the
+# same key (on the key's unique index).
 _FCFS_STATEMENT = """
-SET LOCAL lock_timeout = '{timeout}';
 WITH prev AS (
-    SELECT FROM benefits_idempotencykey WHERE user_id = %(user)s AND key = %(key)s
+    SELECT FROM benefits_idempotencykey
+    WHERE user_id = %(user)s::bigint AND key = %(key)s::text
 ), claim AS (
     UPDATE benefits_quota SET used = used + 1
-    WHERE activity_id = %(activity)s AND day IS NULL AND used < size
+    WHERE activity_id = %(activity)s::bigint AND day IS NULL AND used < size
       AND NOT EXISTS (SELECT FROM prev)
     RETURNING id
 ), booking AS (
     INSERT INTO benefits_booking (activity_id, member_id, group_id, day, status, created_at,
                                   created_by_id, booked_at, redeemed_gate)
-    SELECT %(activity)s, %(member)s, %(group)s, NULL, 'booked', %(now)s, %(user)s, %(now)s, ''
+    SELECT %(activity)s::bigint, %(member)s::bigint, %(group)s::bigint, NULL, 'booked',
+           %(now)s::timestamptz, %(user)s::bigint, %(now)s::timestamptz, ''
     FROM claim
     RETURNING id
 ), answer AS (
     INSERT INTO benefits_idempotencykey (user_id, key, activity_id, booking_id, error, created_at)
-    SELECT %(user)s, %(key)s, %(activity)s, booking.id,
-           CASE WHEN booking.id IS NULL THEN %(sold_out)s::jsonb END, %(now)s
+    SELECT %(user)s::bigint, %(key)s::text, %(activity)s::bigint, booking.id,
+           CASE WHEN booking.id IS NULL THEN %(sold_out)s::jsonb END, %(now)s::timestamptz
     FROM (SELECT) AS one LEFT JOIN booking ON true
     WHERE %(key)s::text IS NOT NULL AND NOT EXISTS (SELECT FROM prev)
 ), audit AS (
     INSERT INTO audit_auditevent (at, actor_id, actor_label, action, object_type, object_id,
                                   org_path, reason, data)
-    SELECT %(now)s, %(user)s, %(username)s, 'booking.create', 'benefits.booking', id::text,
-           %(org_path)s, '', %(audit)s::jsonb
+    SELECT %(now)s::timestamptz, %(user)s::bigint, %(username)s::text, 'booking.create',
+           'benefits.booking', id::text, %(org_path)s::text, '', %(audit)s::jsonb
     FROM booking
 )
 SELECT (SELECT id FROM booking), EXISTS (SELECT FROM prev)
@@ -494,14 +497,8 @@ SELECT (SELECT id FROM booking), EXISTS (SELECT FROM prev)
 
 
 def _one_statement_applies(activity: Activity) -> bool:
-    """FCFS without per-day quotas, on PostgreSQL with client-side binding (the statement is
-    sent as one simple query with its SET LOCAL)."""
-    return (
-        activity.mode == Mode.FCFS
-        and not activity.per_day
-        and connection.vendor == "postgresql"
-        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
-    )
+    """FCFS without per-day quotas, on PostgreSQL."""
+    return activity.mode == Mode.FCFS and not activity.per_day and connection.vendor == "postgresql"
 
 
 def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str | None) -> Booking:
@@ -525,17 +522,15 @@ def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str |
             {"code": sold_out.code, "message": str(sold_out.message), "status": 409, "details": {}}
         ),
     }
-    sql = _FCFS_STATEMENT.format(timeout=LOCK_TIMEOUT)
     try:
         # Inside a caller's transaction, a savepoint keeps a refusal from aborting it.
         with (
             transaction.atomic() if connection.in_atomic_block else nullcontext(),
             _busy_on_lock_failure(),
-            connection.cursor() as cur,
         ):
-            cur.execute(sql, params)
-            cur.nextset()
-            booking_id, answered_before = cur.fetchone()
+            row = prepared.fetchone(_FCFS_STATEMENT, params, lock_timeout=LOCK_TIMEOUT)
+        assert row is not None
+        booking_id, answered_before = row
     except IntegrityError as exc:
         return _answer_error(actor, key, activity, _booking_conflict(exc, activity))
     except Busy as exc:

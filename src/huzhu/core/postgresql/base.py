@@ -1,5 +1,11 @@
-"""Django's PostgreSQL backend, but a persistent connection used within the last second is not
-health-checked again.
+"""Django's PostgreSQL backend, with two changes for hot paths.
+
+Server-side prepared statements are allowed on the connection (psycopg's `prepare_threshold`),
+for the few queries that ask for them through huzhu.core.prepared; Django's own cursors bind on
+the client and never prepare, so nothing else changes. `prepare_threshold` in the database
+OPTIONS still wins (set it to None behind a transaction-pooling PgBouncer).
+
+A persistent connection used within the last second is not health-checked again.
 
 With CONN_HEALTH_CHECKS Django sends `SELECT 1` before the first query of every request: one
 more round trip for each of a flash crowd's 40,000 requests. A connection that answered a
@@ -11,6 +17,7 @@ the end of the request as it always does.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.db.backends.postgresql import base
 
@@ -19,6 +26,12 @@ RECENT_SECONDS = 1.0
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _used_at = float("-inf")
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params = super().get_connection_params()
+        if "prepare_threshold" not in self.settings_dict["OPTIONS"]:
+            params["prepare_threshold"] = 5  # psycopg's default
+        return params
 
     def close_if_health_check_failed(self) -> None:
         # Called before every cursor is made: the time of the previous call is the last use.
