@@ -1,16 +1,25 @@
 """The 12:00 flash crowd: 40,000 card holders press "book" at once for 16,000 tickets.
 
-Runs `huzhu serve --workers 4` on PostgreSQL, then an asyncio load generator in this process
-(raw HTTP/1.1 over loopback sockets, bounded concurrency) where every member books once with
-its own bearer token and an Idempotency-Key. Prints the time to sell out, bookings/s,
-p50/p99 latency, errors by kind and the oversold count (must be 0), then a baseline: pgbench
-running the same booking transaction (booking insert + conditional quota update) directly on
-the same PostgreSQL, and the ratio between the two.
+Runs `huzhu serve --workers 4` on PostgreSQL and an asyncio load generator in this process (raw
+HTTP/1.1 over loopback, one connection per request, a bounded number in flight) where every
+member books once with its own bearer token and an Idempotency-Key, retrying a `busy` answer
+with the same key. Prints the time to sell out, bookings/s, p50/p99 latency, the oversold count
+(must be 0), answers by kind and the CPU spent per request (server, PostgreSQL, load generator).
+
+Baselines in the same run, on the same PostgreSQL:
+- the floor: pgbench running the same booking transaction (booking INSERT + conditional quota
+  UPDATE on one hot row) directly on the database;
+- with --with-pretix: pretix, installed from PyPI into its own virtual environment, in its own
+  database, one event with one free item and the same quota, run by gunicorn with as many
+  workers, driven through its REST API (POST …/orders/ with payment_provider free, status p)
+  by the same load generator for --pretix-seconds (pretix sells far slower: its sell-out time is
+  projected from the rate it sustained). Without network access to PyPI this says so and skips.
 
     .venv/bin/python bench/flash_crowd.py \\
-        --pg-url postgres://postgres@127.0.0.1:5432/huzhu_bench_benefits
+        --pg-url postgres://postgres@127.0.0.1:5432/huzhu_bench_benefits [--with-pretix]
 
-The database named in --pg-url is dropped and created again.
+The database named in --pg-url is dropped and created again; pretix gets `<that name>_pretix`.
+Exit status 1 if anything was oversold, a member holds two bookings in a group, or a 5xx came.
 """
 
 from __future__ import annotations
@@ -29,8 +38,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -38,6 +49,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @dataclass
@@ -46,6 +58,7 @@ class Result:
     code: str
     started: float
     finished: float
+    attempts: int = 1
 
     @property
     def latency(self) -> float:
@@ -96,7 +109,7 @@ def setup_data(members: int, quota: int) -> dict[str, Any]:
         town = org_create(code="BJ16T01", name="怀柔镇总工会", kind="town", parent=district)
         unit = org_create(code="BJ16U01", name="怀柔滑雪场工会", kind="unit", parent=town)
         seen: set[str] = set()
-        rows = []
+        rows: list[Any] = []
         while len(rows) < members:
             born = date(1966, 1, 1) + timedelta(days=rng.randrange(14000))
             number = make_id_number(rng, "110116", born)
@@ -191,22 +204,24 @@ def check_invariants(activity: int) -> dict[str, int]:
     }
 
 
-# -- the server -----------------------------------------------------------------------------------
+# -- servers and the CPU they use -----------------------------------------------------------------
 
 
-def start_server(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(
+    cmd: list[str], port: int, env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "huzhu", "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT,
+        cmd,
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log.open("ab"),
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return proc
@@ -220,74 +235,153 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of a live process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds of a process and all its descendants, by pid."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _proc_stat(int(entry))) is not None:
+            stats[int(entry)] = st
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            found[pid] = stats[pid][1]
+            todo.extend(p for p, (ppid, _cpu) in stats.items() if ppid == pid)
+    return found
+
+
+def backends_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends connected to the database of `url` (same host)."""
+    import psycopg
+
+    parts = urlparse(url)
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        pids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (parts.path.lstrip("/"),)
+            )
+        ]
+    return {pid: st[1] for pid in pids if (st := _proc_stat(pid)) is not None}
+
+
+def used_since(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 # -- the load generator ---------------------------------------------------------------------------
 
 
-async def http(
-    port: int, method: str, path: str, token: str, body: bytes = b"", key: str = ""
-) -> tuple[int, bytes]:
+@dataclass
+class Request:
+    path: str
+    headers: str  # extra header lines, each ending in \r\n
+    body: bytes
+
+
+async def http(port: int, method: str, req: Request) -> tuple[int, bytes]:
+    """One request on its own connection; the answer read by its Content-Length."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    head = (
-        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
-    )
-    if key:
-        head += f"Idempotency-Key: {key}\r\n"
-    writer.write(head.encode() + b"\r\n" + body)
-    await writer.drain()
-    raw = await reader.read()
-    writer.close()
-    status = int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/") else 0
-    return status, raw.partition(b"\r\n\r\n")[2]
+    try:
+        head = (
+            f"{method} {req.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{req.headers}"
+            f"Content-Type: application/json\r\nContent-Length: {len(req.body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        writer.write(head.encode() + req.body)
+        await writer.drain()
+        raw_head = await reader.readuntil(b"\r\n\r\n")
+        status = int(raw_head.split(b" ", 2)[1])
+        length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", raw_head)
+        body = await (reader.readexactly(int(length.group(1))) if length else reader.read())
+        return status, body
+    finally:
+        writer.close()
 
 
-async def book(port: int, activity: int, token: str, sem: asyncio.Semaphore) -> Result:
+def huzhu_code(status: int, body: bytes) -> str:
+    if status == 201:
+        return "booked"
+    try:
+        return str(json.loads(body)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{status}"
+
+
+def pretix_code(status: int, body: bytes) -> str:
+    if status == 201:
+        return "booked"
+    text = body.decode(errors="replace").lower()
+    if status == 400 and "quota" in text:
+        return "sold_out"
+    if status in (409, 503) and ("busy" in text or "lock" in text):
+        return "busy"
+    return f"http_{status}"
+
+
+async def book(
+    port: int,
+    req: Request,
+    classify: Callable[[int, bytes], str],
+    sem: asyncio.Semaphore,
+    t0: float,
+    stop_at: float | None,
+) -> Result | None:
     async with sem:
         started = time.perf_counter()
-        key = secrets.token_hex(8)
-        code = ""
-        for _attempt in range(20):
+        if stop_at is not None and started >= stop_at:
+            return None
+        code, status, attempts = "", 0, 0
+        while attempts < 20:
+            attempts += 1
             try:
-                status, body = await http(
-                    port, "POST", f"/api/v1/activities/{activity}/bookings", token, b"{}", key
-                )
-            except OSError as exc:
-                status, body = 0, json.dumps({"error": {"code": type(exc).__name__}}).encode()
-            if status >= 400:
-                try:
-                    code = json.loads(body)["error"]["code"]
-                except (ValueError, KeyError, TypeError):
-                    code = f"http_{status}"
-            else:
-                code = "booked" if status == 201 else f"http_{status}"
+                status, body = await http(port, "POST", req)
+                code = classify(status, body)
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                status, code = 0, type(exc).__name__
             if code != "busy":
                 break
             await asyncio.sleep(0.05)  # "busy, try again": the client retries with the same key
-        return Result(status, code, started, time.perf_counter())
-
-
-async def warm_up(port: int, activity: int, token: str, workers: int) -> None:
-    # Each worker imports lazily on its first request; touch them all before the clock starts.
-    await asyncio.gather(
-        *(http(port, "GET", f"/api/v1/activities/{activity}", token) for _ in range(workers * 8))
-    )
+        return Result(status, code, started - t0, time.perf_counter() - t0, attempts)
 
 
 async def crowd(
-    port: int, activity: int, tokens: list[str], concurrency: int
-) -> tuple[float, list[Result]]:
+    port: int,
+    requests: list[Request],
+    classify: Callable[[int, bytes], str],
+    concurrency: int,
+    seconds: float | None = None,
+) -> list[Result]:
+    """Everyone at once, `concurrency` in flight; with `seconds`, nobody new after that."""
     sem = asyncio.Semaphore(concurrency)
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(book(port, activity, t, sem) for t in tokens))
-    for r in results:
-        r.started -= t0
-        r.finished -= t0
-    return t0, list(results)
+    stop_at = t0 + seconds if seconds else None
+    results = await asyncio.gather(*(book(port, r, classify, sem, t0, stop_at) for r in requests))
+    return [r for r in results if r is not None]
+
+
+async def warm_up(port: int, requests: list[Request], method: str = "GET") -> None:
+    # Each worker imports lazily on its first requests; touch them all before the clock starts.
+    await asyncio.gather(*(http(port, method, r) for r in requests), return_exceptions=True)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -295,6 +389,89 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Run:
+    """What one crowd did, as the report needs it."""
+
+    results: list[Result]
+    quota: int
+    cpu_server: float = 0.0
+    cpu_db: float = 0.0
+    cpu_client: float = 0.0
+    version: str = ""
+
+    @property
+    def booked(self) -> list[float]:
+        return sorted(r.finished for r in self.results if r.code == "booked")
+
+    @property
+    def sold_out_at(self) -> float:
+        b = self.booked
+        return b[-1] if len(b) >= self.quota else float("nan")
+
+    @property
+    def rate(self) -> float:
+        b = self.booked
+        return len(b) / b[-1] if b else 0.0
+
+    @property
+    def five_xx(self) -> int:
+        return sum(1 for r in self.results if r.status >= 500 and r.code != "busy")
+
+    def print(self, label: str) -> None:
+        res = self.results
+        total = max(r.finished for r in res)
+        booked = self.booked
+        lat = [r.latency for r in res]
+        print(f"{label}")
+        if len(booked) >= self.quota:
+            print(f"  sold out            {self.sold_out_at:8.2f} s   ({len(booked):,} bookings)")
+        else:
+            print(
+                f"  sold                {len(booked):8,}    in {booked[-1] if booked else 0:.2f} s"
+                f" (quota {self.quota:,}; projected sell-out "
+                f"{self.quota / self.rate if self.rate else float('inf'):,.0f} s)"
+            )
+        print(f"  bookings/s          {self.rate:8.1f}")
+        print(f"  {len(res):,} answered     {total:8.2f} s   ({len(res) / total:.0f} requests/s)")
+        print(f"  latency p50         {percentile(lat, 50) * 1000:8.0f} ms")
+        print(f"  latency p99         {percentile(lat, 99) * 1000:8.0f} ms")
+        booked_lat = [r.latency for r in res if r.code == "booked"]
+        print(f"  latency p99 booked  {percentile(booked_lat, 99) * 1000:8.0f} ms")
+        print(f"  5xx                 {self.five_xx:8d}")
+        kinds = Counter(r.code for r in res)
+        print("  answers by kind     " + ", ".join(f"{k} {v:,}" for k, v in kinds.most_common()))
+        retried = sum(r.attempts - 1 for r in res)
+        if retried:
+            print(f"  busy retries        {retried:8,}")
+        n = len(res)
+        print(
+            f"  CPU per request     server {self.cpu_server / n * 1000:.2f} ms, "
+            f"PostgreSQL {self.cpu_db / n * 1000:.2f} ms, "
+            f"load generator {self.cpu_client / n * 1000:.2f} ms"
+        )
+
+
+def measure(
+    *,
+    port: int,
+    server: subprocess.Popen[bytes],
+    db_url: str,
+    requests: list[Request],
+    classify: Callable[[int, bytes], str],
+    concurrency: int,
+    quota: int,
+    seconds: float | None = None,
+) -> Run:
+    server_before, db_before = tree_cpu(server.pid), backends_cpu(db_url)
+    client_before = time.process_time()
+    results = asyncio.run(crowd(port, requests, classify, concurrency, seconds))
+    run = Run(results, quota, cpu_client=time.process_time() - client_before)
+    run.cpu_server = used_since(server_before, tree_cpu(server.pid))
+    run.cpu_db = used_since(db_before, backends_cpu(db_url))
+    return run
 
 
 # -- pgbench baseline -----------------------------------------------------------------------------
@@ -371,6 +548,91 @@ def pgbench(url: str, info: dict[str, Any], quota: int, clients: int) -> dict[st
     }
 
 
+# -- pretix baseline ------------------------------------------------------------------------------
+
+
+def run_pretix(args: argparse.Namespace, home: Path) -> Run | str:
+    """The pretix crowd, or why there is none."""
+    import _pretix
+
+    venv = Path(args.pretix_venv) if args.pretix_venv else home / "pretix-venv"
+    database = urlparse(args.pg_url).path.lstrip("/") + "_pretix"
+    port = args.port + 1
+    pretix_home = home / "pretix"
+    pretix_home.mkdir(exist_ok=True)
+    try:
+        python, version = _pretix.install(venv)
+        print(f"  pretix {version} in {venv}", flush=True)
+        config = _pretix.configure(
+            python=python,
+            pg_url=args.pg_url,
+            database=database,
+            home=pretix_home,
+            port=port,
+            fresh=not args.pretix_venv,
+        )
+        event = _pretix.create_event(
+            python=python, config=config, home=pretix_home, quota=args.quota, version=version
+        )
+    except _pretix.PretixUnavailable as exc:
+        return str(exc)
+    log = pretix_home / "gunicorn.log"
+    server = _pretix.serve(event, pretix_home, port, args.workers)
+    try:
+        start_server_wait(server, port, log)
+        auth = f"Authorization: Token {event.token}\r\n"
+
+        def order(i: int, simulate: bool = False) -> Request:
+            body = {
+                "email": f"m{i}@example.org",
+                "positions": [{"item": event.item}],
+                "payment_provider": "free",
+                "status": "p",
+                "simulate": simulate,
+            }
+            return Request(
+                event.orders_path,
+                f"{auth}X-Idempotency-Key: {secrets.token_hex(8)}\r\n",
+                json.dumps(body).encode(),
+            )
+
+        # simulate: true runs the whole order path without keeping the order
+        asyncio.run(warm_up(port, [order(-i, True) for i in range(args.workers * 4)], "POST"))
+        print(
+            f"pretix crowd: the same {args.members:,} buyers, {args.concurrency} in flight, "
+            f"{args.workers} workers, for {args.pretix_seconds:.0f} s …",
+            flush=True,
+        )
+        run = measure(
+            port=port,
+            server=server,
+            db_url=urlparse(args.pg_url)._replace(path=f"/{database}").geturl(),
+            requests=[order(i) for i in range(args.members)],
+            classify=pretix_code,
+            concurrency=args.concurrency,
+            quota=args.quota,
+            seconds=args.pretix_seconds,
+        )
+    finally:
+        stop_server(server)
+    run.version = version
+    return run
+
+
+def start_server_wait(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"pretix exited:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    stop_server(proc)
+    raise SystemExit("pretix did not start")
+
+
 # -- main -----------------------------------------------------------------------------------------
 
 
@@ -380,17 +642,24 @@ def main() -> int:
     p.add_argument("--members", type=int, default=40_000)
     p.add_argument("--quota", type=int, default=16_000)
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--threads", type=int, default=0, help="huzhu serve --threads (0: its default)")
     p.add_argument("--concurrency", type=int, default=64, help="requests in flight at once")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--pgbench-clients", type=int, default=8)
     p.add_argument("--no-pgbench", action="store_true")
+    p.add_argument("--with-pretix", action="store_true", help="also measure pretix (from PyPI)")
+    p.add_argument("--pretix-seconds", type=float, default=120.0)
+    p.add_argument(
+        "--pretix-venv", help="keep pretix's virtual environment (and database) here for reuse"
+    )
     args = p.parse_args()
 
-    home = tempfile.mkdtemp(prefix="huzhu-bench-")
+    load_start = os.getloadavg()
+    home = Path(tempfile.mkdtemp(prefix="huzhu-bench-"))
     env = {
         **os.environ,
         "DATABASE_URL": args.pg_url,
-        "HUZHU_HOME": home,
+        "HUZHU_HOME": str(home),
         "SECRET_KEY": secrets.token_urlsafe(48),
         "HUZHU_PII_KEY": secrets.token_urlsafe(32),
         "DJANGO_SETTINGS_MODULE": "huzhu.settings",
@@ -405,60 +674,106 @@ def main() -> int:
     info = setup_data(args.members, args.quota)
     print(f"  done in {time.perf_counter() - t:.1f}s")
 
-    server = start_server(args.port, args.workers, env)
+    serve = [sys.executable, "-m", "huzhu", "serve", "--port", str(args.port)]
+    serve += ["--workers", str(args.workers)]
+    if args.threads:
+        serve += ["--threads", str(args.threads)]
+    server = start_server(serve, args.port, env, home / "huzhu.log")
     try:
         tokens = info["tokens"]
         random.Random(12).shuffle(tokens)
-        asyncio.run(warm_up(args.port, info["activity"], tokens[0], args.workers))
+        path = f"/api/v1/activities/{info['activity']}/bookings"
+        requests = [
+            Request(
+                path,
+                f"Authorization: Bearer {tok}\r\nIdempotency-Key: {secrets.token_hex(8)}\r\n",
+                b"{}",
+            )
+            for tok in tokens
+        ]
+        probe = Request(f"/api/v1/activities/{info['activity']}", requests[0].headers, b"")
+        nowhere = Request("/api/v1/activities/0/bookings", requests[0].headers, b"{}")
+        asyncio.run(warm_up(args.port, [probe] * (args.workers * 8)))
+        asyncio.run(warm_up(args.port, [nowhere] * (args.workers * 8), "POST"))
         print(
             f"flash crowd: {len(tokens):,} members, {args.concurrency} in flight, "
-            f"{args.workers} workers …"
+            f"huzhu serve --workers {args.workers}"
+            + (f" --threads {args.threads}" if args.threads else "")
+            + " …",
+            flush=True,
         )
-        _t0, results = asyncio.run(crowd(args.port, info["activity"], tokens, args.concurrency))
+        huzhu = measure(
+            port=args.port,
+            server=server,
+            db_url=args.pg_url,
+            requests=requests,
+            classify=huzhu_code,
+            concurrency=args.concurrency,
+            quota=args.quota,
+        )
     finally:
         stop_server(server)
-
-    booked = sorted(r.finished for r in results if r.code == "booked")
-    total_time = max(r.finished for r in results)
-    sell_out = booked[-1] if len(booked) >= args.quota else float("nan")
-    latencies = [r.latency for r in results]
-    by_kind = Counter(r.code for r in results)
-    five_xx = sum(1 for r in results if r.status >= 500 and r.code != "busy")
     inv = check_invariants(info["activity"])
-    rate = len(booked) / booked[-1] if booked else 0.0
     print()
-    print(f"sold out            {sell_out:8.2f} s   ({len(booked):,} bookings)")
-    print(f"bookings/s          {rate:8.1f}")
+    huzhu.print("huzhu")
     print(
-        f"all {len(results):,} answered  {total_time:8.2f} s   "
-        f"({len(results) / total_time:.0f} requests/s)"
-    )
-    print(f"latency p50         {percentile(latencies, 50) * 1000:8.0f} ms")
-    print(f"latency p99         {percentile(latencies, 99) * 1000:8.0f} ms")
-    booked_latencies = [r.latency for r in results if r.code == "booked"]
-    print(f"latency p99 booked  {percentile(booked_latencies, 99) * 1000:8.0f} ms")
-    print(
-        f"oversold            {inv['oversold']:8d}   "
+        f"  oversold            {inv['oversold']:8d}   "
         f"(quota {inv['quota']:,}, used {inv['used']:,}, "
         f"bookings {inv['bookings']:,}, members twice in group {inv['members_twice_in_group']})"
     )
-    print(f"5xx                 {five_xx:8d}")
-    print("answers by kind     " + ", ".join(f"{k} {v:,}" for k, v in by_kind.most_common()))
 
+    base: dict[str, float] | None = None
     if not args.no_pgbench:
         base = pgbench(args.pg_url, info, args.quota, args.pgbench_clients)
         print()
         print(
-            f"pgbench baseline    {base['transactions']:,.0f} booking transactions "
-            f"(insert + conditional quota update), {args.pgbench_clients} clients"
+            f"pgbench floor       {base['transactions']:,.0f} booking transactions "
+            f"(insert + conditional quota update on one row), {args.pgbench_clients} clients"
         )
         print(
             f"  sold out          {base['elapsed']:8.2f} s   tps {base['tps']:.0f}, "
             f"latency avg {base['latency_ms']:.1f} ms, quota used {base['used']:,}/{base['size']:,}"
         )
-        print(f"ratio huzhu/pgbench {rate / base['tps']:8.2f}   (bookings/s over pgbench tps)")
+
+    pretix: Run | str | None = None
+    if args.with_pretix:
+        print()
+        print("pretix baseline …", flush=True)
+        pretix = run_pretix(args, home)
+        print()
+        if isinstance(pretix, str):
+            print("pretix baseline     NOT MEASURED: pretix could not be installed or set up here.")
+            print(textwrap.indent(pretix, "    "))
+        else:
+            pretix.print(f"pretix {pretix.version} (orders via REST API)")
+
+    print()
+    print("ratios")
+    if base:
+        print(
+            f"  huzhu / pgbench floor  {huzhu.rate / base['tps']:8.2f}   "
+            f"(bookings/s over pgbench tps; aim ≥ 0.50)"
+        )
+    if isinstance(pretix, Run) and pretix.rate:
+        print(
+            f"  huzhu / pretix         {huzhu.rate / pretix.rate:8.1f}x  "
+            f"(bookings/s over pretix orders/s; aim ≥ 50x)"
+        )
+    elif args.with_pretix:
+        print("  huzhu / pretix         not measured (see above)")
+    p99 = percentile([r.latency for r in huzhu.results], 99)
+    print("aims")
+    print(f"  sold out under 40 s    {'yes' if huzhu.sold_out_at < 40 else 'NO'}")
+    print(f"  p99 under 1 s          {'yes' if p99 < 1 else 'NO'}")
+    print(f"  0 oversold             {'yes' if inv['oversold'] == 0 else 'NO'}")
+    print(f"  no 5xx                 {'yes' if huzhu.five_xx == 0 else 'NO'}")
+    load_end = os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min): at start {' '.join(f'{x:.2f}' for x in load_start)}, "
+        f"at end {' '.join(f'{x:.2f}' for x in load_end)}; {os.cpu_count()} cores"
+    )
     shutil.rmtree(home, ignore_errors=True)
-    ok = inv["oversold"] == 0 and inv["members_twice_in_group"] == 0 and five_xx == 0
+    ok = inv["oversold"] == 0 and inv["members_twice_in_group"] == 0 and huzhu.five_xx == 0
     return 0 if ok else 1
 
 
