@@ -115,3 +115,17 @@ def test_a_member_books_in_two_round_trips(tree, card_holder, member_api):
     # is the test's transaction (a request runs the statement in autocommit)
     sent = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
     assert len(sent) == 2, sent
+
+
+@pytest.mark.postgres
+def test_a_refusal_inside_a_callers_transaction_leaves_its_commit_durable(
+    tree, card_holder, member_api
+):
+    ski = make_activity(tree.huairou, quota=1)
+    _book(member_api(card_holder(tree.u3)), ski)
+    # the test runs in a transaction, as a caller's atomic block would
+    refused = _book(member_api(card_holder(tree.u3)), ski, HTTP_IDEMPOTENCY_KEY="late")
+    assert refused.json()["error"]["code"] == "sold_out"
+    with connection.cursor() as cur:
+        cur.execute("SHOW synchronous_commit")
+        assert cur.fetchone()[0] == "on"
