@@ -126,6 +126,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "huzhu": {"handlers": ["console"], "level": os.environ.get("HUZHU_LOG_LEVEL", "INFO")},
+        # A 4xx is an answer, not an incident (a flash crowd gives 24,000 sold_out): not even a
+        # log record is made for one. 5xx are still logged.
+        "django.request": {"level": "ERROR"},
     },
 }
 
