@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -268,24 +269,58 @@ def tree_cpu(root: int) -> dict[int, float]:
     return found
 
 
-def backends_cpu(url: str) -> dict[int, float]:
-    """CPU seconds of the PostgreSQL backends connected to the database of `url` (same host)."""
+def backend_pids(url: str) -> list[int]:
+    """The PostgreSQL backends connected to the database of `url` (on this machine)."""
     import psycopg
 
     parts = urlparse(url)
     admin = parts._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
-        pids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (parts.path.lstrip("/"),)
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (parts.path.lstrip("/"),)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+class CpuSampler(threading.Thread):
+    """CPU seconds used by the server's processes and by its database's backends, sampled every
+    half second: backends come and go (persistent connections are renewed after a minute)."""
+
+    def __init__(self, server_pid: int, db_url: str):
+        super().__init__(daemon=True)
+        self.server_pid, self.db_url = server_pid, db_url
+        self.server: dict[int, tuple[float, float]] = {}  # pid -> (first seen, last seen)
+        self.db: dict[int, tuple[float, float]] = {}
+        self.done = threading.Event()
+        self.sample()
+
+    def sample(self) -> None:
+        db = {p: st[1] for p in backend_pids(self.db_url) if (st := _proc_stat(p))}
+        for seen, now in ((self.server, tree_cpu(self.server_pid)), (self.db, db)):
+            for pid, cpu in now.items():
+                seen[pid] = (seen.get(pid, (cpu, cpu))[0], cpu)
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            self.sample()
+
+    def stop(self) -> tuple[float, float]:
+        """(server, database) CPU seconds since the sampler started."""
+        self.done.set()
+        self.join()
+        self.sample()
+        started = self.started_pids
+
+        def used(seen: dict[int, tuple[float, float]]) -> float:
+            return sum(
+                last - (first if pid in started else 0.0) for pid, (first, last) in seen.items()
             )
-        ]
-    return {pid: st[1] for pid in pids if (st := _proc_stat(pid)) is not None}
 
+        return used(self.server), used(self.db)
 
-def used_since(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+    def start(self) -> None:
+        self.started_pids = set(self.server) | set(self.db)
+        super().start()
 
 
 # -- the load generator ---------------------------------------------------------------------------
@@ -465,12 +500,12 @@ def measure(
     quota: int,
     seconds: float | None = None,
 ) -> Run:
-    server_before, db_before = tree_cpu(server.pid), backends_cpu(db_url)
-    client_before = time.process_time()
+    sampler = CpuSampler(server.pid, db_url)
+    sampler.start()
+    client_before = time.thread_time()  # this thread runs the event loop; the sampler has its own
     results = asyncio.run(crowd(port, requests, classify, concurrency, seconds))
-    run = Run(results, quota, cpu_client=time.process_time() - client_before)
-    run.cpu_server = used_since(server_before, tree_cpu(server.pid))
-    run.cpu_db = used_since(db_before, backends_cpu(db_url))
+    run = Run(results, quota, cpu_client=time.thread_time() - client_before)
+    run.cpu_server, run.cpu_db = sampler.stop()
     return run
 
 
