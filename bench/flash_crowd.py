@@ -634,7 +634,8 @@ def run_pretix(args: argparse.Namespace, home: Path) -> Run | str:
         # simulate: true runs the whole order path without keeping the order
         asyncio.run(warm_up(port, [order(-i, True) for i in range(args.workers * 4)], "POST"))
         print(
-            f"pretix crowd: the same {args.members:,} buyers, {args.concurrency} in flight, "
+            f"pretix crowd (load average {os.getloadavg()[0]:.2f}): "
+            f"the same {args.members:,} buyers, {args.concurrency} in flight, "
             f"{args.workers} workers, for {args.pretix_seconds:.0f} s …",
             flush=True,
         )
@@ -731,7 +732,8 @@ def main() -> int:
         asyncio.run(warm_up(args.port, [probe] * (args.workers * 8)))
         asyncio.run(warm_up(args.port, [nowhere] * (args.workers * 8), "POST"))
         print(
-            f"flash crowd: {len(tokens):,} members, {args.concurrency} in flight, "
+            f"flash crowd (load average {os.getloadavg()[0]:.2f}): "
+            f"{len(tokens):,} members, {args.concurrency} in flight, "
             f"huzhu serve --workers {args.workers}"
             + (f" --threads {args.threads}" if args.threads else "")
             + " …",
@@ -750,7 +752,7 @@ def main() -> int:
         stop_server(server)
     inv = check_invariants(info["activity"])
     print()
-    huzhu.print("huzhu")
+    huzhu.print("huzhu (load average at the end " + f"{os.getloadavg()[0]:.2f})")
     print(
         f"  oversold            {inv['oversold']:8d}   "
         f"(quota {inv['quota']:,}, used {inv['used']:,}, "
@@ -759,11 +761,13 @@ def main() -> int:
 
     base: dict[str, float] | None = None
     if not args.no_pgbench:
+        load_pgbench = os.getloadavg()[0]
         base = pgbench(args.pg_url, info, args.quota, args.pgbench_clients)
         print()
         print(
             f"pgbench floor       {base['transactions']:,.0f} booking transactions "
-            f"(insert + conditional quota update on one row), {args.pgbench_clients} clients"
+            f"(insert + conditional quota update on one row), {args.pgbench_clients} clients, "
+            f"load average {load_pgbench:.2f}"
         )
         print(
             f"  sold out          {base['elapsed']:8.2f} s   tps {base['tps']:.0f}, "
@@ -793,6 +797,13 @@ def main() -> int:
         print(
             f"  huzhu / pretix         {huzhu.rate / pretix.rate:8.1f}x  "
             f"(bookings/s over pretix orders/s; aim ≥ 50x)"
+        )
+        # The machine may be shared: CPU per answer does not depend on what else runs.
+        ours = (huzhu.cpu_server + huzhu.cpu_db) / len(huzhu.results)
+        theirs = (pretix.cpu_server + pretix.cpu_db) / len(pretix.results)
+        print(
+            f"  CPU per answer         {theirs / ours:8.1f}x  less than pretix "
+            f"(server + PostgreSQL: {ours * 1000:.2f} ms vs {theirs * 1000:.1f} ms)"
         )
     elif args.with_pretix:
         print("  huzhu / pretix         not measured (see above)")
