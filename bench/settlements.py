@@ -67,6 +67,7 @@ def load_members_and_enrolments(out: Path) -> None:
             + pl.col("id_number").str.slice(12, 2)
         ).alias("birth_date"),
         pl.lit("").alias("phone_cipher"),
+        pl.lit("").alias("phone_hash"),
         pl.lit("").alias("phone_masked"),
         pl.col("unit_code").replace_strict(units, return_dtype=pl.Int64).alias("unit_id"),
         pl.lit(True).alias("is_active"),

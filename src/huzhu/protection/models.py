@@ -129,10 +129,13 @@ class Claim(models.Model):
         related_name="claims",
         db_index=False,
     )
+    # Version and settlement likewise come from the import's own joins; a foreign-key check
+    # per row would lock every referenced row at commit (FOR KEY SHARE), a million times.
     version = models.ForeignKey(
         PlanVersion,
         null=True,
         blank=True,
+        db_constraint=False,
         on_delete=models.PROTECT,
         related_name="claims",
         db_index=False,
@@ -142,6 +145,7 @@ class Claim(models.Model):
         "settlement.Settlement",
         null=True,
         blank=True,
+        db_constraint=False,
         on_delete=models.PROTECT,
         related_name="claims",
         db_index=False,  # served by the unique (settlement, version) index
@@ -193,7 +197,10 @@ class LedgerEntry(models.Model):
     """One immutable movement of mutual-aid money on a claim. The database refuses UPDATE and
     DELETE of these rows; corrections are new entries."""
 
-    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="entries")
+    # Written with its claim in the same transaction; no per-row foreign-key check (see Claim).
+    claim = models.ForeignKey(
+        Claim, db_constraint=False, on_delete=models.PROTECT, related_name="entries"
+    )
     member = models.ForeignKey(  # a copy of the claim's member, as on Claim
         Member,
         null=True,
