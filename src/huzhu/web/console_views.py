@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, Role, User
-from huzhu.accounts.selectors import members_visible_to, orgs_visible_to
+from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_READ_ROLES, ROSTER_ROLES, Role, User
+from huzhu.accounts.selectors import member_count, members_visible_to, orgs_visible_to
 from huzhu.audit.models import AuditEvent
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits.models import Activity
@@ -50,12 +50,13 @@ def dashboard(request: HttpRequest, user: User) -> HttpResponse:
     now = timezone.now()
     context = {
         "org": user.org,
-        "member_count": members_visible_to(user).count(),
+        "member_count": member_count(user),
         "org_count": orgs_visible_to(user).count(),
         "open_activities": activities.filter(opens_at__lte=now, closes_at__gt=now).count(),
         "events_today": selectors.audit_events_visible(user, since=timezone.localdate()).count(),
         "may_import_settlements": services.may_import_settlements(user),
         "roster": user.role in ROSTER_ROLES,
+        "may_read_roster": user.role in ROSTER_READ_ROLES,
         "may_claims": user.role in FILE_ROLES | REVIEW_ROLES,
         "may_pay": user.role == Role.CITY_ADMIN,
     }
@@ -91,7 +92,7 @@ def _member_search(user: User, q: str) -> object:
     return qs.filter(Q(name__contains=q) | Q(cards__card_no=q)).distinct()
 
 
-@staff_required()
+@staff_required(ROSTER_READ_ROLES)
 def members(request: HttpRequest, user: User) -> HttpResponse:
     """Search by name, full ID number, phone or card number; numbers are shown masked."""
     q = request.GET.get("q", "").strip()
@@ -106,7 +107,7 @@ def members(request: HttpRequest, user: User) -> HttpResponse:
     )
 
 
-@staff_required()
+@staff_required(ROSTER_READ_ROLES)
 def member_detail(request: HttpRequest, user: User, member_id: int) -> HttpResponse:
     member = members_visible_to(user).select_related("unit").filter(pk=member_id).first()
     if member is None:
