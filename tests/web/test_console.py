@@ -145,6 +145,9 @@ def test_a_bad_settlement_file_fails_with_rows_in_the_report(
 def test_only_the_city_imports_settlements(tree, staff, staff_client):
     r = staff_client(staff(Role.DISTRICT_ADMIN)).get("/console/settlements/")
     assert r.status_code == 403
+    job = SettlementJob.objects.create(file_path="s/x.csv", file_name="x.csv")
+    for url in (f"/console/settlements/{job.pk}/", f"/console/settlements/{job.pk}/report.csv"):
+        assert staff_client(staff(Role.DISTRICT_ADMIN)).get(url).status_code == 403, url
 
 
 def test_audit_log_is_scoped_and_filtered(tree, make_member, staff, staff_client):

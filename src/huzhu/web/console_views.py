@@ -7,7 +7,9 @@ import csv
 import io
 import tempfile
 from datetime import date, datetime
+from functools import wraps
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
@@ -36,7 +38,7 @@ from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
 from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
 from huzhu.web import selectors, services
-from huzhu.web.access import staff_required
+from huzhu.web.access import View, staff_required
 from huzhu.web.models import JobStatus, SettlementJob
 
 
@@ -242,14 +244,22 @@ def gate(request: HttpRequest, user: User) -> HttpResponse:
 # -- settlement imports ---------------------------------------------------------------------------
 
 
-def _settlement_staff(user: User) -> bool:
-    return services.may_import_settlements(user)
+def _settlement_staff_only(view: View) -> View:
+    """The bureau's files cover the whole city: their pages are for city staff at the root
+    (403 for other staff, as for any page of another role)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, user: User, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not services.may_import_settlements(user):
+            return render(request, "web/forbidden.html", status=403)
+        return view(request, user, *args, **kwargs)
+
+    return wrapped
 
 
 @staff_required()
+@_settlement_staff_only
 def settlements(request: HttpRequest, user: User) -> HttpResponse:
-    if not _settlement_staff(user):
-        return render(request, "web/forbidden.html", status=403)
     context: dict[str, object] = {"jobs": SettlementJob.objects.all()[:20]}
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -270,16 +280,17 @@ def settlements(request: HttpRequest, user: User) -> HttpResponse:
     return render(request, "web/console/settlements.html", context)
 
 
-def _job(user: User, job_id: int) -> SettlementJob:
+def _job(job_id: int) -> SettlementJob:
     job = SettlementJob.objects.filter(pk=job_id).first()
-    if job is None or not _settlement_staff(user):
+    if job is None:
         raise Http404
     return job
 
 
 @staff_required()
+@_settlement_staff_only
 def settlement_job(request: HttpRequest, user: User, job_id: int) -> HttpResponse:
-    job = _job(user, job_id)
+    job = _job(job_id)
     stage, count = selectors.job_progress(job)
     template = "web/console/_job.html" if request.headers.get("HX-Request") else None
     context = {
@@ -293,9 +304,10 @@ def settlement_job(request: HttpRequest, user: User, job_id: int) -> HttpRespons
 
 
 @staff_required()
+@_settlement_staff_only
 def settlement_job_csv(request: HttpRequest, user: User, job_id: int) -> HttpResponse:
     """The job's report as CSV (UTF-8 with BOM, as Excel opens it): figures, then every error."""
-    job = _job(user, job_id)
+    job = _job(job_id)
     report = job.report or {}
     buf = io.StringIO()
     w = csv.writer(buf)
