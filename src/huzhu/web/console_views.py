@@ -346,8 +346,10 @@ def _date(text: str) -> date | None:
         return None
 
 
-@staff_required()
+@staff_required(ROSTER_ROLES)
 def audit_log(request: HttpRequest, user: User) -> HttpResponse:
+    """Who did what in the subtree: for its admins, not for gate staff, station operators or
+    reviewers (whose own decisions are logged here)."""
     f = {
         "action": request.GET.get("action", "").strip(),
         "actor": request.GET.get("actor", "").strip(),
