@@ -70,6 +70,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from http.cookies import SimpleCookie
 from types import SimpleNamespace
 from typing import Any
 
@@ -309,13 +310,17 @@ class World:
     outside: SimpleNamespace
     g: SimpleNamespace  # objects that belong to no subtree (plans, payment runs, jobs)
     sessions: dict[str, str] = field(default_factory=dict)  # role → session cookie
+    # One client for every cell: a new one would load the middleware again (WhiteNoise scans
+    # every static file, most of a cell's time).
+    _client: Client = field(default_factory=lambda: Client(raise_request_exception=False))
 
     def client(self, role: str, *, page: bool) -> Client:
-        """A fresh client per cell (signing out in one cell must not sign out the next)."""
-        client = Client(raise_request_exception=False)
+        """The client with no cookies but the role's session for pages (so signing out in one
+        cell does not sign out the next)."""
+        self._client.cookies = SimpleCookie()
         if page and role in self.sessions:
-            client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
-        return client
+            self._client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
+        return self._client
 
 
 Build = Callable[[World, SimpleNamespace, str], Call]
