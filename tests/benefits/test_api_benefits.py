@@ -237,6 +237,30 @@ def test_members_cannot_see_or_cancel_others_bookings(tree, card_holder, member_
     assert other.get(f"/bookings/{mine['id']}/voucher").status_code == 404
 
 
+@pytest.mark.parametrize("role", [Role.GATE, Role.REVIEWER, Role.STATION_OPERATOR])
+def test_staff_who_do_not_run_activities_see_no_bookings_or_vouchers(
+    tree, card_holder, member_api, make_staff, api_as, role
+):
+    ski = make_activity(tree.huairou)
+    mine = _book(member_api(card_holder(tree.u3)), ski).json()
+    api = api_as(make_staff(role, tree.huairou))
+    assert api.get("/bookings").status_code == 403
+    for path in (f"/bookings/{mine['id']}", f"/bookings/{mine['id']}/voucher"):
+        assert api.get(path).status_code == 403, path
+    assert api.delete(f"/bookings/{mine['id']}").status_code == 403
+
+
+@pytest.mark.parametrize("role", [Role.GATE, Role.REVIEWER, Role.STATION_OPERATOR])
+def test_staff_who_do_not_run_activities_may_not_book_for_members(
+    tree, card_holder, make_staff, api_as, role
+):
+    ski = make_activity(tree.huairou)
+    member = card_holder(tree.u3)
+    api = api_as(make_staff(role, tree.huairou))
+    r = api.post(f"/activities/{ski.pk}/bookings", {"member": _id_number(member)})
+    assert r.status_code == 403 and not Booking.objects.exists()
+
+
 # -- redemption -----------------------------------------------------------------------------------
 
 

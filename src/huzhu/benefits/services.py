@@ -336,9 +336,9 @@ def _check_may_book(*, activity: Activity, member: Member, actor: User, now: dat
     if actor.role == Role.MEMBER:
         if actor.member_id != member.pk:
             raise Forbidden("forbidden", _("会员只能为本人预约"))
-    elif actor.role not in MANAGER_ROLES or not member.unit.path.startswith(
-        staff_scope_path(actor)
-    ):
+    elif actor.role not in MANAGER_ROLES:
+        raise Forbidden("forbidden", _("只有工会工作人员可以管理活动"))
+    elif not member.unit.path.startswith(staff_scope_path(actor)):
         raise NotFound("member")
     state = rules.window_state(now, activity.opens_at, activity.closes_at)
     if state is not rules.Window.OPEN:
