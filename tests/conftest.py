@@ -25,6 +25,18 @@ from huzhu.members.models import Member, Organisation
 from huzhu.members.services import member_create_or_update, org_create
 
 PASSWORD = "test-pass-2026!"
+PRODUCTION_HASHERS: list[str] = []
+
+
+def pytest_configure(config: Any) -> None:
+    """Passwords in tests: still argon2, with the cheapest parameters (see tests/hashers.py)."""
+    from django.conf import settings
+
+    PRODUCTION_HASHERS[:] = settings.PASSWORD_HASHERS
+    settings.PASSWORD_HASHERS = [
+        "tests.hashers.QuickArgon2PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
 
 
 @pytest.fixture(autouse=True)
