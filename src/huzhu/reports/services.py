@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from django.db import connection, transaction
 
-from huzhu.core.bulk import insert_frame, is_postgres, query_frame, temp_keys
+from huzhu.core.bulk import analyze_temp, insert_frame, is_postgres, query_frame, temp_keys
 from huzhu.members.models import Member
 from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVersion
 from huzhu.reports.models import ClaimBalance, PayoutSummary, PayoutYearSummary
@@ -97,7 +97,8 @@ def _temp_frame(name: str, df: pl.DataFrame, columns_sql: str) -> str:
         cur.execute(f'DROP TABLE IF EXISTS "{name}"')
         drop = " ON COMMIT DROP" if is_postgres() else ""
         cur.execute(f'CREATE TEMP TABLE "{name}" ({columns_sql}){drop}')
-    insert_frame(name, df)
+    insert_frame(name, df.sort(df.columns[0]))
+    analyze_temp(name)
     return name
 
 

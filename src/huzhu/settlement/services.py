@@ -418,6 +418,8 @@ def _insert_settlements(
     fresh = (
         fresh.join(people, on="id_number", how="left")
         .join(members, on="id_hash", how="left")
+        # In settlement_id order: both unique indexes then fill from their right edge.
+        .sort("settlement_id")
         .with_row_index("spk", offset=first_id)
         .with_columns(pl.col("spk").cast(pl.Int64))
     )
@@ -627,7 +629,11 @@ def _book(
     )
     new = df.filter(pl.col("claim_id").is_null())
     first = reserve_ids(claims, new.height)
-    new = new.with_row_index("new_id", offset=first).with_columns(pl.col("new_id").cast(pl.Int64))
+    new = (
+        new.sort("spk", "version_id", nulls_last=True)  # indexes filled in order, as above
+        .with_row_index("new_id", offset=first)
+        .with_columns(pl.col("new_id").cast(pl.Int64))
+    )
     insert_frame(
         claims,
         new.select(
