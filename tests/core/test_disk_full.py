@@ -1,4 +1,5 @@
-"""A full disk while a command writes its file (`export members`, `export payouts`, `backup`): the command exits 1 with a message saying the disk is full and
+"""A full disk while a command writes its file (`export members`, `export payouts`, the bank file
+of `payments run`, `backup`): the command exits 1 with a message saying the disk is full and
 which file; nothing half-written is left at the target, an earlier file there is untouched, and
 running the command again once there is room finishes the work."""
 
@@ -15,6 +16,8 @@ from openpyxl import load_workbook
 from huzhu.cli import main
 from huzhu.core.files import WriteFailed, atomic_write
 from huzhu.members.roster import members_import
+from huzhu.protection.models import PaymentItem, PaymentRun
+from huzhu.protection.payments import payment_run_csv
 from huzhu.settlement.exports import PAYOUT_HEADER, payout_rows
 from tests.conftest import new_id_number
 from tests.faults import disk_full_after, roster_csv, small_city
@@ -72,6 +75,29 @@ def test_export_payouts_on_a_full_disk_writes_nothing(db, tmp_path, capsys):
     assert only(folder) == []
     assert main(["export", "payouts", "--out", str(out)]) == 0
     assert csv_rows(out, "utf-8") == [PAYOUT_HEADER, *payout_rows()]
+
+
+def test_payment_run_on_a_full_disk_writes_its_bank_file_when_run_again(db, tmp_path, capsys):
+    """The run commits before its file is written, so that no file ever names transfers the
+    database does not know; a run left without a file is the next command's first work."""
+    small_city(tmp_path, members=20, settlements=120)
+    bank = tmp_path / "bank" / "run.csv"
+    with disk_full_after(300):
+        rc = main(["payments", "run", "--out", str(bank)])
+    refused_for_a_full_disk(capsys, rc, bank)
+    assert only(bank.parent) == []
+    run = PaymentRun.objects.get()
+    assert run.file_written_at is None and run.items.exists()
+    assert main(["payments", "run", "--out", str(bank)]) == 0
+    assert "had not been written" in capsys.readouterr().out
+    run.refresh_from_db()
+    assert run.file_written_at is not None
+    assert bank.read_bytes() == payment_run_csv(run)
+    assert PaymentRun.objects.count() == 1 and PaymentItem.objects.count() == run.items.count()
+    # Everything is in that run: nothing is left to pay, and no second file appears.
+    again = tmp_path / "bank" / "again.csv"
+    assert main(["payments", "run", "--out", str(again)]) == 0
+    assert "nothing to pay" in capsys.readouterr().err and not again.exists()
 
 
 def test_backup_on_a_full_disk_leaves_no_archive(tree, tmp_path, capsys):
