@@ -9,8 +9,13 @@ import io
 import itertools
 import os
 import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -26,6 +31,7 @@ from huzhu.settlement.services import settlements_import
 from huzhu.settlement.synth import plan_toml, write_settlements
 from tests.conftest import new_id_number
 
+REPO = Path(__file__).resolve().parent.parent
 ROSTER_HEADER = "id_number,name,unit_code,unit_name,district,phone,card_no,joined_on"
 
 
@@ -166,3 +172,87 @@ def worker_env(home: Path) -> dict[str, str]:
     else:
         env.pop("DATABASE_URL", None)
     return env
+
+
+class Worker:
+    """Runs tests/fault_worker.py on the test's database, and reads that database from outside
+    (its own connection, not Django's), as any other client would see it."""
+
+    def __init__(self, home: Path):
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        self.env = worker_env(home)
+
+    def _argv(self, args: tuple[str, ...], die_at: str | None) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "tests.fault_worker",
+            *(["--die-at", die_at] if die_at else []),
+            *args,
+        ]
+
+    def run(self, *args: str, die_at: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self._argv(args, die_at),
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    def ok(self, *args: str) -> str:
+        """Run to the end; its standard output."""
+        done = self.run(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def killed(self, *args: str, die_at: str) -> None:
+        """Run until it kills itself at `die_at`."""
+        done = self.run(*args, die_at=die_at)
+        assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self._argv(args, None),
+            env=self.env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def peek(self, sql: str) -> list[tuple[Any, ...]]:
+        if connection.vendor == "postgresql":
+            db = connection.settings_dict
+            with psycopg.connect(
+                dbname=db["NAME"],
+                user=db["USER"],
+                host=db["HOST"] or "127.0.0.1",
+                port=db["PORT"] or 5432,
+                autocommit=True,
+            ) as conn:
+                cur = conn.execute(sql)
+                return list(cur.fetchall()) if cur.description else []
+        with closing(sqlite3.connect(self.home / "huzhu.sqlite3")) as conn, conn:
+            return list(conn.execute(sql).fetchall())
+
+    def count(self, table: str, where: str = "TRUE") -> int:
+        return int(self.peek(f"SELECT COUNT(*) FROM {table} WHERE {where}")[0][0])
+
+
+def sqlite_home_template(folder: Path) -> Path:
+    """A migrated SQLite home to copy for each worker (migrating takes seconds)."""
+    home = folder / "template"
+    Worker(home).ok("huzhu", "benefits", "list")
+    return home
+
+
+def worker_for(folder: Path, template: Path | None) -> Worker:
+    """A worker on the PostgreSQL test database, or on a fresh copy of the SQLite template."""
+    home = folder / "home"
+    if connection.vendor != "postgresql":
+        assert template is not None
+        shutil.copytree(template, home)
+    return Worker(home)
