@@ -46,6 +46,27 @@ def test_connection_dropped_mid_booking_then_the_retry_books_once(tree, card_hol
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_connection_dropped_mid_booking_answers_503_and_the_api_retry_books_once(
+    tree, card_holder, member_api
+):
+    """Through the API: the client is told to try again (503 in the one error shape, not a
+    500), and its retry with the same Idempotency-Key books once."""
+    ski = make_activity(tree.huairou, quota=2)
+    api = member_api(card_holder(tree.u3))
+    key = {"HTTP_IDEMPOTENCY_KEY": "phone-7"}
+    with cut_before(services, "_claim"):
+        cut = api.post(f"/activities/{ski.pk}/bookings", {}, **key)
+    assert cut.status_code == 503, cut.content
+    assert cut.json()["error"]["code"] == "unavailable"
+    assert not Booking.objects.exists()
+    first = api.post(f"/activities/{ski.pk}/bookings", {}, **key)
+    again = api.post(f"/activities/{ski.pk}/bookings", {}, **key)
+    assert first.status_code == 201 and again.json()["id"] == first.json()["id"]
+    assert Quota.objects.get(activity=ski).used == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_connection_dropped_mid_scan_then_the_retried_scan_redeems_once(
     tree, card_holder, make_staff
 ):
