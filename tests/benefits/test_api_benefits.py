@@ -286,6 +286,14 @@ def test_redeem_once_then_already_redeemed_with_time_and_gate(voucher, gate, api
     assert Booking.objects.get(pk=booking["id"]).status == BookingStatus.REDEEMED
 
 
+def test_a_used_voucher_scanned_after_its_validity_says_when_and_where(voucher, gate):
+    _ski, _booking, code, _api = voucher
+    services.redemption_scan(code=code, gate="东门1号", actor=gate)
+    later = timezone.now() + timedelta(days=90)
+    again = services.redemption_scan(code=code, gate="西门2号", actor=gate, scanned_at=later)
+    assert again.result == "already_redeemed" and again.body["gate"] == "东门1号"
+
+
 def test_scan_nonce_makes_a_retry_idempotent(voucher, gate, api_as):
     _ski, _booking, code, _api = voucher
     g = api_as(gate)

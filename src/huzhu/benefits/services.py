@@ -770,6 +770,10 @@ def _redeem(
     }
     if booking.status not in HOLDING:
         return _outcome(ScanResult.CANCELLED, **about), activity, booking
+    if booking.status == BookingStatus.REDEEMED:
+        # A used voucher says when and where it was used on any day: a second scan outside its
+        # validity is a double use too, not merely "not valid today".
+        return _already_redeemed(booking, about), activity, booking
     today = timezone.localdate(scanned_at)
     if not rules.valid_on(
         today, valid_from=data.valid_from, valid_to=data.valid_to, booked_day=data.day
@@ -795,17 +799,17 @@ def _redeem(
         )
     booking.refresh_from_db(fields=["status", "redeemed_at", "redeemed_gate"])
     if booking.status == BookingStatus.REDEEMED:
-        return (
-            _outcome(
-                ScanResult.ALREADY_REDEEMED,
-                redeemed_at=_iso(booking.redeemed_at),
-                gate=booking.redeemed_gate,
-                **about,
-            ),
-            activity,
-            booking,
-        )
+        return _already_redeemed(booking, about), activity, booking
     return _outcome(ScanResult.CANCELLED, **about), activity, booking
+
+
+def _already_redeemed(booking: Booking, about: dict[str, Any]) -> ScanOutcome:
+    return _outcome(
+        ScanResult.ALREADY_REDEEMED,
+        redeemed_at=_iso(booking.redeemed_at),
+        gate=booking.redeemed_gate,
+        **about,
+    )
 
 
 def _iso_date(value: date | None) -> str | None:

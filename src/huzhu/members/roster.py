@@ -24,6 +24,7 @@ from huzhu.core import idnumber
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update, lookup_many
 from huzhu.core.errors import Forbidden
+from huzhu.core.files import atomic_write
 from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
 from huzhu.members.models import Card, CardStatus, Member, Organisation, OrgKind
@@ -596,9 +597,8 @@ def members_export(out: Path, *, actor: User | None = None, reason: str = "roste
 
 
 def write_rows(out: Path, header: list[str], rows: list[list[object]]) -> None:
-    """Write a table as .xlsx (first sheet, text cells for codes) or UTF-8 CSV with BOM."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
+    """Write a table as .xlsx (first sheet, text cells for codes) or UTF-8 CSV with BOM, all or
+    nothing (core.files.atomic_write: a full disk leaves the earlier file at `out` as it was)."""
     if out.suffix.lower() == ".xlsx":
         import openpyxl
 
@@ -607,13 +607,17 @@ def write_rows(out: Path, header: list[str], rows: list[list[object]]) -> None:
         sheet.append(header)
         for row in rows:
             sheet.append([str(c) if c is not None else None for c in row])
-        book.save(tmp)
+        # Built in memory (compressed, far smaller than `rows`): openpyxl cannot clean up after
+        # a write that fails half-way into a file.
+        data = io.BytesIO()
+        book.save(data)
+        with atomic_write(out, binary=True) as fh:
+            fh.write(data.getbuffer())
     else:
-        with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+        with atomic_write(out, encoding="utf-8-sig") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             writer.writerows(rows)
-    tmp.replace(out)
 
 
 def to_csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:

@@ -267,6 +267,10 @@ class PaymentRun(models.Model):
     )
     reference = models.CharField(max_length=32, unique=True)
     total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    # When `huzhu payments run` finished writing the bank file; empty while a run made by the
+    # command has no file yet (the process died after the run committed), so the next
+    # `payments run` writes that file before making a new run.
+    file_written_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.reference
