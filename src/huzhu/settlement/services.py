@@ -231,25 +231,8 @@ def settlements_import(
     sid_header = table.header_of("settlement_id")
 
     # Duplicates inside the file: the same content is one row; different content is refused.
-    first = df.group_by("settlement_id", maintain_order=True).agg(
-        pl.col(tb.ROW).first().alias("first_row"),
-        pl.col("content_hash").first().alias("first_hash"),
-    )
-    df = df.join(first, on="settlement_id", how="left")
-    for row, sid, first_row in (
-        df.filter(
-            (pl.col(tb.ROW) != pl.col("first_row"))
-            & (pl.col("content_hash") != pl.col("first_hash"))
-        )
-        .select(tb.ROW, "settlement_id", "first_row")
-        .iter_rows()
-    ):
-        errors.append(
-            tb.RowError(
-                row, sid_header, f"{sid} appears on row {first_row} with different content", file
-            )
-        )
-    df = df.filter(pl.col(tb.ROW) == pl.col("first_row")).drop("first_row", "first_hash")
+    if df["settlement_id"].is_duplicated().any():
+        df = _drop_repeats(df, errors, sid_header, file)
 
     with transaction.atomic():
         _lock_imports()
@@ -339,6 +322,31 @@ def settlements_import(
             entries=report.entries,
         )
     return report
+
+
+def _drop_repeats(
+    df: pl.DataFrame, errors: list[tb.RowError], sid_header: str, file: str
+) -> pl.DataFrame:
+    """Keep the first row of each settlement_id; a later row with other content is an error."""
+    first = df.group_by("settlement_id", maintain_order=True).agg(
+        pl.col(tb.ROW).first().alias("first_row"),
+        pl.col("content_hash").first().alias("first_hash"),
+    )
+    df = df.join(first, on="settlement_id", how="left")
+    for row, sid, first_row in (
+        df.filter(
+            (pl.col(tb.ROW) != pl.col("first_row"))
+            & (pl.col("content_hash") != pl.col("first_hash"))
+        )
+        .select(tb.ROW, "settlement_id", "first_row")
+        .iter_rows()
+    ):
+        errors.append(
+            tb.RowError(
+                row, sid_header, f"{sid} appears on row {first_row} with different content", file
+            )
+        )
+    return df.filter(pl.col(tb.ROW) == pl.col("first_row")).drop("first_row", "first_hash")
 
 
 KNOWN_SCHEMA = {
