@@ -76,6 +76,20 @@ class ImportReport:
             "errors": [e.as_dict() for e in self.errors],
         }
 
+    def audit(self, *, actor: User | None, action: str, scope: str) -> None:
+        """One audit event for the whole file: who imported it, where, and what it did."""
+        audit_record(
+            actor=actor,
+            action=action,
+            object_type="file",
+            object_id=self.file[:64],
+            org_path=scope,
+            rows=self.rows,
+            created=self.created,
+            updated=self.updated,
+            skipped=self.skipped,
+        )
+
 
 def _duplicates(df: pl.DataFrame, column: str, label: str) -> pl.Expr:
     """Reason for every row whose value appeared on an earlier row."""
@@ -199,16 +213,7 @@ def orgs_import(
             else:
                 report.unchanged += 1
         report.skipped = len(refused)
-        audit_record(
-            actor=actor,
-            action="orgs.import",
-            object_type="file",
-            object_id=file[:64],
-            org_path=scope,
-            rows=report.rows,
-            created=report.created,
-            updated=report.updated,
-        )
+        report.audit(actor=actor, action="orgs.import", scope=scope)
     return report
 
 
@@ -381,17 +386,7 @@ def members_import(
         )
         say("updated", report.updated)
         _apply_cards(df.filter(pl.col("card_no").is_not_null()), card_owner, now)
-        audit_record(
-            actor=actor,
-            action="members.import",
-            object_type="file",
-            object_id=file[:64],
-            org_path=scope,
-            rows=report.rows,
-            created=report.created,
-            updated=report.updated,
-            skipped=report.skipped,
-        )
+        report.audit(actor=actor, action="members.import", scope=scope)
     return report
 
 
