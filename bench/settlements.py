@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ import time
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import setup_database, timed
@@ -67,6 +69,7 @@ def load_members_and_enrolments(out: Path) -> None:
             + pl.col("id_number").str.slice(12, 2)
         ).alias("birth_date"),
         pl.lit("").alias("phone_cipher"),
+        pl.lit("").alias("phone_hash"),
         pl.lit("").alias("phone_masked"),
         pl.col("unit_code").replace_strict(units, return_dtype=pl.Int64).alias("unit_id"),
         pl.lit(True).alias("is_active"),
@@ -106,6 +109,65 @@ def load_members_and_enrolments(out: Path) -> None:
             )
             cur.execute("ANALYZE")
     print(f"  loaded {frame.height:,} members, {enrol_frame.height:,} enrolments", file=sys.stderr)
+
+
+def _pg_admin(url: str) -> tuple[str, str]:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path="/postgres")), parts.path.lstrip("/")
+
+
+def keep_setup(kept: Path) -> None:
+    """Keep the loaded database (a PostgreSQL template database, or a copy of the SQLite file)
+    and HUZHU_HOME (its keys made the ID hashes; on SQLite it holds the database) in `kept`."""
+    from django.db import connection
+
+    connection.close()
+    home = Path(os.environ["HUZHU_HOME"])
+    shutil.copytree(home, kept / "home", dirs_exist_ok=True)
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        admin, name = _pg_admin(os.environ["DATABASE_URL"])
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}_kept" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}_kept" TEMPLATE "{name}"')
+        (kept / "database").write_text(f"{name}_kept")
+    else:  # the SQLite file is in HUZHU_HOME, copied above
+        (kept / "database").write_text("sqlite")
+    (kept / "ready").write_text("")
+
+
+def reuse_setup(kept: Path, database_url: str | None) -> str:
+    """A fresh copy of the kept database to run on, with the kept HUZHU_HOME."""
+    home = Path(tempfile.mkdtemp(prefix="huzhu-bench-settlements-"))
+    shutil.copytree(kept / "home", home, dirs_exist_ok=True)
+    os.environ["HUZHU_HOME"] = str(home)
+    source = (kept / "database").read_text()
+    if database_url:
+        if source == "sqlite":
+            raise SystemExit(f"{kept} holds a SQLite set-up; leave out --database-url")
+        import psycopg
+
+        admin, _ = _pg_admin(database_url)
+        name = "huzhu_bench_settlements"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        os.environ["DATABASE_URL"] = urlunparse(urlparse(database_url)._replace(path=f"/{name}"))
+    else:
+        if source != "sqlite":
+            raise SystemExit(f"{kept} holds a PostgreSQL set-up; give --database-url")
+        os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huzhu.settings")
+    import django
+
+    django.setup()
+    from huzhu.cli import ensure_migrated
+
+    ensure_migrated()  # the kept database may predate a migration
+    from django.db import connection
+
+    return connection.vendor
 
 
 def floor(csv_path: Path, rows: int) -> float:
@@ -248,24 +310,44 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--sample", type=int, default=300, help="rows for the per-row baseline")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--keep-setup",
+        type=Path,
+        metavar="DIR",
+        help="keep the generated files and the loaded database in DIR and reuse them on the "
+        "next run with the same sizes (the set-up of 4M members takes many minutes)",
+    )
     args = parser.parse_args()
-    vendor = setup_database(args.database_url, "settlements")
-    from huzhu.settlement.synth import generate_protection  # noqa: F401  (registers the files)
-    from huzhu.synth import generate_dataset
-
     results: dict[str, float] = {}
-    out = Path(tempfile.mkdtemp(prefix="huzhu-settle-"))
+    kept = None
+    if args.keep_setup:
+        kept = args.keep_setup / f"m{args.members}-s{args.settlements}-seed{args.seed}"
+    if kept is not None and (kept / "ready").exists():
+        vendor = reuse_setup(kept, args.database_url)
+        out = kept / "files"
+        print(f"  reusing the set-up kept in {kept}", file=sys.stderr)
+    else:
+        vendor = setup_database(args.database_url, "settlements")
+        from huzhu.settlement.synth import generate_protection  # noqa: F401 (registers files)
+        from huzhu.synth import generate_dataset
+
+        out = Path(tempfile.mkdtemp(prefix="huzhu-settle-"))
+        if kept is not None:
+            out = kept / "files"
+            out.mkdir(parents=True, exist_ok=True)
+        with timed("generate", results):
+            generate_dataset(
+                out=out, members=args.members, settlements=args.settlements, seed=args.seed
+            )
+        with timed("set-up: members and enrolments", results):
+            load_members_and_enrolments(out)
+        if kept is not None:
+            keep_setup(kept)
     print(
         f"settlement benchmark: {args.members:,} members, {args.settlements:,} settlements "
         f"on {vendor}",
         file=sys.stderr,
     )
-    with timed("generate", results):
-        generate_dataset(
-            out=out, members=args.members, settlements=args.settlements, seed=args.seed
-        )
-    with timed("set-up: members and enrolments", results):
-        load_members_and_enrolments(out)
 
     from django.db import connection
 

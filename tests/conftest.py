@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,18 @@ from huzhu.members.models import Member, Organisation
 from huzhu.members.services import member_create_or_update, org_create
 
 PASSWORD = "test-pass-2026!"
+PRODUCTION_HASHERS: list[str] = []
+
+
+def pytest_configure(config: Any) -> None:
+    """Passwords in tests: still argon2, with the cheapest parameters (see tests/hashers.py)."""
+    from django.conf import settings
+
+    PRODUCTION_HASHERS[:] = settings.PASSWORD_HASHERS
+    settings.PASSWORD_HASHERS = [
+        "tests.hashers.QuickArgon2PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -155,3 +168,14 @@ def city_admin(tree: Tree, make_staff: Callable[..., User]) -> User:
 @pytest.fixture
 def xicheng_admin(tree: Tree, make_staff: Callable[..., User]) -> User:
     return make_staff(Role.DISTRICT_ADMIN, tree.xicheng)
+
+
+@pytest.fixture(scope="session")
+def sqlite_home_template(tmp_path_factory: Any) -> Path | None:
+    """A migrated SQLite home for worker processes (tests/faults.py), made once per session;
+    None on PostgreSQL, where workers use the test database."""
+    if connection.vendor == "postgresql":
+        return None
+    from tests.faults import sqlite_home_template as make
+
+    return make(tmp_path_factory.mktemp("sqlite-home"))

@@ -1,7 +1,8 @@
 """The `huzhu` command (also `python -m huzhu`). Every command migrates the database first.
 
 Exit status: 0 on success, 2 on bad input (with a report naming file, row, column and reason on
-stderr; nothing is written unless --keep-valid was given).
+stderr; nothing is written unless --keep-valid was given), 1 when an output file could not be
+written (e.g. the disk is full: the message names the file, and nothing was written there).
 """
 
 from __future__ import annotations
@@ -325,6 +326,7 @@ EXTENSIONS: list[Callable[[Any], None]] = []
 def main(argv: Sequence[str] | None = None) -> int:
     _setup_django()
     from huzhu.core.errors import DomainError
+    from huzhu.core.files import WriteFailed
 
     _register_app_commands()
     args = build_parser().parse_args(argv)
@@ -338,6 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    except WriteFailed as exc:
+        # Not bad input: the machine could not take the file (a full disk, a quota, permissions).
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -92,3 +92,19 @@ def test_nul_characters_are_refused_before_the_database(db):
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "invalid_request"
     assert Client().get("/api/v1/orgs?q=%00").status_code == 400
+
+
+def test_passwords_are_hashed_with_argon2_in_production_and_checked_for_real(tree, make_staff):
+    from django.contrib.auth.hashers import Argon2PasswordHasher, check_password
+
+    from tests.conftest import PRODUCTION_HASHERS
+
+    assert PRODUCTION_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    user = make_staff(Role.DISTRICT_ADMIN, tree.xicheng)
+    assert user.password.startswith("argon2$argon2id$")
+    assert user.check_password(PASSWORD)
+    assert not user.check_password(PASSWORD + "x")
+    # A hash made with production's parameters verifies too (the parameters travel in the hash).
+    production = Argon2PasswordHasher()
+    strong = production.encode(PASSWORD, production.salt())
+    assert "m=102400" in strong and check_password(PASSWORD, strong)

@@ -237,6 +237,30 @@ def test_members_cannot_see_or_cancel_others_bookings(tree, card_holder, member_
     assert other.get(f"/bookings/{mine['id']}/voucher").status_code == 404
 
 
+@pytest.mark.parametrize("role", [Role.GATE, Role.REVIEWER, Role.STATION_OPERATOR])
+def test_staff_who_do_not_run_activities_see_no_bookings_or_vouchers(
+    tree, card_holder, member_api, make_staff, api_as, role
+):
+    ski = make_activity(tree.huairou)
+    mine = _book(member_api(card_holder(tree.u3)), ski).json()
+    api = api_as(make_staff(role, tree.huairou))
+    assert api.get("/bookings").status_code == 403
+    for path in (f"/bookings/{mine['id']}", f"/bookings/{mine['id']}/voucher"):
+        assert api.get(path).status_code == 403, path
+    assert api.delete(f"/bookings/{mine['id']}").status_code == 403
+
+
+@pytest.mark.parametrize("role", [Role.GATE, Role.REVIEWER, Role.STATION_OPERATOR])
+def test_staff_who_do_not_run_activities_may_not_book_for_members(
+    tree, card_holder, make_staff, api_as, role
+):
+    ski = make_activity(tree.huairou)
+    member = card_holder(tree.u3)
+    api = api_as(make_staff(role, tree.huairou))
+    r = api.post(f"/activities/{ski.pk}/bookings", {"member": _id_number(member)})
+    assert r.status_code == 403 and not Booking.objects.exists()
+
+
 # -- redemption -----------------------------------------------------------------------------------
 
 
@@ -260,6 +284,14 @@ def test_redeem_once_then_already_redeemed_with_time_and_gate(voucher, gate, api
     assert error["code"] == "already_redeemed"
     assert error["details"]["gate"] == "东门1号" and error["details"]["redeemed_at"]
     assert Booking.objects.get(pk=booking["id"]).status == BookingStatus.REDEEMED
+
+
+def test_a_used_voucher_scanned_after_its_validity_says_when_and_where(voucher, gate):
+    _ski, _booking, code, _api = voucher
+    services.redemption_scan(code=code, gate="东门1号", actor=gate)
+    later = timezone.now() + timedelta(days=90)
+    again = services.redemption_scan(code=code, gate="西门2号", actor=gate, scanned_at=later)
+    assert again.result == "already_redeemed" and again.body["gate"] == "东门1号"
 
 
 def test_scan_nonce_makes_a_retry_idempotent(voucher, gate, api_as):

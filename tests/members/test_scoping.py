@@ -1,5 +1,6 @@
 """Every members/organisations endpoint is scoped to the caller's subtree: a district admin of
-西城 gets 404 for anything in 怀柔, and member logins or gate staff get no roster at all."""
+西城 gets 404 for anything in 怀柔, and member logins, gate staff and station operators get no
+roster at all."""
 
 from __future__ import annotations
 
@@ -62,3 +63,31 @@ def test_member_login_sees_no_roster(tree, make_member, api_as):
     api = api_as(login)
     assert api.get("/members").status_code == 403
     assert api.get("/me/member").json()["name"] == "会员本人"
+
+
+@pytest.mark.parametrize("role", [Role.GATE, Role.STATION_OPERATOR])
+def test_gate_staff_and_station_operators_see_no_roster(
+    tree, make_staff, make_member, api_as, role
+):
+    from django.test import Client
+
+    member = make_member(tree.u1, name="西城会员")
+    card_issue(member=member, card_no="62000009")
+    user = make_staff(role, tree.xicheng)
+    api = api_as(user)
+    for path in ("/members", f"/members/{member.pk}", f"/members/{member.pk}/cards"):
+        r = api.get(path)
+        assert r.status_code == 403 and "西城会员" not in r.content.decode(), path
+    assert api.post("/cards/62000009/report-lost").status_code == 403
+    pages = Client()
+    pages.force_login(user)
+    assert pages.get("/console/members/").status_code == 403
+    assert pages.get(f"/console/members/{member.pk}/").status_code == 403
+    assert pages.get("/console/").status_code == 200  # the dashboard's member count stays
+
+
+def test_reviewers_read_the_roster_but_do_not_change_it(tree, make_staff, make_member, api_as):
+    member = make_member(tree.u1)
+    api = api_as(make_staff(Role.REVIEWER, tree.xicheng))
+    assert api.get(f"/members/{member.pk}").status_code == 200
+    assert api.post(f"/members/{member.pk}/cards", {"card_no": "62990003"}).status_code == 403

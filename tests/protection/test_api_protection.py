@@ -86,6 +86,15 @@ def test_unit_enrolment_enrols_active_members_not_yet_enrolled(
     ]
 
 
+@pytest.mark.parametrize("role", [Role.REVIEWER, Role.GATE, Role.STATION_OPERATOR])
+def test_contribution_statements_are_for_the_admins(tree, zy, make_staff, api_as, role):
+    api = api_as(make_staff(role, tree.xicheng))
+    assert api.get("/units/U1/contributions?year=2026").status_code == 403
+    admin = api_as(make_staff(Role.DISTRICT_ADMIN, tree.xicheng))
+    assert admin.get("/units/U1/contributions?year=2026").status_code == 200
+    assert admin.get("/units/U3/contributions?year=2026").status_code == 404
+
+
 def _file(api, member, **extra):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import openpyxl
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from huzhu.accounts.models import Role
@@ -145,6 +146,15 @@ def test_a_bad_settlement_file_fails_with_rows_in_the_report(
 def test_only_the_city_imports_settlements(tree, staff, staff_client):
     r = staff_client(staff(Role.DISTRICT_ADMIN)).get("/console/settlements/")
     assert r.status_code == 403
+    job = SettlementJob.objects.create(file_path="s/x.csv", file_name="x.csv")
+    for url in (f"/console/settlements/{job.pk}/", f"/console/settlements/{job.pk}/report.csv"):
+        assert staff_client(staff(Role.DISTRICT_ADMIN)).get(url).status_code == 403, url
+
+
+@pytest.mark.parametrize("role", [Role.REVIEWER, Role.GATE, Role.STATION_OPERATOR])
+def test_audit_log_is_for_the_admins(tree, staff, staff_client, role):
+    assert staff_client(staff(role)).get("/console/audit/").status_code == 403
+    assert staff_client(staff(Role.UNIT_ADMIN, tree.u1)).get("/console/audit/").status_code == 200
 
 
 def test_audit_log_is_scoped_and_filtered(tree, make_member, staff, staff_client):

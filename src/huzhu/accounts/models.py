@@ -22,6 +22,9 @@ STAFF_ROLES = frozenset(r for r in Role if r != Role.MEMBER)
 ID_REVEAL_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN, Role.REVIEWER})
 # Roles that manage the organisation tree and rosters of their subtree.
 ROSTER_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN})
+# Roles that read the roster (members and their cards): the admins, and reviewers for claims.
+# Gate staff and station operators (who may work for a station's host) see no roster.
+ROSTER_READ_ROLES = ROSTER_ROLES | {Role.REVIEWER}
 
 
 class User(AbstractUser):

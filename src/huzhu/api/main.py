@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError, connection
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -51,7 +52,7 @@ ERROR_STATUSES = {
     "413": "Upload too large",
     "422": "Request does not match the schema",
     "429": "Too many attempts",
-    "503": "Busy, try again",
+    "503": "Busy or unavailable, try again",
 }
 
 
@@ -142,6 +143,33 @@ def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(PermissionDenied)
 def on_403(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     return error_response(request, 403, "forbidden", str(exc) or "not allowed")
+
+
+def _database_lost(exc: Exception) -> bool:
+    """The database went away (restarted, connection cut), as opposed to a bug in a query.
+
+    SQLSTATE class 08 is a connection exception and 57P01-57P03 a server shutting down; a
+    connection that Django has closed after failing to roll back, or that no longer answers,
+    is lost too (psycopg reports "server closed the connection" with no SQLSTATE)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    state = getattr(exc.__cause__, "sqlstate", None) or ""
+    if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+        return True
+    return connection.vendor == "postgresql" and (
+        connection.connection is None or not connection.is_usable()
+    )
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def on_database_lost(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A dropped database connection rolls the request's transaction back: the client may try
+    again (a booking with its Idempotency-Key, a scan with its nonce, safely). Anything else is
+    still a bug and a 500."""
+    if not _database_lost(exc):
+        raise exc
+    return error_response(request, 503, "unavailable", "service temporarily unavailable, try again")
 
 
 def _register_routers() -> None:

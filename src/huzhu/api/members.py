@@ -12,7 +12,7 @@ from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from huzhu.accounts.models import User
-from huzhu.accounts.selectors import members_visible_to, orgs_visible_to, staff_scope_path
+from huzhu.accounts.selectors import members_visible_to, orgs_visible_to, roster_scope_path
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members import services
 from huzhu.members.models import Card, Member, Organisation
@@ -154,7 +154,7 @@ def _member(request: HttpRequest, member_id: int) -> Member:
 
 
 def _card(request: HttpRequest, card_no: str) -> Card:
-    path = staff_scope_path(actor(request))
+    path = roster_scope_path(actor(request))
     card = (
         Card.objects.select_related("member__unit")
         .filter(card_no=card_no, member__unit__path__startswith=path)
@@ -227,6 +227,7 @@ def get_member(request: HttpRequest, member_id: int) -> Member:
 
 @router.post("/members", response={200: MemberOut, 201: MemberOut})
 def upsert_member(request: HttpRequest, body: MemberIn) -> Status[Member]:
+    roster_scope_path(actor(request))  # no roster, no roster writes: 403 before any lookup
     unit = _org(request, body.unit_code)
     member, created = services.member_create_or_update(
         id_number=body.id_number,

@@ -14,10 +14,10 @@ from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from huzhu.accounts.models import User
+from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import orgs_visible_to
 from huzhu.api.members import _upload_bytes
-from huzhu.core.errors import DomainError, NotFound
+from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member, Organisation
 from huzhu.protection import payments, selectors, services
 from huzhu.protection.models import (
@@ -187,7 +187,10 @@ def enrol_unit(request: HttpRequest, code: str, body: UnitEnrolIn) -> Status[dic
 
 @router.get("/units/{code}/contributions", response=list[ContributionOut])
 def unit_contributions(request: HttpRequest, code: str, year: int) -> list[dict[str, Any]]:
-    """The unit's contribution statement: per plan version of the year, members and total."""
+    """The unit's contribution statement: per plan version of the year, members and total
+    (for the admins who keep rosters and pay contributions, as on the console page)."""
+    if actor(request).role not in ROSTER_ROLES:
+        raise Forbidden("forbidden", "your role may not see contribution statements")
     unit = _org(request, code)
     return [
         {

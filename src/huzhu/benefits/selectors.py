@@ -167,13 +167,22 @@ def remaining_by_activity(ids: list[int]) -> dict[int, int]:
     return {a: size - used for a, size, used in rows}
 
 
+def _booking_scope_path(user: User) -> str:
+    """Staff who run activities see the bookings of their subtree's members. Other staff see
+    none: a voucher read by a gate or a station operator could be redeemed by them."""
+    scope = staff_scope_path(user)
+    if user.role not in MANAGER_ROLES:
+        raise Forbidden("forbidden", "only federation and union staff see members' bookings")
+    return scope
+
+
 def booking_visible(*, user: User, booking_id: int) -> Booking:
-    """A member's own booking, or one of a member in the staff user's subtree."""
+    """A member's own booking, or (activity staff) one of a member in the user's subtree."""
     qs = Booking.objects.select_related("activity", "member", "member__unit")
     if user.role == Role.MEMBER:
         qs = qs.filter(member_id=user.member_id or -1)
     else:
-        qs = qs.filter(member__unit__path__startswith=staff_scope_path(user))
+        qs = qs.filter(member__unit__path__startswith=_booking_scope_path(user))
     booking = qs.filter(pk=booking_id).first()
     if booking is None:
         raise NotFound("booking")
@@ -184,7 +193,7 @@ def bookings_visible(user: User) -> QuerySet[Booking]:
     qs = Booking.objects.select_related("activity", "member")
     if user.role == Role.MEMBER:
         return qs.filter(member_id=user.member_id or -1)
-    return qs.filter(member__unit__path__startswith=staff_scope_path(user))
+    return qs.filter(member__unit__path__startswith=_booking_scope_path(user))
 
 
 def member_hash(member: Member) -> str:

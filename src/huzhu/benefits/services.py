@@ -347,9 +347,9 @@ def _check_may_book(*, activity: Activity, member: Member, actor: User, now: dat
     if actor.role == Role.MEMBER:
         if actor.member_id != member.pk:
             raise Forbidden("forbidden", _("会员只能为本人预约"))
-    elif actor.role not in MANAGER_ROLES or not member.unit.path.startswith(
-        staff_scope_path(actor)
-    ):
+    elif actor.role not in MANAGER_ROLES:
+        raise Forbidden("forbidden", _("只有工会工作人员可以管理活动"))
+    elif not member.unit.path.startswith(staff_scope_path(actor)):
         raise NotFound("member")
     state = rules.window_state(now, activity.opens_at, activity.closes_at)
     if state is not rules.Window.OPEN:
@@ -893,6 +893,10 @@ def _redeem(
     }
     if booking.status not in HOLDING:
         return _outcome(ScanResult.CANCELLED, **about), activity, booking
+    if booking.status == BookingStatus.REDEEMED:
+        # A used voucher says when and where it was used on any day: a second scan outside its
+        # validity is a double use too, not merely "not valid today".
+        return _already_redeemed(booking, about), activity, booking
     today = timezone.localdate(scanned_at)
     if not rules.valid_on(
         today, valid_from=data.valid_from, valid_to=data.valid_to, booked_day=data.day
@@ -918,17 +922,17 @@ def _redeem(
         )
     booking.refresh_from_db(fields=["status", "redeemed_at", "redeemed_gate"])
     if booking.status == BookingStatus.REDEEMED:
-        return (
-            _outcome(
-                ScanResult.ALREADY_REDEEMED,
-                redeemed_at=_iso(booking.redeemed_at),
-                gate=booking.redeemed_gate,
-                **about,
-            ),
-            activity,
-            booking,
-        )
+        return _already_redeemed(booking, about), activity, booking
     return _outcome(ScanResult.CANCELLED, **about), activity, booking
+
+
+def _already_redeemed(booking: Booking, about: dict[str, Any]) -> ScanOutcome:
+    return _outcome(
+        ScanResult.ALREADY_REDEEMED,
+        redeemed_at=_iso(booking.redeemed_at),
+        gate=booking.redeemed_gate,
+        **about,
+    )
 
 
 def _iso_date(value: date | None) -> str | None:

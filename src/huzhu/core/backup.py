@@ -28,6 +28,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from huzhu.core.errors import DomainError
+from huzhu.core.files import atomic_write
 
 FORMAT = "huzhu-backup-1"
 csv.field_size_limit(1 << 30)
@@ -103,10 +104,12 @@ def backup_write(out: Path) -> dict[str, int]:
     on PostgreSQL, where it runs as REPEATABLE READ)."""
     counts: dict[str, int] = {}
     digests: dict[str, str] = {}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
     outermost = not connection.in_atomic_block
-    with transaction.atomic(), zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+    with (
+        transaction.atomic(),
+        atomic_write(out, binary=True) as fh,
+        zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
         if connection.vendor == "postgresql" and outermost:
             with connection.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -132,7 +135,6 @@ def backup_write(out: Path) -> dict[str, int]:
             "sha256": digests,
         }
         archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
-    tmp.replace(out)
     return counts
 
 

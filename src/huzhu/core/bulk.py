@@ -163,6 +163,7 @@ def update_frame(table: str, key: str, df: pl.DataFrame) -> int:
                 f'SELECT {cols_sql} FROM "{table}" WITH NO DATA'
             )
             insert_frame(f"_upd_{table}", df)
+            analyze_temp(f"_upd_{table}")
             sets = ", ".join(f'"{c}" = u."{c}"' for c in columns)
             cursor.execute(
                 f'UPDATE "{table}" t SET {sets} FROM "_upd_{table}" u WHERE t."{key}" = u."{key}"'
@@ -243,6 +244,16 @@ def temp_keys(name: str, values: Iterable[Any], *, sql_type: str = "BIGINT") -> 
             cursor.execute(f'CREATE TEMP TABLE "{name}" (k {sql_type} PRIMARY KEY) ON COMMIT DROP')
         else:
             cursor.execute(f'CREATE TEMP TABLE "{name}" (k {sql_type} PRIMARY KEY)')
-    unique = pl.Series("k", list(values)).drop_nulls().unique()
+    # Sorted, the primary key is filled from its right edge (random keys into a big b-tree
+    # thrash the small temp_buffers); analysed, the planner knows its size when joining.
+    unique = pl.Series("k", list(values)).drop_nulls().unique().sort()
     insert_frame(name, unique.to_frame())
+    analyze_temp(name)
     return name
+
+
+def analyze_temp(name: str) -> None:
+    """Give the planner a temporary table's statistics (autovacuum never analyses them)."""
+    if is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f'ANALYZE "{name}"')

@@ -24,6 +24,7 @@ from huzhu.core import idnumber
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update, lookup_many
 from huzhu.core.errors import Forbidden
+from huzhu.core.files import atomic_write
 from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
 from huzhu.members.models import Card, CardStatus, Member, Organisation, OrgKind
@@ -74,6 +75,20 @@ class ImportReport:
             "orgs_created": self.orgs_created,
             "errors": [e.as_dict() for e in self.errors],
         }
+
+    def audit(self, *, actor: User | None, action: str, scope: str) -> None:
+        """One audit event for the whole file: who imported it, where, and what it did."""
+        audit_record(
+            actor=actor,
+            action=action,
+            object_type="file",
+            object_id=self.file[:64],
+            org_path=scope,
+            rows=self.rows,
+            created=self.created,
+            updated=self.updated,
+            skipped=self.skipped,
+        )
 
 
 def _duplicates(df: pl.DataFrame, column: str, label: str) -> pl.Expr:
@@ -198,16 +213,7 @@ def orgs_import(
             else:
                 report.unchanged += 1
         report.skipped = len(refused)
-        audit_record(
-            actor=actor,
-            action="orgs.import",
-            object_type="file",
-            object_id=file[:64],
-            org_path=scope,
-            rows=report.rows,
-            created=report.created,
-            updated=report.updated,
-        )
+        report.audit(actor=actor, action="orgs.import", scope=scope)
     return report
 
 
@@ -380,17 +386,7 @@ def members_import(
         )
         say("updated", report.updated)
         _apply_cards(df.filter(pl.col("card_no").is_not_null()), card_owner, now)
-        audit_record(
-            actor=actor,
-            action="members.import",
-            object_type="file",
-            object_id=file[:64],
-            org_path=scope,
-            rows=report.rows,
-            created=report.created,
-            updated=report.updated,
-            skipped=report.skipped,
-        )
+        report.audit(actor=actor, action="members.import", scope=scope)
     return report
 
 
@@ -596,9 +592,8 @@ def members_export(out: Path, *, actor: User | None = None, reason: str = "roste
 
 
 def write_rows(out: Path, header: list[str], rows: list[list[object]]) -> None:
-    """Write a table as .xlsx (first sheet, text cells for codes) or UTF-8 CSV with BOM."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
+    """Write a table as .xlsx (first sheet, text cells for codes) or UTF-8 CSV with BOM, all or
+    nothing (core.files.atomic_write: a full disk leaves the earlier file at `out` as it was)."""
     if out.suffix.lower() == ".xlsx":
         import openpyxl
 
@@ -607,13 +602,17 @@ def write_rows(out: Path, header: list[str], rows: list[list[object]]) -> None:
         sheet.append(header)
         for row in rows:
             sheet.append([str(c) if c is not None else None for c in row])
-        book.save(tmp)
+        # Built in memory (compressed, far smaller than `rows`): openpyxl cannot clean up after
+        # a write that fails half-way into a file.
+        data = io.BytesIO()
+        book.save(data)
+        with atomic_write(out, binary=True) as fh:
+            fh.write(data.getbuffer())
     else:
-        with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+        with atomic_write(out, encoding="utf-8-sig") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             writer.writerows(rows)
-    tmp.replace(out)
 
 
 def to_csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:

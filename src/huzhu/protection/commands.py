@@ -35,9 +35,21 @@ def _import_enrollments(data: bytes, *, file: str, keep_valid: bool, progress: A
 
 
 def _payments_run(args: argparse.Namespace) -> int:
+    """Make a run and write its bank file. The run commits first, then the file is written (all
+    or nothing) and marked written: a process killed in between, or a full disk, leaves a run
+    without a file and no money can leave; the next `payments run` writes that run's file
+    before it makes a new run."""
     from huzhu.core.errors import Conflict
-    from huzhu.protection.payments import payment_run_create, payment_run_csv
+    from huzhu.protection.payments import payment_run_create, payment_run_write_file
 
+    out = Path(args.out)
+    waiting = payment_run_write_file(out=out)
+    if waiting is not None:
+        print(
+            f"run {waiting.reference}: its bank file had not been written (the command was "
+            f"interrupted); wrote it to {out}. Run again for a new payment run."
+        )
+        return 0
     try:
         result = payment_run_create(actor=None)
     except Conflict as exc:
@@ -45,8 +57,7 @@ def _payments_run(args: argparse.Namespace) -> int:
             raise
         print(f"nothing to pay ({exc.details})", file=sys.stderr)
         return 0
-    out = Path(args.out)
-    out.write_bytes(payment_run_csv(result.run))
+    payment_run_write_file(out=out, run=result.run)
     print(
         f"run {result.run.reference}: {result.items} transfers, total {result.run.total:.2f}; "
         f"held: {result.held_no_card} without an active card, "

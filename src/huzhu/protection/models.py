@@ -129,10 +129,13 @@ class Claim(models.Model):
         related_name="claims",
         db_index=False,
     )
+    # Version and settlement likewise come from the import's own joins; a foreign-key check
+    # per row would lock every referenced row at commit (FOR KEY SHARE), a million times.
     version = models.ForeignKey(
         PlanVersion,
         null=True,
         blank=True,
+        db_constraint=False,
         on_delete=models.PROTECT,
         related_name="claims",
         db_index=False,
@@ -142,6 +145,7 @@ class Claim(models.Model):
         "settlement.Settlement",
         null=True,
         blank=True,
+        db_constraint=False,
         on_delete=models.PROTECT,
         related_name="claims",
         db_index=False,  # served by the unique (settlement, version) index
@@ -193,7 +197,10 @@ class LedgerEntry(models.Model):
     """One immutable movement of mutual-aid money on a claim. The database refuses UPDATE and
     DELETE of these rows; corrections are new entries."""
 
-    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="entries")
+    # Written with its claim in the same transaction; no per-row foreign-key check (see Claim).
+    claim = models.ForeignKey(
+        Claim, db_constraint=False, on_delete=models.PROTECT, related_name="entries"
+    )
     member = models.ForeignKey(  # a copy of the claim's member, as on Claim
         Member,
         null=True,
@@ -260,6 +267,10 @@ class PaymentRun(models.Model):
     )
     reference = models.CharField(max_length=32, unique=True)
     total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    # When `huzhu payments run` finished writing the bank file; empty while a run made by the
+    # command has no file yet (the process died after the run committed), so the next
+    # `payments run` writes that file before making a new run.
+    file_written_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.reference

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Sum
@@ -30,6 +31,7 @@ from huzhu.accounts.models import Role, User
 from huzhu.audit.services import audit_record
 from huzhu.core import tabular as tb
 from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden
+from huzhu.core.files import atomic_write
 from huzhu.core.pii import vault
 from huzhu.core.sms import send_sms
 from huzhu.members.models import Card, CardStatus, Member
@@ -206,6 +208,32 @@ def payment_run_csv(run: PaymentRun) -> bytes:
     ):
         writer.writerow([card_no, name, f"{amount:.2f}", reference])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def payment_run_write_file(*, out: Path, run: PaymentRun | None = None) -> PaymentRun | None:
+    """Write the bank file of `run`, or else of the oldest run made by the command line whose
+    file was never written (None when there is none), and mark it written.
+
+    The run row stays locked while its file is written, so that two commands never both pick
+    up the same unwritten run; the file is complete at `out` or not there at all.
+    """
+    with transaction.atomic():
+        runs = PaymentRun.objects.select_for_update()
+        if run is None:
+            waiting = (
+                runs.filter(created_by__isnull=True, file_written_at__isnull=True)
+                .order_by("id")
+                .first()
+            )
+        else:
+            waiting = runs.get(pk=run.pk)
+        if waiting is None:
+            return None
+        with atomic_write(out, binary=True) as fh:
+            fh.write(payment_run_csv(waiting))
+        waiting.file_written_at = timezone.now()
+        waiting.save(update_fields=["file_written_at"])
+    return waiting
 
 
 def _locked_item(item: PaymentItem) -> PaymentItem:

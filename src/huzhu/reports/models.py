@@ -86,8 +86,8 @@ class ClaimBalance(models.Model):
     """The net and first month of each claim that has entries, so that person-times can be
     kept incrementally."""
 
-    claim = models.OneToOneField(
-        Claim, primary_key=True, on_delete=models.PROTECT, related_name="+"
+    claim = models.OneToOneField(  # kept with the ledger, so no per-row foreign-key check
+        Claim, primary_key=True, db_constraint=False, on_delete=models.PROTECT, related_name="+"
     )
     net_fen = models.BigIntegerField(default=0)
     first_month = models.DateField(null=True)

@@ -10,7 +10,7 @@ writer forgot to call in).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -20,13 +20,12 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from django.db import connection, transaction
 
-from huzhu.core.bulk import is_postgres
+from huzhu.core.bulk import analyze_temp, insert_frame, is_postgres, query_frame, temp_keys
 from huzhu.members.models import Member
 from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVersion
 from huzhu.reports.models import ClaimBalance, PayoutSummary, PayoutYearSummary
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-CHUNK = 900  # below SQLite's older 999-variable limit
 
 SummaryKey = tuple[date, int, str, str]  # month, unit id, benefit, plan code
 SummaryValue = tuple[int, int, int]  # amount in fen, entries, person-times
@@ -92,162 +91,251 @@ def _key_joins(claim: str = "c") -> str:
 KEY_COLUMNS = "COALESCE(en.unit_id, m.unit_id), COALESCE(p.benefit, ''), c.plan_code"
 
 
-def _claim_keys(claim_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
-    found: dict[int, tuple[int, str, str]] = {}
+def _temp_frame(name: str, df: pl.DataFrame, columns_sql: str) -> str:
+    """A temporary table `name` (dropped at commit on PostgreSQL) holding the rows of `df`."""
     with connection.cursor() as cur:
-        for start in range(0, len(claim_ids), CHUNK):
-            part = list(claim_ids[start : start + CHUNK])
-            cur.execute(
-                f'SELECT c.id, {KEY_COLUMNS} FROM "{Claim._meta.db_table}" c {_key_joins()} '
-                f"WHERE c.id IN ({', '.join(['%s'] * len(part))})",
-                part,
-            )
-            for cid, unit_id, benefit, plan_code in cur.fetchall():
-                found[cid] = (unit_id, benefit, plan_code)
-    missing = set(claim_ids) - set(found)
-    if missing:
-        raise ValueError(f"ledger entries on claims without a member: {sorted(missing)[:10]}")
-    return found
+        cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+        drop = " ON COMMIT DROP" if is_postgres() else ""
+        cur.execute(f'CREATE TEMP TABLE "{name}" ({columns_sql}){drop}')
+    insert_frame(name, df.sort(df.columns[0]))
+    analyze_temp(name)
+    return name
 
 
-def _balances_add(changes: Sequence[tuple[int, int, date]]) -> dict[int, tuple[int, date | None]]:
-    """Add (claim, delta, earliest month) to the balances; return each claim's balance before.
+KEY_SCHEMA = {
+    "claim_id": pl.Int64,
+    "unit_id": pl.Int64,
+    "benefit": pl.String,
+    "plan_code": pl.String,
+}
+BALANCE_SCHEMA = {"claim_id": pl.Int64, "net": pl.Int64, "old_first": pl.Date}
+
+
+def _claim_keys(claim_ids: pl.Series) -> pl.DataFrame:
+    """Each claim's summary key (unit, benefit, plan code), by one join."""
+    ids = temp_keys("_key_claims", claim_ids.to_list())
+    return query_frame(
+        f'SELECT c.id, {KEY_COLUMNS} FROM "{Claim._meta.db_table}" c '
+        f'JOIN "{ids}" t ON t.k = c.id {_key_joins()}',
+        [],
+        KEY_SCHEMA,
+    )
+
+
+def _balances_add(changes: pl.DataFrame) -> pl.DataFrame:
+    """Add each change (claim_id, delta, first month) to the balances of claims that existed
+    before this transaction; return each one's balance before (`net`, `old_first`).
 
     The rows are created first (empty) and then locked, both in claim order: two writers on the
     same claims on PostgreSQL queue behind each other in the same order instead of deadlocking,
     and the second sees the first's committed balance.
     """
+    if changes.height == 0:
+        return pl.DataFrame(schema=BALANCE_SCHEMA)
     table = ClaimBalance._meta.db_table
-    ids = [c[0] for c in changes]
-    before: dict[int, tuple[int, date | None]] = {}
-    lock = " ORDER BY claim_id FOR UPDATE" if is_postgres() else ""
+    name = _temp_frame(
+        "_balance_changes",
+        changes.select("claim_id", "delta", pl.col("first").cast(pl.String)),
+        "claim_id BIGINT PRIMARY KEY, delta BIGINT, first DATE",
+    )
     with connection.cursor() as cur:
-        for start in range(0, len(ids), CHUNK):
-            part = ids[start : start + CHUNK]
+        cur.execute(
+            f'INSERT INTO "{table}" (claim_id, net_fen, first_month) '
+            f'SELECT claim_id, 0, NULL FROM "{name}" WHERE true ORDER BY claim_id '
+            "ON CONFLICT (claim_id) DO NOTHING"
+        )
+        if is_postgres():
+            # Locked in claim order; the rows themselves are read below (COPY cannot lock).
             cur.execute(
-                f'INSERT INTO "{table}" (claim_id, net_fen, first_month) '
-                f"VALUES {', '.join(['(%s, 0, NULL)'] * len(part))} "
-                "ON CONFLICT (claim_id) DO NOTHING",
-                part,
+                f'SELECT count(*) FROM (SELECT 1 FROM "{table}" b JOIN "{name}" t '
+                "ON t.claim_id = b.claim_id ORDER BY b.claim_id FOR UPDATE OF b) locked"
             )
-            cur.execute(
-                f'SELECT claim_id, net_fen, first_month FROM "{table}" '
-                f"WHERE claim_id IN ({', '.join(['%s'] * len(part))}){lock}",
-                part,
-            )
-            for cid, net, first in cur.fetchall():
-                before[cid] = (int(net), None if first is None else as_date(first))
-    adapt = connection.ops.adapt_datefield_value
-    updates = []
-    for cid, delta, month in changes:
-        net, first = before[cid]
-        updates.append((net + delta, adapt(month if first is None else min(first, month)), cid))
+    before = query_frame(
+        f'SELECT b.claim_id, b.net_fen, b.first_month FROM "{table}" b '
+        f'JOIN "{name}" t ON t.claim_id = b.claim_id',
+        [],
+        BALANCE_SCHEMA,
+    )
     with connection.cursor() as cur:
-        cur.executemany(
-            f'UPDATE "{table}" SET net_fen = %s, first_month = %s WHERE claim_id = %s', updates
+        cur.execute(
+            f'UPDATE "{table}" SET net_fen = "{table}".net_fen + t.delta, '
+            f'first_month = CASE WHEN "{table}".first_month IS NULL '
+            f'OR t.first < "{table}".first_month THEN t.first ELSE "{table}".first_month END '
+            f'FROM "{name}" t WHERE t.claim_id = "{table}".claim_id'
         )
     return before
 
 
-def _upsert(table: str, period: str, rows: list[tuple[Any, ...]]) -> None:
-    sql = (
-        f'INSERT INTO "{table}" ({period}, unit_id, benefit, plan_code, amount_fen, entries, '
-        "persons) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-        f"ON CONFLICT ({period}, unit_id, benefit, plan_code) DO UPDATE SET "
-        f'amount_fen = "{table}".amount_fen + excluded.amount_fen, '
-        f'entries = "{table}".entries + excluded.entries, '
-        f'persons = "{table}".persons + excluded.persons'
+def _balances_create(changes: pl.DataFrame) -> pl.DataFrame:
+    """Balances of claims created in this transaction (nobody else can see them yet): written
+    at once; their balance before is nothing."""
+    insert_frame(
+        ClaimBalance._meta.db_table,
+        changes.select(
+            "claim_id",
+            pl.col("delta").alias("net_fen"),
+            pl.col("first").cast(pl.String).alias("first_month"),
+        ),
+    )
+    return changes.select(
+        "claim_id", pl.lit(0, pl.Int64).alias("net"), pl.lit(None, pl.Date).alias("old_first")
+    )
+
+
+def _upsert(table: str, period: str, period_type: str, rows: pl.DataFrame) -> None:
+    """Add `rows` (period, unit_id, benefit, plan_code, fen, n, persons) to a summary table:
+    one INSERT … ON CONFLICT DO UPDATE from a temporary table, in key order (for the same
+    reason as the balances)."""
+    if rows.height == 0:
+        return
+    name = _temp_frame(
+        f"_add_{table}",
+        rows,
+        f"{period} {period_type}, unit_id BIGINT, benefit TEXT, plan_code TEXT, "
+        "fen BIGINT, n BIGINT, persons BIGINT",
     )
     with connection.cursor() as cur:
-        # In key order, for the same reason as the balances.
-        cur.executemany(sql, sorted(rows))
+        cur.execute(
+            f'INSERT INTO "{table}" ({period}, unit_id, benefit, plan_code, amount_fen, entries, '
+            f'persons) SELECT {period}, unit_id, benefit, plan_code, fen, n, persons FROM "{name}" '
+            f"WHERE true ORDER BY {period}, unit_id, benefit, plan_code "
+            f"ON CONFLICT ({period}, unit_id, benefit, plan_code) DO UPDATE SET "
+            f'amount_fen = "{table}".amount_fen + excluded.amount_fen, '
+            f'entries = "{table}".entries + excluded.entries, '
+            f'persons = "{table}".persons + excluded.persons'
+        )
 
 
-def _summaries_add(rows: Sequence[tuple[SummaryKey, SummaryValue]]) -> None:
-    adapt = connection.ops.adapt_datefield_value
+def _summaries_add(sums: pl.DataFrame) -> None:
+    """Add (month, unit_id, benefit, plan_code, fen, n, persons) to the month and year
+    summaries."""
+    key = ["unit_id", "benefit", "plan_code"]
     _upsert(
         PayoutSummary._meta.db_table,
         "month",
-        [(adapt(k[0]), k[1], k[2], k[3], *v) for k, v in rows],
+        "DATE",
+        sums.with_columns(pl.col("month").cast(pl.String)),
     )
-    years: dict[tuple[int, int, str, str], list[int]] = {}
-    for (month, *rest), value in rows:
-        total = years.setdefault((month.year, *rest), [0, 0, 0])  # type: ignore[arg-type]
-        for i in range(3):
-            total[i] += value[i]
-    _upsert(
-        PayoutYearSummary._meta.db_table,
-        "year",
-        [(*k, *v) for k, v in years.items() if any(v)],
+    years = (
+        sums.group_by(pl.col("month").dt.year().cast(pl.Int64).alias("year"), *key)
+        .agg(pl.col("fen").sum(), pl.col("n").sum(), pl.col("persons").sum())
+        .filter((pl.col("fen") != 0) | (pl.col("n") != 0) | (pl.col("persons") != 0))
     )
+    _upsert(PayoutYearSummary._meta.db_table, "year", "INTEGER", years)
 
 
 # (claim_id, amount, created_at): amount a Decimal or its text, created_at a datetime or the
 # text Django's SQLite adapter makes of one; `object` because bulk writers pass adapted values.
 EntryRow = tuple[int, object, object]
+ENTRY_SCHEMA = {"claim_id": pl.Int64, "fen": pl.Int64, "month": pl.Date}
 
 
-def summaries_apply_entries(rows: Iterable[EntryRow] | pl.DataFrame) -> int:
+def _entries_frame(rows: Iterable[EntryRow] | pl.DataFrame) -> pl.DataFrame:
+    """(claim_id, fen, month) from entry rows, or from a DataFrame with `claim_id`, either `fen`
+    (integer) or `amount` (yuan text or Decimal), and `created_at`."""
+    if isinstance(rows, pl.DataFrame):
+        if "fen" not in rows.columns:
+            rows = rows.with_columns(
+                pl.Series("fen", [_as_fen(a) for a in rows["amount"].to_list()], pl.Int64)
+            )
+        moments = rows["created_at"].unique().to_list()
+        months = {m: month_of(_as_datetime(m)) for m in moments}
+        return rows.select(
+            pl.col("claim_id").cast(pl.Int64),
+            pl.col("fen").cast(pl.Int64),
+            pl.col("created_at").replace_strict(months, return_dtype=pl.Date).alias("month"),
+        )
+    seen: dict[Any, date] = {}  # bulk writes share one timestamp
+    out: list[tuple[int, int, date]] = []
+    for claim_id, amount, created_at in rows:
+        if created_at not in seen:
+            seen[created_at] = month_of(_as_datetime(created_at))
+        out.append((int(claim_id), _as_fen(amount), seen[created_at]))
+    return pl.DataFrame(out, schema=ENTRY_SCHEMA, orient="row")
+
+
+def summaries_apply_entries(
+    rows: Iterable[EntryRow] | pl.DataFrame,
+    *,
+    keys: pl.DataFrame | None = None,
+    new_claims: pl.Series | None = None,
+) -> int:
     """Fold just-written ledger entries into the summaries; returns how many entries.
 
     `rows` are (claim_id, amount, created_at), in any order (amount in yuan,
     as Decimal or text; created_at aware, or naive UTC as Django's SQLite adapter writes it),
-    or a DataFrame with those three columns. Call it once for every entry, in the transaction
-    that wrote it: the summaries are then equal to `summaries_recount()` at every commit.
+    or a DataFrame with those three columns (or integer `fen` instead of `amount`). Call it
+    once for every entry, in the transaction that wrote it: the summaries are then equal to
+    `summaries_recount()` at every commit. Set-based: a million entries are a few statements.
+
+    Bulk writers may save work: `keys` gives the summary key (claim_id, unit_id, benefit,
+    plan_code, as `KEY_COLUMNS` defines them) of claims they know (the rest are looked up), and
+    `new_claims` names claims created in this very transaction (no balance row can exist yet).
     """
-    if isinstance(rows, pl.DataFrame):
-        rows = rows.select("claim_id", "amount", "created_at").iter_rows()
-    seen: dict[Any, date] = {}  # bulk writes share one timestamp
-    claim_ids: list[int] = []
-    fens: list[int] = []
-    months: list[date] = []
-    for claim_id, amount, created_at in rows:
-        if created_at not in seen:
-            seen[created_at] = month_of(_as_datetime(created_at))
-        claim_ids.append(int(claim_id))
-        fens.append(_as_fen(amount))
-        months.append(seen[created_at])
-    if not claim_ids:
+    df = _entries_frame(rows)
+    if df.height == 0:
         return 0
-    df = pl.DataFrame(
-        {"claim_id": claim_ids, "fen": fens, "month": months},
-        schema={"claim_id": pl.Int64, "fen": pl.Int64, "month": pl.Date},
-    )
+    key = ["unit_id", "benefit", "plan_code"]
     with transaction.atomic():
         totals = (
             df.group_by("claim_id")
             .agg(pl.col("fen").sum().alias("delta"), pl.col("month").min().alias("first"))
             .sort("claim_id")
         )
-        before = _balances_add(list(totals.iter_rows()))
-        keys = _claim_keys(totals["claim_id"].to_list())
-        sums: dict[SummaryKey, list[int]] = {}
-
-        def add(key: SummaryKey, fen: int, n: int, persons: int) -> None:
-            total = sums.setdefault(key, [0, 0, 0])
-            total[0] += fen
-            total[1] += n
-            total[2] += persons
-
-        by_month = df.group_by("claim_id", "month").agg(pl.col("fen").sum(), pl.len())
-        for claim_id, month, fen, n in by_month.iter_rows():
-            add((month, *keys[claim_id]), fen, n, 0)
+        given = pl.DataFrame(schema=KEY_SCHEMA)
+        if keys is not None:
+            given = keys.select([pl.col(k).cast(v) for k, v in KEY_SCHEMA.items()]).join(
+                totals.select("claim_id"), on="claim_id", how="semi"
+            )
+        unknown = totals.join(given, on="claim_id", how="anti")["claim_id"]
+        if unknown.len():
+            given = pl.concat([given, _claim_keys(unknown)])
+        keys = given.unique("claim_id")
+        if keys.height != totals.height:
+            missing = totals.join(keys, on="claim_id", how="anti")["claim_id"].head(10)
+            raise ValueError(f"ledger entries on claims without a member: {missing.to_list()}")
+        is_new = (
+            pl.col("claim_id").is_in(new_claims.implode())
+            if new_claims is not None
+            else pl.lit(False)
+        )
+        before = pl.concat(
+            [
+                _balances_add(totals.filter(~is_new)),
+                _balances_create(totals.filter(is_new)),
+            ]
+        )
+        amounts = (
+            df.group_by("claim_id", "month")
+            .agg(pl.col("fen").sum(), pl.len().cast(pl.Int64).alias("n"))
+            .with_columns(pl.lit(0, pl.Int64).alias("persons"))
+        )
         # Person-times: the claim leaves its old first month if it was counted there, and
         # counts in its (possibly earlier) first month if its net is above zero now.
-        for claim_id, delta, first in totals.iter_rows():
-            net, old_first = before[claim_id]
-            if net > 0:
-                assert old_first is not None
-                add((old_first, *keys[claim_id]), 0, 0, -1)
-            if net + delta > 0:
-                add(
-                    (first if old_first is None else min(first, old_first), *keys[claim_id]),
-                    0,
-                    0,
-                    1,
-                )
-        _summaries_add([(k, (v[0], v[1], v[2])) for k, v in sums.items() if any(v)])
-    return len(claim_ids)
+        claims = totals.join(before, on="claim_id", how="left")
+        left = claims.filter(pl.col("net") > 0).select(
+            "claim_id",
+            pl.col("old_first").alias("month"),
+            pl.lit(0, pl.Int64).alias("fen"),
+            pl.lit(0, pl.Int64).alias("n"),
+            pl.lit(-1, pl.Int64).alias("persons"),
+        )
+        counted = claims.filter(pl.col("net") + pl.col("delta") > 0).select(
+            "claim_id",
+            pl.min_horizontal("first", "old_first").alias("month"),
+            pl.lit(0, pl.Int64).alias("fen"),
+            pl.lit(0, pl.Int64).alias("n"),
+            pl.lit(1, pl.Int64).alias("persons"),
+        )
+        sums = (
+            pl.concat([amounts.select(left.columns), left, counted])
+            .join(keys, on="claim_id")
+            .group_by("month", *key)
+            .agg(pl.col("fen").sum(), pl.col("n").sum(), pl.col("persons").sum())
+            .filter((pl.col("fen") != 0) | (pl.col("n") != 0) | (pl.col("persons") != 0))
+        )
+        _summaries_add(sums)
+    return df.height
 
 
 def summaries_apply_entry(entry: LedgerEntry) -> None:

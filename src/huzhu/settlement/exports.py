@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import connection
 
+from huzhu.core.files import atomic_write
 from huzhu.core.pii import vault
 from huzhu.protection.models import Claim, LedgerEntry
 from huzhu.settlement.models import Settlement
@@ -62,12 +63,10 @@ def payout_rows(plan_code: str | None = None) -> list[list[str]]:
 
 
 def payouts_export(out: Path, *, plan_code: str | None = None) -> int:
+    """Write the payouts CSV, all or nothing (core.files.atomic_write)."""
     rows = payout_rows(plan_code)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
+    with atomic_write(out) as fh:
         writer = csv.writer(fh)
         writer.writerow(PAYOUT_HEADER)
         writer.writerows(rows)
-    tmp.replace(out)
     return len(rows)

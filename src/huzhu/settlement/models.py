@@ -33,7 +33,9 @@ class Settlement(models.Model):
     """One hospital settlement as the bureau sent it. `settlement_id` is the idempotency key;
     `content_hash` tells a resend (ignored) from a changed resend (refused)."""
 
-    settlement_id = models.CharField(_("结算流水号"), max_length=64, unique=True)
+    # Unique by the constraint below (a plain b-tree; `unique=True` would add a second,
+    # LIKE-pattern index on PostgreSQL that every million-row COPY would also have to fill).
+    settlement_id = models.CharField(_("结算流水号"), max_length=64)
     id_hash = models.CharField(max_length=64)
     id_cipher = models.TextField()
     # Indexed by (member, admitted_on) below; fewer indexes make bulk imports faster.
@@ -73,6 +75,9 @@ class Settlement(models.Model):
         verbose_name = _("医保结算记录")
         verbose_name_plural = _("医保结算记录")
         indexes = [models.Index(fields=["member", "admitted_on"])]
+        constraints = [
+            models.UniqueConstraint(fields=["settlement_id"], name="one_settlement_per_id")
+        ]
 
     def __str__(self) -> str:
         return self.settlement_id

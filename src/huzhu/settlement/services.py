@@ -231,25 +231,8 @@ def settlements_import(
     sid_header = table.header_of("settlement_id")
 
     # Duplicates inside the file: the same content is one row; different content is refused.
-    first = df.group_by("settlement_id", maintain_order=True).agg(
-        pl.col(tb.ROW).first().alias("first_row"),
-        pl.col("content_hash").first().alias("first_hash"),
-    )
-    df = df.join(first, on="settlement_id", how="left")
-    for row, sid, first_row in (
-        df.filter(
-            (pl.col(tb.ROW) != pl.col("first_row"))
-            & (pl.col("content_hash") != pl.col("first_hash"))
-        )
-        .select(tb.ROW, "settlement_id", "first_row")
-        .iter_rows()
-    ):
-        errors.append(
-            tb.RowError(
-                row, sid_header, f"{sid} appears on row {first_row} with different content", file
-            )
-        )
-    df = df.filter(pl.col(tb.ROW) == pl.col("first_row")).drop("first_row", "first_hash")
+    if df["settlement_id"].is_duplicated().any():
+        df = _drop_repeats(df, errors, sid_header, file)
 
     with transaction.atomic():
         _lock_imports()
@@ -317,15 +300,14 @@ def settlements_import(
             .sort()
             .to_list()
         )
-        unmatched = pl.concat(
-            [
-                fresh.filter(pl.col("member_id").is_null() & ~_is_reversal())["settlement_id"],
-                targets["reverses"],
-            ]
-        ).to_list()
         report.members_recomputed = len(members)
         entries = recompute_members(
-            members, unmatched_sids=unmatched, batch=str(batch.pk), report=report
+            members,
+            unmatched_sids=targets["reverses"].to_list(),
+            batch=str(batch.pk),
+            report=report,
+            in_hand=_as_settlement_frame(fresh, reversed_now=targets["reverses"]),
+            in_hand_batch=batch.pk,
         )
         say("paid", entries)
         batch.finished_at = timezone.now()
@@ -340,6 +322,31 @@ def settlements_import(
             entries=report.entries,
         )
     return report
+
+
+def _drop_repeats(
+    df: pl.DataFrame, errors: list[tb.RowError], sid_header: str, file: str
+) -> pl.DataFrame:
+    """Keep the first row of each settlement_id; a later row with other content is an error."""
+    first = df.group_by("settlement_id", maintain_order=True).agg(
+        pl.col(tb.ROW).first().alias("first_row"),
+        pl.col("content_hash").first().alias("first_hash"),
+    )
+    df = df.join(first, on="settlement_id", how="left")
+    for row, sid, first_row in (
+        df.filter(
+            (pl.col(tb.ROW) != pl.col("first_row"))
+            & (pl.col("content_hash") != pl.col("first_hash"))
+        )
+        .select(tb.ROW, "settlement_id", "first_row")
+        .iter_rows()
+    ):
+        errors.append(
+            tb.RowError(
+                row, sid_header, f"{sid} appears on row {first_row} with different content", file
+            )
+        )
+    return df.filter(pl.col(tb.ROW) == pl.col("first_row")).drop("first_row", "first_hash")
 
 
 KNOWN_SCHEMA = {
@@ -419,6 +426,8 @@ def _insert_settlements(
     fresh = (
         fresh.join(people, on="id_number", how="left")
         .join(members, on="id_hash", how="left")
+        # In settlement_id order: both unique indexes then fill from their right edge.
+        .sort("settlement_id")
         .with_row_index("spk", offset=first_id)
         .with_columns(pl.col("spk").cast(pl.Int64))
     )
@@ -505,21 +514,43 @@ EXISTING_FRAME: dict[str, Any] = {
 }
 
 
-def _settlement_frame(member_ids: list[int], unmatched_sids: list[str]) -> pl.DataFrame:
+def _as_settlement_frame(fresh: pl.DataFrame, *, reversed_now: pl.Series) -> pl.DataFrame:
+    """This file's new rows (reversal rows left out) as `_settlement_frame` would read them back
+    from the database, so that they need not be."""
+    return fresh.filter(~_is_reversal()).select(
+        "spk",
+        pl.col("settlement_id").alias("sid"),
+        "member_id",
+        tb.as_date("admitted_on"),
+        tb.as_date("discharged_on"),
+        tb.as_date("settled_on"),
+        pl.col("in_scope_self_pay_fen").cast(pl.Int64).alias("in_fen"),
+        pl.col("out_of_scope_self_pay_fen").fill_null(0).cast(pl.Int64).alias("out_fen"),
+        pl.col("diagnosis_code").fill_null(""),
+        pl.col("is_accident_b").alias("is_accident"),
+        pl.col("settlement_id").is_in(reversed_now.implode()).alias("reversed"),
+    )
+
+
+def _settlement_frame(
+    member_ids: list[int], unmatched_sids: list[str], *, skip_batch: int | None = None
+) -> pl.DataFrame:
     """All settlements (reversed ones too, but not reversal rows) of these members, and the
-    given unmatched settlements."""
+    given unmatched settlements; those of batch `skip_batch` left out."""
     s = Settlement._meta.db_table
     cols = (
         "s.id, s.settlement_id, s.member_id, s.admitted_on, s.discharged_on, s.settled_on, "
         "s.in_scope_self_pay, COALESCE(s.out_of_scope_self_pay, 0), s.diagnosis_code, "
         "s.is_accident, CASE WHEN s.reversed_by <> '' THEN 1 ELSE 0 END"
     )
+    skip = [] if skip_batch is None else [skip_batch]
+    but = " AND s.batch_id <> %s" if skip else ""
     temp_keys("_members", member_ids)
     frames = [
         query_frame(
             f'SELECT {cols} FROM "{s}" s JOIN "_members" k ON k.k = s.member_id '
-            f"WHERE s.reverses = ''",
-            [],
+            f"WHERE s.reverses = ''{but}",
+            skip,
             SETTLEMENT_FRAME,
         )
     ]
@@ -528,8 +559,8 @@ def _settlement_frame(member_ids: list[int], unmatched_sids: list[str]) -> pl.Da
         frames.append(
             query_frame(
                 f'SELECT {cols} FROM "{s}" s JOIN "_unmatched" k ON k.k = s.settlement_id '
-                f"WHERE s.member_id IS NULL AND s.reverses = ''",
-                [],
+                f"WHERE s.member_id IS NULL AND s.reverses = ''{but}",
+                skip,
                 SETTLEMENT_FRAME,
             )
         )
@@ -542,24 +573,35 @@ def recompute_members(
     unmatched_sids: list[str] | None = None,
     batch: str = "",
     report: SettlementReport | None = None,
+    in_hand: pl.DataFrame | None = None,
+    in_hand_batch: int | None = None,
 ) -> int:
     """Re-adjudicate these members' settlements (and the given unmatched ones) and book every
-    difference as a ledger entry. Returns the number of entries written."""
-    settlements = _settlement_frame(member_ids, unmatched_sids or [])
+    difference as a ledger entry. Returns the number of entries written.
+
+    `in_hand` are the rows of batch `in_hand_batch` as `_settlement_frame` reads them (the
+    import has them in memory): not read back from the database."""
+    settlements = _settlement_frame(member_ids, unmatched_sids or [], skip_batch=in_hand_batch)
+    if in_hand is not None:
+        settlements = pl.concat([in_hand, settlements.select(in_hand.columns)])
     if settlements.height == 0:
         return 0
     enrollments = query_frame(
-        f'SELECT e.member_id, e.version_id FROM "{Enrollment._meta.db_table}" e '
+        f'SELECT e.member_id, e.version_id, e.unit_id FROM "{Enrollment._meta.db_table}" e '
         f'JOIN "_members" k ON k.k = e.member_id',
         [],
-        {"member_id": pl.Int64, "version_id": pl.Int64},
+        {"member_id": pl.Int64, "version_id": pl.Int64, "unit_id": pl.Int64},
     )
-    result = adjudicate(settlements, enrollments, version_specs())
-    return _book(result, settlements, batch, report)
+    result = adjudicate(settlements, enrollments.drop("unit_id"), version_specs())
+    return _book(result, settlements, enrollments, batch, report)
 
 
 def _book(
-    result: pl.DataFrame, settlements: pl.DataFrame, batch: str, report: SettlementReport | None
+    result: pl.DataFrame,
+    settlements: pl.DataFrame,
+    enrollments: pl.DataFrame,
+    batch: str,
+    report: SettlementReport | None,
 ) -> int:
     """Create or update claims, and write one ledger entry per claim whose net differs."""
     claims, entries = Claim._meta.db_table, LedgerEntry._meta.db_table
@@ -595,7 +637,11 @@ def _book(
     )
     new = df.filter(pl.col("claim_id").is_null())
     first = reserve_ids(claims, new.height)
-    new = new.with_row_index("new_id", offset=first).with_columns(pl.col("new_id").cast(pl.Int64))
+    new = (
+        new.sort("spk", "version_id", nulls_last=True)  # indexes filled in order, as above
+        .with_row_index("new_id", offset=first)
+        .with_columns(pl.col("new_id").cast(pl.Int64))
+    )
     insert_frame(
         claims,
         new.select(
@@ -671,10 +717,22 @@ def _book(
             pl.lit("").alias("memo"),
         ),
     )
+    # What the summaries would look up: the enrolment's unit and the plan's benefit.
+    benefits = dict(PlanVersion.objects.values_list("id", "plan__benefit"))
+    keys = moves.join(
+        enrollments.filter(pl.col("unit_id").is_not_null()),
+        on=["member_id", "version_id"],
+        how="inner",
+    ).select(
+        "claim_id",
+        "unit_id",
+        pl.col("version_id").replace_strict(benefits, return_dtype=pl.String).alias("benefit"),
+        "plan_code",
+    )
     summaries_apply_entries(
-        moves.select(
-            "claim_id", fen_text(pl.col("delta")).alias("amount"), pl.lit(now).alias("created_at")
-        )
+        moves.select("claim_id", pl.col("delta").alias("fen"), pl.lit(now).alias("created_at")),
+        keys=keys,
+        new_claims=new["new_id"],
     )
     versions = moves["version_id"].drop_nulls().unique().to_list()
     PlanVersion.objects.filter(pk__in=versions, frozen_at__isnull=True).update(

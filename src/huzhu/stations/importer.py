@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
-from huzhu.audit.services import audit_record
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update
 from huzhu.core.errors import Forbidden
@@ -277,16 +276,6 @@ def stations_import(
             Station._meta.db_table, "id", [*_FIELDS[1:], "updated_at"], changed_rows
         )
         report.unchanged = unchanged
-        audit_record(
-            actor=actor,
-            action="stations.import",
-            object_type="file",
-            object_id=file[:64],
-            org_path=scope,
-            rows=report.rows,
-            created=report.created,
-            updated=report.updated,
-            skipped=report.skipped,
-        )
+        report.audit(actor=actor, action="stations.import", scope=scope)
     say("written", report.created + report.updated)
     return report

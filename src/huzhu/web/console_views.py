@@ -7,7 +7,9 @@ import csv
 import io
 import tempfile
 from datetime import date, datetime
+from functools import wraps
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
@@ -20,8 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, Role, User
-from huzhu.accounts.selectors import members_visible_to, orgs_visible_to
+from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_READ_ROLES, ROSTER_ROLES, Role, User
+from huzhu.accounts.selectors import member_count, members_visible_to, orgs_visible_to
 from huzhu.audit.models import AuditEvent
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits.models import Activity
@@ -36,7 +38,7 @@ from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
 from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
 from huzhu.web import selectors, services
-from huzhu.web.access import staff_required
+from huzhu.web.access import View, staff_required
 from huzhu.web.models import JobStatus, SettlementJob
 
 
@@ -50,12 +52,13 @@ def dashboard(request: HttpRequest, user: User) -> HttpResponse:
     now = timezone.now()
     context = {
         "org": user.org,
-        "member_count": members_visible_to(user).count(),
+        "member_count": member_count(user),
         "org_count": orgs_visible_to(user).count(),
         "open_activities": activities.filter(opens_at__lte=now, closes_at__gt=now).count(),
         "events_today": selectors.audit_events_visible(user, since=timezone.localdate()).count(),
         "may_import_settlements": services.may_import_settlements(user),
         "roster": user.role in ROSTER_ROLES,
+        "may_read_roster": user.role in ROSTER_READ_ROLES,
         "may_claims": user.role in FILE_ROLES | REVIEW_ROLES,
         "may_pay": user.role == Role.CITY_ADMIN,
     }
@@ -91,7 +94,7 @@ def _member_search(user: User, q: str) -> object:
     return qs.filter(Q(name__contains=q) | Q(cards__card_no=q)).distinct()
 
 
-@staff_required()
+@staff_required(ROSTER_READ_ROLES)
 def members(request: HttpRequest, user: User) -> HttpResponse:
     """Search by name, full ID number, phone or card number; numbers are shown masked."""
     q = request.GET.get("q", "").strip()
@@ -106,7 +109,7 @@ def members(request: HttpRequest, user: User) -> HttpResponse:
     )
 
 
-@staff_required()
+@staff_required(ROSTER_READ_ROLES)
 def member_detail(request: HttpRequest, user: User, member_id: int) -> HttpResponse:
     member = members_visible_to(user).select_related("unit").filter(pk=member_id).first()
     if member is None:
@@ -241,14 +244,22 @@ def gate(request: HttpRequest, user: User) -> HttpResponse:
 # -- settlement imports ---------------------------------------------------------------------------
 
 
-def _settlement_staff(user: User) -> bool:
-    return services.may_import_settlements(user)
+def _settlement_staff_only(view: View) -> View:
+    """The bureau's files cover the whole city: their pages are for city staff at the root
+    (403 for other staff, as for any page of another role)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, user: User, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not services.may_import_settlements(user):
+            return render(request, "web/forbidden.html", status=403)
+        return view(request, user, *args, **kwargs)
+
+    return wrapped
 
 
 @staff_required()
+@_settlement_staff_only
 def settlements(request: HttpRequest, user: User) -> HttpResponse:
-    if not _settlement_staff(user):
-        return render(request, "web/forbidden.html", status=403)
     context: dict[str, object] = {"jobs": SettlementJob.objects.all()[:20]}
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -269,16 +280,17 @@ def settlements(request: HttpRequest, user: User) -> HttpResponse:
     return render(request, "web/console/settlements.html", context)
 
 
-def _job(user: User, job_id: int) -> SettlementJob:
+def _job(job_id: int) -> SettlementJob:
     job = SettlementJob.objects.filter(pk=job_id).first()
-    if job is None or not _settlement_staff(user):
+    if job is None:
         raise Http404
     return job
 
 
 @staff_required()
+@_settlement_staff_only
 def settlement_job(request: HttpRequest, user: User, job_id: int) -> HttpResponse:
-    job = _job(user, job_id)
+    job = _job(job_id)
     stage, count = selectors.job_progress(job)
     template = "web/console/_job.html" if request.headers.get("HX-Request") else None
     context = {
@@ -292,9 +304,10 @@ def settlement_job(request: HttpRequest, user: User, job_id: int) -> HttpRespons
 
 
 @staff_required()
+@_settlement_staff_only
 def settlement_job_csv(request: HttpRequest, user: User, job_id: int) -> HttpResponse:
     """The job's report as CSV (UTF-8 with BOM, as Excel opens it): figures, then every error."""
-    job = _job(user, job_id)
+    job = _job(job_id)
     report = job.report or {}
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -333,8 +346,10 @@ def _date(text: str) -> date | None:
         return None
 
 
-@staff_required()
+@staff_required(ROSTER_ROLES)
 def audit_log(request: HttpRequest, user: User) -> HttpResponse:
+    """Who did what in the subtree: for its admins, not for gate staff, station operators or
+    reviewers (whose own decisions are logged here)."""
     f = {
         "action": request.GET.get("action", "").strip(),
         "actor": request.GET.get("actor", "").strip(),

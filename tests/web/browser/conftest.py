@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
 from django.test import Client
+from django.test.testcases import LiveServerThread
 
 CHROMIUM = Path(os.environ.get("HUZHU_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -23,6 +25,21 @@ SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screensh
 # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make to set
 # up data are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+class OneRequestAtATime(WSGIServer):
+    """The live server answers one request at a time, in its own thread.
+
+    On SQLite the test database lives in memory and every server thread shares the test's one
+    connection; the stock threaded server then runs the browser's parallel requests (a page's
+    chart fetches, say) on that one connection at once, and they can deadlock inside sqlite3,
+    hanging the suite. Served in turn, with `Connection: close`, nothing is shared at once."""
+
+    def __init__(self, *args: Any, connections_override: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+
+
+LiveServerThread.server_class = OneRequestAtATime  # type: ignore[assignment]
 
 
 def _unavailable() -> str | None:
