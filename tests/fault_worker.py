@@ -20,7 +20,8 @@ clean up. Points:
 - `payment-file`: the run is committed, its bank file not yet written;
 - `file-rename`: a file is fully written under its temporary name, not yet renamed into place;
 - `booking-claim`: a booking and its idempotency key are written, the quota not yet taken (in
-  the booking's transaction).
+  the booking's transaction); on PostgreSQL, where an FCFS booking is one statement, just
+  before that statement is sent.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ from typing import Any
 from unittest import mock
 
 
+def _claim_point() -> str:
+    """Where a booking takes its quota: the ORM transaction's claim, or on PostgreSQL the one
+    statement that writes the booking, its key and the claim together."""
+    from django.db import connection
+
+    return "_fcfs_statement" if connection.vendor == "postgresql" else "_claim"
+
+
 def _die_at(point: str, nth: int) -> Any:
     """A patch that kills this process at the n-th arrival at `point`."""
     from huzhu.benefits import services as benefits
@@ -48,7 +57,7 @@ def _die_at(point: str, nth: int) -> Any:
         "payment-commit": (payments, "audit_record"),
         "payment-file": (payments, "payment_run_csv"),
         "file-rename": (files.os, "replace"),
-        "booking-claim": (benefits, "_claim"),
+        "booking-claim": (benefits, _claim_point()),
     }[point]
     real = getattr(target, name)
     arrivals = 0

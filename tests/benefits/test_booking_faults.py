@@ -30,8 +30,9 @@ def test_connection_dropped_mid_booking_then_the_retry_books_once(tree, card_hol
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
     ski = make_activity(tree.huairou, quota=2)
     member = card_holder(tree.u3)
-    # Cut after the booking and its idempotency key are written, before the quota is taken.
-    with cut_before(services, "_claim"), pytest.raises(DatabaseError):
+    # On PostgreSQL the booking, its idempotency key and the claim of the quota are one
+    # statement: the connection is cut as it is sent.
+    with cut_before(services, "_fcfs_statement"), pytest.raises(DatabaseError):
         services.booking_create(activity=ski, member=member, actor=staff, idempotency_key="k-1")
     assert not Booking.objects.exists() and not IdempotencyKey.objects.exists()
     assert Quota.objects.get(activity=ski).used == 0
@@ -54,7 +55,7 @@ def test_connection_dropped_mid_booking_answers_503_and_the_api_retry_books_once
     ski = make_activity(tree.huairou, quota=2)
     api = member_api(card_holder(tree.u3))
     key = {"HTTP_IDEMPOTENCY_KEY": "phone-7"}
-    with cut_before(services, "_claim"):
+    with cut_before(services, "_fcfs_statement"):
         cut = api.post(f"/activities/{ski.pk}/bookings", {}, **key)
     assert cut.status_code == 503, cut.content
     assert cut.json()["error"]["code"] == "unavailable"

@@ -506,6 +506,13 @@ def _one_statement_applies(activity: Activity) -> bool:
     return activity.mode == Mode.FCFS and not activity.per_day and connection.vendor == "postgresql"
 
 
+def _fcfs_statement(params: dict[str, Any]) -> tuple[int | None, bool]:
+    """(the new booking's id or None, whether the key was answered before)."""
+    row = prepared.fetchone(_FCFS_STATEMENT, params, lock_timeout=LOCK_TIMEOUT)
+    assert row is not None
+    return row[0], row[1]
+
+
 def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str | None) -> Booking:
     now = timezone.now()
     try:
@@ -535,9 +542,7 @@ def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str |
             transaction.atomic() if connection.in_atomic_block else nullcontext(),
             _busy_on_lock_failure(),
         ):
-            row = prepared.fetchone(_FCFS_STATEMENT, params, lock_timeout=LOCK_TIMEOUT)
-        assert row is not None
-        booking_id, answered_before, _relaxed = row
+            booking_id, answered_before = _fcfs_statement(params)
     except IntegrityError as exc:
         return _answer_error(actor, key, activity, _booking_conflict(exc, activity))
     except Busy as exc:

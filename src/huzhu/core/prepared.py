@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import DatabaseError, connection
 
 
 def fetchone(
@@ -27,23 +27,38 @@ def fetchone(
             cur.execute(sql, params)
             return cur.fetchone()
         started = time.monotonic()
-        with connection.wrap_database_errors:
-            conn = cur.connection
-            if lock_timeout is None:
-                raw = psycopg.Cursor(conn)
-                raw.execute(sql, params, prepare=True)
-                row = raw.fetchone()
-            else:
-                # Pipelined: both reach the server before the first answer comes back, and run
-                # in one implicit transaction up to the pipeline's Sync.
-                with conn.pipeline():
-                    setting = psycopg.Cursor(conn)
-                    setting.execute(
-                        "SELECT set_config('lock_timeout', %s, true)", [lock_timeout], prepare=True
-                    )
-                    raw = psycopg.Cursor(conn)
-                    raw.execute(sql, params, prepare=True)
-                row = raw.fetchone()
+        conn = cur.connection
+        try:
+            row = _run(conn, sql, params, lock_timeout)
+        except DatabaseError:
+            if conn.broken:
+                # As Django's atomic() does: drop a lost connection so that the next query
+                # (a retry, or the caller's cleanup) connects again instead of failing too.
+                connection.close()
+            raise
         if connection.queries_logged:  # as Django's debug cursor would, for query counts
             connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
         return row
+
+
+def _run(
+    conn: psycopg.Connection[Any],
+    sql: str,
+    params: Sequence[Any] | dict[str, Any],
+    lock_timeout: str | None,
+) -> tuple[Any, ...] | None:
+    with connection.wrap_database_errors:
+        if lock_timeout is None:
+            raw = psycopg.Cursor(conn)
+            raw.execute(sql, params, prepare=True)
+            return raw.fetchone()
+        # Pipelined: both reach the server before the first answer comes back, and run in one
+        # implicit transaction up to the pipeline's Sync.
+        with conn.pipeline():
+            setting = psycopg.Cursor(conn)
+            setting.execute(
+                "SELECT set_config('lock_timeout', %s, true)", [lock_timeout], prepare=True
+            )
+            raw = psycopg.Cursor(conn)
+            raw.execute(sql, params, prepare=True)
+        return raw.fetchone()
