@@ -212,6 +212,31 @@ def test_idempotency_key_returns_the_first_answer(tree, card_holder, member_api,
     assert _book(late, ski, HTTP_IDEMPOTENCY_KEY="k-2").status_code == 201
 
 
+def test_staff_reusing_a_key_for_another_member_is_refused(
+    tree, card_holder, api_as, huairou_admin
+):
+    ski = make_activity(tree.huairou, quota=1)
+    first, second, third = (card_holder(tree.u3) for _ in range(3))
+    api = api_as(huairou_admin)
+
+    def book(member, key):
+        return api.post(
+            f"/activities/{ski.pk}/bookings",
+            {"member": _id_number(member)},
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+
+    assert book(first, "k-1").status_code == 201
+    assert book(first, "k-1").status_code == 201  # the same request again: the same answer
+    reused = book(second, "k-1")
+    assert reused.status_code == 422
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    # a remembered refusal belongs to its member too
+    assert book(second, "k-2").json()["error"]["code"] == "sold_out"
+    assert book(third, "k-2").json()["error"]["code"] == "idempotency_key_reused"
+    assert Booking.objects.filter(activity=ski).count() == 1
+
+
 def test_cancel_returns_the_quota(tree, card_holder, member_api, api_as):
     ski = make_activity(tree.huairou, quota=1, group="G")
     park = make_activity(tree.huairou, quota=1, group="G", title="游园")

@@ -271,18 +271,20 @@ def activity_update(
 # -- bookings -------------------------------------------------------------------------------------
 
 
-def _replay(actor: User, key: str, activity: Activity) -> Booking | None:
-    """The first answer to this key: its booking, or its error raised again."""
+def _replay(actor: User, key: str, activity: Activity, member: Member) -> Booking | None:
+    """The first answer to this key: its booking, or its error raised again. A key sent again
+    with another request (another activity, or staff booking for another member) is refused."""
     hit = IdempotencyKey.objects.select_related("booking").filter(user=actor, key=key).first()
     if hit is None:
         return None
-    if hit.activity_id != activity.pk:
+    error = hit.error or {}
+    first_member = hit.booking.member_id if hit.booking is not None else error.get("member")
+    if hit.activity_id != activity.pk or first_member not in (None, member.pk):
         raise DomainError(
             "idempotency_key_reused", _("该 Idempotency-Key 已用于另一个请求"), status=422
         )
     if hit.booking is not None:
         return hit.booking
-    error = hit.error or {}
     raise DomainError(
         error.get("code", "error"),
         error.get("message", ""),
@@ -291,7 +293,9 @@ def _replay(actor: User, key: str, activity: Activity) -> Booking | None:
     )
 
 
-def _remember_error(actor: User, key: str, activity: Activity, exc: DomainError) -> None:
+def _remember_error(
+    actor: User, key: str, activity: Activity, member: Member, exc: DomainError
+) -> None:
     try:
         with transaction.atomic():
             IdempotencyKey.objects.create(
@@ -303,6 +307,7 @@ def _remember_error(actor: User, key: str, activity: Activity, exc: DomainError)
                     "message": str(exc.message),
                     "status": exc.status,
                     "details": exc.details,
+                    "member": member.pk,
                 },
             )
     except IntegrityError:
@@ -322,23 +327,25 @@ def booking_create(
     key = (idempotency_key or "").strip()[:128] or None
     if _one_statement_applies(activity):
         return _booking_fcfs(activity=activity, member=member, actor=actor, key=key)
-    if key and (first := _replay(actor, key, activity)) is not None:
+    if key and (first := _replay(actor, key, activity, member)) is not None:
         return first
     try:
         return _booking_create(activity=activity, member=member, actor=actor, key=key, day=day)
     except DomainError as exc:
-        return _answer_error(actor, key, activity, exc)
+        return _answer_error(actor, key, activity, member, exc)
 
 
-def _answer_error(actor: User, key: str | None, activity: Activity, exc: DomainError) -> Booking:
+def _answer_error(
+    actor: User, key: str | None, activity: Activity, member: Member, exc: DomainError
+) -> Booking:
     """A refusal: with a key, the first answer to it if there is one (a concurrent twin may have
     answered), else this refusal, remembered when it is definitive."""
     if key:
-        if (first := _replay(actor, key, activity)) is not None:
+        if (first := _replay(actor, key, activity, member)) is not None:
             return first
         if exc.code in _FINAL_CODES:
-            _remember_error(actor, key, activity, exc)
-            if (first := _replay(actor, key, activity)) is not None:
+            _remember_error(actor, key, activity, member, exc)
+            if (first := _replay(actor, key, activity, member)) is not None:
                 return first
     raise exc
 
@@ -518,7 +525,7 @@ def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str |
     try:
         _check_may_book(activity=activity, member=member, actor=actor, now=now)
     except DomainError as exc:
-        return _answer_error(actor, key, activity, exc)
+        return _answer_error(actor, key, activity, member, exc)
     sold_out = Conflict("sold_out", _("名额已约满"))
     params = {
         "user": actor.pk,
@@ -531,7 +538,13 @@ def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str |
         "org_path": member.unit.path,
         "audit": json.dumps({"activity": activity.pk}),
         "sold_out": json.dumps(
-            {"code": sold_out.code, "message": str(sold_out.message), "status": 409, "details": {}}
+            {
+                "code": sold_out.code,
+                "message": str(sold_out.message),
+                "status": 409,
+                "details": {},
+                "member": member.pk,
+            }
         ),
         # only when the statement is its own transaction, never for a caller's
         "relaxed": not connection.in_atomic_block,
@@ -544,11 +557,11 @@ def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str |
         ):
             booking_id, answered_before = _fcfs_statement(params)
     except IntegrityError as exc:
-        return _answer_error(actor, key, activity, _booking_conflict(exc, activity))
+        return _answer_error(actor, key, activity, member, _booking_conflict(exc, activity))
     except Busy as exc:
-        return _answer_error(actor, key, activity, exc)
+        return _answer_error(actor, key, activity, member, exc)
     if answered_before:
-        first = _replay(actor, key or "", activity)
+        first = _replay(actor, key or "", activity, member)
         if first is not None:
             return first
     if booking_id is None:
