@@ -111,17 +111,22 @@ def disk_full_after(free: int) -> Iterator[_Disk]:
 # -- a database connection cut from outside (PostgreSQL) ----------------------------------------
 
 
-def terminate_backend(pid: int) -> None:
-    """pg_terminate_backend from a second connection, waiting until the backend has gone."""
+def second_connection() -> psycopg.Connection[Any]:
+    """A connection of its own (autocommit) to the test database, beside Django's."""
     db = connection.settings_dict
-    with psycopg.connect(
+    return psycopg.connect(
         dbname=db["NAME"],
         user=db["USER"],
         host=db["HOST"] or "127.0.0.1",
         port=db["PORT"] or 5432,
         password=db["PASSWORD"] or None,
         autocommit=True,
-    ) as admin:
+    )
+
+
+def terminate_backend(pid: int) -> None:
+    """pg_terminate_backend from a second connection, waiting until the backend has gone."""
+    with second_connection() as admin:
         (gone,) = admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() or (
             False,
         )
@@ -225,14 +230,7 @@ class Worker:
 
     def peek(self, sql: str) -> list[tuple[Any, ...]]:
         if connection.vendor == "postgresql":
-            db = connection.settings_dict
-            with psycopg.connect(
-                dbname=db["NAME"],
-                user=db["USER"],
-                host=db["HOST"] or "127.0.0.1",
-                port=db["PORT"] or 5432,
-                autocommit=True,
-            ) as conn:
+            with second_connection() as conn:
                 cur = conn.execute(sql)
                 return list(cur.fetchall()) if cur.description else []
         with closing(sqlite3.connect(self.home / "huzhu.sqlite3")) as conn, conn:
