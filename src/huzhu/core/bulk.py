@@ -235,21 +235,26 @@ def _cast_text(df: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def temp_keys(name: str, values: Iterable[Any], *, sql_type: str = "BIGINT") -> str:
-    """A temporary one-column table `name(k)` holding `values`, to join against instead of
-    building huge IN lists. Dropped at commit on PostgreSQL; replaced on each call."""
+def temp_frame(name: str, df: pl.DataFrame, columns_sql: str) -> str:
+    """A temporary table `name(columns_sql)` holding the rows of `df`, to join against instead
+    of building huge IN lists. Dropped at commit on PostgreSQL; replaced on each call.
+
+    Rows go in sorted by the first column, so a primary key there is filled from its right
+    edge (random keys into a big b-tree thrash the small temp_buffers); the table is analysed,
+    so the planner knows its size when joining."""
     with connection.cursor() as cursor:
         cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
-        if is_postgres():
-            cursor.execute(f'CREATE TEMP TABLE "{name}" (k {sql_type} PRIMARY KEY) ON COMMIT DROP')
-        else:
-            cursor.execute(f'CREATE TEMP TABLE "{name}" (k {sql_type} PRIMARY KEY)')
-    # Sorted, the primary key is filled from its right edge (random keys into a big b-tree
-    # thrash the small temp_buffers); analysed, the planner knows its size when joining.
-    unique = pl.Series("k", list(values)).drop_nulls().unique().sort()
-    insert_frame(name, unique.to_frame())
+        drop = " ON COMMIT DROP" if is_postgres() else ""
+        cursor.execute(f'CREATE TEMP TABLE "{name}" ({columns_sql}){drop}')
+    insert_frame(name, df.sort(df.columns[0]))
     analyze_temp(name)
     return name
+
+
+def temp_keys(name: str, values: Iterable[Any], *, sql_type: str = "BIGINT") -> str:
+    """`temp_frame` of one distinct-key column `k`."""
+    unique = pl.Series("k", list(values)).drop_nulls().unique()
+    return temp_frame(name, unique.to_frame(), f"k {sql_type} PRIMARY KEY")
 
 
 def analyze_temp(name: str) -> None:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from django.db import connection, transaction
 
-from huzhu.core.bulk import analyze_temp, insert_frame, is_postgres, query_frame, temp_keys
+from huzhu.core.bulk import insert_frame, is_postgres, query_frame, temp_frame, temp_keys
 from huzhu.members.models import Member
 from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVersion
 from huzhu.reports.models import ClaimBalance, PayoutSummary, PayoutYearSummary
@@ -91,17 +91,6 @@ def _key_joins(claim: str = "c") -> str:
 KEY_COLUMNS = "COALESCE(en.unit_id, m.unit_id), COALESCE(p.benefit, ''), c.plan_code"
 
 
-def _temp_frame(name: str, df: pl.DataFrame, columns_sql: str) -> str:
-    """A temporary table `name` (dropped at commit on PostgreSQL) holding the rows of `df`."""
-    with connection.cursor() as cur:
-        cur.execute(f'DROP TABLE IF EXISTS "{name}"')
-        drop = " ON COMMIT DROP" if is_postgres() else ""
-        cur.execute(f'CREATE TEMP TABLE "{name}" ({columns_sql}){drop}')
-    insert_frame(name, df.sort(df.columns[0]))
-    analyze_temp(name)
-    return name
-
-
 KEY_SCHEMA = {
     "claim_id": pl.Int64,
     "unit_id": pl.Int64,
@@ -133,7 +122,7 @@ def _balances_add(changes: pl.DataFrame) -> pl.DataFrame:
     if changes.height == 0:
         return pl.DataFrame(schema=BALANCE_SCHEMA)
     table = ClaimBalance._meta.db_table
-    name = _temp_frame(
+    name = temp_frame(
         "_balance_changes",
         changes.select("claim_id", "delta", pl.col("first").cast(pl.String)),
         "claim_id BIGINT PRIMARY KEY, delta BIGINT, first DATE",
@@ -188,7 +177,7 @@ def _upsert(table: str, period: str, period_type: str, rows: pl.DataFrame) -> No
     reason as the balances)."""
     if rows.height == 0:
         return
-    name = _temp_frame(
+    name = temp_frame(
         f"_add_{table}",
         rows,
         f"{period} {period_type}, unit_id BIGINT, benefit TEXT, plan_code TEXT, "
