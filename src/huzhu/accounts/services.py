@@ -98,16 +98,23 @@ def token_issue(*, username: str, password: str, request: HttpRequest | None = N
 
 @functools.cache
 def _token_lookup() -> str:
-    """SQL of the bearer-token lookup, built once from the models (every API call runs it)."""
+    """SQL of the bearer-token lookup, built once from the models (every API call runs it).
+
+    The card status is written into the SQL, not passed as a parameter: so PostgreSQL can plan
+    the prepared statement once (a generic plan using the partial index of active cards). With
+    the status as a parameter it judged the generic plan worse and planned every execution
+    again, which cost more than running it (0.72 ms of server CPU per call against 0.15)."""
 
     def cols(model: type[Model], alias: str) -> str:
         return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
     user, org, member, card = (m._meta.db_table for m in (User, Organisation, Member, Card))
+    active = CardStatus.ACTIVE.value
+    assert active.isalnum()  # a literal in the SQL below
     return f"""
         SELECT {cols(User, "u")}, {cols(Organisation, "o")}, {cols(Member, "m")},
                {cols(Organisation, "mu")},
-               EXISTS (SELECT 1 FROM {card} c WHERE c.member_id = u.member_id AND c.status = %s)
+               EXISTS (SELECT 1 FROM {card} c WHERE c.member_id = u.member_id AND c.status = '{active}')
         FROM {ApiToken._meta.db_table} t
         JOIN {user} u ON u.id = t.user_id
         LEFT JOIN {org} o ON o.id = u.org_id
@@ -130,7 +137,7 @@ def token_user(key: str) -> User | None:
     """The active login of a bearer token, in one indexed query (prepared, no ORM work): with
     its organisation (staff), or its member record, the member's unit and whether the member
     holds an active card (`has_active_card`, as selectors.member_for_booking gives it)."""
-    row = prepared.fetchone(_token_lookup(), [CardStatus.ACTIVE, _hash_token(key)])
+    row = prepared.fetchone(_token_lookup(), [_hash_token(key)])
     if row is None:
         return None
     user, i = _from_row(User, row, 0)
