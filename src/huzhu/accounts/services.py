@@ -114,7 +114,8 @@ def _token_lookup() -> str:
     return f"""
         SELECT {cols(User, "u")}, {cols(Organisation, "o")}, {cols(Member, "m")},
                {cols(Organisation, "mu")},
-               EXISTS (SELECT 1 FROM {card} c WHERE c.member_id = u.member_id AND c.status = '{active}')
+               EXISTS (SELECT 1 FROM {card} c
+                       WHERE c.member_id = u.member_id AND c.status = '{active}')
         FROM {ApiToken._meta.db_table} t
         JOIN {user} u ON u.id = t.user_id
         LEFT JOIN {org} o ON o.id = u.org_id
