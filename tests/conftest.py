@@ -117,10 +117,11 @@ def make_staff(db: Any) -> Callable[..., User]:
 
 
 class ApiClient:
-    """A JSON client for /api/v1 with a bearer token (or none)."""
+    """A JSON client for /api/v1 with a bearer token (or none), checked for CSRF as a phone's
+    requests are in production."""
 
     def __init__(self, token: str | None = None):
-        self.client = Client()
+        self.client = Client(enforce_csrf_checks=True)
         self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
 
     def _call(self, method: str, path: str, body: Any = None, **extra: Any) -> Any:

@@ -108,3 +108,23 @@ def test_passwords_are_hashed_with_argon2_in_production_and_checked_for_real(tre
     production = Argon2PasswordHasher()
     strong = production.encode(PASSWORD, production.salt())
     assert "m=102400" in strong and check_password(PASSWORD, strong)
+
+
+def test_a_wrong_or_revoked_token_is_401_on_every_method_not_a_csrf_failure(
+    tree, make_staff, api_as
+):
+    user = make_staff(Role.DISTRICT_ADMIN, tree.xicheng)
+    api = api_as(user)
+    api.delete("/auth/token")
+    for client in (api, ApiClient("not-a-token"), ApiClient()):
+        for r in (client.post("/activities", {}), client.patch("/activities/1", {})):
+            assert r.status_code == 401, r.content
+            assert r.json()["error"]["code"] == "unauthorized"
+
+
+def test_a_browser_session_still_needs_its_csrf_token_to_change_anything(tree, make_staff):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(make_staff(Role.DISTRICT_ADMIN, tree.xicheng))
+    assert browser.get("/api/v1/auth/me").status_code == 200
+    r = browser.post("/api/v1/activities", "{}", content_type="application/json")
+    assert r.status_code == 403 and "CSRF" in r.json()["error"]["message"]
