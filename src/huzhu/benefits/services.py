@@ -325,7 +325,7 @@ def booking_create(
     """Book (FCFS) or register for the lottery. With an idempotency key, a retry gets the first
     answer: the same booking, or the same definitive error."""
     key = (idempotency_key or "").strip()[:128] or None
-    if _one_statement_applies(activity):
+    if one_statement_booking(activity):
         return _booking_fcfs(activity=activity, member=member, actor=actor, key=key)
     if key and (first := _replay(actor, key, activity, member)) is not None:
         return first
@@ -464,20 +464,25 @@ def _booking_conflict(exc: IntegrityError, activity: Activity) -> DomainError:
 # -- FCFS in one statement (PostgreSQL) ----------------------------------------------------------
 
 # The whole scarce part of an FCFS booking, in one round trip and one short implicit
-# transaction (a prepared statement, its lock timeout sent ahead of it): replay detection, the
+# transaction (a prepared statement that sets its own lock timeout first): replay detection, the
 # conditional claim of the total quota, the booking, the answer kept for the Idempotency-Key
 # (the booking, or `sold_out`) and the audit event. The quota row is locked from the UPDATE to
 # the COMMIT that ends the statement. A member's second booking in a group, or of the activity,
 # fails on the partial unique indexes and rolls it all back; so does a concurrent twin with the
 # same key (on the key's unique index).
 _FCFS_STATEMENT = """
-WITH prev AS (
+WITH patience AS MATERIALIZED (
+    -- the lock timeout, set before the UPDATE below can wait for the quota row: that condition
+    -- is evaluated once, before any row is locked
+    SELECT set_config('lock_timeout', %(lock_timeout)s::text, true) AS lock_timeout
+), prev AS (
     SELECT FROM benefits_idempotencykey
     WHERE user_id = %(user)s::bigint AND key = %(key)s::text
 ), claim AS (
     UPDATE benefits_quota SET used = used + 1
     WHERE activity_id = %(activity)s::bigint AND day IS NULL AND used < size
       AND NOT EXISTS (SELECT FROM prev)
+      AND (SELECT lock_timeout FROM patience) IS NOT NULL
     RETURNING id
 ), booking AS (
     INSERT INTO benefits_booking (activity_id, member_id, group_id, day, status, created_at,
@@ -508,14 +513,14 @@ FROM (SELECT) AS one LEFT JOIN booking ON true
 """
 
 
-def _one_statement_applies(activity: Activity) -> bool:
+def one_statement_booking(activity: Activity) -> bool:
     """FCFS without per-day quotas, on PostgreSQL."""
     return activity.mode == Mode.FCFS and not activity.per_day and connection.vendor == "postgresql"
 
 
 def _fcfs_statement(params: dict[str, Any]) -> tuple[int | None, bool]:
     """(the new booking's id or None, whether the key was answered before)."""
-    row = prepared.fetchone(_FCFS_STATEMENT, params, lock_timeout=LOCK_TIMEOUT)
+    row = prepared.fetchone(_FCFS_STATEMENT, {**params, "lock_timeout": LOCK_TIMEOUT})
     assert row is not None
     return row[0], row[1]
 

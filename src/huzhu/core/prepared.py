@@ -16,12 +16,11 @@ import psycopg
 from django.db import DatabaseError, connection
 
 
-def fetchone(
-    sql: str, params: Sequence[Any] | dict[str, Any], *, lock_timeout: str | None = None
-) -> tuple[Any, ...] | None:
-    """The first row of `sql` (%s or %(name)s placeholders), or None. With `lock_timeout`, the
-    statement waits at most that long for a lock: the setting is sent ahead of it in the same
-    round trip and lasts until the end of its transaction (the statement itself, outside one)."""
+def fetchone(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, ...] | None:
+    """The first row of `sql` (%s or %(name)s placeholders), or None.
+
+    A statement that needs a setting sets it itself (see the FCFS booking's lock timeout): a
+    psycopg pipeline sending the setting ahead cost more client CPU than the statement."""
     with connection.cursor() as cur:
         if connection.vendor != "postgresql":
             cur.execute(sql, params)
@@ -29,7 +28,7 @@ def fetchone(
         started = time.monotonic()
         conn = cur.connection
         try:
-            row = _run(conn, sql, params, lock_timeout)
+            row = _run(conn, sql, params)
         except DatabaseError:
             if conn.broken:
                 # As Django's atomic() does: drop a lost connection so that the next query
@@ -42,23 +41,9 @@ def fetchone(
 
 
 def _run(
-    conn: psycopg.Connection[Any],
-    sql: str,
-    params: Sequence[Any] | dict[str, Any],
-    lock_timeout: str | None,
+    conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] | dict[str, Any]
 ) -> tuple[Any, ...] | None:
     with connection.wrap_database_errors:
-        if lock_timeout is None:
-            raw = psycopg.Cursor(conn)
-            raw.execute(sql, params, prepare=True)
-            return raw.fetchone()
-        # Pipelined: both reach the server before the first answer comes back, and run in one
-        # implicit transaction up to the pipeline's Sync.
-        with conn.pipeline():
-            setting = psycopg.Cursor(conn)
-            setting.execute(
-                "SELECT set_config('lock_timeout', %s, true)", [lock_timeout], prepare=True
-            )
-            raw = psycopg.Cursor(conn)
-            raw.execute(sql, params, prepare=True)
+        raw = psycopg.Cursor(conn)
+        raw.execute(sql, params, prepare=True)
         return raw.fetchone()
