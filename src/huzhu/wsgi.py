@@ -1,8 +1,15 @@
-"""WSGI entry point for the production server (gunicorn, started by `huzhu serve`)."""
+"""WSGI entry point for the production server (gunicorn, started by `huzhu serve`).
+
+Phone API requests (a bearer token, no cookie) take the lighter handler of huzhu.api.fastlane;
+everything else Django's usual one."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huzhu.settings")
-application = get_wsgi_application()
+_django = get_wsgi_application()
+
+from huzhu.api.fastlane import phone_lane  # noqa: E402 - needs the apps loaded
+
+application = phone_lane(_django)
