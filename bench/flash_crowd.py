@@ -333,24 +333,69 @@ class Request:
     body: bytes
 
 
+class _Exchange(asyncio.Protocol):
+    """One request and its answer on a connection of its own, as a phone sends it. A bare
+    protocol, not asyncio's streams: the generator shares the 2 cores with the server it
+    measures, and streams cost it about twice the CPU per request."""
+
+    def __init__(self, payload: bytes, answer: asyncio.Future[tuple[int, bytes]]):
+        self.payload, self.answer = payload, answer
+        self.buffer = bytearray()
+        self.status = 0
+        self.body_at = -1
+        self.length: int | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.payload)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.body_at < 0:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end])
+            self.status = int(head.split(b" ", 2)[1])
+            found = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            self.length = int(found.group(1)) if found else None
+            self.body_at = end + 4
+        if self.length is not None and len(self.buffer) - self.body_at >= self.length:
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self.answer.done():
+            body = bytes(self.buffer[self.body_at :])
+            self.answer.set_result((self.status, body[: self.length] if self.length else body))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.answer.done():
+            return
+        if self.body_at >= 0 and self.length is None:
+            self._finish()  # read to the end of the connection
+        else:
+            self.answer.set_exception(exc or asyncio.IncompleteReadError(bytes(self.buffer), None))
+
+
 async def http(port: int, method: str, req: Request) -> tuple[int, bytes]:
     """One request on its own connection; the answer read by its Content-Length."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+    payload = (
+        f"{method} {req.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{req.headers}"
+        f"Content-Type: application/json\r\nContent-Length: {len(req.body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + req.body
+    transport, _ = await loop.create_connection(
+        lambda: _Exchange(payload, answer), "127.0.0.1", port
+    )
     try:
-        head = (
-            f"{method} {req.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{req.headers}"
-            f"Content-Type: application/json\r\nContent-Length: {len(req.body)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        writer.write(head.encode() + req.body)
-        await writer.drain()
-        raw_head = await reader.readuntil(b"\r\n\r\n")
-        status = int(raw_head.split(b" ", 2)[1])
-        length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", raw_head)
-        body = await (reader.readexactly(int(length.group(1))) if length else reader.read())
-        return status, body
+        return await answer
     finally:
-        writer.close()
+        transport.close()
 
 
 def huzhu_code(status: int, body: bytes) -> str:
