@@ -91,7 +91,8 @@ def fcfs_booking_answer(request: HttpRequest, activity_id: int) -> HttpResponse 
     body = request.body.strip()
     if body and (body != b"{}" or request.content_type != "application/json"):
         return None  # a day or a member to book for: the general way parses and checks them
-    token = request.headers.get("Authorization", "").split(" ", 1)[1]
+    meta = request.META  # not request.headers, which copies every header of the request
+    token = meta["HTTP_AUTHORIZATION"].split(" ", 1)[1]
     try:
         user = token_user(token)
         if user is None or user.role != Role.MEMBER or user.member_id is None:
@@ -109,7 +110,7 @@ def fcfs_booking_answer(request: HttpRequest, activity_id: int) -> HttpResponse 
             activity=activity,
             member=member,
             actor=user,
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=meta.get("HTTP_IDEMPOTENCY_KEY"),
         )
         answer = BookingOut.from_orm(booking).model_dump(
             context={"request": request, "response_status": 201}

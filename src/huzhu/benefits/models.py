@@ -168,11 +168,21 @@ class Quota(models.Model):
 class Booking(models.Model):
     """A member's booking of an activity (a lottery entry until drawn); a voucher when booked."""
 
-    activity = models.ForeignKey(Activity, on_delete=models.PROTECT, related_name="bookings")
+    # Every index is written by every booking of a flash crowd: none that another one covers
+    # (the activity's is the first column of benefits_booking_act_status; a group's bookings
+    # are looked up with their member, by the partial unique index).
+    activity = models.ForeignKey(
+        Activity, on_delete=models.PROTECT, related_name="bookings", db_index=False
+    )
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="bookings")
     # Copied from the activity so that the database can enforce one booking per group.
     group = models.ForeignKey(
-        ExclusiveGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        ExclusiveGroup,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     day = models.DateField(_("使用日期"), null=True, blank=True)
     status = models.CharField(_("状态"), max_length=16, choices=BookingStatus.choices)
@@ -215,7 +225,10 @@ class Booking(models.Model):
 class IdempotencyKey(models.Model):
     """The first answer to a request sent with an `Idempotency-Key` header, per user."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the unique (user, key) serves it
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=128)
     activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="+")
     booking = models.ForeignKey(
