@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -355,21 +354,29 @@ def main() -> None:
     csv_path = out / "settlements.csv"
     env = dict(os.environ)
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "huzhu", "import", "settlements", str(csv_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "huzhu", "import", "settlements", str(csv_path)],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+        )
+        # The import's own peak: RUSAGE_CHILDREN would also count earlier children of the
+        # set-up (a first run with --keep-setup reported the generator's 4.4 GiB).
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read(), stderr.read()
+    peak = usage.ru_maxrss / 1024
     if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
+        print(err[-3000:], file=sys.stderr)
         raise SystemExit(f"import failed with exit {proc.returncode}")
     summary = dict(
         part.split("=", 1)
-        for part in proc.stdout.split()
+        for part in out.split()
         if "=" in part and part.split("=", 1)[0] in {"rows", "new", "entries", "matched"}
     )
     from huzhu.protection.models import Claim, LedgerEntry
