@@ -200,9 +200,7 @@ def test_refusals_of_the_booking_rules(tree, card_holder, make_member, lane_answ
     assert codes == ["window_closed", "window_closed", "not_eligible"]
 
 
-def test_what_the_shortcut_leaves_to_the_general_way(
-    tree, card_holder, make_staff, api_as, lane_answers
-):
+def test_what_the_shortcut_leaves_to_the_general_way(tree, card_holder, make_staff, lane_answers):
     ski = make_activity(tree.huairou)
     lottery = make_activity(tree.huairou, mode="lottery", title="摇号")
     today = timezone.localdate()

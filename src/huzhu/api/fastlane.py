@@ -15,7 +15,7 @@ with the same schema, error shape and exception handlers, but without URL resolv
 ninja's request parsing. It answers only where it can answer exactly as the API would: a
 token that is not a member's, an activity that is not offered to the member, or a booking
 that is not a one-statement FCFS booking all go the general way, before anything is written.
-`tests/api/test_fastlane.py` holds both ways to the same answers, byte for byte.
+`tests/benefits/test_phone_lane.py` holds both ways to the same answers, byte for byte.
 """
 
 from __future__ import annotations
