@@ -10,10 +10,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from huzhu.accounts.models import ApiToken, Role, User
-from huzhu.benefits.models import Activity
+from huzhu.benefits.models import HOLDING, Activity, Booking
 from huzhu.benefits.services import activity_create
 from huzhu.members.models import Member, Organisation
 from huzhu.members.services import card_issue
@@ -51,6 +52,16 @@ def make_activity(
         valid_to=valid_to or today + timedelta(days=60),
         eligible_org=org,
         day_quotas=day_quotas,
+    )
+
+
+def members_twice_in_a_group() -> QuerySet[Any]:
+    """(member, group) pairs holding more than one live booking: must always be empty."""
+    return (
+        Booking.objects.filter(status__in=HOLDING, group__isnull=False)
+        .values("member", "group")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
     )
 
 

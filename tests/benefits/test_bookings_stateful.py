@@ -41,7 +41,7 @@ from huzhu.benefits import services
 from huzhu.benefits.models import HOLDING, Activity, Booking, BookingStatus, Quota, Scan
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Member
-from tests.benefits.conftest import make_activity
+from tests.benefits.conftest import make_activity, members_twice_in_a_group
 
 S = BookingStatus
 # Answers a retry with the same Idempotency-Key gets again (services._FINAL_CODES).
@@ -509,13 +509,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
 
     @invariant()
     def nobody_holds_two_bookings_in_a_group(self) -> None:
-        twice = (
-            Booking.objects.filter(status__in=HOLDING, group__isnull=False)
-            .values("member", "group")
-            .annotate(n=Count("id"))
-            .filter(n__gt=1)
-        )
-        assert not twice.exists()
+        assert not members_twice_in_a_group().exists()
 
     @invariant()
     def a_voucher_is_redeemed_at_most_once_and_never_after_cancelling(self) -> None:

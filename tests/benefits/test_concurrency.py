@@ -18,13 +18,12 @@ from typing import Any
 import psycopg
 import pytest
 from django.db import connection
-from django.db.models import Count
 
 from huzhu.accounts.models import Role
 from huzhu.benefits import services
 from huzhu.benefits.models import HOLDING, Booking, Quota, Scan
 from huzhu.core.errors import DomainError
-from tests.benefits.conftest import make_activity
+from tests.benefits.conftest import make_activity, members_twice_in_a_group
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -61,13 +60,7 @@ def _assert_invariants() -> None:
     for quota in Quota.objects.filter(day__isnull=True):
         held = Booking.objects.filter(activity=quota.activity, status__in=HOLDING).count()
         assert quota.used == held <= quota.size
-    twice = (
-        Booking.objects.filter(status__in=HOLDING, group__isnull=False)
-        .values("member", "group")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-    )
-    assert not twice.exists()
+    assert not members_twice_in_a_group().exists()
 
 
 def test_threads_never_oversell(tree, card_holder, make_staff):
