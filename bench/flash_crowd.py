@@ -8,7 +8,8 @@ with the same key. Prints the time to sell out, bookings/s, p50/p99 latency, the
 
 Baselines in the same run, on the same PostgreSQL:
 - the floor: pgbench running the same booking transaction (booking INSERT + conditional quota
-  UPDATE on one hot row) directly on the database;
+  UPDATE on one hot row) directly on the database; and, for orientation, the same with the
+  quota spread over shards as huzhu spreads it;
 - with --with-pretix: pretix, installed from PyPI into its own virtual environment, in its own
   database, one event with one free item and the same quota, run by gunicorn with as many
   workers, driven through its REST API (POST …/orders/ with payment_provider free, status p)
@@ -163,18 +164,24 @@ def setup_data(members: int, quota: int) -> dict[str, Any]:
             eligible_org=district,
         )
         ski = activity_create(title="职工免费滑雪（怀柔滑雪场）", **kwargs)  # type: ignore[arg-type]
-        # Its own group: the same members book it, and the group's unique index is still used.
+        # Their own groups: the same members book them, and the group's unique index is still
+        # used. One baseline's quota is one row (the floor the aim names), the other's is
+        # spread over shards as huzhu's own.
         kwargs["group"] = "pgbench基准"
-        baseline = activity_create(title="pgbench baseline", **kwargs)  # type: ignore[arg-type]
+        baseline = activity_create(title="pgbench baseline", shards=1, **kwargs)  # type: ignore[arg-type]
+        kwargs["group"] = "pgbench基准（分片）"
+        sharded = activity_create(title="pgbench baseline, sharded", **kwargs)  # type: ignore[arg-type]
     from huzhu.benefits.models import Quota
 
     info = {
         "activity": ski.pk,
+        "shards": Quota.objects.filter(activity=ski, day__isnull=True).count(),
         "tokens": tokens,
-        "baseline_activity": baseline.pk,
-        "baseline_quota": Quota.objects.get(activity=baseline, day__isnull=True).pk,
         "first_member": min(m.pk for m in created),
-        "group": baseline.group_id,
+        "baselines": {
+            "one row": {"activity": baseline.pk, "group": baseline.group_id},
+            "sharded": {"activity": sharded.pk, "group": sharded.group_id},
+        },
     }
     connection.close()
     return info
@@ -186,7 +193,7 @@ def check_invariants(activity: int) -> dict[str, int]:
 
     from huzhu.benefits.models import HOLDING, Booking, Quota
 
-    quota = Quota.objects.get(activity_id=activity, day__isnull=True)
+    shards = list(Quota.objects.filter(activity_id=activity, day__isnull=True))
     held = Booking.objects.filter(activity_id=activity, status__in=HOLDING).count()
     doubles = (
         Booking.objects.filter(status__in=HOLDING, group__isnull=False)
@@ -196,11 +203,13 @@ def check_invariants(activity: int) -> dict[str, int]:
         .count()
     )
     connection.close()
+    size, used = sum(q.size for q in shards), sum(q.used for q in shards)
     return {
-        "quota": quota.size,
-        "used": quota.used,
+        "quota": size,
+        "used": used,
+        "shards": len(shards),
         "bookings": held,
-        "oversold": max(0, held - quota.size) + max(0, quota.used - quota.size),
+        "oversold": max(0, held - size) + sum(max(0, q.used - q.size) for q in shards),
         "members_twice_in_group": doubles,
     }
 
@@ -556,27 +565,52 @@ def measure(
 
 # -- pgbench baseline -----------------------------------------------------------------------------
 
-PGBENCH_SCRIPT = """\
+# The booking transaction of huzhu's one statement, as plain SQL: the booking, then a place from
+# the quota. On one row (the floor the aim names: a conditional UPDATE of that row), or from one
+# of several shards picked as huzhu picks them (any shard no one holds, else wait for the first
+# with room).
+_PGBENCH_BOOKING = """\
 BEGIN;
 INSERT INTO benefits_booking
   (activity_id, member_id, group_id, status, created_at, booked_at, redeemed_gate)
   VALUES (:activity, :first_member + nextval('bench_member_seq') - 1, :grp, 'booked',
           now(), now(), '');
-UPDATE benefits_quota SET used = used + 1 WHERE id = :quota AND used < size;
+{claim};
 COMMIT;
 """
+PGBENCH_SCRIPTS = {
+    "one row": _PGBENCH_BOOKING.format(
+        claim="UPDATE benefits_quota SET used = used + 1 "
+        "WHERE activity_id = :activity AND day IS NULL AND used < size"
+    ),
+    "sharded": _PGBENCH_BOOKING.format(
+        claim="""UPDATE benefits_quota SET used = used + 1
+  WHERE id = COALESCE(
+    (SELECT id FROM benefits_quota WHERE activity_id = :activity AND day IS NULL AND used < size
+     ORDER BY random() LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED),
+    (SELECT id FROM benefits_quota WHERE activity_id = :activity AND day IS NULL AND used < size
+     ORDER BY shard LIMIT 1 FOR NO KEY UPDATE))
+  AND used < size"""
+    ),
+}
 
 
-def pgbench(url: str, info: dict[str, Any], quota: int, clients: int) -> dict[str, float]:
+def pgbench(url: str, info: dict[str, Any], baseline: str, clients: int) -> dict[str, float]:
+    """Book the baseline activity's whole quota with pgbench; its tps and the quota's use."""
     import psycopg
 
     exe = shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
+    target = info["baselines"][baseline]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP SEQUENCE IF EXISTS bench_member_seq")
         conn.execute("CREATE SEQUENCE bench_member_seq")
+        quota, rows = conn.execute(
+            "SELECT sum(size), count(*) FROM benefits_quota WHERE activity_id = %s",
+            (target["activity"],),
+        ).fetchone()  # type: ignore[misc]
     parts = urlparse(url)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
-        fh.write(PGBENCH_SCRIPT)
+        fh.write(PGBENCH_SCRIPTS[baseline])
         script = fh.name
     per_client = quota // clients
     cmd = [
@@ -591,13 +625,11 @@ def pgbench(url: str, info: dict[str, Any], quota: int, clients: int) -> dict[st
         "-t",
         str(per_client),
         "-D",
-        f"activity={info['baseline_activity']}",
-        "-D",
-        f"quota={info['baseline_quota']}",
+        f"activity={target['activity']}",
         "-D",
         f"first_member={info['first_member']}",
         "-D",
-        f"grp={info['group']}",
+        f"grp={target['group']}",
         "-h",
         parts.hostname or "127.0.0.1",
         "-p",
@@ -616,7 +648,8 @@ def pgbench(url: str, info: dict[str, Any], quota: int, clients: int) -> dict[st
     latency = float(re.search(r"latency average = ([\d.]+) ms", out.stdout).group(1))  # type: ignore[union-attr]
     with psycopg.connect(url) as conn:
         used, size = conn.execute(
-            "SELECT used, size FROM benefits_quota WHERE id = %s", (info["baseline_quota"],)
+            "SELECT sum(used), sum(size) FROM benefits_quota WHERE activity_id = %s",
+            (target["activity"],),
         ).fetchone()  # type: ignore[misc]
     return {
         "transactions": per_client * clients,
@@ -625,6 +658,7 @@ def pgbench(url: str, info: dict[str, Any], quota: int, clients: int) -> dict[st
         "latency_ms": latency,
         "used": used,
         "size": size,
+        "rows": rows,
     }
 
 
@@ -800,24 +834,26 @@ def main() -> int:
     huzhu.print("huzhu (load average at the end " + f"{os.getloadavg()[0]:.2f})")
     print(
         f"  oversold            {inv['oversold']:8d}   "
-        f"(quota {inv['quota']:,}, used {inv['used']:,}, "
+        f"(quota {inv['quota']:,} on {inv['shards']} shards, used {inv['used']:,}, "
         f"bookings {inv['bookings']:,}, members twice in group {inv['members_twice_in_group']})"
     )
 
-    base: dict[str, float] | None = None
+    floors: dict[str, dict[str, float]] = {}
     if not args.no_pgbench:
-        load_pgbench = os.getloadavg()[0]
-        base = pgbench(args.pg_url, info, args.quota, args.pgbench_clients)
-        print()
-        print(
-            f"pgbench floor       {base['transactions']:,.0f} booking transactions "
-            f"(insert + conditional quota update on one row), {args.pgbench_clients} clients, "
-            f"load average {load_pgbench:.2f}"
-        )
-        print(
-            f"  sold out          {base['elapsed']:8.2f} s   tps {base['tps']:.0f}, "
-            f"latency avg {base['latency_ms']:.1f} ms, quota used {base['used']:,}/{base['size']:,}"
-        )
+        for baseline in ("one row", "sharded"):
+            load_pgbench = os.getloadavg()[0]
+            floor = floors[baseline] = pgbench(args.pg_url, info, baseline, args.pgbench_clients)
+            print()
+            print(
+                f"pgbench floor, quota on {floor['rows']:.0f} row(s): "
+                f"{floor['transactions']:,.0f} booking transactions (insert + conditional quota "
+                f"update), {args.pgbench_clients} clients, load average {load_pgbench:.2f}"
+            )
+            print(
+                f"  sold out          {floor['elapsed']:8.2f} s   tps {floor['tps']:.0f}, "
+                f"latency avg {floor['latency_ms']:.1f} ms, "
+                f"quota used {floor['used']:,}/{floor['size']:,}"
+            )
 
     pretix: Run | str | None = None
     if args.with_pretix:
@@ -833,10 +869,14 @@ def main() -> int:
 
     print()
     print("ratios")
-    if base:
+    if floors:
         print(
-            f"  huzhu / pgbench floor  {huzhu.rate / base['tps']:8.2f}   "
-            f"(bookings/s over pgbench tps; aim ≥ 0.50)"
+            f"  huzhu / pgbench floor  {huzhu.rate / floors['one row']['tps']:8.2f}   "
+            f"(bookings/s over pgbench tps, quota on one row; aim ≥ 0.50)"
+        )
+        print(
+            f"  huzhu / sharded floor  {huzhu.rate / floors['sharded']['tps']:8.2f}   "
+            f"(the same, quota on shards as huzhu's)"
         )
     if isinstance(pretix, Run) and pretix.rate:
         print(

@@ -36,6 +36,7 @@ def make_activity(
     day_quotas: dict[date, int] | None = None,
     title: str = "滑雪票",
     actor: User | None = None,
+    shards: int | None = None,
 ) -> Activity:
     now = timezone.now()
     today = timezone.localdate()
@@ -52,6 +53,7 @@ def make_activity(
         valid_to=valid_to or today + timedelta(days=60),
         eligible_org=org,
         day_quotas=day_quotas,
+        shards=shards,
     )
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from huzhu.accounts.models import Role
 from huzhu.benefits import services, vouchers
 from huzhu.benefits.models import Booking, BookingStatus, Quota, Scan
-from huzhu.benefits.selectors import member_hash
+from huzhu.benefits.selectors import member_hash, total_quota
 from huzhu.members.services import card_report_lost
 from tests.benefits.conftest import make_activity
 
@@ -59,8 +59,9 @@ def test_staff_create_an_activity_for_their_subtree(tree, huairou_admin, api_as)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_window"
     key = api.get(f"/activities/{out['id']}/public-key").json()
     assert key["algorithm"] == "Ed25519" and "BEGIN PUBLIC KEY" in key["pem"]
-    assert now  # the response keeps the quota; the row exists
-    assert Quota.objects.get(activity_id=out["id"]).size == 8000
+    assert now  # the response keeps the quota; the rows exist, spread over shards
+    shards = Quota.objects.filter(activity_id=out["id"], day__isnull=True).order_by("shard")
+    assert [(q.shard, q.size, q.used) for q in shards] == [(i, 1000, 0) for i in range(8)]
 
 
 def test_members_and_gates_may_not_create_activities(tree, gate, card_holder, member_api, api_as):
@@ -564,4 +565,4 @@ def test_demo_creates_the_huairou_case(db):
 
 
 def services_total(activity):
-    return Quota.objects.get(activity=activity, day__isnull=True).size
+    return total_quota(activity).size

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -49,7 +49,8 @@ FINAL = {"sold_out", "already_booked_in_group", "already_booked", "window_closed
 # The world's activities: A, B and C share one exclusive group; B has per-day quotas; C is a
 # lottery; D stands alone. Small quotas, so that the few members compete for them.
 GROUPED = {"A", "B", "C"}
-QUOTA = {"A": 2, "B": 3, "C": 1, "D": 1}
+QUOTA = {"A": 2, "B": 3, "C": 2, "D": 1}
+SHARDS = {"A": 2, "B": 2, "C": 2, "D": 1}  # rows the total is spread over (rules.shard_count)
 DAY_QUOTA = {1: 1, 2: 2}  # B's days (offsets from today); day 3 has no quota, so is not bookable
 NO_CARD = 6  # the member without an active card (the others hold one)
 
@@ -116,6 +117,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         self.sent: list[ScanSent] = []
         self.closed: set[str] = set()  # activities whose booking window has closed
         self.drawn = False
+        self.quota = dict(QUOTA)  # staff may change FCFS totals
         self.scans = 0  # rows the scan log must hold
         self.serial = itertools.count(1)
         self.today = timezone.localdate()
@@ -172,7 +174,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         if lottery and self._holds_in_group(who):
             return "already_booked_in_group"
         if not lottery and (
-            self._held(activity) >= QUOTA[activity]
+            self._held(activity) >= self.quota[activity]
             or (day is not None and self._held(activity, day) >= DAY_QUOTA[(day - self.today).days])
         ):
             return "sold_out"
@@ -258,7 +260,10 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             answer = self._book(req.member, req.activity, req.day, req.key)
             self.requests[i] = Request(req.key, req.member, req.activity, req.day, answer)
             return
-        before = (Booking.objects.count(), list(Quota.objects.values_list("used", flat=True)))
+        before = (
+            Booking.objects.count(),
+            list(Quota.objects.order_by("pk").values_list("used", flat=True)),
+        )
         try:
             booking = services.booking_create(
                 activity=self._activity(req.activity),
@@ -272,9 +277,31 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         else:
             assert booking.pk == req.answer
             assert booking.status == self.model[booking.pk].status
-        after = (Booking.objects.count(), list(Quota.objects.values_list("used", flat=True)))
+        after = (
+            Booking.objects.count(),
+            list(Quota.objects.order_by("pk").values_list("used", flat=True)),
+        )
         assert after == before, "a retry changed something"
         self.seen["book:replayed"] += 1
+
+    @precondition(lambda self: any(self._held(a) for a in "ABD"))
+    @rule(activity=st.sampled_from(["A", "B", "D"]), change=st.integers(-1, 2))
+    def staff_change_the_quota(self, activity: str, change: int) -> None:
+        """A new total spreads its free places over the shards again; never below what is held."""
+        self._step()
+        size = self._held(activity) + change
+        try:
+            services.activity_update(
+                activity=self._activity(activity), actor=self.world["staff"], quota=size
+            )
+        except DomainError as exc:
+            assert exc.code == ("invalid_quota" if size <= 0 else "quota_below_used"), exc.code
+            assert size < self._held(activity) or size <= 0
+            self.seen[f"quota:{exc.code}"] += 1
+            return
+        assert size >= self._held(activity)
+        self.quota[activity] = size
+        self.seen["quota:changed"] += 1
 
     @rule(booking=bookings)
     def cancel(self, booking: int) -> None:
@@ -500,8 +527,11 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             .values_list("activity", "day", "n")
         }
         names = {pk: name for name, pk in self.world["activities"].items()}
-        for activity, day, used, size in Quota.objects.values_list(
-            "activity", "day", "used", "size"
+        assert not Quota.objects.filter(used__gt=F("size")).exists()  # no shard oversold
+        for activity, day, used, size in (
+            Quota.objects.values("activity", "day")  # a total's shards summed
+            .annotate(used=Sum("used"), size=Sum("size"))
+            .values_list("activity", "day", "used", "size")
         ):
             counted = held.get(activity, 0) if day is None else held_on_day.get((activity, day), 0)
             assert used == counted <= size, (names[activity], day, used, counted)
@@ -545,18 +575,26 @@ EXAMPLES, STEPS = 45, 40
 def test_bookings_and_redemptions_keep_their_invariants(tree, card_holder, make_member, make_staff):
     today = timezone.localdate()
     activities = {
-        "A": make_activity(tree.city, quota=QUOTA["A"], group="冬季冰雪", title="滑雪"),
+        "A": make_activity(
+            tree.city, quota=QUOTA["A"], shards=SHARDS["A"], group="冬季冰雪", title="滑雪"
+        ),
         "B": make_activity(
             tree.city,
             quota=QUOTA["B"],
+            shards=SHARDS["B"],
             group="冬季冰雪",
             title="冰场",
             day_quotas={today + timedelta(days=d): n for d, n in DAY_QUOTA.items()},
         ),
         "C": make_activity(
-            tree.city, quota=QUOTA["C"], group="冬季冰雪", mode="lottery", title="温泉"
+            tree.city,
+            quota=QUOTA["C"],
+            shards=SHARDS["C"],
+            group="冬季冰雪",
+            mode="lottery",
+            title="温泉",
         ),
-        "D": make_activity(tree.city, quota=QUOTA["D"], title="公园年票"),
+        "D": make_activity(tree.city, quota=QUOTA["D"], shards=SHARDS["D"], title="公园年票"),
     }
     members = [card_holder(unit) for unit in (tree.u1, tree.u1, tree.u2, tree.u2, tree.u3, tree.u3)]
     members.append(make_member(tree.u1, name="无卡"))  # NO_CARD
@@ -589,7 +627,14 @@ def test_bookings_and_redemptions_keep_their_invariants(tree, card_holder, make_
     assert m.steps >= EXAMPLES * STEPS // 2
     # The scenarios the invariants are about did happen (the rarer ones, such as a winner's place
     # going to the waiting list, are counted and printed above but not required of every run).
-    for outcome in ("book:ok", "book:replayed", "cancel:held", "lottery:drawn", "scan:redeemed"):
+    for outcome in (
+        "book:ok",
+        "book:replayed",
+        "cancel:held",
+        "lottery:drawn",
+        "scan:redeemed",
+        "quota:changed",
+    ):
         assert m.seen[outcome] > 0, outcome
     for outcome in ("scan:already_redeemed", "scan:voucher_cancelled", "scan:replayed"):
         assert m.seen[outcome] > 0, outcome

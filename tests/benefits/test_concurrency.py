@@ -18,12 +18,14 @@ from typing import Any
 import psycopg
 import pytest
 from django.db import connection
+from django.db.models import F
 
 from huzhu.accounts.models import Role
 from huzhu.benefits import services
-from huzhu.benefits.models import HOLDING, Booking, Quota, Scan
+from huzhu.benefits.models import HOLDING, Activity, Booking, Quota, Scan
+from huzhu.benefits.selectors import total_quota
 from huzhu.core.errors import DomainError
-from tests.benefits.conftest import make_activity, members_twice_in_a_group
+from tests.benefits.conftest import login_for, make_activity, members_twice_in_a_group
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -57,15 +59,18 @@ def _codes(results: list[Any]) -> Counter[str]:
 
 
 def _assert_invariants() -> None:
-    for quota in Quota.objects.filter(day__isnull=True):
-        held = Booking.objects.filter(activity=quota.activity, status__in=HOLDING).count()
-        assert quota.used == held <= quota.size
+    assert not Quota.objects.filter(used__gt=F("size")).exists()  # no shard oversold
+    for activity in Activity.objects.all():
+        held = Booking.objects.filter(activity=activity, status__in=HOLDING).count()
+        total = total_quota(activity)
+        assert total.used == held <= total.size
     assert not members_twice_in_a_group().exists()
 
 
-def test_threads_never_oversell(tree, card_holder, make_staff):
+@pytest.mark.parametrize("shards", [1, 4])
+def test_threads_never_oversell(tree, card_holder, make_staff, shards):
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
-    ski = make_activity(tree.huairou, quota=15)
+    ski = make_activity(tree.huairou, quota=15, shards=shards)
     members = [card_holder(tree.u3) for _ in range(40)]
     results = run_together(
         [
@@ -175,6 +180,77 @@ def test_a_lock_timeout_is_busy_not_a_crash(tree, card_holder, make_staff, api_a
     assert Quota.objects.get(activity=ski).used == 0
 
 
+def _psycopg_connection() -> psycopg.Connection[Any]:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+    )
+
+
+def test_a_booking_takes_a_free_shard_instead_of_waiting(tree, card_holder, api_as, monkeypatch):
+    ski = make_activity(tree.huairou, quota=4, shards=2)
+    member = card_holder(tree.u3)
+    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    with _psycopg_connection() as other:
+        # another booking holds shard 0 (its transaction is still open)
+        other.execute(
+            "SELECT used FROM benefits_quota WHERE activity_id = %s AND shard = 0 FOR UPDATE",
+            (ski.pk,),
+        )
+        started = time.monotonic()
+        booking = services.booking_create(activity=ski, member=member, actor=login_for(member))
+        waited = time.monotonic() - started
+        other.rollback()
+    assert booking.pk and waited < 0.2  # shard 1 gave the place, without the lock timeout
+    assert list(Quota.objects.filter(activity=ski).order_by("shard").values_list("used")) == [
+        (0,),
+        (1,),
+    ]
+
+
+def test_when_every_shard_is_held_a_booking_waits_then_is_busy(tree, card_holder, monkeypatch):
+    ski = make_activity(tree.huairou, quota=4, shards=2)
+    member = card_holder(tree.u3)
+    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    with _psycopg_connection() as other:
+        other.execute(
+            "SELECT used FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,)
+        )
+        with pytest.raises(DomainError) as refused:
+            services.booking_create(activity=ski, member=member, actor=login_for(member))
+        other.rollback()
+    assert refused.value.code == "busy"
+    assert not Booking.objects.exists() and total_quota(ski).used == 0
+
+
+def test_a_full_shard_sends_the_waiting_booking_to_one_with_room(tree, card_holder, monkeypatch):
+    """Shard 0 fills up while a booking waits for it: the booking takes shard 1, not sold_out."""
+    ski = make_activity(tree.huairou, quota=2, shards=2)
+    first, second = card_holder(tree.u3), card_holder(tree.u3)
+    with _psycopg_connection() as other:
+        # another transaction takes shard 0's only place and holds shard 1 a moment, then commits
+        other.execute("SELECT FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,))
+        other.execute(
+            "UPDATE benefits_quota SET used = used + 1 WHERE activity_id = %s AND shard = 0",
+            (ski.pk,),
+        )
+        timer = threading.Timer(0.3, other.commit)
+        timer.start()
+        booking = services.booking_create(activity=ski, member=first, actor=login_for(first))
+        timer.join()
+    assert booking.pk
+    assert list(Quota.objects.filter(activity=ski).order_by("shard").values_list("used")) == [
+        (1,),
+        (1,),
+    ]
+    with pytest.raises(DomainError) as refused:
+        services.booking_create(activity=ski, member=second, actor=login_for(second))
+    assert refused.value.code == "sold_out"
+
+
 def _worker_env() -> dict[str, str]:
     s = connection.settings_dict
     url = f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
@@ -231,10 +307,11 @@ def test_separate_processes_never_oversell_nor_double_a_group(tree, card_holder,
 
 def test_separate_processes_sell_exactly_the_quota(tree, card_holder, make_staff):
     staff = make_staff(Role.CITY_ADMIN, tree.city)
-    ski = make_activity(tree.huairou, quota=30)
+    ski = make_activity(tree.huairou, quota=30, shards=4)  # shards of 8, 8, 7 and 7 places
     members = [card_holder(tree.u3).pk for _ in range(80)]
     batches = [[(m, ski.pk) for m in members[i::4]] for i in range(4)]
     outcomes = _run_processes(staff.pk, batches)
     assert outcomes == {"booked": 30, "sold_out": 50}
-    assert Quota.objects.get(activity=ski).used == 30
+    shards = Quota.objects.filter(activity=ski).order_by("shard")
+    assert [(q.used, q.size) for q in shards] == [(8, 8), (8, 8), (7, 7), (7, 7)]
     _assert_invariants()

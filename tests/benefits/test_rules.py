@@ -147,3 +147,52 @@ def test_qr_images():
     code = vouchers.encode(DATA, private)
     assert vouchers.qr_image(code, "png").startswith(b"\x89PNG")
     assert b"<svg" in vouchers.qr_image(code, "svg")
+
+
+# -- quota shards ---------------------------------------------------------------------------------
+
+
+def test_a_big_quota_is_spread_over_shards_a_small_one_is_not():
+    assert rules.shard_count(16_000) == 8  # the ski resort's rush: 8 rows of 2,000
+    assert rules.shard_count(1_500) == 3
+    assert rules.shard_count(499) == 1 and rules.shard_count(1) == 1
+    assert rules.shard_sizes(16_000, 8) == [2_000] * 8
+    assert rules.shard_sizes(30, 4) == [8, 8, 7, 7]
+
+
+@given(size=st.integers(0, 100_000), count=st.integers(1, rules.QUOTA_SHARDS_MAX))
+def test_shards_add_up_to_the_quota_and_differ_by_at_most_one(size, count):
+    sizes = rules.shard_sizes(size, count)
+    assert sum(sizes) == size and len(sizes) == count and max(sizes) - min(sizes) <= 1
+
+
+@given(
+    used=st.lists(st.integers(0, 50), min_size=1, max_size=rules.QUOTA_SHARDS_MAX),
+    extra=st.integers(0, 400),
+)
+def test_a_new_total_keeps_what_every_shard_gave_and_shares_the_rest(used, extra):
+    size = sum(used) + extra
+    sizes = rules.shards_resized(used, size)
+    assert sum(sizes) == size
+    assert all(s >= u for s, u in zip(sizes, used, strict=True))
+    free = [s - u for s, u in zip(sizes, used, strict=True)]
+    assert max(free) - min(free) <= 1
+
+
+def test_a_total_below_what_is_taken_is_refused():
+    with pytest.raises(ValueError):
+        rules.shards_resized([3, 2], 4)
+
+
+@given(remaining=st.lists(st.integers(0, 30), min_size=1, max_size=8), data=st.data())
+def test_a_draws_winners_take_places_from_shards_in_order(remaining, data):
+    places = data.draw(st.integers(0, sum(remaining)))
+    taken = rules.shards_taking(remaining, places)
+    assert sum(taken) == places
+    assert all(0 <= t <= r for t, r in zip(taken, remaining, strict=True))
+    # a shard gives only once every shard before it is empty
+    for i, t in enumerate(taken):
+        if t and i:
+            assert all(taken[j] == remaining[j] for j in range(i))
+    with pytest.raises(ValueError):
+        rules.shards_taking(remaining, sum(remaining) + 1)

@@ -7,7 +7,7 @@ from huzhu.core.admin_scope import SubtreeAdmin
 class QuotaInline(admin.TabularInline):
     model = Quota
     extra = 0
-    readonly_fields = ("used",)
+    readonly_fields = ("shard", "used")
 
 
 @admin.register(Activity)

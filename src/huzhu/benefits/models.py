@@ -131,14 +131,17 @@ class Activity(models.Model):
 
 
 class Quota(models.Model):
-    """A scarce counter: the activity's total (`day` empty) or the quota of one day of use.
+    """A scarce counter (名额): a shard of the activity's total (`day` empty) or the quota of one
+    day of use.
 
-    This row is what a booking locks, briefly, and the CHECK makes overselling impossible even
-    for code that forgets to lock.
+    The total is the sum of its shards (rules.shard_count: one row for a small quota, up to 8 for
+    a big one), so that bookings at the same moment lock different rows. A row is what a booking
+    locks, briefly, and the CHECK makes overselling impossible even for code that forgets to lock.
     """
 
     activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="quotas")
     day = models.DateField(_("使用日期"), null=True, blank=True)
+    shard = models.PositiveSmallIntegerField(_("分片"), default=0)
     size = models.PositiveIntegerField(_("名额"))
     used = models.PositiveIntegerField(_("已用"), default=0)
 
@@ -150,15 +153,20 @@ class Quota(models.Model):
                 condition=Q(used__lte=F("size")), name="benefits_quota_not_oversold"
             ),
             models.UniqueConstraint(fields=["activity", "day"], name="benefits_quota_day_unique"),
+            # also the index a booking's claim scans: the activity's shards in order
             models.UniqueConstraint(
-                fields=["activity"],
+                fields=["activity", "shard"],
                 condition=Q(day__isnull=True),
-                name="benefits_quota_total_unique",
+                name="benefits_quota_shard_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(day__isnull=True) | Q(shard=0), name="benefits_quota_day_unsharded"
             ),
         )
 
     def __str__(self) -> str:
-        return f"{self.activity_id} {self.day or '*'} {self.used}/{self.size}"
+        where = self.day or f"*{self.shard}"
+        return f"{self.activity_id} {where} {self.used}/{self.size}"
 
     @property
     def remaining(self) -> int:

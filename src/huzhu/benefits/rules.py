@@ -1,4 +1,5 @@
-"""Pure rules of member benefits: booking windows, eligibility, validity, and the lottery draw.
+"""Pure rules of member benefits: booking windows, eligibility, validity, quota shards and the
+lottery draw.
 
 No ORM and no I/O: typed values in, typed values out, so that anyone can re-run a draw from the
 published seed and list of entries and get the same winners.
@@ -114,3 +115,47 @@ def lottery_draw(
         else:
             draw.waiting.append(entry_id)
     return draw
+
+
+# -- quota shards ---------------------------------------------------------------------------------
+
+# An activity's total quota is spread over several rows (shards) so that a flash crowd's bookings
+# take places from different rows at once instead of queueing on one: each booking holds its row
+# from its claim to its COMMIT, and the commit's flush to disk is the longest part of that.
+QUOTA_SHARDS_MAX = 8
+QUOTA_PLACES_PER_SHARD = 500  # smaller quotas sell out in moments: one row is enough
+
+
+def shard_count(size: int) -> int:
+    """How many rows a total quota of `size` places is spread over (1 to QUOTA_SHARDS_MAX)."""
+    return max(1, min(QUOTA_SHARDS_MAX, size // QUOTA_PLACES_PER_SHARD))
+
+
+def shard_sizes(size: int, count: int) -> list[int]:
+    """`size` places over `count` shards as evenly as possible, the first ones taking the rest."""
+    if count < 1 or size < 0:
+        raise ValueError("a quota has at least one shard and no negative size")
+    each, rest = divmod(size, count)
+    return [each + (1 if i < rest else 0) for i in range(count)]
+
+
+def shards_resized(used: Sequence[int], size: int) -> list[int]:
+    """The shards' new sizes when the total becomes `size`: each keeps the places it has given
+    out and the free places are shared evenly again."""
+    free = size - sum(used)
+    if free < 0:
+        raise ValueError("the quota cannot go below what is already taken")
+    return [u + extra for u, extra in zip(used, shard_sizes(free, len(used)), strict=True)]
+
+
+def shards_taking(remaining: Sequence[int], places: int) -> list[int]:
+    """How many of `places` each shard gives, filling the shards in order (a lottery's winners
+    take their places all at once)."""
+    if places > sum(remaining):
+        raise ValueError("more places taken than the shards have left")
+    taken = []
+    for left in remaining:
+        take = min(max(left, 0), places)
+        taken.append(take)
+        places -= take
+    return taken

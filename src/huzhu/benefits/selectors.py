@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
@@ -62,13 +62,22 @@ def activities_visible_to(user: User, *, current_only: bool = False) -> QuerySet
     return activities_for_staff(user)
 
 
+def _total_of(field: str) -> Subquery:
+    """The sum of `field` over the activity's total-quota shards."""
+    return Subquery(
+        Quota.objects.filter(activity=OuterRef("pk"), day__isnull=True)
+        .values("activity")
+        .annotate(total=Sum(field))
+        .values("total"),
+        output_field=IntegerField(),
+    )
+
+
 def with_total_quota(qs: QuerySet[Activity]) -> QuerySet[Activity]:
-    """Annotate the total quota (`quota_id`, `quota_size`, `quota_used`): lists show what
-    remains, and a booking's unlocked sold-out check needs no query of its own."""
-    return (
-        qs.select_related("eligible_org", "organiser", "group")
-        .annotate(total=FilteredRelation("quotas", condition=Q(quotas__day__isnull=True)))
-        .annotate(quota_id=F("total__id"), quota_size=F("total__size"), quota_used=F("total__used"))
+    """Annotate the total quota (`quota_size`, `quota_used`, summed over its shards): lists show
+    what remains, and a booking's unlocked sold-out check needs no query of its own."""
+    return qs.select_related("eligible_org", "organiser", "group").annotate(
+        quota_size=_total_of("size"), quota_used=_total_of("used")
     )
 
 
@@ -156,13 +165,32 @@ def activity_managed_by(*, user: User, activity_id: int) -> Activity:
     return activity
 
 
-def total_quota(activity: Activity) -> Quota:
-    return Quota.objects.get(activity=activity, day__isnull=True)
+@dataclass(frozen=True)
+class TotalQuota:
+    """An activity's total quota: the sum of its shards."""
+
+    size: int
+    used: int
+
+    @property
+    def remaining(self) -> int:
+        return self.size - self.used
+
+
+def _summed(shards: list[Quota]) -> TotalQuota:
+    return TotalQuota(size=sum(q.size for q in shards), used=sum(q.used for q in shards))
+
+
+def total_quota(activity: Activity) -> TotalQuota:
+    return _summed(list(Quota.objects.filter(activity=activity, day__isnull=True)))
 
 
 def remaining_by_activity(ids: list[int]) -> dict[int, int]:
-    rows = Quota.objects.filter(activity_id__in=ids, day__isnull=True).values_list(
-        "activity_id", "size", "used"
+    rows = (
+        Quota.objects.filter(activity_id__in=ids, day__isnull=True)
+        .values("activity_id")
+        .annotate(size=Sum("size"), used=Sum("used"))
+        .values_list("activity_id", "size", "used")
     )
     return {a: size - used for a, size, used in rows}
 
@@ -226,8 +254,8 @@ def activity_stats(activity: Activity, *, today: date | None = None) -> Activity
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
-    quotas = list(Quota.objects.filter(activity=activity).order_by("day"))
-    total = next(q for q in quotas if q.day is None)
+    quotas = list(Quota.objects.filter(activity=activity).order_by("day", "shard"))
+    total = _summed([q for q in quotas if q.day is None])
     # A no-show holds a voucher whose day (or whole validity period) is over, never used.
     over = Q(day__lt=today)
     if activity.valid_to < today:

@@ -41,7 +41,13 @@ from huzhu.benefits.models import (
     Scan,
     ScanResult,
 )
-from huzhu.benefits.selectors import GATE_ROLES, MANAGER_ROLES, activity_forget, member_hash
+from huzhu.benefits.selectors import (
+    GATE_ROLES,
+    MANAGER_ROLES,
+    activity_forget,
+    member_hash,
+    total_quota,
+)
 from huzhu.core import prepared
 from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import vault
@@ -76,44 +82,81 @@ def _busy_on_lock_failure() -> Iterator[None]:
 
 
 def _ordered(quotas: Sequence[Quota]) -> list[Quota]:
-    """The one lock order of quota rows: the activity's total, then its days by date."""
-    return sorted(quotas, key=lambda q: (q.activity_id, q.day is not None, q.day or date.min))
+    """The one lock order of quota rows: the activity's total shards, then its days by date."""
+    return sorted(
+        quotas, key=lambda q: (q.activity_id, q.day is not None, q.day or date.min, q.shard)
+    )
 
 
-def _claim(quotas: Sequence[Quota]) -> bool:
-    """Take one unit from every row, or none: each conditional UPDATE locks its row until commit.
+# One shard of the activity's total that can give (or take back) a place, locked: first any
+# that no one holds now, in random order so that simultaneous bookings spread over the shards;
+# only when all of them are held, the first by number, waiting for it (one order for every
+# waiter: no deadlock). Waiting re-checks the row when its holder commits and moves on if it
+# filled up meanwhile, so NULL means that every shard is full (or empty).
+_SHARD = """(
+    SELECT id FROM benefits_quota
+    WHERE activity_id = {activity} AND day IS NULL AND {room}
+    ORDER BY {order} LIMIT 1 {lock}
+)"""
 
-    False when a row has no room left; the caller's transaction must then roll back.
+
+def _shard_pick(activity: str, room: str, *, postgresql: bool) -> str:
+    """SQL for the id of that shard (`activity`: its parameter, `room`: the shard's condition)."""
+    if not postgresql:
+        # SQLite: the UPDATE around it holds the database's write lock already.
+        return _SHARD.format(activity=activity, room=room, order="shard", lock="")
+    free = _SHARD.format(
+        activity=activity, room=room, order="random()", lock="FOR NO KEY UPDATE SKIP LOCKED"
+    )
+    held = _SHARD.format(activity=activity, room=room, order="shard", lock="FOR NO KEY UPDATE")
+    return f"COALESCE({free}, {held})"
+
+
+def _move_total(activity_id: int, step: int) -> bool:
+    """Take (+1) or give back (-1) one place of the activity's total, from one of its shards."""
+    room = "used < size" if step > 0 else "used > 0"
+    postgresql = connection.vendor == "postgresql"
+    pick = _shard_pick("%s", room, postgresql=postgresql)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE benefits_quota SET used = used + %s WHERE id = {pick} AND {room}",
+            [step, *[activity_id] * (2 if postgresql else 1)],
+        )
+        return cur.rowcount == 1
+
+
+def _claim(activity: Activity, day_quota: Quota | None) -> bool:
+    """Take one place of the total and, with per-day quotas, of the day, or none: each UPDATE
+    locks its row until commit (the total's shard first, then the day).
+
+    False when there is no room left; the caller's transaction must then roll back.
     """
-    for quota in _ordered(quotas):
-        if not Quota.objects.filter(pk=quota.pk, used__lt=F("size")).update(used=F("used") + 1):
-            return False
-    return True
+    if not _move_total(activity.pk, +1):
+        return False
+    return day_quota is None or bool(
+        Quota.objects.filter(pk=day_quota.pk, used__lt=F("size")).update(used=F("used") + 1)
+    )
 
 
-def _release(quotas: Sequence[Quota]) -> None:
-    for quota in _ordered(quotas):
-        Quota.objects.filter(pk=quota.pk, used__gt=0).update(used=F("used") - 1)
-
-
-def _quotas_for(activity: Activity, day: date | None) -> list[Quota]:
-    """The rows a booking takes from. Read without a lock: only the claim's UPDATE decides."""
-    snapshot = getattr(activity, "quota_id", None)
-    if snapshot is not None and not activity.per_day:
-        # The activity was read with its total quota annotated (selectors.with_total_quota).
-        return [
-            Quota(
-                pk=snapshot,
-                activity_id=activity.pk,
-                day=None,
-                size=getattr(activity, "quota_size", 0),
-                used=getattr(activity, "quota_used", 0),
-            )
-        ]
-    wanted = Q(day__isnull=True)
+def _release(activity: Activity, day: date | None) -> None:
+    _move_total(activity.pk, -1)
     if activity.per_day and day is not None:
-        wanted |= Q(day=day)
-    return list(Quota.objects.filter(activity=activity).filter(wanted))
+        Quota.objects.filter(activity=activity, day=day, used__gt=0).update(used=F("used") - 1)
+
+
+def _day_quota(activity: Activity, day: date | None) -> Quota | None:
+    """The quota of a day of use, read without a lock (only the claim's UPDATE decides)."""
+    if not activity.per_day or day is None:
+        return None
+    return Quota.objects.filter(activity=activity, day=day).first()
+
+
+def _total_remaining(activity: Activity) -> int:
+    """Read without a lock: as annotated (selectors.with_total_quota), else from the shards."""
+    size, used = getattr(activity, "quota_size", None), getattr(activity, "quota_used", None)
+    if size is not None and used is not None:
+        return int(size) - int(used)
+    return total_quota(activity).remaining
 
 
 # -- activities -----------------------------------------------------------------------------------
@@ -152,14 +195,21 @@ def activity_create(
     group: str | None = None,
     description: str = "",
     day_quotas: Mapping[date, int] | None = None,
+    shards: int | None = None,
 ) -> Activity:
     """A new activity for `eligible_org`'s subtree, organised by the actor's organisation, with
-    its own voucher signing key (private half sealed by the PII vault)."""
+    its own voucher signing key (private half sealed by the PII vault).
+
+    The total quota is spread over `shards` rows (by default as rules.shard_count says).
+    """
     _check_manager(actor, eligible_org)
     if mode not in Mode.values:
         raise DomainError("invalid_mode", _("分配方式须为 fcfs 或 lottery"), field="mode")
     if quota <= 0:
         raise DomainError("invalid_quota", _("名额须为正整数"), field="quota")
+    shards = rules.shard_count(quota) if shards is None else shards
+    if not 1 <= shards <= min(quota, rules.QUOTA_SHARDS_MAX):
+        raise DomainError("invalid_shards", _("名额分片数不合理"), field="shards")
     if not title.strip() or not venue.strip():
         raise DomainError("required", _("名称和场所不能为空"), field="title")
     _check_dates(opens_at=opens_at, closes_at=closes_at, valid_from=valid_from, valid_to=valid_to)
@@ -196,9 +246,15 @@ def activity_create(
             private_key_cipher=vault().encrypt(base64.b64encode(private).decode()),
             created_by=actor,
         )
-        Quota.objects.create(activity=activity, day=None, size=quota)
         Quota.objects.bulk_create(
-            Quota(activity=activity, day=day, size=size) for day, size in (day_quotas or {}).items()
+            [
+                Quota(activity=activity, day=None, shard=number, size=size)
+                for number, size in enumerate(rules.shard_sizes(quota, shards))
+            ]
+            + [
+                Quota(activity=activity, day=day, size=size)
+                for day, size in (day_quotas or {}).items()
+            ]
         )
         audit_record(
             actor=actor,
@@ -226,6 +282,8 @@ def activity_update(
 ) -> Activity:
     """Change an activity; the quota may not go below what is already taken."""
     _check_manager(actor, activity.organiser)
+    if quota is not None and quota <= 0:
+        raise DomainError("invalid_quota", _("名额须为正整数"), field="quota")
     changes: dict[str, Any] = {
         k: v
         for k, v in {
@@ -251,11 +309,7 @@ def activity_update(
         )
         activity.save()
         if quota is not None:
-            total = Quota.objects.select_for_update().get(activity=activity, day__isnull=True)
-            if quota < total.used:
-                raise Conflict("quota_below_used", _("名额不能少于已预约数"), used=total.used)
-            total.size = quota
-            total.save(update_fields=["size"])
+            _resize_total(activity, quota)
             changes["quota"] = quota
         audit_record(
             actor=actor,
@@ -266,6 +320,24 @@ def activity_update(
         )
     activity_forget(activity.pk)
     return activity
+
+
+def _resize_total(activity: Activity, size: int) -> None:
+    """Give the total `size` places: each shard keeps what it has given out, the free places are
+    shared evenly again. Locks the shards (in order) until commit."""
+    shards = list(
+        Quota.objects.select_for_update()
+        .filter(activity=activity, day__isnull=True)
+        .order_by("shard")
+    )
+    used = sum(q.used for q in shards)
+    if size < used:
+        raise Conflict("quota_below_used", _("名额不能少于已预约数"), used=used)
+    for shard, new_size in zip(
+        shards, rules.shards_resized([q.used for q in shards], size), strict=True
+    ):
+        shard.size = new_size
+    Quota.objects.bulk_update(shards, ["size"])
 
 
 # -- bookings -------------------------------------------------------------------------------------
@@ -393,8 +465,8 @@ def _booking_create(
             raise DomainError("day_required", _("请选择使用日期"), field="day")
     else:
         day = None
-    quotas = _quotas_for(activity, day)
-    if activity.per_day and len(quotas) < 2:
+    day_quota = _day_quota(activity, day)
+    if activity.per_day and day_quota is None:
         raise DomainError("invalid_day", _("该日期不可预约"), field="day")
     lottery = activity.mode == Mode.LOTTERY
     if lottery:
@@ -407,7 +479,7 @@ def _booking_create(
             ).exists()
         ):
             raise Conflict("already_booked_in_group", _("您已预约同组的其他活动"))
-    elif any(q.used >= q.size for q in quotas):
+    elif _total_remaining(activity) <= 0 or (day_quota is not None and day_quota.remaining <= 0):
         # Read without a lock: once sold out, a flash crowd is answered without touching locks.
         raise Conflict("sold_out", _("名额已约满"))
     try:
@@ -434,7 +506,7 @@ def _booking_create(
                 activity=activity.pk,
             )
             # Last, so the scarce rows stay locked only from here to COMMIT.
-            if not lottery and not _claim(quotas):
+            if not lottery and not _claim(activity, day_quota):
                 raise Conflict("sold_out", _("名额已约满"))
     except IntegrityError as exc:
         raise _booking_conflict(exc, activity) from None
@@ -465,24 +537,25 @@ def _booking_conflict(exc: IntegrityError, activity: Activity) -> DomainError:
 
 # The whole scarce part of an FCFS booking, in one round trip and one short implicit
 # transaction (a prepared statement that sets its own lock timeout first): replay detection, the
-# conditional claim of the total quota, the booking, the answer kept for the Idempotency-Key
-# (the booking, or `sold_out`) and the audit event. The quota row is locked from the UPDATE to
-# the COMMIT that ends the statement. A member's second booking in a group, or of the activity,
-# fails on the partial unique indexes and rolls it all back; so does a concurrent twin with the
-# same key (on the key's unique index).
+# claim of a place from one shard of the total quota, the booking, the answer kept for the
+# Idempotency-Key (the booking, or `sold_out`) and the audit event. The shard is locked from its
+# pick to the COMMIT that ends the statement. A member's second booking in a group, or of the
+# activity, fails on the partial unique indexes and rolls it all back; so does a concurrent twin
+# with the same key (on the key's unique index).
 _FCFS_STATEMENT = """
 WITH patience AS MATERIALIZED (
-    -- the lock timeout, set before the UPDATE below can wait for the quota row: that condition
-    -- is evaluated once, before any row is locked
+    -- the lock timeout, set before the pick below can wait for a shard: that condition is
+    -- evaluated once, before any row is locked
     SELECT set_config('lock_timeout', %(lock_timeout)s::text, true) AS lock_timeout
 ), prev AS (
     SELECT FROM benefits_idempotencykey
     WHERE user_id = %(user)s::bigint AND key = %(key)s::text
+), pick AS MATERIALIZED (
+    SELECT {shard} AS id
+    WHERE NOT EXISTS (SELECT FROM prev) AND (SELECT lock_timeout FROM patience) IS NOT NULL
 ), claim AS (
     UPDATE benefits_quota SET used = used + 1
-    WHERE activity_id = %(activity)s::bigint AND day IS NULL AND used < size
-      AND NOT EXISTS (SELECT FROM prev)
-      AND (SELECT lock_timeout FROM patience) IS NOT NULL
+    WHERE id = (SELECT id FROM pick) AND used < size
     RETURNING id
 ), booking AS (
     INSERT INTO benefits_booking (activity_id, member_id, group_id, day, status, created_at,
@@ -511,6 +584,11 @@ SELECT booking.id, EXISTS (SELECT FROM prev),
             THEN set_config('synchronous_commit', 'off', true) END
 FROM (SELECT) AS one LEFT JOIN booking ON true
 """
+
+
+_FCFS_STATEMENT = _FCFS_STATEMENT.replace(
+    "{shard}", _shard_pick("%(activity)s::bigint", "used < size", postgresql=True)
+)
 
 
 def one_statement_booking(activity: Activity) -> bool:
@@ -617,7 +695,7 @@ def booking_cancel(*, booking: Booking, actor: User | None) -> Booking:
         )
         if held:
             activity = booking.activity
-            _release(_quotas_for(activity, booking.day))
+            _release(activity, booking.day)
             if activity.mode == Mode.LOTTERY and activity.drawn_at is not None:
                 _promote_waiting(activity)
     return booking
@@ -637,15 +715,14 @@ def _promote_waiting(activity: Activity) -> Booking | None:
         if candidate is None:
             return None
         tried.append(candidate.pk)
-        quotas = _quotas_for(activity, candidate.day)
-        if any(q.used >= q.size for q in quotas if q.day is None):
+        if total_quota(activity).remaining <= 0:
             return None
         try:
             with transaction.atomic():
                 Booking.objects.filter(pk=candidate.pk).update(
                     status=BookingStatus.BOOKED, booked_at=timezone.now()
                 )
-                if not _claim(quotas):
+                if not _claim(activity, _day_quota(activity, candidate.day)):
                     raise _NoRoom()  # this entry's day is full; the next one may fit
         except IntegrityError:
             # Booked in the same exclusive group meanwhile: this entry can no longer win.
@@ -706,11 +783,12 @@ def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[s
                     "member_id", flat=True
                 )
             )
-        total = quotas[0]
+        shards = [q for q in quotas if q.day is None]
+        capacity = sum(q.remaining for q in shards)
         draw = rules.lottery_draw(
             seed=seed,
             entries=entries,
-            capacity=total.remaining,
+            capacity=capacity,
             day_capacity={q.day: q.remaining for q in quotas if q.day is not None},
             excluded_members=excluded,
         )
@@ -735,8 +813,11 @@ def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[s
         Booking.objects.bulk_update(
             updates, ["status", "lottery_rank", "booked_at"], batch_size=1000
         )
-        Quota.objects.filter(pk=total.pk).update(used=F("used") + len(draw.winners))
-        for quota in quotas[1:]:
+        taking = rules.shards_taking([q.remaining for q in shards], len(draw.winners))
+        for shard, taken in zip(shards, taking, strict=True):
+            if taken:
+                Quota.objects.filter(pk=shard.pk).update(used=F("used") + taken)
+        for quota in quotas[len(shards) :]:
             taken = sum(1 for w in draw.winners if by_id[w].day == quota.day)
             if taken:
                 Quota.objects.filter(pk=quota.pk).update(used=F("used") + taken)
@@ -744,7 +825,7 @@ def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[s
             "seed": seed,
             "algorithm": rules.DRAW_ALGORITHM,
             "drawn_at": now.isoformat(),
-            "capacity": total.remaining,
+            "capacity": capacity,
             "entries": draw.order,
             "winners": draw.winners,
             "waiting": draw.waiting,
