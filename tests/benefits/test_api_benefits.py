@@ -13,6 +13,7 @@ from huzhu.accounts.models import Role
 from huzhu.benefits import services, vouchers
 from huzhu.benefits.models import Booking, BookingStatus, Quota, Scan
 from huzhu.benefits.selectors import member_hash, total_quota
+from huzhu.core.errors import DomainError
 from huzhu.members.services import card_report_lost
 from tests.benefits.conftest import make_activity
 
@@ -566,3 +567,11 @@ def test_demo_creates_the_huairou_case(db):
 
 def services_total(activity):
     return total_quota(activity).size
+
+
+def test_a_quota_has_no_more_shards_than_places(tree, huairou_admin):
+    with pytest.raises(DomainError) as refused:
+        make_activity(tree.huairou, quota=3, shards=4, actor=huairou_admin)
+    assert refused.value.code == "invalid_shards" and refused.value.details["field"] == "shards"
+    small = make_activity(tree.huairou, quota=3, actor=huairou_admin)  # by size: one row
+    assert Quota.objects.filter(activity=small).count() == 1

@@ -295,8 +295,8 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
                 activity=self._activity(activity), actor=self.world["staff"], quota=size
             )
         except DomainError as exc:
-            assert exc.code == ("invalid_quota" if size <= 0 else "quota_below_used"), exc.code
-            assert size < self._held(activity) or size <= 0
+            assert exc.code == ("invalid_quota" if size < 0 else "quota_below_used"), exc.code
+            assert size < self._held(activity)
             self.seen[f"quota:{exc.code}"] += 1
             return
         assert size >= self._held(activity)

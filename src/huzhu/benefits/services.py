@@ -282,8 +282,8 @@ def activity_update(
 ) -> Activity:
     """Change an activity; the quota may not go below what is already taken."""
     _check_manager(actor, activity.organiser)
-    if quota is not None and quota <= 0:
-        raise DomainError("invalid_quota", _("名额须为正整数"), field="quota")
+    if quota is not None and quota < 0:
+        raise DomainError("invalid_quota", _("名额不能为负数"), field="quota")
     changes: dict[str, Any] = {
         k: v
         for k, v in {
