@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from decimal import Decimal
@@ -29,6 +30,31 @@ from urllib.parse import urlparse, urlunparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import setup_database, timed
+
+
+class _PeakMemory:
+    """Samples a process's high-water mark of resident memory (Linux: VmHWM in /proc)."""
+
+    def __init__(self, pid: int) -> None:
+        self.path = Path(f"/proc/{pid}/status")
+        self.peak_kib = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.05):
+            try:
+                status = self.path.read_text()
+            except OSError:
+                return
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def load_members_and_enrolments(out: Path) -> None:
@@ -362,15 +388,19 @@ def main() -> None:
             stderr=stderr,
             text=True,
         )
-        # The import's own peak: RUSAGE_CHILDREN would also count earlier children of the
-        # set-up (a first run with --keep-setup reported the generator's 4.4 GiB).
+        # The import's own peak. Neither RUSAGE_CHILDREN nor the child's own ru_maxrss will
+        # do: the first counts earlier children of the set-up, and the second keeps the size
+        # of this (big, after a set-up) process at the fork, from before the exec. The
+        # kernel's high-water mark of the import's memory (VmHWM) does not.
+        sampler = _PeakMemory(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
+        sampler.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0)
         stderr.seek(0)
         out, err = stdout.read(), stderr.read()
-    peak = usage.ru_maxrss / 1024
+    peak = sampler.peak_kib / 1024 if sampler.peak_kib else usage.ru_maxrss / 1024
     if proc.returncode != 0:
         print(err[-3000:], file=sys.stderr)
         raise SystemExit(f"import failed with exit {proc.returncode}")

@@ -154,18 +154,22 @@ def test_concurrent_retries_of_one_scan_answer_alike(tree, card_holder, make_sta
     assert Scan.objects.count() == 1
 
 
+def _psycopg_connection() -> psycopg.Connection[Any]:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+    )
+
+
 def test_a_lock_timeout_is_busy_not_a_crash(tree, card_holder, make_staff, api_as, monkeypatch):
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
     ski = make_activity(tree.huairou, quota=5)
     member = card_holder(tree.u3)
     monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-    ) as other:
+    with _psycopg_connection() as other:
         # another transaction sits on the quota row
         other.execute(
             "SELECT used FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,)
@@ -178,16 +182,6 @@ def test_a_lock_timeout_is_busy_not_a_crash(tree, card_holder, make_staff, api_a
     assert r.status_code == 503 and r.json()["error"]["code"] == "busy"
     assert not Booking.objects.exists()
     assert Quota.objects.get(activity=ski).used == 0
-
-
-def _psycopg_connection() -> psycopg.Connection[Any]:
-    settings = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-    )
 
 
 def test_a_booking_takes_a_free_shard_instead_of_waiting(tree, card_holder, api_as, monkeypatch):
