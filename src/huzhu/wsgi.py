@@ -1,4 +1,4 @@
-"""WSGI entry point for the production server (gunicorn, started by `huzhu serve`).
+"""WSGI entry point for the production server (granian, started by `huzhu serve`).
 
 Phone API requests (a bearer token, no cookie) take the lighter handler of huzhu.api.fastlane;
 everything else Django's usual one."""
