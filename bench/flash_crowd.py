@@ -602,6 +602,11 @@ def pgbench(url: str, info: dict[str, Any], baseline: str, clients: int) -> dict
     exe = shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
     target = info["baselines"][baseline]
     with psycopg.connect(url, autocommit=True) as conn:
+        # from scratch: the same members book the whole quota again
+        conn.execute("DELETE FROM benefits_booking WHERE activity_id = %s", (target["activity"],))
+        conn.execute(
+            "UPDATE benefits_quota SET used = 0 WHERE activity_id = %s", (target["activity"],)
+        )
         conn.execute("DROP SEQUENCE IF EXISTS bench_member_seq")
         conn.execute("CREATE SEQUENCE bench_member_seq")
         quota, rows = conn.execute(
@@ -612,7 +617,7 @@ def pgbench(url: str, info: dict[str, Any], baseline: str, clients: int) -> dict
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
         fh.write(PGBENCH_SCRIPTS[baseline])
         script = fh.name
-    per_client = quota // clients
+    per_client = quota // clients  # the rest of the quota stays unsold
     cmd = [
         exe,
         "-n",
@@ -760,7 +765,12 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0, help="huzhu serve --threads (0: its default)")
     p.add_argument("--concurrency", type=int, default=64, help="requests in flight at once")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--pgbench-clients", type=int, default=8)
+    p.add_argument(
+        "--pgbench-clients",
+        default="4,8,16",
+        help="client counts the floor is measured at; the best is the floor (16: as many as "
+        "the server's database connections, 4 workers x 4 threads)",
+    )
     p.add_argument("--no-pgbench", action="store_true")
     p.add_argument("--with-pretix", action="store_true", help="also measure pretix (from PyPI)")
     p.add_argument("--pretix-seconds", type=float, default=120.0)
@@ -840,20 +850,32 @@ def main() -> int:
 
     floors: dict[str, dict[str, float]] = {}
     if not args.no_pgbench:
+        clients = [int(c) for c in args.pgbench_clients.split(",")]
+        connections = args.workers * (args.threads or 4)  # the server's, one per thread
         for baseline in ("one row", "sharded"):
-            load_pgbench = os.getloadavg()[0]
-            floor = floors[baseline] = pgbench(args.pg_url, info, baseline, args.pgbench_clients)
-            print()
-            print(
-                f"pgbench floor, quota on {floor['rows']:.0f} row(s): "
-                f"{floor['transactions']:,.0f} booking transactions (insert + conditional quota "
-                f"update), {args.pgbench_clients} clients, load average {load_pgbench:.2f}"
-            )
-            print(
-                f"  sold out          {floor['elapsed']:8.2f} s   tps {floor['tps']:.0f}, "
-                f"latency avg {floor['latency_ms']:.1f} ms, "
-                f"quota used {floor['used']:,}/{floor['size']:,}"
-            )
+            runs = []
+            for count in clients:
+                load_pgbench = os.getloadavg()[0]
+                runs.append(pgbench(args.pg_url, info, baseline, count))
+                floor = runs[-1]
+                if count == clients[0]:
+                    print()
+                    print(
+                        f"pgbench floor, quota on {floor['rows']:.0f} row(s): "
+                        f"{floor['transactions']:,.0f} booking transactions (insert + "
+                        "conditional quota update)"
+                    )
+                print(
+                    f"  {count:3d} clients       {floor['elapsed']:6.2f} s   "
+                    f"tps {floor['tps']:5.0f}, "
+                    f"latency avg {floor['latency_ms']:.1f} ms, "
+                    f"quota used {floor['used']:,}/{floor['size']:,}, "
+                    f"load average {load_pgbench:.2f}"
+                )
+            floors[baseline] = max(runs, key=lambda r: r["tps"])
+            for count, run in zip(clients, runs, strict=True):
+                if count == connections:
+                    floors[f"{baseline} at {count}"] = run
 
     pretix: Run | str | None = None
     if args.with_pretix:
@@ -872,11 +894,18 @@ def main() -> int:
     if floors:
         print(
             f"  huzhu / pgbench floor  {huzhu.rate / floors['one row']['tps']:8.2f}   "
-            f"(bookings/s over pgbench tps, quota on one row; aim ≥ 0.50)"
+            f"(bookings/s over the best pgbench tps, quota on one row; aim ≥ 0.50)"
         )
+        alike = next((k for k in floors if k.startswith("one row at ")), None)
+        if alike:
+            print(
+                f"  huzhu / floor at {alike.rsplit(' ', 1)[1]:>3}   "
+                f"{huzhu.rate / floors[alike]['tps']:8.2f}   (pgbench with as many clients as "
+                "the server has database connections)"
+            )
         print(
             f"  huzhu / sharded floor  {huzhu.rate / floors['sharded']['tps']:8.2f}   "
-            f"(the same, quota on shards as huzhu's)"
+            f"(the best pgbench tps, quota on shards as huzhu's)"
         )
     if isinstance(pretix, Run) and pretix.rate:
         print(
