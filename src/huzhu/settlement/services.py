@@ -582,6 +582,8 @@ def recompute_members(
     `in_hand` are the rows of batch `in_hand_batch` as `_settlement_frame` reads them (the
     import has them in memory): not read back from the database."""
     settlements = _settlement_frame(member_ids, unmatched_sids or [], skip_batch=in_hand_batch)
+    # Claims can exist only for settlements stored before: the ones in hand were just added.
+    may_have_claims = settlements["spk"]
     if in_hand is not None:
         settlements = pl.concat([in_hand, settlements.select(in_hand.columns)])
     if settlements.height == 0:
@@ -593,7 +595,7 @@ def recompute_members(
         {"member_id": pl.Int64, "version_id": pl.Int64, "unit_id": pl.Int64},
     )
     result = adjudicate(settlements, enrollments.drop("unit_id"), version_specs())
-    return _book(result, settlements, enrollments, batch, report)
+    return _book(result, settlements, enrollments, batch, report, may_have_claims)
 
 
 def _book(
@@ -602,10 +604,13 @@ def _book(
     enrollments: pl.DataFrame,
     batch: str,
     report: SettlementReport | None,
+    may_have_claims: pl.Series,
 ) -> int:
-    """Create or update claims, and write one ledger entry per claim whose net differs."""
+    """Create or update claims, and write one ledger entry per claim whose net differs.
+
+    `may_have_claims`: the settlements whose claims are looked up (the others have none)."""
     claims, entries = Claim._meta.db_table, LedgerEntry._meta.db_table
-    temp_keys("_spks", settlements["spk"].to_list())
+    temp_keys("_spks", may_have_claims.to_list())
     existing = query_frame(
         f"SELECT c.id, c.settlement_id, c.version_id, c.base_amount, c.target, c.reason, "
         f'COALESCE(n.net, 0) FROM "{claims}" c JOIN "_spks" k ON k.k = c.settlement_id '
