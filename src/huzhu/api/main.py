@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -16,6 +16,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from huzhu.accounts.models import User
 from huzhu.accounts.services import token_user
+from huzhu.core.dbfaults import database_lost, drop_lost_connection
 from huzhu.core.errors import DomainError
 from huzhu.core.tabular import TableError
 
@@ -157,30 +158,15 @@ def on_403(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     return error_response(request, 403, "forbidden", str(exc) or "not allowed")
 
 
-def _database_lost(exc: Exception) -> bool:
-    """The database went away (restarted, connection cut), as opposed to a bug in a query.
-
-    SQLSTATE class 08 is a connection exception and 57P01-57P03 a server shutting down; a
-    connection that Django has closed after failing to roll back, or that no longer answers,
-    is lost too (psycopg reports "server closed the connection" with no SQLSTATE)."""
-    if isinstance(exc, InterfaceError):
-        return True
-    state = getattr(exc.__cause__, "sqlstate", None) or ""
-    if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
-        return True
-    return connection.vendor == "postgresql" and (
-        connection.connection is None or not connection.is_usable()
-    )
-
-
 @api.exception_handler(OperationalError)
 @api.exception_handler(InterfaceError)
 def on_database_lost(request: HttpRequest, exc: Exception) -> HttpResponse:
     """A dropped database connection rolls the request's transaction back: the client may try
     again (a booking with its Idempotency-Key, a scan with its nonce, safely). Anything else is
     still a bug and a 500."""
-    if not _database_lost(exc):
+    if not database_lost(exc):
         raise exc
+    drop_lost_connection()
     return error_response(request, 503, "unavailable", "service temporarily unavailable, try again")
 
 

@@ -1,12 +1,19 @@
-"""Refuse NUL characters in request text before they reach the database: PostgreSQL cannot
-store them in text columns and would fail the request with a 500 (SQLite would store them)."""
+"""Middleware of every request: NUL characters refused before they reach the database, and a
+lost database connection answered as "try again" rather than as a crash.
+
+PostgreSQL cannot store NUL in text columns and would fail the request with a 500 (SQLite
+would store them)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.template.loader import render_to_string
+
+from huzhu.core.dbfaults import database_lost, drop_lost_connection
 
 
 def _has_nul(request: HttpRequest) -> bool:
@@ -36,3 +43,28 @@ class RejectNulMiddleware:
                 )
             return HttpResponseBadRequest(message)
         return self.get_response(request)
+
+
+class DatabaseLostMiddleware:
+    """A page whose database connection was lost (the database restarted, a failover, a cut
+    connection) answers 503 with a page that says to try again in a moment, not the 500 of a
+    bug. Its transaction was rolled back, so trying again is safe. The API answers the same
+    case itself (503 `unavailable`, huzhu.api.main)."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if not isinstance(exc, OperationalError | InterfaceError) or not database_lost(exc):
+            return None  # a bug: Django's 500
+        drop_lost_connection()
+        # Rendered without a request context: nothing on it may need the lost database.
+        page = render_to_string("web/unavailable.html", {"retry": self.RETRY_AFTER_SECONDS})
+        response = HttpResponse(page, status=503)
+        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        return response
