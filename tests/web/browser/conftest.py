@@ -146,29 +146,6 @@ def every_field_labelled(page: Any) -> None:
     assert unlabelled == [], unlabelled
 
 
-APPEND_ONLY = ("audit_auditevent", "protection_ledgerentry", "care_careledgerentry")
-
-
 @pytest.fixture(autouse=True)
-def _empty_append_only_tables(transactional_db: Any) -> Iterator[None]:
-    """A transactional test ends with Django emptying every table; on SQLite that is DELETE,
-    which the append-only triggers refuse. Empty those tables here first (triggers lifted for a
-    moment and put back), so that the flush after this finds nothing to refuse."""
-    yield
-    from django.db import connection
-
-    if connection.vendor != "sqlite":
-        return  # PostgreSQL flushes with TRUNCATE, which the row triggers do not see
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
-            f"({', '.join('?' for _ in APPEND_ONLY)})",
-            APPEND_ONLY,
-        )
-        triggers = cur.fetchall()
-        for name, _sql in triggers:
-            cur.execute(f'DROP TRIGGER "{name}"')
-        for table in APPEND_ONLY:
-            cur.execute(f'DELETE FROM "{table}"')
-        for _name, sql in triggers:
-            cur.execute(sql)
+def _empty_append_only_tables(empty_append_only_tables: None) -> None:
+    """Every browser test is transactional: see tests/conftest.py."""
