@@ -7,6 +7,8 @@ booking and voucher image, a big body, and stops cleanly on SIGTERM.
 
 from __future__ import annotations
 
+import hashlib
+import http.cookiejar
 import json
 import os
 import re
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +38,13 @@ def _free_port() -> int:
 
 
 class Served:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, home: Path) -> None:
         self.base = f"http://127.0.0.1:{port}"
+        self.home = home
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect()
+        )
 
     def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         return self.call("GET", path, None, headers)
@@ -48,10 +56,22 @@ class Served:
             self.base + path, data=body, method=method, headers=headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as r:
+            with self.opener.open(request, timeout=60) as r:
                 return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
         except urllib.error.HTTPError as e:
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+    def csrf(self, path: str) -> str:
+        """The form's CSRF token (and its cookie, kept in the jar)."""
+        _status, _headers, page = self.get(path)
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert token is not None, page[:500]
+        return token[1].decode()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect is an answer to look at
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +101,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
     try:
-        yield Served(port)
+        yield Served(port, home)
         # and it stops cleanly on SIGTERM
         os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, (home / "serve.log").read_text()
@@ -158,3 +178,45 @@ def test_a_big_body_is_read_and_refused_not_dropped(served):
         {"Authorization": "Bearer not-a-token", "Content-Type": "application/json"},
     )
     assert 400 <= status < 500 and b'"error"' in body
+
+
+def test_staff_upload_a_big_settlement_file_through_the_console(served):
+    """A 20 MB multipart upload arrives whole: the file kept for the import is the one sent."""
+    server = served
+    token = server.csrf("/login/")
+    form = urllib.parse.urlencode(
+        {"username": "admin", "password": DEMO_PASSWORD, "csrfmiddlewaretoken": token}
+    ).encode()
+    status, headers, _body = server.call(
+        "POST", "/login/", form, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert status == 302, _body[:500]
+    header = b"settlement_id,id_number,name,hospital,admitted_on,discharged_on,settled_on\n"
+    rows = b"".join(
+        b"JS%014d,11010519491231002X,x,h,2026-01-01,2026-01-02,2026-01-03\n" % i
+        for i in range(300_000)
+    )
+    data = header + rows
+    boundary = "----huzhu-serve-test"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'
+            f"{server.csrf('/console/settlements/')}\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="bureau.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    assert len(body) > 20_000_000
+    status, headers, page = server.call(
+        "POST",
+        "/console/settlements/",
+        body,
+        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert status == 302 and "/console/settlements/" in headers["location"], page[:500]
+    kept = [p for p in (server.home / "media").rglob("*") if p.is_file() and p.suffix == ".csv"]
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in kept] == [
+        hashlib.sha256(data).hexdigest()
+    ]
