@@ -1,7 +1,7 @@
 """Writes of member benefits: activities, bookings (FCFS and lottery), cancellation, redemption.
 
-Concurrency, pretix-style: only the scarce rows are locked (an activity's quota rows, in a fixed
-order: the total first, then the day), as late and as briefly as possible, under a short lock
+Concurrency, pretix-style: only the scarce rows are locked (one shard of the activity's total
+quota, then the day's quota), as late and as briefly as possible, under a short lock
 timeout; a timeout or deadlock becomes `Busy` ("busy, try again"), never a 500. Everything that
 does not need the lock (eligibility, the booking insert, the audit event) happens before it, so a
 booking holds the quota row only from its conditional UPDATE to its COMMIT. The database backs
