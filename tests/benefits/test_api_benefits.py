@@ -293,7 +293,9 @@ def test_staff_who_do_not_run_activities_may_not_book_for_members(
 
 @pytest.fixture
 def voucher(tree, card_holder, member_api, api_as):
-    ski = make_activity(tree.huairou)
+    # Valid since yesterday: an offline scan seen minutes ago may fall on yesterday (just after
+    # midnight in Beijing), and must still be within the validity period.
+    ski = make_activity(tree.huairou, valid_from=timezone.localdate() - timedelta(days=1))
     api = member_api(card_holder(tree.u3))
     booking = _book(api, ski).json()
     code = api.get(f"/bookings/{booking['id']}/voucher").json()["code"]
