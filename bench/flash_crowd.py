@@ -568,7 +568,8 @@ def measure(
 # The booking transaction of huzhu's one statement, as plain SQL: the booking, then a place from
 # the quota. On one row (the floor the aim names: a conditional UPDATE of that row), or from one
 # of several shards picked as huzhu picks them (any shard no one holds, else wait for the first
-# with room).
+# with room; huzhu runs the statement again in the rare case that shard filled meanwhile,
+# pgbench cannot, so such a transaction books without a place and "quota used" shows it).
 _PGBENCH_BOOKING = """\
 BEGIN;
 INSERT INTO benefits_booking
@@ -584,13 +585,18 @@ PGBENCH_SCRIPTS = {
         "WHERE activity_id = :activity AND day IS NULL AND used < size"
     ),
     "sharded": _PGBENCH_BOOKING.format(
-        claim="""UPDATE benefits_quota SET used = used + 1
-  WHERE id = COALESCE(
-    (SELECT id FROM benefits_quota WHERE activity_id = :activity AND day IS NULL AND used < size
-     ORDER BY random() LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED),
-    (SELECT id FROM benefits_quota WHERE activity_id = :activity AND day IS NULL AND used < size
-     ORDER BY shard LIMIT 1 FOR NO KEY UPDATE))
-  AND used < size"""
+        claim="""WITH roomy AS MATERIALIZED (
+    SELECT id, shard FROM benefits_quota
+    WHERE activity_id = :activity AND day IS NULL AND used < size
+), pick AS MATERIALIZED (
+    SELECT COALESCE(
+        (SELECT q.id FROM benefits_quota q WHERE q.id IN (SELECT id FROM roomy)
+         ORDER BY random() LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED),
+        (SELECT q.id FROM benefits_quota q WHERE q.id IN (SELECT id FROM roomy)
+         ORDER BY q.shard LIMIT 1 FOR NO KEY UPDATE)
+    ) AS id
+)
+UPDATE benefits_quota SET used = used + 1 WHERE id = (SELECT id FROM pick) AND used < size"""
     ),
 }
 

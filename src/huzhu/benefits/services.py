@@ -88,41 +88,63 @@ def _ordered(quotas: Sequence[Quota]) -> list[Quota]:
     )
 
 
-# One shard of the activity's total that can give (or take back) a place, locked: first any
-# that no one holds now, in random order so that simultaneous bookings spread over the shards;
-# only when all of them are held, the first by number, waiting for it (one order for every
-# waiter: no deadlock). Waiting re-checks the row when its holder commits and moves on if it
-# filled up meanwhile, so NULL means that every shard is full (or empty).
-_SHARD = """(
-    SELECT id FROM benefits_quota
-    WHERE activity_id = {activity} AND day IS NULL AND {room}
-    ORDER BY {order} LIMIT 1 {lock}
+# Taking a place from (or giving one back to) one shard of the activity's total, on PostgreSQL,
+# as CTEs of one statement. `roomy`: the shards that could, as this statement's snapshot sees
+# them. `pick` locks exactly one of them: first any that no one holds now, in random order so
+# that simultaneous bookings spread over the shards; only when all are held, the first by
+# number, waiting for it. The lock is taken on "is one of `roomy`", which a commit cannot
+# change, never on the room itself: so a statement never keeps locks on rows it then passes
+# over, and waits holding no other shard, which makes deadlocks impossible. Whether the picked
+# shard still has room is decided by the UPDATE; when it filled up meanwhile nothing moves and
+# the caller runs the statement again on a fresh snapshot (`retry`), until a place is taken or
+# no shard has room any more.
+_SHARD_PICK = """roomy AS MATERIALIZED (
+    SELECT id, shard FROM benefits_quota
+    WHERE activity_id = {activity} AND day IS NULL AND {room}{gate}
+), pick AS MATERIALIZED (
+    SELECT COALESCE(
+        (SELECT q.id FROM benefits_quota q WHERE q.id IN (SELECT id FROM roomy)
+         ORDER BY random() LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED),
+        (SELECT q.id FROM benefits_quota q WHERE q.id IN (SELECT id FROM roomy)
+         ORDER BY q.shard LIMIT 1 FOR NO KEY UPDATE)
+    ) AS id
+), claim AS (
+    UPDATE benefits_quota SET used = used + {step}
+    WHERE id = (SELECT id FROM pick) AND {room}
+    RETURNING id
 )"""
+_MOVE_TRIES = 16  # fresh snapshots before a busy shard is answered as Busy
 
 
-def _shard_pick(activity: str, room: str, *, postgresql: bool) -> str:
-    """SQL for the id of that shard (`activity`: its parameter, `room`: the shard's condition)."""
-    if not postgresql:
-        # SQLite: the UPDATE around it holds the database's write lock already.
-        return _SHARD.format(activity=activity, room=room, order="shard", lock="")
-    free = _SHARD.format(
-        activity=activity, room=room, order="random()", lock="FOR NO KEY UPDATE SKIP LOCKED"
-    )
-    held = _SHARD.format(activity=activity, room=room, order="shard", lock="FOR NO KEY UPDATE")
-    return f"COALESCE({free}, {held})"
+def _shard_pick(*, activity: str, room: str, step: str, gate: str = "") -> str:
+    return _SHARD_PICK.format(activity=activity, room=room, step=step, gate=gate)
 
 
 def _move_total(activity_id: int, step: int) -> bool:
-    """Take (+1) or give back (-1) one place of the activity's total, from one of its shards."""
+    """Take (+1) or give back (-1) one place of the activity's total, from one of its shards.
+
+    False when no shard can (all full, or all empty); Busy when shards kept filling up under
+    this statement's pick. SQLite needs no pick: the UPDATE holds the database's write lock."""
     room = "used < size" if step > 0 else "used > 0"
-    postgresql = connection.vendor == "postgresql"
-    pick = _shard_pick("%s", room, postgresql=postgresql)
     with connection.cursor() as cur:
-        cur.execute(
-            f"UPDATE benefits_quota SET used = used + %s WHERE id = {pick} AND {room}",
-            [step, *[activity_id] * (2 if postgresql else 1)],
+        if connection.vendor != "postgresql":
+            cur.execute(
+                f"UPDATE benefits_quota SET used = used + %s WHERE id = ("
+                f"SELECT id FROM benefits_quota WHERE activity_id = %s AND day IS NULL "
+                f"AND {room} ORDER BY shard LIMIT 1)",
+                [step, activity_id],
+            )
+            return cur.rowcount == 1
+        sql = (
+            f"WITH {_shard_pick(activity='%s', room=room, step='%s')} "
+            "SELECT EXISTS (SELECT FROM claim), EXISTS (SELECT FROM roomy)"
         )
-        return cur.rowcount == 1
+        for _try in range(_MOVE_TRIES):
+            cur.execute(sql, [activity_id, step])
+            moved, had_room = cur.fetchone()
+            if moved or not had_room:
+                return bool(moved)
+    raise Busy(_("系统繁忙，请稍后重试"))
 
 
 def _claim(activity: Activity, day_quota: Quota | None) -> bool:
@@ -550,14 +572,7 @@ WITH patience AS MATERIALIZED (
 ), prev AS (
     SELECT FROM benefits_idempotencykey
     WHERE user_id = %(user)s::bigint AND key = %(key)s::text
-), pick AS MATERIALIZED (
-    SELECT {shard} AS id
-    WHERE NOT EXISTS (SELECT FROM prev) AND (SELECT lock_timeout FROM patience) IS NOT NULL
-), claim AS (
-    UPDATE benefits_quota SET used = used + 1
-    WHERE id = (SELECT id FROM pick) AND used < size
-    RETURNING id
-), booking AS (
+), {shard}, booking AS (
     INSERT INTO benefits_booking (activity_id, member_id, group_id, day, status, created_at,
                                   created_by_id, booked_at, redeemed_gate)
     SELECT %(activity)s::bigint, %(member)s::bigint, %(group)s::bigint, NULL, 'booked',
@@ -570,6 +585,8 @@ WITH patience AS MATERIALIZED (
            CASE WHEN booking.id IS NULL THEN %(sold_out)s::jsonb END, %(now)s::timestamptz
     FROM (SELECT) AS one LEFT JOIN booking ON true
     WHERE %(key)s::text IS NOT NULL AND NOT EXISTS (SELECT FROM prev)
+      -- `sold_out` only when no shard had room: a shard that filled under the pick is retried
+      AND (booking.id IS NOT NULL OR NOT EXISTS (SELECT FROM roomy))
 ), audit AS (
     INSERT INTO audit_auditevent (at, actor_id, actor_label, action, object_type, object_id,
                                   org_path, reason, data)
@@ -577,7 +594,7 @@ WITH patience AS MATERIALIZED (
            'benefits.booking', id::text, %(org_path)s::text, '', %(audit)s::jsonb
     FROM booking
 )
-SELECT booking.id, EXISTS (SELECT FROM prev),
+SELECT booking.id, EXISTS (SELECT FROM prev), EXISTS (SELECT FROM roomy),
        -- A refusal changed nothing but its remembered answer: its commit need not wait for the
        -- disk (lost in a crash, the retry is answered afresh). A booking's always does.
        CASE WHEN booking.id IS NULL AND %(relaxed)s::boolean
@@ -587,7 +604,15 @@ FROM (SELECT) AS one LEFT JOIN booking ON true
 
 
 _FCFS_STATEMENT = _FCFS_STATEMENT.replace(
-    "{shard}", _shard_pick("%(activity)s::bigint", "used < size", postgresql=True)
+    "{shard}",
+    _shard_pick(
+        activity="%(activity)s::bigint",
+        room="used < size",
+        step="1",
+        # the lock timeout is set before any shard is locked; a replay locks none
+        gate="\n      AND NOT EXISTS (SELECT FROM prev)"
+        "\n      AND (SELECT lock_timeout FROM patience) IS NOT NULL",
+    ),
 )
 
 
@@ -597,10 +622,16 @@ def one_statement_booking(activity: Activity) -> bool:
 
 
 def _fcfs_statement(params: dict[str, Any]) -> tuple[int | None, bool]:
-    """(the new booking's id or None, whether the key was answered before)."""
-    row = prepared.fetchone(_FCFS_STATEMENT, {**params, "lock_timeout": LOCK_TIMEOUT})
-    assert row is not None
-    return row[0], row[1]
+    """(the new booking's id or None, whether the key was answered before). None with a key
+    not answered before means sold out (and remembered so); Busy when the shards kept filling
+    up under the statement's pick."""
+    for _try in range(_MOVE_TRIES):
+        row = prepared.fetchone(_FCFS_STATEMENT, {**params, "lock_timeout": LOCK_TIMEOUT})
+        assert row is not None
+        booking_id, answered_before, had_room = row[0], row[1], row[2]
+        if booking_id is not None or answered_before or not had_room:
+            return booking_id, answered_before
+    raise Busy(_("系统繁忙，请稍后重试"))
 
 
 def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str | None) -> Booking:
