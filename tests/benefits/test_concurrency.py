@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,11 @@ import psycopg
 import pytest
 from django.db import connection
 from django.db.models import F
+from django.utils import timezone
 
-from huzhu.accounts.models import Role
+from huzhu.accounts.models import Role, User
 from huzhu.benefits import services
-from huzhu.benefits.models import HOLDING, Activity, Booking, Quota, Scan
+from huzhu.benefits.models import HOLDING, Activity, Booking, IdempotencyKey, Quota, Scan
 from huzhu.benefits.selectors import total_quota
 from huzhu.core.errors import DomainError
 from tests.benefits.conftest import login_for, make_activity, members_twice_in_a_group
@@ -220,29 +222,64 @@ def test_when_every_shard_is_held_a_booking_waits_then_is_busy(tree, card_holder
     assert not Booking.objects.exists() and total_quota(ski).used == 0
 
 
-def test_a_full_shard_sends_the_waiting_booking_to_one_with_room(tree, card_holder, monkeypatch):
-    """Shard 0 fills up while a booking waits for it: the booking takes shard 1, not sold_out."""
-    ski = make_activity(tree.huairou, quota=2, shards=2)
-    first, second = card_holder(tree.u3), card_holder(tree.u3)
+def _book_while_shard_0_fills(ski: Activity, member: Any, **booking: Any) -> Any:
+    """Book while another transaction holds every shard, takes shard 0's last place and commits
+    0.3 s later: the booking's pick waits for shard 0 and finds it full."""
     with _psycopg_connection() as other:
-        # another transaction takes shard 0's only place and holds shard 1 a moment, then commits
         other.execute("SELECT FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,))
         other.execute(
-            "UPDATE benefits_quota SET used = used + 1 WHERE activity_id = %s AND shard = 0",
+            "UPDATE benefits_quota SET used = used + 1 "
+            "WHERE activity_id = %s AND day IS NULL AND shard = 0",
             (ski.pk,),
         )
         timer = threading.Timer(0.3, other.commit)
         timer.start()
-        booking = services.booking_create(activity=ski, member=first, actor=login_for(first))
-        timer.join()
+        try:
+            return services.booking_create(
+                activity=ski, member=member, actor=login_for(member), **booking
+            )
+        finally:
+            timer.join()
+
+
+@pytest.mark.parametrize("per_day", [False, True], ids=["one statement", "per-day quotas"])
+def test_a_full_shard_sends_the_waiting_booking_to_one_with_room(tree, card_holder, per_day):
+    """Shard 0 fills up while a booking waits for it: the booking takes shard 1, not sold_out
+    (both ways of booking: the one-statement FCFS path and the ORM path of per-day quotas)."""
+    day = timezone.localdate() + timedelta(days=1)
+    ski = make_activity(tree.huairou, quota=2, shards=2, day_quotas={day: 2} if per_day else None)
+    first, second = card_holder(tree.u3), card_holder(tree.u3)
+    booking = _book_while_shard_0_fills(ski, first, day=day if per_day else None)
     assert booking.pk
-    assert list(Quota.objects.filter(activity=ski).order_by("shard").values_list("used")) == [
+    totals = Quota.objects.filter(activity=ski, day__isnull=True).order_by("shard")
+    assert list(totals.values_list("used")) == [
         (1,),
         (1,),
     ]
     with pytest.raises(DomainError) as refused:
-        services.booking_create(activity=ski, member=second, actor=login_for(second))
+        services.booking_create(
+            activity=ski, member=second, actor=login_for(second), day=day if per_day else None
+        )
     assert refused.value.code == "sold_out"
+
+
+def test_a_shard_filling_under_every_try_is_busy_never_a_false_sold_out(
+    tree, card_holder, api_as, monkeypatch
+):
+    """With one try only, the booking that found its shard full has no answer yet: busy (the
+    phone tries again), and nothing is remembered for its key."""
+    monkeypatch.setattr(services, "_MOVE_TRIES", 1)
+    ski = make_activity(tree.huairou, quota=2, shards=2)
+    member = card_holder(tree.u3)
+    with pytest.raises(DomainError) as refused:
+        _book_while_shard_0_fills(ski, member, idempotency_key="k-busy")
+    assert refused.value.code == "busy"
+    assert not IdempotencyKey.objects.exists() and not Booking.objects.exists()
+    monkeypatch.setattr(services, "_MOVE_TRIES", 16)
+    again = services.booking_create(
+        activity=ski, member=member, actor=User.objects.get(member=member), idempotency_key="k-busy"
+    )
+    assert again.pk and total_quota(ski).used == 2
 
 
 def _worker_env() -> dict[str, str]:
