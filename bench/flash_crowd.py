@@ -579,24 +579,23 @@ INSERT INTO benefits_booking
 {claim};
 COMMIT;
 """
+
+
+def pgbench_script(baseline: str) -> str:
+    """The pgbench script of a baseline (after Django's set-up: the sharded one runs huzhu's own
+    shard pick, benefits.services.shard_pick_sql)."""
+    if baseline == "sharded":
+        from huzhu.benefits.services import shard_pick_sql
+
+        pick = shard_pick_sql(activity=":activity", room="used < size", step="1")
+        return _PGBENCH_BOOKING.format(claim=f"WITH {pick} SELECT count(*) FROM claim")
+    return PGBENCH_SCRIPTS[baseline]
+
+
 PGBENCH_SCRIPTS = {
     "one row": _PGBENCH_BOOKING.format(
         claim="UPDATE benefits_quota SET used = used + 1 "
         "WHERE activity_id = :activity AND day IS NULL AND used < size"
-    ),
-    "sharded": _PGBENCH_BOOKING.format(
-        claim="""WITH roomy AS MATERIALIZED (
-    SELECT id, shard FROM benefits_quota
-    WHERE activity_id = :activity AND day IS NULL AND used < size
-), pick AS MATERIALIZED (
-    SELECT COALESCE(
-        (SELECT q.id FROM benefits_quota q WHERE q.id IN (SELECT id FROM roomy)
-         ORDER BY random() LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED),
-        (SELECT q.id FROM benefits_quota q WHERE q.id IN (SELECT id FROM roomy)
-         ORDER BY q.shard LIMIT 1 FOR NO KEY UPDATE)
-    ) AS id
-)
-UPDATE benefits_quota SET used = used + 1 WHERE id = (SELECT id FROM pick) AND used < size"""
     ),
 }
 
@@ -621,7 +620,7 @@ def pgbench(url: str, info: dict[str, Any], baseline: str, clients: int) -> dict
         ).fetchone()  # type: ignore[misc]
     parts = urlparse(url)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
-        fh.write(PGBENCH_SCRIPTS[baseline])
+        fh.write(pgbench_script(baseline))
         script = fh.name
     per_client = quota // clients  # the rest of the quota stays unsold
     cmd = [

@@ -116,7 +116,9 @@ _SHARD_PICK = """roomy AS MATERIALIZED (
 _MOVE_TRIES = 16  # fresh snapshots before a busy shard is answered as Busy
 
 
-def _shard_pick(*, activity: str, room: str, step: str, gate: str = "") -> str:
+def shard_pick_sql(*, activity: str, room: str, step: str, gate: str = "") -> str:
+    """The CTEs `roomy`, `pick` and `claim` above for an activity (a parameter or literal), the
+    shard's condition and step (bench/flash_crowd.py runs the same under pgbench)."""
     return _SHARD_PICK.format(activity=activity, room=room, step=step, gate=gate)
 
 
@@ -136,7 +138,7 @@ def _move_total(activity_id: int, step: int) -> bool:
             )
             return cur.rowcount == 1
         sql = (
-            f"WITH {_shard_pick(activity='%s', room=room, step='%s')} "
+            f"WITH {shard_pick_sql(activity='%s', room=room, step='%s')} "
             "SELECT EXISTS (SELECT FROM claim), EXISTS (SELECT FROM roomy)"
         )
         for _try in range(_MOVE_TRIES):
@@ -605,7 +607,7 @@ FROM (SELECT) AS one LEFT JOIN booking ON true
 
 _FCFS_STATEMENT = _FCFS_STATEMENT.replace(
     "{shard}",
-    _shard_pick(
+    shard_pick_sql(
         activity="%(activity)s::bigint",
         room="used < size",
         step="1",
