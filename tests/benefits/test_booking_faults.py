@@ -1,5 +1,5 @@
-"""Bookings and scans under failure. The database connection dropped in the middle of a booking
-and of a gate scan (PostgreSQL), and a booking worker killed with SIGKILL, at the worst point and
+"""Bookings and scans under failure. The database connection dropped in the middle of a booking,
+during a booking's commit, and in the middle of a gate scan (PostgreSQL), and a booking worker killed with SIGKILL, at the worst point and
 at a random moment (SQLite and PostgreSQL): nothing half-written is visible (no booking without
 its quota, no idempotency key without its booking, no redemption without its scan), and the
 retried requests, with the same Idempotency-Keys and nonces, finish the work exactly once."""
@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import random
 import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from huzhu.accounts.models import Role
 from huzhu.audit.models import AuditEvent
 from huzhu.benefits import services
 from huzhu.benefits.models import Booking, BookingStatus, IdempotencyKey, Quota, Scan
 from tests.benefits.conftest import make_activity
-from tests.faults import Worker, cut_before, worker_for
+from tests.faults import Worker, cut_before, second_connection, terminate_backend, worker_for
 
 # -- the connection dropped (PostgreSQL) ----------------------------------------------------------
 
@@ -42,6 +45,56 @@ def test_connection_dropped_mid_booking_then_the_retry_books_once(tree, card_hol
     )
     again = services.booking_create(activity=ski, member=member, actor=staff, idempotency_key="k-1")
     assert again.pk == booking.pk and Booking.objects.count() == 1
+    assert Quota.objects.get(activity=ski).used == 1
+
+
+@contextmanager
+def _slow_commit_of_bookings(seconds: float) -> Iterator[None]:
+    """A deferred trigger that sleeps at COMMIT of any transaction that inserted a booking: a
+    window in which the connection can be cut while the booking is being committed."""
+    with second_connection() as admin:
+        admin.execute(
+            "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN PERFORM pg_sleep({seconds}); RETURN NULL; END $$"
+        )
+        admin.execute(
+            "CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON benefits_booking "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()"
+        )
+    try:
+        yield
+    finally:
+        with second_connection() as admin:
+            admin.execute("DROP TRIGGER test_slow_commit ON benefits_booking")
+            admin.execute("DROP FUNCTION test_slow_commit()")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_connection_cut_during_the_commit_answers_503_and_the_retry_books_once(
+    tree, card_holder, member_api
+):
+    """The one-statement booking is cut while its COMMIT runs: the commit never completes, the
+    phone is told to try again, and its retry with the same key books once."""
+    ski = make_activity(tree.huairou, quota=2)
+    api = member_api(card_holder(tree.u3))
+    key = {"HTTP_IDEMPOTENCY_KEY": "phone-commit"}
+    api.get(f"/activities/{ski.pk}")  # the connection is open: its backend can be named
+    assert connection.connection is not None
+    backend = connection.connection.info.backend_pid
+    with _slow_commit_of_bookings(3):
+        cutter = threading.Timer(0.5, terminate_backend, [backend])
+        cutter.start()
+        started = time.monotonic()
+        cut = api.post(f"/activities/{ski.pk}/bookings", {}, **key)
+        cutter.join()
+        assert time.monotonic() - started < 3  # answered when cut, not after the sleep
+    assert cut.status_code == 503 and cut.json()["error"]["code"] == "unavailable"
+    assert not Booking.objects.exists() and not IdempotencyKey.objects.exists()
+    assert Quota.objects.get(activity=ski).used == 0
+    first = api.post(f"/activities/{ski.pk}/bookings", {}, **key)
+    again = api.post(f"/activities/{ski.pk}/bookings", {}, **key)
+    assert first.status_code == 201 and again.json()["id"] == first.json()["id"]
     assert Quota.objects.get(activity=ski).used == 1
 
 
