@@ -107,10 +107,7 @@ class ActivityOut(Schema):
 
     @staticmethod
     def resolve_remaining(obj: Activity) -> int:
-        size, used = getattr(obj, "quota_size", None), getattr(obj, "quota_used", None)
-        if size is None or used is None:
-            return selectors.total_quota(obj).remaining
-        return int(size) - int(used)
+        return selectors.quota_remaining(obj)
 
     @staticmethod
     def resolve_window(obj: Activity) -> str:

@@ -46,6 +46,7 @@ from huzhu.benefits.selectors import (
     MANAGER_ROLES,
     activity_forget,
     member_hash,
+    quota_remaining,
     total_quota,
 )
 from huzhu.core import prepared
@@ -54,6 +55,12 @@ from huzhu.core.pii import vault
 from huzhu.members.models import CardStatus, Member, Organisation
 
 LOCK_TIMEOUT = "2s"
+
+
+def _busy() -> Busy:
+    return Busy(_("系统繁忙，请稍后重试"))
+
+
 # Answers that a retry with the same Idempotency-Key gets again (a Busy is worth retrying).
 _FINAL_CODES = frozenset(
     {"sold_out", "already_booked_in_group", "already_booked", "window_closed", "not_eligible"}
@@ -77,7 +84,7 @@ def _busy_on_lock_failure() -> Iterator[None]:
     except OperationalError as exc:
         state = getattr(exc.__cause__, "sqlstate", None)
         if state in ("55P03", "40P01", "40001") or "database is locked" in str(exc):
-            raise Busy(_("系统繁忙，请稍后重试")) from None
+            raise _busy() from None
         raise
 
 
@@ -146,7 +153,7 @@ def _move_total(activity_id: int, step: int) -> bool:
             moved, had_room = cur.fetchone()
             if moved or not had_room:
                 return bool(moved)
-    raise Busy(_("系统繁忙，请稍后重试"))
+    raise _busy()
 
 
 def _claim(activity: Activity, day_quota: Quota | None) -> bool:
@@ -173,14 +180,6 @@ def _day_quota(activity: Activity, day: date | None) -> Quota | None:
     if not activity.per_day or day is None:
         return None
     return Quota.objects.filter(activity=activity, day=day).first()
-
-
-def _total_remaining(activity: Activity) -> int:
-    """Read without a lock: as annotated (selectors.with_total_quota), else from the shards."""
-    size, used = getattr(activity, "quota_size", None), getattr(activity, "quota_used", None)
-    if size is not None and used is not None:
-        return int(size) - int(used)
-    return total_quota(activity).remaining
 
 
 # -- activities -----------------------------------------------------------------------------------
@@ -503,7 +502,7 @@ def _booking_create(
             ).exists()
         ):
             raise Conflict("already_booked_in_group", _("您已预约同组的其他活动"))
-    elif _total_remaining(activity) <= 0 or (day_quota is not None and day_quota.remaining <= 0):
+    elif quota_remaining(activity) <= 0 or (day_quota is not None and day_quota.remaining <= 0):
         # Read without a lock: once sold out, a flash crowd is answered without touching locks.
         raise Conflict("sold_out", _("名额已约满"))
     try:
@@ -633,7 +632,7 @@ def _fcfs_statement(params: dict[str, Any]) -> tuple[int | None, bool]:
         booking_id, answered_before, had_room = row[0], row[1], row[2]
         if booking_id is not None or answered_before or not had_room:
             return booking_id, answered_before
-    raise Busy(_("系统繁忙，请稍后重试"))
+    raise _busy()
 
 
 def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str | None) -> Booking:
