@@ -584,20 +584,17 @@ COMMIT;
 def pgbench_script(baseline: str) -> str:
     """The pgbench script of a baseline (after Django's set-up: the sharded one runs huzhu's own
     shard pick, benefits.services.shard_pick_sql)."""
-    if baseline == "sharded":
+    if baseline == "one row":
+        claim = (
+            "UPDATE benefits_quota SET used = used + 1 "
+            "WHERE activity_id = :activity AND day IS NULL AND used < size"
+        )
+    else:
         from huzhu.benefits.services import shard_pick_sql
 
         pick = shard_pick_sql(activity=":activity", room="used < size", step="1")
-        return _PGBENCH_BOOKING.format(claim=f"WITH {pick} SELECT count(*) FROM claim")
-    return PGBENCH_SCRIPTS[baseline]
-
-
-PGBENCH_SCRIPTS = {
-    "one row": _PGBENCH_BOOKING.format(
-        claim="UPDATE benefits_quota SET used = used + 1 "
-        "WHERE activity_id = :activity AND day IS NULL AND used < size"
-    ),
-}
+        claim = f"WITH {pick} SELECT count(*) FROM claim"
+    return _PGBENCH_BOOKING.format(claim=claim)
 
 
 def pgbench(url: str, info: dict[str, Any], baseline: str, clients: int) -> dict[str, float]:

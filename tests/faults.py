@@ -111,8 +111,9 @@ def disk_full_after(free: int) -> Iterator[_Disk]:
 # -- a database connection cut from outside (PostgreSQL) ----------------------------------------
 
 
-def second_connection() -> psycopg.Connection[Any]:
-    """A connection of its own (autocommit) to the test database, beside Django's."""
+def second_connection(*, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A connection of its own to the test database, beside Django's (autocommit, unless it
+    is to hold locks in a transaction of its own)."""
     db = connection.settings_dict
     return psycopg.connect(
         dbname=db["NAME"],
@@ -120,7 +121,7 @@ def second_connection() -> psycopg.Connection[Any]:
         host=db["HOST"] or "127.0.0.1",
         port=db["PORT"] or 5432,
         password=db["PASSWORD"] or None,
-        autocommit=True,
+        autocommit=autocommit,
     )
 
 

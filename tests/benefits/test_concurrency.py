@@ -16,7 +16,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import connection
 from django.db.models import F
@@ -28,6 +27,7 @@ from huzhu.benefits.models import HOLDING, Activity, Booking, IdempotencyKey, Qu
 from huzhu.benefits.selectors import total_quota
 from huzhu.core.errors import DomainError
 from tests.benefits.conftest import login_for, make_activity, members_twice_in_a_group
+from tests.faults import second_connection
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -156,22 +156,12 @@ def test_concurrent_retries_of_one_scan_answer_alike(tree, card_holder, make_sta
     assert Scan.objects.count() == 1
 
 
-def _psycopg_connection() -> psycopg.Connection[Any]:
-    settings = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-    )
-
-
 def test_a_lock_timeout_is_busy_not_a_crash(tree, card_holder, make_staff, api_as, monkeypatch):
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
     ski = make_activity(tree.huairou, quota=5)
     member = card_holder(tree.u3)
     monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
-    with _psycopg_connection() as other:
+    with second_connection(autocommit=False) as other:
         # another transaction sits on the quota row
         other.execute(
             "SELECT used FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,)
@@ -190,7 +180,7 @@ def test_a_booking_takes_a_free_shard_instead_of_waiting(tree, card_holder, api_
     ski = make_activity(tree.huairou, quota=4, shards=2)
     member = card_holder(tree.u3)
     monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
-    with _psycopg_connection() as other:
+    with second_connection(autocommit=False) as other:
         # another booking holds shard 0 (its transaction is still open)
         other.execute(
             "SELECT used FROM benefits_quota WHERE activity_id = %s AND shard = 0 FOR UPDATE",
@@ -211,7 +201,7 @@ def test_when_every_shard_is_held_a_booking_waits_then_is_busy(tree, card_holder
     ski = make_activity(tree.huairou, quota=4, shards=2)
     member = card_holder(tree.u3)
     monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
-    with _psycopg_connection() as other:
+    with second_connection(autocommit=False) as other:
         other.execute(
             "SELECT used FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,)
         )
@@ -225,7 +215,7 @@ def test_when_every_shard_is_held_a_booking_waits_then_is_busy(tree, card_holder
 def _book_while_shard_0_fills(ski: Activity, member: Any, **booking: Any) -> Any:
     """Book while another transaction holds every shard, takes shard 0's last place and commits
     0.3 s later: the booking's pick waits for shard 0 and finds it full."""
-    with _psycopg_connection() as other:
+    with second_connection(autocommit=False) as other:
         other.execute("SELECT FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,))
         other.execute(
             "UPDATE benefits_quota SET used = used + 1 "
