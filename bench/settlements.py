@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -378,7 +379,7 @@ def main() -> None:
 
     connection.close()
     csv_path = out / "settlements.csv"
-    env = dict(os.environ)
+    env = dict(os.environ, HUZHU_LOG_LEVEL="DEBUG")  # the import logs its stages at DEBUG
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen(
@@ -424,6 +425,15 @@ def main() -> None:
         f"{summary.get('entries', '?')} ledger entries, {written:,} rows written"
     )
     print(f"peak memory (import):  {peak:,.0f} MiB")
+    stages = re.findall(
+        r"huzhu\.(?:settlement\.services stage|core\.bulk (background)) (.+) ([0-9.]+) s$",
+        err,
+        re.M,
+    )
+    if stages:
+        print("where the import's time went (background: database jobs overlapping the rest):")
+        for background, name, seconds in stages:
+            print(f"  {float(seconds):6.2f} s  {'  background: ' if background else ''}{name}")
     print(
         f"floor:                 {floor_s:.1f} s  (Polars read + bare insert of {written:,} rows)"
     )

@@ -136,6 +136,41 @@ def test_unknown_member_and_not_enrolled(enrolled, tree, make_member):
     assert p[("S2", "")] == ("5000.00", "0.00", "NOT_ENROLLED")
 
 
+def test_the_report_counts_what_the_import_did(enrolled, tree, make_member):
+    stranger = new_id_number()
+    report = settlements_import(
+        file(
+            row("S1", enrolled, "2026-03-01", "12000.00"),
+            row("S2", enrolled, "2026-04-01", "3000.00"),
+            row("S3", stranger, "2026-04-01", "3000.00"),
+            row("R1", enrolled, "2026-03-01", "0", reverses="S2"),
+        ),
+        file="f.csv",
+    )
+    assert (report.rows, report.new, report.resent, report.reversals) == (4, 4, 0, 1)
+    assert (report.matched, report.members_recomputed) == (2, 1)
+    # S1 and S2 under ZY and JT; S3 of nobody known; R1 itself has no claim.
+    assert report.reasons == {"PAID": 2, "REVERSED": 2, "NOT_MEMBER": 1}
+    # ZY: 11,000 above the deductible, 10,000 at 50% and 1,000 at 60%; JT: one day at 50.
+    assert report.paid_by_plan == {"ZY": "5600.00", "JT": "50.00"}
+
+
+def test_keep_valid_imports_the_good_rows_and_reports_the_bad(enrolled):
+    data = file(
+        row("S1", enrolled, "2026-03-01", "12000.00"),
+        row("S2", "", "2026-03-01", "5.00"),  # no ID number
+        row("S3", enrolled, "2026-03-05", "5.00", discharged="2026-03-01"),
+    )
+    report = settlements_import(data, file="f.csv", keep_valid=True)
+    assert [(e.row, e.column) for e in report.errors] == [
+        (3, "id_number"),
+        (4, "discharged_on"),
+        (4, "settled_on"),
+    ]
+    assert (report.new, report.matched) == (1, 1)
+    assert set(payouts()) == {("S1", "ZY"), ("S1", "JT")}
+
+
 def test_resent_file_pays_nothing_twice(enrolled):
     data = file(row("S1", enrolled, "2026-03-01", "12000.00"))
     settlements_import(data, file="f.csv")

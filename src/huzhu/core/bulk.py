@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Iterable, Sequence
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import Any
 
 import polars as pl
 from django.db import connection
+
+log = logging.getLogger(__name__)
 
 
 def is_postgres() -> bool:
@@ -127,81 +135,97 @@ def fen_text(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def insert_frame(table: str, df: pl.DataFrame) -> int:
+def frame_csv(df: pl.DataFrame) -> bytes:
+    """`df` as the CSV that `insert_frame` sends to COPY (to build it ahead of the COPY)."""
+    buf = io.BytesIO()
+    df.write_csv(buf, include_header=False, null_value=_NULL)
+    return buf.getvalue()
+
+
+def insert_frame(
+    table: str, df: pl.DataFrame, *, conn: Any = None, csv: bytes | None = None
+) -> int:
     """Insert every row of `df` (its column names are the table's) in one statement: COPY on
-    PostgreSQL, executemany on SQLite."""
+    PostgreSQL, executemany on SQLite.
+
+    `conn`: a psycopg connection to use instead of Django's (a `Background` job's);
+    `csv`: `frame_csv(df)`, when the caller built it already."""
     if df.height == 0:
         return 0
     cols = ", ".join(f'"{c}"' for c in df.columns)
+    if conn is not None or is_postgres():
+        payload = csv if csv is not None else frame_csv(df)
+        sql = f"COPY \"{table}\" ({cols}) FROM STDIN WITH (FORMAT csv, NULL '{_NULL}')"
+        with _wrapped(conn), (conn or _psycopg()).cursor() as raw, raw.copy(sql) as copy:
+            copy.write(payload)
+        return df.height
+    marks = ", ".join(["%s"] * df.width)
+    sql = f'INSERT INTO "{table}" ({cols}) VALUES ({marks})'
     with connection.cursor() as cursor:
-        if is_postgres():
-            buf = io.BytesIO()
-            df.write_csv(buf, include_header=False, null_value=_NULL)
-            raw = cursor.cursor
-            with raw.copy(
-                f"COPY \"{table}\" ({cols}) FROM STDIN WITH (FORMAT csv, NULL '{_NULL}')"
-            ) as copy:
-                copy.write(buf.getvalue())
-        else:
-            marks = ", ".join(["%s"] * df.width)
-            sql = f'INSERT INTO "{table}" ({cols}) VALUES ({marks})'
-            for start in range(0, df.height, 100_000):
-                cursor.executemany(sql, df.slice(start, 100_000).rows())
+        for start in range(0, df.height, 100_000):
+            cursor.executemany(sql, df.slice(start, 100_000).rows())
     return df.height
 
 
-def update_frame(table: str, key: str, df: pl.DataFrame) -> int:
+def update_frame(table: str, key: str, df: pl.DataFrame, *, conn: Any = None) -> int:
     """UPDATE table SET <other columns> FROM df WHERE table.key = df.key, in bulk."""
     if df.height == 0:
         return 0
     columns = [c for c in df.columns if c != key]
-    with connection.cursor() as cursor:
-        if is_postgres():
-            cols_sql = ", ".join(f'"{c}"' for c in df.columns)
-            cursor.execute(
+    if conn is not None or is_postgres():
+        pg = conn or _psycopg()
+        cols_sql = ", ".join(f'"{c}"' for c in df.columns)
+        with _wrapped(conn):
+            pg.execute(
                 f'CREATE TEMP TABLE "_upd_{table}" ON COMMIT DROP AS '
                 f'SELECT {cols_sql} FROM "{table}" WITH NO DATA'
             )
-            insert_frame(f"_upd_{table}", df)
-            analyze_temp(f"_upd_{table}")
-            sets = ", ".join(f'"{c}" = u."{c}"' for c in columns)
-            cursor.execute(
+        insert_frame(f"_upd_{table}", df, conn=conn)
+        analyze_temp(f"_upd_{table}", conn=conn)
+        sets = ", ".join(f'"{c}" = u."{c}"' for c in columns)
+        with _wrapped(conn):
+            pg.execute(
                 f'UPDATE "{table}" t SET {sets} FROM "_upd_{table}" u WHERE t."{key}" = u."{key}"'
             )
-            cursor.execute(f'DROP TABLE "_upd_{table}"')
-        else:
-            sets = ", ".join(f'"{c}" = %s' for c in columns)
-            sql = f'UPDATE "{table}" SET {sets} WHERE "{key}" = %s'
-            ordered = df.select([*columns, key])
-            for start in range(0, ordered.height, 100_000):
-                cursor.executemany(sql, ordered.slice(start, 100_000).rows())
+            pg.execute(f'DROP TABLE "_upd_{table}"')
+        return df.height
+    sets = ", ".join(f'"{c}" = %s' for c in columns)
+    sql = f'UPDATE "{table}" SET {sets} WHERE "{key}" = %s'
+    ordered = df.select([*columns, key])
+    with connection.cursor() as cursor:
+        for start in range(0, ordered.height, 100_000):
+            cursor.executemany(sql, ordered.slice(start, 100_000).rows())
     return df.height
 
 
-def query_frame(sql: str, params: Sequence[Any], schema: dict[str, Any]) -> pl.DataFrame:
-    """Run a SELECT and return its rows as a DataFrame (COPY out as CSV on PostgreSQL)."""
+def query_frame(
+    sql: str, params: Sequence[Any], schema: dict[str, Any], *, conn: Any = None
+) -> pl.DataFrame:
+    """Run a SELECT and return its rows as a DataFrame (COPY out as CSV on PostgreSQL).
+    `conn`: as for `insert_frame`."""
+    if conn is not None or is_postgres():
+        buf = io.BytesIO()
+        with (
+            _wrapped(conn),
+            (conn or _psycopg()).cursor() as raw,
+            raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, NULL '{_NULL}')", params) as copy,
+        ):
+            for block in copy:
+                buf.write(block)
+        if buf.tell() == 0:
+            return pl.DataFrame(schema=_real_schema(schema))
+        buf.seek(0)
+        text_schema = {k: pl.String for k in schema}
+        df = pl.read_csv(
+            buf,
+            has_header=False,
+            new_columns=list(schema),
+            schema_overrides=text_schema,
+            null_values=[_NULL],
+            infer_schema=False,
+        )
+        return _cast_text(df, schema)
     with connection.cursor() as cursor:
-        if is_postgres():
-            raw = cursor.cursor
-            buf = io.BytesIO()
-            with raw.copy(
-                f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, NULL '{_NULL}')", params
-            ) as copy:
-                for block in copy:
-                    buf.write(block)
-            if buf.tell() == 0:
-                return pl.DataFrame(schema=_real_schema(schema))
-            buf.seek(0)
-            text_schema = {k: pl.String for k in schema}
-            df = pl.read_csv(
-                buf,
-                has_header=False,
-                new_columns=list(schema),
-                schema_overrides=text_schema,
-                null_values=[_NULL],
-                infer_schema=False,
-            )
-            return _cast_text(df, schema)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
@@ -235,30 +259,146 @@ def _cast_text(df: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def temp_frame(name: str, df: pl.DataFrame, columns_sql: str) -> str:
+def temp_frame(name: str, df: pl.DataFrame, columns_sql: str, *, conn: Any = None) -> str:
     """A temporary table `name(columns_sql)` holding the rows of `df`, to join against instead
     of building huge IN lists. Dropped at commit on PostgreSQL; replaced on each call.
 
     Rows go in sorted by the first column, so a primary key there is filled from its right
     edge (random keys into a big b-tree thrash the small temp_buffers); the table is analysed,
-    so the planner knows its size when joining."""
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
-        drop = " ON COMMIT DROP" if is_postgres() else ""
-        cursor.execute(f'CREATE TEMP TABLE "{name}" ({columns_sql}){drop}')
-    insert_frame(name, df.sort(df.columns[0]))
-    analyze_temp(name)
+    so the planner knows its size when joining. `conn`: as for `insert_frame`."""
+    if conn is not None or is_postgres():
+        pg = conn or _psycopg()
+        with _wrapped(conn):
+            pg.execute(f'DROP TABLE IF EXISTS "{name}"')
+            pg.execute(f'CREATE TEMP TABLE "{name}" ({columns_sql}) ON COMMIT DROP')
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+            cursor.execute(f'CREATE TEMP TABLE "{name}" ({columns_sql})')
+    insert_frame(name, df.sort(df.columns[0]), conn=conn)
+    analyze_temp(name, conn=conn)
     return name
 
 
-def temp_keys(name: str, values: Iterable[Any], *, sql_type: str = "BIGINT") -> str:
-    """`temp_frame` of one distinct-key column `k`."""
-    unique = pl.Series("k", list(values)).drop_nulls().unique()
-    return temp_frame(name, unique.to_frame(), f"k {sql_type} PRIMARY KEY")
+def temp_keys(
+    name: str,
+    values: Iterable[Any] | pl.Series,
+    *,
+    sql_type: str = "BIGINT",
+    indexed: bool = True,
+    conn: Any = None,
+) -> str:
+    """`temp_frame` of one distinct-key column `k`. `indexed=False` leaves out its primary key:
+    for a table that is only ever the side of a hash join or the outer side of a nested loop,
+    the index is work for nothing (a third of a million-key table's cost)."""
+    keys = values if isinstance(values, pl.Series) else pl.Series("k", list(values))
+    unique = keys.alias("k").drop_nulls().unique()
+    column = f"k {sql_type} PRIMARY KEY" if indexed else f"k {sql_type} NOT NULL"
+    return temp_frame(name, unique.to_frame(), column, conn=conn)
 
 
-def analyze_temp(name: str) -> None:
+def analyze_temp(name: str, *, conn: Any = None) -> None:
     """Give the planner a temporary table's statistics (autovacuum never analyses them)."""
-    if is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(f'ANALYZE "{name}"')
+    if conn is not None or is_postgres():
+        with _wrapped(conn):
+            (conn or _psycopg()).execute(f'ANALYZE "{name}"')
+
+
+def _psycopg() -> Any:
+    """The psycopg connection under Django's (in its current transaction)."""
+    connection.ensure_connection()
+    return connection.connection
+
+
+def _wrapped(conn: Any) -> Any:
+    """Django's database errors for psycopg's, as its own cursors raise them; a `Background`
+    job's are translated when the caller collects them (Django's connection object, which
+    does it, belongs to the caller's thread)."""
+    return connection.wrap_database_errors if conn is None else contextlib.nullcontext()
+
+
+class Background:
+    """Database work of the current transaction, run in order on a thread of its own while the
+    caller computes (two cores: PostgreSQL writes while Python prepares the next step).
+
+        with transaction.atomic(), Background() as bg:
+            stored = bg.submit(store_rows, frame)      # the job gets conn=<psycopg connection>
+            result = compute(...)                      # meanwhile
+            bg.result(stored)
+
+    Jobs get `conn`, the transaction's psycopg connection, and must use only it (helpers here
+    take `conn=`): Django's own connection object belongs to the calling thread. While a job
+    runs, the caller's own queries wait for it (psycopg serialises a connection's use). A job
+    that fails fails the jobs queued after it; the first error is raised by `bg.result(job)` or
+    at the end of the block, which waits for every job before the transaction ends.
+
+    On SQLite (one connection per thread, and nothing to overlap) jobs run at once, in the
+    caller's thread, with `conn=None`."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._conn: Any = None
+        self._failed: BaseException | None = None
+        self._reported = False  # the failure was raised to the caller already
+        self._lock = threading.Lock()
+        self._jobs: list[Future[Any]] = []
+
+    def __enter__(self) -> Background:
+        if is_postgres():
+            self._conn = _psycopg()
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huzhu-db")
+        return self
+
+    def submit(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        if self._pool is None:
+            done: Future[Any] = Future()
+            try:
+                done.set_result(job(*args, conn=None, **kwargs))
+            except BaseException as exc:
+                done.set_exception(exc)
+            return done
+
+        def run() -> Any:
+            with self._lock:
+                if self._failed is not None:
+                    raise RuntimeError("an earlier database job of this transaction failed")
+            start = time.perf_counter()
+            try:
+                return job(*args, conn=self._conn, **kwargs)
+            except BaseException as exc:
+                with self._lock:
+                    self._failed = self._failed or exc
+                raise
+            finally:
+                name = getattr(job, "__name__", "job")
+                log.debug("background %s %.3f s", name, time.perf_counter() - start)
+
+        future = self._pool.submit(run)
+        self._jobs.append(future)
+        return future
+
+    def result(self, job: Future[Any]) -> Any:
+        """Wait for a job and return what it returned, or raise its error (as Django would)."""
+        try:
+            return job.result()
+        except BaseException as exc:
+            if exc is self._failed:
+                self._reported = True
+            with connection.wrap_database_errors:
+                raise
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._pool is None:
+            return
+        # After an error here, the jobs not started yet are dropped (the transaction is lost).
+        self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+        if self._failed is not None and not self._reported:
+            # A failed job is the cause of what the caller ran into after it (its statements
+            # then met an aborted transaction), so its error is the one raised.
+            with connection.wrap_database_errors:
+                raise self._failed from error
