@@ -113,3 +113,35 @@ def test_an_error_of_the_caller_drops_the_jobs_not_started_and_rolls_back(
         raise ValueError("the caller's own error")
     assert dropped.cancelled()
     assert _count(scratch) == 0
+
+
+def test_reads_apart_run_on_a_second_connection_and_see_only_what_was_committed(
+    scratch: str,
+) -> None:
+    def backend(*, conn: Any) -> int:
+        return int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+    def rows(*, conn: Any) -> int:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {scratch}").fetchone()[0])
+
+    insert_frame(scratch, _rows(1, 5))  # committed (no transaction around the test)
+    with transaction.atomic(), Background(reads_apart=True) as bg:
+        insert_frame(scratch, _rows(100, 7))
+        writer, reader = bg.submit(backend), bg.submit_read(backend)
+        assert bg.result(writer) != bg.result(reader)
+        assert bg.result(bg.submit(rows)) == 12
+        assert bg.result(bg.submit_read(rows)) == 5
+
+
+def test_without_a_connection_to_spare_reads_go_through_the_first(
+    scratch: str, monkeypatch: Any
+) -> None:
+    def refuse(*args: Any) -> Any:
+        raise DatabaseError("too many clients already")
+
+    monkeypatch.setattr(connection, "get_new_connection", refuse)
+    with transaction.atomic(), Background(reads_apart=True) as bg:
+        insert_frame(scratch, _rows(1, 3))
+        assert (
+            bg.result(bg.submit_read(query_frame, f"SELECT * FROM {scratch}", [], ROWS)).height == 3
+        )

@@ -318,53 +318,92 @@ def _wrapped(conn: Any) -> Any:
 
 
 class Background:
-    """Database work of the current transaction, run in order on a thread of its own while the
-    caller computes (two cores: PostgreSQL writes while Python prepares the next step).
+    """Database work of the current transaction, run on threads of their own while the caller
+    computes (two cores: PostgreSQL writes while Python prepares the next step).
 
         with transaction.atomic(), Background() as bg:
             stored = bg.submit(store_rows, frame)      # the job gets conn=<psycopg connection>
             result = compute(...)                      # meanwhile
             bg.result(stored)
 
-    Jobs get `conn`, the transaction's psycopg connection, and must use only it (helpers here
-    take `conn=`): Django's own connection object belongs to the calling thread. While a job
-    runs, the caller's own queries wait for it (psycopg serialises a connection's use). A job
-    that fails fails the jobs queued after it; the first error is raised by `bg.result(job)` or
-    at the end of the block, which waits for every job before the transaction ends.
+    `submit`: jobs run in order on the transaction's own psycopg connection, and must use only
+    the `conn` they get (helpers here take `conn=`): Django's connection object belongs to the
+    calling thread. While a job runs, the caller's own queries wait for it (psycopg serialises
+    a connection's use).
+
+    `submit_read`: a job that reads only what was committed before the transaction began its
+    work (never the transaction's own writes). With `reads_apart`, such jobs run in order on a
+    second connection, each in a short transaction of its own, beside the writing jobs; the
+    caller passes it only when nothing uncommitted precedes the block (not inside an outer
+    `atomic`, whose writes a second connection could not see). Without it they are `submit`ted.
+
+    A job that fails fails the jobs queued after it, on both connections; the first error is
+    raised by `bg.result(job)` or at the end of the block, which waits for every job before the
+    transaction ends.
 
     On SQLite (one connection per thread, and nothing to overlap) jobs run at once, in the
     caller's thread, with `conn=None`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reads_apart: bool = False) -> None:
+        self._reads_apart = reads_apart
         self._pool: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
         self._conn: Any = None
+        self._reader_conn: Any = None
         self._failed: BaseException | None = None
         self._reported = False  # the failure was raised to the caller already
         self._lock = threading.Lock()
-        self._jobs: list[Future[Any]] = []
 
     def __enter__(self) -> Background:
         if is_postgres():
             self._conn = _psycopg()
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huzhu-db")
+            if self._reads_apart:
+                try:
+                    self._reader_conn = connection.get_new_connection(
+                        connection.get_connection_params()
+                    )
+                except Exception:  # no connection to spare: every job on this one, slower
+                    log.warning("no second database connection; reading on the first one")
+                    return self
+                self._reader_conn.autocommit = True  # each job opens its own transaction
+                self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huzhu-read")
         return self
 
     def submit(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run `job(*args, conn=..., **kwargs)` after the jobs submitted before it."""
         if self._pool is None:
-            done: Future[Any] = Future()
-            try:
-                done.set_result(job(*args, conn=None, **kwargs))
-            except BaseException as exc:
-                done.set_exception(exc)
-            return done
+            return self._inline(job, *args, **kwargs)
+        return self._pool.submit(self._guarded(job, lambda: job(*args, conn=self._conn, **kwargs)))
 
+    def submit_read(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run a reading job (see the class), beside the writing ones when reads are apart."""
+        if self._reader is None:
+            return self.submit(job, *args, **kwargs)
+        conn = self._reader_conn
+
+        def read() -> Any:
+            with conn.transaction():  # its temporary tables live until the job ends
+                return job(*args, conn=conn, **kwargs)
+
+        return self._reader.submit(self._guarded(job, read))
+
+    def _inline(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(job(*args, conn=None, **kwargs))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
+
+    def _guarded(self, job: Callable[..., Any], call: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
             with self._lock:
                 if self._failed is not None:
                     raise RuntimeError("an earlier database job of this transaction failed")
             start = time.perf_counter()
             try:
-                return job(*args, conn=self._conn, **kwargs)
+                return call()
             except BaseException as exc:
                 with self._lock:
                     self._failed = self._failed or exc
@@ -373,9 +412,7 @@ class Background:
                 name = getattr(job, "__name__", "job")
                 log.debug("background %s %.3f s", name, time.perf_counter() - start)
 
-        future = self._pool.submit(run)
-        self._jobs.append(future)
-        return future
+        return run
 
     def result(self, job: Future[Any]) -> Any:
         """Wait for a job and return what it returned, or raise its error (as Django would)."""
@@ -396,7 +433,11 @@ class Background:
         if self._pool is None:
             return
         # After an error here, the jobs not started yet are dropped (the transaction is lost).
-        self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+        for pool in (self._reader, self._pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=kind is not None)
+        if self._reader_conn is not None:
+            self._reader_conn.close()
         if self._failed is not None and not self._reported:
             # A failed job is the cause of what the caller ran into after it (its statements
             # then met an aborted transaction), so its error is the one raised.

@@ -141,13 +141,18 @@ def _content_hash(df: pl.DataFrame) -> pl.Series:
     return pl.Series("content_hash", [hashlib.sha256(k.encode()).hexdigest() for k in joined])
 
 
-def _validate(table: tb.Table) -> tuple[pl.DataFrame, list[tb.RowError]]:
-    df = table.df.with_columns(
+def _normalise(table: tb.Table) -> None:
+    """ID numbers without spaces and in capitals, and so on, before anything looks at them."""
+    table.df = table.df.with_columns(
         pl.col("id_number").str.to_uppercase().str.replace_all(r"\s", ""),
         pl.col("is_accident").str.to_lowercase(),
         pl.col("diagnosis_code").str.to_uppercase(),
     )
-    table.df = df
+
+
+def _validate(table: tb.Table) -> tuple[pl.DataFrame, list[tb.RowError]]:
+    """Every problem of every row (`_normalise` first), and the rows with amounts in fen."""
+    df = table.df
     normal = ~_is_reversal()
 
     def only_normal(expr: pl.Expr) -> pl.Expr:
@@ -252,7 +257,10 @@ def settlements_import(
     report = SettlementReport(file=file, rows=table.df.height)
     sid_header = table.header_of("settlement_id")
 
-    with transaction.atomic(), Background() as bg:
+    # A second connection reads beside the writes, unless an outer transaction holds writes
+    # that it could not see (then every statement goes through this one).
+    reads_apart = is_postgres() and not connection.in_atomic_block
+    with transaction.atomic(), Background(reads_apart=reads_apart) as bg:
         _lock_imports()
         specs, benefits = version_specs(), version_benefits()
         # Made now, while the connection is free (if the file is refused, it is rolled back).
@@ -260,20 +268,21 @@ def settlements_import(
             file_name=file[:255], file_sha256=hashlib.sha256(data).hexdigest(), actor=actor
         )
         keys = pl.concat([table.df["settlement_id"], table.df["reverses"].drop_nulls()])
-        known_job = bg.submit(_known_settlements, keys.drop_nulls().unique())
-        df, errors = _validate(table)
-        _stage("validate")
-        # Duplicates inside the file: the same content is one row; different content is refused.
-        if df["settlement_id"].is_duplicated().any():
-            df = _drop_repeats(df.with_columns(_content_hash(df)), errors, sid_header, file)
+        known_job = bg.submit_read(_known_settlements, keys.drop_nulls().unique())
+        _normalise(table)
         known: pl.DataFrame = bg.result(known_job)
         _stage("known settlement ids")
         known_ids = known["settlement_id"].implode()
-        people = _people(df.filter(~pl.col("settlement_id").is_in(known_ids))["id_number"])
+        # Members are matched while the rows are checked.
+        people = _people(table.df.filter(~pl.col("settlement_id").is_in(known_ids))["id_number"])
         _stage("ID numbers hashed and encrypted")
-        match_job = bg.submit(_match_members, people["id_hash"])
-        if "content_hash" not in df.columns:
-            df = df.with_columns(_content_hash(df))
+        match_job = bg.submit_read(_match_members, people["id_hash"])
+        df, errors = _validate(table)
+        _stage("validate")
+        # Duplicates inside the file: the same content is one row; different content is refused.
+        df = df.with_columns(_content_hash(df))
+        if df["settlement_id"].is_duplicated().any():
+            df = _drop_repeats(df, errors, sid_header, file)
         _stage("content hash")
         changed = df.join(
             known.select("settlement_id", pl.col("content_hash").alias("old")),
@@ -322,15 +331,15 @@ def settlements_import(
         )
         report.members_recomputed = touched.len()
         # What the rules need besides this file: read while its rows are prepared for storing.
-        stored_job = bg.submit(_read_touched, touched, targets["reverses"])
+        stored_job = bg.submit_read(_read_touched, touched, targets["reverses"])
         fresh = _number_settlements(fresh, people, members, first_id, report)
         rows = _settlement_rows(fresh, batch)
         report.new = rows.height
         rows_csv = _csv(rows)
         _stage("settlements prepared")
+        store_job = bg.submit(_store_settlements, rows, rows_csv, targets)
         touched_now: Touched = bg.result(stored_job)
         _stage("members' settlements, enrolments and claims read")
-        store_job = bg.submit(_store_settlements, rows, rows_csv, targets)
         in_hand = _as_settlement_frame(fresh, reversed_now=targets["reverses"])
         entries = _adjudicate_and_book(
             touched_now.reversing(targets["reverses"]),
@@ -542,23 +551,25 @@ def _store_settlements(rows: pl.DataFrame, csv: bytes, targets: pl.DataFrame, *,
     return count
 
 
-def reserve_ids(table: str, count: int) -> int:
+def reserve_ids(table: str, count: int, *, conn: Any = None) -> int:
     """The first of `count` consecutive primary keys nobody else will use (the caller holds the
-    import lock; on PostgreSQL the sequence is advanced past them)."""
-    with connection.cursor() as cur:
-        if is_postgres():
-            cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-            (seq,) = cur.fetchone()
-            cur.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')
-            (top,) = cur.fetchone()
-            cur.execute("SELECT nextval(%s)", [seq])
-            (nxt,) = cur.fetchone()
-            first = max(int(top) + 1, int(nxt))
-            cur.execute("SELECT setval(%s, %s)", [seq, first + max(count, 1) - 1])
-            return first
-        cur.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')
-        (top,) = cur.fetchone()
-        return int(top) + 1
+    import lock; on PostgreSQL the sequence is advanced past them, for good: a sequence is not
+    transactional). `conn`: a psycopg connection to use instead of Django's."""
+
+    def one(sql: str, params: list[Any] | None = None) -> Any:
+        if conn is not None:
+            return conn.execute(sql, params).fetchone()[0]
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchone()[0]
+
+    top = int(one(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"'))
+    if conn is None and not is_postgres():
+        return top + 1
+    seq = one("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+    first = max(top + 1, int(one("SELECT nextval(%s)", [seq])))
+    one("SELECT setval(%s, %s)", [seq, first + max(count, 1) - 1])
+    return first
 
 
 def version_specs() -> list[VersionSpec]:
@@ -741,7 +752,8 @@ def _adjudicate_and_book(
         )
     )
     new = df.filter(pl.col("claim_id").is_null())
-    first = reserve_ids(claims, new.height)
+    # Numbers taken from the sequence need no wait for the settlements being written.
+    first = bg.result(bg.submit_read(reserve_ids, claims, new.height))
     new = (
         # In member order, as the settlements are numbered: all three indexes fill in order.
         new.sort("member_id", "spk", "version_id", nulls_last=True)
