@@ -10,7 +10,9 @@ from huzhu.core.tabular import TableError
 from huzhu.protection.enrollments import enrollments_import
 from huzhu.protection.models import LedgerEntry
 from huzhu.protection.plans import plan_load_toml
+from huzhu.settlement import services
 from huzhu.settlement.exports import payout_rows
+from huzhu.settlement.models import Settlement
 from huzhu.settlement.services import settlements_import
 from tests.conftest import new_id_number
 
@@ -136,7 +138,8 @@ def test_unknown_member_and_not_enrolled(enrolled, tree, make_member):
     assert p[("S2", "")] == ("5000.00", "0.00", "NOT_ENROLLED")
 
 
-def test_the_report_counts_what_the_import_did(enrolled, tree, make_member):
+def test_the_report_counts_what_the_import_did(enrolled, tree, make_member, monkeypatch):
+    monkeypatch.setattr(services, "STORE_SLICE", 3)  # settlements written in two slices
     stranger = new_id_number()
     report = settlements_import(
         file(
@@ -153,6 +156,8 @@ def test_the_report_counts_what_the_import_did(enrolled, tree, make_member):
     assert report.reasons == {"PAID": 2, "REVERSED": 2, "NOT_MEMBER": 1}
     # ZY: 11,000 above the deductible, 10,000 at 50% and 1,000 at 60%; JT: one day at 50.
     assert report.paid_by_plan == {"ZY": "5600.00", "JT": "50.00"}
+    assert Settlement.objects.count() == 4
+    assert Settlement.objects.get(settlement_id="S2").reversed_by == "R1"
 
 
 def test_keep_valid_imports_the_good_rows_and_reports_the_bad(enrolled):

@@ -84,6 +84,7 @@ def test_reads_on_a_second_connection_pay_exactly_as_on_one(
             return entered
 
     monkeypatch.setattr(services, "Background", Watched)
+    monkeypatch.setattr(services, "STORE_SLICE", 400)  # settlements written in several COPYs
     on_two = _run(two_files, one_connection=False)
     assert apart == [True, True]
     _reset()

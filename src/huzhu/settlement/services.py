@@ -71,6 +71,7 @@ SETTLEMENT_COLUMNS = (
 TRUE_WORDS = ["1", "是", "true", "y", "yes"]
 FALSE_WORDS = ["0", "否", "false", "n", "no"]
 LOCK_KEY = 784513
+STORE_SLICE = 250_000  # settlements per COPY
 CENT = Decimal("0.01")
 Progress = Callable[[str, int], None]
 log = logging.getLogger(__name__)
@@ -333,11 +334,14 @@ def settlements_import(
         # What the rules need besides this file: read while its rows are prepared for storing.
         stored_job = bg.submit_read(_read_touched, touched, targets["reverses"])
         fresh = _number_settlements(fresh, people, members, first_id, report)
-        rows = _settlement_rows(fresh, batch)
-        report.new = rows.height
-        rows_csv = _csv(rows)
+        report.new = fresh.height
+        # In slices, so that the first COPY starts while the next slice's rows are prepared.
+        stored = [
+            bg.submit(_store_settlements, rows, _csv(rows))
+            for rows in (_settlement_rows(part, batch) for part in fresh.iter_slices(STORE_SLICE))
+        ]
+        bg.submit(_mark_reversed, targets)
         _stage("settlements prepared")
-        store_job = bg.submit(_store_settlements, rows, rows_csv, targets)
         touched_now: Touched = bg.result(stored_job)
         _stage("members' settlements, enrolments and claims read")
         in_hand = _as_settlement_frame(fresh, reversed_now=targets["reverses"])
@@ -349,7 +353,7 @@ def settlements_import(
             bg=bg,
             batch=str(batch.pk),
             report=report,
-            before_summaries=lambda: say("stored", bg.result(store_job)),
+            before_summaries=lambda: say("stored", sum(bg.result(job) for job in stored)),
         )
         say("paid", entries)
         batch.finished_at = timezone.now()
@@ -536,10 +540,14 @@ def _settlement_rows(fresh: pl.DataFrame, batch: SettlementImport) -> pl.DataFra
     )
 
 
-def _store_settlements(rows: pl.DataFrame, csv: bytes, targets: pl.DataFrame, *, conn: Any) -> int:
-    """Write the new settlements and mark the ones they reverse (a `Background` job)."""
-    count = insert_frame(Settlement._meta.db_table, rows, csv=csv, conn=conn)
-    update_frame(
+def _store_settlements(rows: pl.DataFrame, csv: bytes | None, *, conn: Any) -> int:
+    """Write new settlements (a `Background` job)."""
+    return insert_frame(Settlement._meta.db_table, rows, csv=csv, conn=conn)
+
+
+def _mark_reversed(targets: pl.DataFrame, *, conn: Any) -> int:
+    """Mark the settlements these rows reverse (a `Background` job, after the rows are in)."""
+    return update_frame(
         Settlement._meta.db_table,
         "settlement_id",
         targets.select(
@@ -548,7 +556,6 @@ def _store_settlements(rows: pl.DataFrame, csv: bytes, targets: pl.DataFrame, *,
         ),
         conn=conn,
     )
-    return count
 
 
 def reserve_ids(table: str, count: int, *, conn: Any = None) -> int:
@@ -710,6 +717,16 @@ def _read_touched(member_ids: pl.Series, unmatched_sids: pl.Series, *, conn: Any
     return Touched(settlements, enrollments, existing)
 
 
+def _store_claims(rows: pl.DataFrame, csv: bytes | None, *, conn: Any) -> int:
+    """Write new claims (a `Background` job)."""
+    return insert_frame(Claim._meta.db_table, rows, csv=csv, conn=conn)
+
+
+def _store_entries(rows: pl.DataFrame, csv: bytes | None, *, conn: Any) -> int:
+    """Write ledger entries (a `Background` job)."""
+    return insert_frame(LedgerEntry._meta.db_table, rows, csv=csv, conn=conn)
+
+
 def _adjudicate_and_book(
     stored: Touched,
     in_hand: pl.DataFrame,
@@ -730,7 +747,7 @@ def _adjudicate_and_book(
         return 0
     result = adjudicate(settlements, stored.enrollments.drop("unit_id"), specs)
     _stage("rules engine")
-    claims, entries = Claim._meta.db_table, LedgerEntry._meta.db_table
+    claims = Claim._meta.db_table
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     df = (
         result.join(settlements.select("spk", "member_id"), on="spk", how="left")
@@ -776,7 +793,7 @@ def _adjudicate_and_book(
         pl.lit(now).alias("created_at"),
         pl.lit(now).alias("updated_at"),
     )
-    bg.submit(insert_frame, claims, claim_rows, csv=_csv(claim_rows))
+    bg.submit(_store_claims, claim_rows, _csv(claim_rows))
     old = df.filter(
         pl.col("claim_id").is_not_null()
         & (
@@ -832,7 +849,7 @@ def _adjudicate_and_book(
         pl.lit(batch).alias("batch"),
         pl.lit("").alias("memo"),
     )
-    bg.submit(insert_frame, entries, entry_rows, csv=_csv(entry_rows))
+    bg.submit(_store_entries, entry_rows, _csv(entry_rows))
     _stage("ledger entries prepared")
     # What the summaries would look up: the enrolment's unit and the plan's benefit.
     keys = moves.join(
