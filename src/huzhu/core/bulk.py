@@ -288,11 +288,13 @@ def temp_keys(
     indexed: bool = True,
     conn: Any = None,
 ) -> str:
-    """`temp_frame` of one distinct-key column `k`. `indexed=False` leaves out its primary key:
-    for a table that is only ever the side of a hash join or the outer side of a nested loop,
-    the index is work for nothing (a third of a million-key table's cost)."""
+    """`temp_frame` of one distinct-key column `k`. `indexed=False` leaves out its primary key
+    on PostgreSQL: for a table that is only ever the side of a hash join or the outer side of a
+    nested loop, the index is work for nothing (a third of a million-key table's cost)."""
     keys = values if isinstance(values, pl.Series) else pl.Series("k", list(values))
     unique = keys.alias("k").drop_nulls().unique()
+    # SQLite's planner has no hash join: there the index is kept.
+    indexed = indexed or (conn is None and not is_postgres())
     column = f"k {sql_type} PRIMARY KEY" if indexed else f"k {sql_type} NOT NULL"
     return temp_frame(name, unique.to_frame(), column, conn=conn)
 
