@@ -155,9 +155,12 @@ def keep_setup(kept: Path) -> None:
 
         admin, name = _pg_admin(os.environ["DATABASE_URL"])
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}_kept" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}_kept" TEMPLATE "{name}"')
-        (kept / "database").write_text(f"{name}_kept")
+            # One template per set-up (its directory's name holds the sizes and the seed):
+            # a set-up of other sizes must not replace it.
+            template = f"{name}_{kept.name.replace('-', '_')}"
+            conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{template}" TEMPLATE "{name}"')
+        (kept / "database").write_text(template)
     else:  # the SQLite file is in HUZHU_HOME, copied above
         (kept / "database").write_text("sqlite")
     (kept / "ready").write_text("")
