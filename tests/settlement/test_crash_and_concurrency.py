@@ -16,12 +16,11 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from huzhu.protection.enrollments import enrollments_import
-from huzhu.protection.plans import plan_load_toml
 from huzhu.settlement.exports import payout_rows
 from huzhu.settlement.models import Settlement
-from huzhu.settlement.synth import PLANS, plan_toml, write_settlements
+from huzhu.settlement.synth import write_settlements
 from tests.conftest import new_id_number
+from tests.settlement.city import enrolled_city
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -51,17 +50,7 @@ def _start_import(path: Path) -> subprocess.Popen[str]:
 @pytest.fixture
 def city_file(tree, make_member, tmp_path) -> Path:
     """Plans, 400 enrolled members and a file of 6,000 settlements with reversals."""
-    for key in PLANS:
-        plan_load_toml(plan_toml(key).encode(), file=f"{key}.toml")
-    numbers = [new_id_number() for _ in range(400)]
-    for n in numbers:
-        make_member(tree.u1, id_number=n)
-    lines = ["id_number,plan_code,period_start"]
-    lines += [f"{n},ZY,2026-01-01" for n in numbers] + [f"{n},JT,2026-01-01" for n in numbers[::2]]
-    lines += [f"{n},ZY,2025-01-01" for n in numbers[::3]] + [
-        f"{n},YW,2026-01-01" for n in numbers[::5]
-    ]
-    enrollments_import(("\n".join(lines) + "\n").encode(), file="e.csv")
+    numbers = enrolled_city(tree, make_member, 400)
     path = tmp_path / "settlements.csv"
     write_settlements(path, random.Random(3), numbers + [new_id_number() for _ in range(20)], 6000)
     return path

@@ -13,14 +13,13 @@ import pytest
 from django.db import connection, transaction
 
 from huzhu.core import bulk
-from huzhu.protection.enrollments import enrollments_import
 from huzhu.protection.models import LedgerEntry
-from huzhu.protection.plans import plan_load_toml
 from huzhu.settlement import services
 from huzhu.settlement.exports import payout_rows
 from huzhu.settlement.services import settlements_import
-from huzhu.settlement.synth import PLANS, plan_toml, write_settlements
+from huzhu.settlement.synth import write_settlements
 from tests.conftest import new_id_number
+from tests.settlement.city import enrolled_city
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -29,16 +28,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def two_files(tree: Any, make_member: Any, tmp_path: Path) -> tuple[bytes, bytes]:
     """300 enrolled members; 3,000 settlements split in two files, the second reversing some
     of the first and bringing earlier-dated ones for the same members."""
-    for key in PLANS:
-        plan_load_toml(plan_toml(key).encode(), file=f"{key}.toml")
-    numbers = [new_id_number() for _ in range(300)]
-    for n in numbers:
-        make_member(tree.u1, id_number=n)
-    lines = ["id_number,plan_code,period_start"]
-    lines += [f"{n},ZY,2026-01-01" for n in numbers] + [f"{n},JT,2026-01-01" for n in numbers[::2]]
-    lines += [f"{n},ZY,2025-01-01" for n in numbers[::3]]
-    lines += [f"{n},YW,2026-01-01" for n in numbers[::5]]
-    enrollments_import(("\n".join(lines) + "\n").encode(), file="e.csv")
+    numbers = enrolled_city(tree, make_member, 300)
     path = tmp_path / "settlements.csv"
     write_settlements(path, random.Random(5), numbers + [new_id_number() for _ in range(10)], 3000)
     header, *rows = path.read_text().splitlines()
