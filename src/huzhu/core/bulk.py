@@ -135,8 +135,13 @@ def fen_text(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def frame_csv(df: pl.DataFrame) -> bytes:
-    """`df` as the CSV that `insert_frame` sends to COPY (to build it ahead of the COPY)."""
+def frame_csv(df: pl.DataFrame) -> bytes | None:
+    """`df` as the CSV that `insert_frame` sends to COPY, to build it ahead of the COPY (while
+    a `Background` job writes something else); None on SQLite, which has no COPY."""
+    return _csv(df) if is_postgres() else None
+
+
+def _csv(df: pl.DataFrame) -> bytes:
     buf = io.BytesIO()
     df.write_csv(buf, include_header=False, null_value=_NULL)
     return buf.getvalue()
@@ -153,10 +158,11 @@ def insert_frame(
     if df.height == 0:
         return 0
     cols = ", ".join(f'"{c}"' for c in df.columns)
-    if conn is not None or is_postgres():
-        payload = csv if csv is not None else frame_csv(df)
+    pg = _pg(conn)
+    if pg is not None:
+        payload = csv if csv is not None else _csv(df)
         sql = f"COPY \"{table}\" ({cols}) FROM STDIN WITH (FORMAT csv, NULL '{_NULL}')"
-        with _wrapped(conn), (conn or _psycopg()).cursor() as raw, raw.copy(sql) as copy:
+        with _wrapped(conn), pg.cursor() as raw, raw.copy(sql) as copy:
             copy.write(payload)
         return df.height
     marks = ", ".join(["%s"] * df.width)
@@ -172,8 +178,8 @@ def update_frame(table: str, key: str, df: pl.DataFrame, *, conn: Any = None) ->
     if df.height == 0:
         return 0
     columns = [c for c in df.columns if c != key]
-    if conn is not None or is_postgres():
-        pg = conn or _psycopg()
+    pg = _pg(conn)
+    if pg is not None:
         cols_sql = ", ".join(f'"{c}"' for c in df.columns)
         with _wrapped(conn):
             pg.execute(
@@ -203,11 +209,12 @@ def query_frame(
 ) -> pl.DataFrame:
     """Run a SELECT and return its rows as a DataFrame (COPY out as CSV on PostgreSQL).
     `conn`: as for `insert_frame`."""
-    if conn is not None or is_postgres():
+    pg = _pg(conn)
+    if pg is not None:
         buf = io.BytesIO()
         with (
             _wrapped(conn),
-            (conn or _psycopg()).cursor() as raw,
+            pg.cursor() as raw,
             raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, NULL '{_NULL}')", params) as copy,
         ):
             for block in copy:
@@ -266,8 +273,8 @@ def temp_frame(name: str, df: pl.DataFrame, columns_sql: str, *, conn: Any = Non
     Rows go in sorted by the first column, so a primary key there is filled from its right
     edge (random keys into a big b-tree thrash the small temp_buffers); the table is analysed,
     so the planner knows its size when joining. `conn`: as for `insert_frame`."""
-    if conn is not None or is_postgres():
-        pg = conn or _psycopg()
+    pg = _pg(conn)
+    if pg is not None:
         with _wrapped(conn):
             pg.execute(f'DROP TABLE IF EXISTS "{name}"')
             pg.execute(f'CREATE TEMP TABLE "{name}" ({columns_sql}) ON COMMIT DROP')
@@ -294,22 +301,31 @@ def temp_keys(
     keys = values if isinstance(values, pl.Series) else pl.Series("k", list(values))
     unique = keys.alias("k").drop_nulls().unique()
     # SQLite's planner has no hash join: there the index is kept.
-    indexed = indexed or (conn is None and not is_postgres())
+    indexed = indexed or _pg(conn) is None
     column = f"k {sql_type} PRIMARY KEY" if indexed else f"k {sql_type} NOT NULL"
     return temp_frame(name, unique.to_frame(), column, conn=conn)
 
 
 def analyze_temp(name: str, *, conn: Any = None) -> None:
     """Give the planner a temporary table's statistics (autovacuum never analyses them)."""
-    if conn is not None or is_postgres():
+    pg = _pg(conn)
+    if pg is not None:
         with _wrapped(conn):
-            (conn or _psycopg()).execute(f'ANALYZE "{name}"')
+            pg.execute(f'ANALYZE "{name}"')
 
 
 def _psycopg() -> Any:
     """The psycopg connection under Django's (in its current transaction)."""
     connection.ensure_connection()
     return connection.connection
+
+
+def _pg(conn: Any) -> Any:
+    """The psycopg connection to write with: `conn` (a `Background` job's), else Django's on
+    PostgreSQL; None on SQLite."""
+    if conn is not None:
+        return conn
+    return _psycopg() if is_postgres() else None
 
 
 def _wrapped(conn: Any) -> Any:
@@ -376,7 +392,11 @@ class Background:
         """Run `job(*args, conn=..., **kwargs)` after the jobs submitted before it."""
         if self._pool is None:
             return self._inline(job, *args, **kwargs)
-        return self._pool.submit(self._guarded(job, lambda: job(*args, conn=self._conn, **kwargs)))
+
+        def write() -> Any:
+            return job(*args, conn=self._conn, **kwargs)
+
+        return self._pool.submit(self._guarded(job, args, write))
 
     def submit_read(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         """Run a reading job (see the class), beside the writing ones when reads are apart."""
@@ -388,7 +408,7 @@ class Background:
             with conn.transaction():  # its temporary tables live until the job ends
                 return job(*args, conn=conn, **kwargs)
 
-        return self._reader.submit(self._guarded(job, read))
+        return self._reader.submit(self._guarded(job, args, read))
 
     def _inline(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         done: Future[Any] = Future()
@@ -398,7 +418,13 @@ class Background:
             done.set_exception(exc)
         return done
 
-    def _guarded(self, job: Callable[..., Any], call: Callable[[], Any]) -> Callable[[], Any]:
+    def _guarded(
+        self, job: Callable[..., Any], args: tuple[Any, ...], call: Callable[[], Any]
+    ) -> Callable[[], Any]:
+        # Logged as the job's name and, for the helpers here, the table it works on.
+        name = getattr(job, "__name__", "job")
+        label = f"{name} {args[0]}" if args and isinstance(args[0], str) else name
+
         def run() -> Any:
             with self._lock:
                 if self._failed is not None:
@@ -411,8 +437,7 @@ class Background:
                     self._failed = self._failed or exc
                 raise
             finally:
-                name = getattr(job, "__name__", "job")
-                log.debug("background %s %.3f s", name, time.perf_counter() - start)
+                log.debug("background %s %.3f s", label, time.perf_counter() - start)
 
         return run
 
