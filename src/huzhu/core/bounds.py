@@ -1,0 +1,195 @@
+"""The bounds every amount, quota and date must keep, wherever it comes from (INTERFACES.md
+"Bounds"): the API, the pages, the importers and the command line all call in here.
+
+- Money: a plain decimal string of ASCII digits with at most two decimals, from 0 to
+  99,999,999.99 yuan. `1e3`, `١٠٠` (Arabic-Indic), `９９` (full width), `+5`, `.5`, `NaN` are
+  not amounts: Python's `Decimal()`, `int()` and the regex `\\d` accept other scripts and
+  notations, so none of them decides what an amount is.
+- Quotas: whole numbers from 0 to 1,000,000.
+- Dates: `YYYY-MM-DD` in ASCII digits, from 1900-01-01 to 2099-12-31.
+
+A value out of bounds is a `DomainError` (400) naming the field; pydantic types for the API
+(`MoneyText`, `Day`, `Quota`) give a 422 naming it. Nothing out of bounds reaches a column it
+could overflow.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+from huzhu.core.errors import DomainError
+
+MAX_MONEY = Decimal("99999999.99")
+MAX_QUOTA = 1_000_000
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2099, 12, 31)
+CENT = Decimal("0.01")
+
+# ASCII digits only ([0-9], never \d): at most 8 before the point, 1 or 2 after it.
+MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
+_MONEY = re.compile(MONEY_PATTERN, re.ASCII)
+_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$", re.ASCII)
+_WHOLE = re.compile(r"^[0-9]{1,7}$", re.ASCII)
+
+
+def money_problem(value: object, *, allow_zero: bool = False) -> str | None:
+    """Why `value` is not an amount of yuan within bounds, or None when it is one."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return f"not an amount: {value}"
+        if abs(value) <= MAX_MONEY and value != value.quantize(CENT):
+            return f"at most two decimals: {value}"
+        amount = value
+    elif isinstance(value, str):
+        text = value.strip(" \t")
+        if not _MONEY.match(text):
+            if text.startswith("-") and _MONEY.match(text[1:]):
+                return f"must not be negative: {_short(value)}"
+            if re.fullmatch(r"[0-9]{9,}(\.[0-9]{1,2})?", text, re.ASCII):
+                return f"at most {MAX_MONEY} yuan: {_short(value)}"
+            return (
+                "not an amount: write yuan in ASCII digits with at most two decimals "
+                f"(e.g. 1200.50): {_short(value)}"
+            )
+        amount = Decimal(text)
+    else:
+        # int, float, bool and anything else: an amount comes as text (or an exact Decimal).
+        return f'not an amount: write it as a string such as "1200.50": {_short(value)}'
+    if amount < 0:
+        return f"must not be negative: {amount}"
+    if amount == 0 and not allow_zero:
+        return f"must be more than 0: {amount}"
+    if amount > MAX_MONEY:
+        return f"at most {MAX_MONEY} yuan: {amount}"
+    return None
+
+
+def parse_money(value: object, field: str, *, allow_zero: bool = False) -> Decimal:
+    """`value` as Decimal yuan with two places; DomainError `invalid_amount` naming `field`."""
+    problem = money_problem(value, allow_zero=allow_zero)
+    if problem is not None:
+        raise DomainError("invalid_amount", f"{field}: {problem}", field=field)
+    assert isinstance(value, (str, Decimal))
+    return Decimal(value.strip(" \t") if isinstance(value, str) else value).quantize(CENT)
+
+
+def date_problem(value: object) -> str | None:
+    """Why `value` is not a date within bounds (a `date`, or `YYYY-MM-DD` text), or None."""
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, str):
+        m = _DATE.match(value.strip())
+        if not m:
+            return f"not a date (YYYY-MM-DD): {_short(value)}"
+        try:
+            day = date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return f"no such date: {_short(value)}"
+    else:
+        return f"not a date (YYYY-MM-DD): {_short(value)}"
+    if not MIN_DATE <= day <= MAX_DATE:
+        return f"must lie between {MIN_DATE} and {MAX_DATE}: {day}"
+    return None
+
+
+def parse_date(value: object, field: str) -> date:
+    """`value` as a date within bounds; DomainError `invalid_date` naming `field`."""
+    problem = date_problem(value)
+    if problem is not None:
+        raise DomainError("invalid_date", f"{field}: {problem}", field=field)
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value).strip())
+
+
+def quota_problem(value: object, *, minimum: int = 0) -> str | None:
+    """Why `value` is not a quota (a whole number from `minimum` to 1,000,000), or None."""
+    if isinstance(value, bool):
+        return f"not a whole number: {value}"
+    if isinstance(value, str):
+        if not _WHOLE.match(value.strip()):
+            return f"not a whole number of at most {MAX_QUOTA:,}: {_short(value)}"
+        value = int(value.strip())
+    if not isinstance(value, int):
+        return f"not a whole number: {_short(value)}"
+    if value < minimum:
+        return f"must be at least {minimum}: {value}"
+    if value > MAX_QUOTA:
+        return f"at most {MAX_QUOTA:,}: {value}"
+    return None
+
+
+def parse_quota(value: object, field: str, *, minimum: int = 0) -> int:
+    problem = quota_problem(value, minimum=minimum)
+    if problem is not None:
+        raise DomainError("invalid_quota", f"{field}: {problem}", field=field)
+    return int(value.strip()) if isinstance(value, str) else int(value)  # type: ignore[arg-type]
+
+
+def _short(value: object) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+# -- pydantic types for the API's schemas: a 422 naming the field, never a 500 --------------------
+
+
+def _money_in(value: Any) -> Decimal:
+    problem = money_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return parse_money(value, "amount")
+
+
+def _money_or_zero_in(value: Any) -> Decimal:
+    problem = money_problem(value, allow_zero=True)
+    if problem is not None:
+        raise ValueError(problem)
+    return parse_money(value, "amount", allow_zero=True)
+
+
+def _day_in(value: Any) -> date:
+    problem = date_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value if isinstance(value, date) else date.fromisoformat(value.strip())
+
+
+def _quota_in(value: Any) -> int:
+    problem = quota_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return int(value.strip()) if isinstance(value, str) else int(value)
+
+
+_MONEY_SCHEMA = {"type": "string", "pattern": MONEY_PATTERN, "examples": ["1200.50"]}
+
+# An amount of yuan (> 0) given as a string: "1200.50"; read as Decimal, written back as text.
+MoneyText = Annotated[
+    Decimal,
+    BeforeValidator(_money_in),
+    PlainSerializer(lambda d: f"{d:.2f}", return_type=str),
+    WithJsonSchema(_MONEY_SCHEMA),
+]
+# The same, where 0.00 is a valid amount (a self-paid part, a contribution waived).
+MoneyOrZeroText = Annotated[
+    Decimal,
+    BeforeValidator(_money_or_zero_in),
+    PlainSerializer(lambda d: f"{d:.2f}", return_type=str),
+    WithJsonSchema(_MONEY_SCHEMA),
+]
+Day = Annotated[
+    date,
+    BeforeValidator(_day_in),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
+Quota = Annotated[
+    int,
+    BeforeValidator(_quota_in),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_QUOTA}),
+]
