@@ -1,4 +1,12 @@
-"""The vectorised engine and the readable rule engine agree on every payout (Hypothesis)."""
+"""The vectorised engine that runs in production equals the readable rules (Hypothesis).
+
+`huzhu.protection.rules.adjudicate_member` says what every stay of one member gets, under every
+plan version it falls in. `huzhu.settlement.engine.adjudicate` computes the same for a whole
+file's members at once, as Polars expressions. Here random plans, enrolments (renewals and new
+members with payment dates), stays from both channels (bureau settlements in every version,
+claims filed by hand in their own version only), reversals and limits (an approved amount or
+a staff correction, 0.00 included) go through both, and every row must agree to the fen.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +25,8 @@ money = st.one_of(st.integers(0, 6_000_000), st.sampled_from([0, 1, 50, 100_000,
     lambda f: Decimal(f) / 100
 )
 caps = st.one_of(st.sampled_from([0, 500, 1000, 2000]), st.integers(0, 80_000))
+MEMBERS = (1, 2, 3)
+VERSIONS = (1, 2, 3, 4)  # one per benefit; 101..104 are their versions of the year before
 
 
 @st.composite
@@ -58,12 +68,19 @@ def version_terms(draw: st.DrawFn, benefit: rules.Benefit, code: str) -> rules.V
 
 
 @st.composite
-def settlement(draw: st.DrawFn, n: int) -> dict[str, object]:
+def stay(draw: st.DrawFn, n: int) -> dict[str, object]:
     admitted = START - timedelta(days=20) + timedelta(days=draw(st.integers(0, 400)))
     discharged = admitted + timedelta(days=draw(st.integers(0, 40)))
+    by_hand = draw(st.integers(0, 3)) == 0
     return {
-        "sid": f"S{draw(st.integers(0, 30)):03d}-{n}",
-        "member_id": draw(st.integers(1, 3)),
+        # Hand claims are keyed by their settlement_id or C<claim id>, and take part only in
+        # the version they were filed under; their row key (spk) is minus the claim id.
+        "spk": -n if by_hand else n,
+        "sid": (
+            f"C{n}" if by_hand and draw(st.booleans()) else f"S{draw(st.integers(0, 30)):03d}-{n}"
+        ),
+        "only_version": draw(st.sampled_from(VERSIONS)) if by_hand else None,
+        "member_id": draw(st.sampled_from(MEMBERS)),
         "admitted_on": admitted,
         "discharged_on": discharged,
         "settled_on": discharged + timedelta(days=draw(st.integers(0, 3))),
@@ -71,90 +88,62 @@ def settlement(draw: st.DrawFn, n: int) -> dict[str, object]:
         "out_scope": draw(money),
         "diagnosis_code": draw(st.sampled_from([None, "", "C34.1", "i21", "I63", "J18", " c50 "])),
         "is_accident": draw(st.booleans()),
-        "reversed": draw(st.booleans()) and draw(st.booleans()),
+        "reversed": (not by_hand) and draw(st.booleans()) and draw(st.booleans()),
+        # A stay's limit under some version: a reviewer's approved amount or a correction.
+        "limit": draw(
+            st.one_of(
+                st.none(),
+                st.tuples(st.sampled_from(VERSIONS), st.sampled_from([0, 1, 5_000, 300_000])),
+            )
+        ),
     }
 
 
-def reference(terms_by_version, previous, enrolled, rows):
-    """Expected rows from the readable engine: {(spk, version_id or None): (base, target, reason)}."""
+def expected_rows(terms_by_version, previous, enrolled, paid_on, rows):
+    """{(spk, version or None): (base, assessed, payable, reason)} by the readable rules."""
     expected = {}
-    facts = {
-        r["spk"]: rules.SettlementFacts(
-            settlement_id=r["sid"],
-            admitted_on=r["admitted_on"],
-            discharged_on=r["discharged_on"],
-            settled_on=r["settled_on"],
-            in_scope_self_pay=r["in_scope"],
-            out_of_scope_self_pay=r["out_scope"],
-            diagnosis_code=r["diagnosis_code"],
-            is_accident=r["is_accident"],
-        )
-        for r in rows
-    }
-    for vid, terms in terms_by_version.items():
-        for member in {m for m, v in enrolled if v == vid}:
-            mine = [
-                r
-                for r in rows
-                if r["member_id"] == member and terms.covers_admission(r["admitted_on"])
-            ]
-            new = (member, previous.get(vid)) not in enrolled
-            live = [facts[r["spk"]] for r in mine if not r["reversed"]]
-            spk_of = {r["sid"]: r["spk"] for r in mine}
-            for a in rules.adjudicate_period(terms, new_to_plan=new, settlements=live):
-                reason = a.reason.value if a.reason else None
-                if reason is None and rules.in_waiting_period(
-                    terms, new_to_plan=new, s=facts[spk_of[a.settlement_id]]
-                ):
-                    reason = "WAITING_PERIOD"
-                expected[(spk_of[a.settlement_id], vid)] = (
-                    fen(a.base_amount),
-                    fen(a.payable),
-                    reason,
-                )
-            for r in mine:
-                if r["reversed"]:
-                    base = rules.rule_base(terms, facts[r["spk"]])
-                    expected[(r["spk"], vid)] = (fen(base), 0, "REVERSED")
-    covered = {spk for spk, _ in expected}
-    for r in rows:
-        if r["spk"] not in covered:
-            reason = "REVERSED" if r["reversed"] else "NOT_ENROLLED"
-            expected[(r["spk"], None)] = (fen(r["in_scope"]), 0, reason)
+    for member in MEMBERS:
+        mine = [r for r in rows if r["member_id"] == member]
+        enrolments = [
+            rules.Enrolled(
+                version=vid,
+                terms=terms,
+                renews=(member, previous[vid]) in enrolled,
+                paid_on=paid_on.get((member, vid)),
+            )
+            for vid, terms in terms_by_version.items()
+            if (member, vid) in enrolled
+        ]
+        stays = [
+            rules.Stay(
+                facts=rules.SettlementFacts(
+                    settlement_id=r["sid"],
+                    admitted_on=r["admitted_on"],
+                    discharged_on=r["discharged_on"],
+                    settled_on=r["settled_on"],
+                    in_scope_self_pay=r["in_scope"],
+                    out_of_scope_self_pay=r["out_scope"],
+                    diagnosis_code=r["diagnosis_code"],
+                    is_accident=r["is_accident"],
+                ),
+                reversed=r["reversed"],
+                only_version=r["only_version"],
+                limits={r["limit"][0]: Decimal(r["limit"][1]) / 100} if r["limit"] else {},
+            )
+            for r in mine
+        ]
+        spk_of = {r["sid"]: r["spk"] for r in mine}
+        for row in rules.adjudicate_member(enrolments, stays):
+            expected[(spk_of[row.key], row.version)] = (
+                fen(row.base_amount),
+                fen(row.assessed),
+                fen(row.payable),
+                row.reason.value if row.reason else None,
+            )
     return expected
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_bulk_engine_agrees_with_rule_engine(data):
-    benefits = list(rules.Benefit)
-    terms_by_version = {}
-    specs = []
-    previous = {}
-    for vid, benefit in enumerate(benefits, start=1):
-        terms = data.draw(version_terms(benefit, f"P{vid}"))
-        terms_by_version[vid] = terms
-        prev_id = 100 + vid  # a last-year version: enrolment in it ends the waiting period
-        previous[vid] = prev_id
-        specs.append(VersionSpec(version_id=vid, terms=terms, previous_version_id=prev_id))
-    enrolled = set(
-        data.draw(
-            st.sets(
-                st.tuples(st.integers(1, 3), st.sampled_from([1, 2, 3, 4, 101, 102, 103, 104])),
-                max_size=16,
-            )
-        )
-    )
-    raw = data.draw(st.lists(st.integers(0, 10**6), max_size=12))
-    rows = []
-    seen = set()
-    for n, _ in enumerate(raw):
-        r = data.draw(settlement(n))
-        if r["sid"] in seen:
-            continue
-        seen.add(r["sid"])
-        r["spk"] = n + 1
-        rows.append(r)
+def engine_rows(specs, enrolled, paid_on, rows):
     settlements = pl.DataFrame(
         {
             "spk": [r["spk"] for r in rows],
@@ -168,6 +157,7 @@ def test_bulk_engine_agrees_with_rule_engine(data):
             "diagnosis_code": [r["diagnosis_code"] for r in rows],
             "is_accident": [r["is_accident"] for r in rows],
             "reversed": [r["reversed"] for r in rows],
+            "only_version": [r["only_version"] for r in rows],
         },
         schema={
             "spk": pl.Int64,
@@ -181,15 +171,100 @@ def test_bulk_engine_agrees_with_rule_engine(data):
             "diagnosis_code": pl.String,
             "is_accident": pl.Boolean,
             "reversed": pl.Boolean,
+            "only_version": pl.Int64,
         },
     )
+    pairs = sorted(enrolled)
     enrollments = pl.DataFrame(
-        {"member_id": [m for m, _ in enrolled], "version_id": [v for _, v in enrolled]},
-        schema={"member_id": pl.Int64, "version_id": pl.Int64},
+        {
+            "member_id": [m for m, _ in pairs],
+            "version_id": [v for _, v in pairs],
+            "paid_on": [paid_on.get(p) for p in pairs],
+        },
+        schema={"member_id": pl.Int64, "version_id": pl.Int64, "paid_on": pl.Date},
     )
-    got = adjudicate(settlements, enrollments, specs)
-    actual = {
-        (spk, vid): (base, target, reason)
-        for spk, vid, _code, base, target, reason in got.iter_rows()
+    limited = [r for r in rows if r["limit"]]
+    limits = pl.DataFrame(
+        {
+            "spk": [r["spk"] for r in limited],
+            "version_id": [r["limit"][0] for r in limited],
+            "limit_fen": [r["limit"][1] for r in limited],
+        },
+        schema={"spk": pl.Int64, "version_id": pl.Int64, "limit_fen": pl.Int64},
+    )
+    got = adjudicate(settlements, enrollments, specs, limits)
+    return {
+        (spk, vid): (base, assessed, target, reason)
+        for spk, vid, _code, base, assessed, target, reason in got.iter_rows()
     }
-    assert actual == reference(terms_by_version, previous, enrolled, rows)
+
+
+def world(data: st.DataObject):
+    terms_by_version, specs, previous = {}, [], {}
+    for vid, benefit in zip(VERSIONS, rules.Benefit, strict=True):
+        terms = data.draw(version_terms(benefit, f"P{vid}"))
+        terms_by_version[vid] = terms
+        previous[vid] = 100 + vid  # last year's version: enrolment in it makes a renewal
+        specs.append(VersionSpec(version_id=vid, terms=terms, previous_version_id=100 + vid))
+    enrolled = set(
+        data.draw(
+            st.sets(
+                st.tuples(
+                    st.sampled_from(MEMBERS), st.sampled_from([*VERSIONS, 101, 102, 103, 104])
+                ),
+                max_size=16,
+            )
+        )
+    )
+    paid_on = {
+        pair: START + timedelta(days=data.draw(st.integers(-30, 380)))
+        for pair in sorted(enrolled)
+        if data.draw(st.booleans())
+    }
+    rows, seen = [], set()
+    for n in range(1, data.draw(st.integers(0, 12)) + 1):
+        r = data.draw(stay(n))
+        if r["sid"] in seen:
+            continue
+        seen.add(r["sid"])
+        rows.append(r)
+    return terms_by_version, specs, previous, enrolled, paid_on, rows
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_bulk_engine_agrees_with_rule_engine(data):
+    terms_by_version, specs, previous, enrolled, paid_on, rows = world(data)
+    assert engine_rows(specs, enrolled, paid_on, rows) == expected_rows(
+        terms_by_version, previous, enrolled, paid_on, rows
+    )
+
+
+def test_a_member_new_in_december_is_not_covered_for_a_stay_in_june():
+    """Coverage start, in both engines: joined (paid) 2026-12-01, admitted 2026-06-10."""
+    terms = rules.VersionTerms(
+        plan_code="ZY",
+        benefit=rules.Benefit.INPATIENT,
+        period_start=START,
+        period_end=END,
+        waiting_days=90,
+        inpatient=rules.InpatientTerms(
+            deductible=Decimal("1000"), cap=Decimal("50000"), bands=(rules.Band(Decimal("0.5")),)
+        ),
+    )
+    june = {
+        "spk": 1, "sid": "S1", "only_version": None, "member_id": 1,
+        "admitted_on": date(2026, 6, 10), "discharged_on": date(2026, 6, 20),
+        "settled_on": date(2026, 6, 21), "in_scope": Decimal("9000"), "out_scope": Decimal(0),
+        "diagnosis_code": None, "is_accident": False, "reversed": False, "limit": None,
+    }  # fmt: skip
+    paid_on = {(1, 1): date(2026, 12, 1)}
+    specs = [VersionSpec(version_id=1, terms=terms, previous_version_id=None)]
+    expected = {(1, None): (900000, 0, 0, "NOT_ENROLLED")}
+    assert expected_rows({1: terms}, {1: None}, {(1, 1)}, paid_on, [june]) == expected
+    assert engine_rows(specs, {(1, 1)}, paid_on, [june]) == expected
+    # Paid on 2026-02-01: covered from then, waiting 90 days to 2026-05-02; June is paid.
+    paid_on = {(1, 1): date(2026, 2, 1)}
+    paid = {(1, 1): (900000, 400000, 400000, None)}
+    assert expected_rows({1: terms}, {1: None}, {(1, 1)}, paid_on, [june]) == paid
+    assert engine_rows(specs, {(1, 1)}, paid_on, [june]) == paid

@@ -12,8 +12,8 @@ two places; intermediate sums are exact and rounded half-up to the fen once, whe
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -25,12 +25,17 @@ __all__ = [
     "Band",
     "Benefit",
     "CriticalIllnessTerms",
+    "Enrolled",
     "InpatientTerms",
     "Reason",
     "RuleError",
     "SettlementFacts",
+    "Stay",
+    "StayRow",
     "VersionTerms",
+    "adjudicate_member",
     "adjudicate_period",
+    "coverage_start",
     "in_waiting_period",
     "inpatient_unrounded",
     "round_fen",
@@ -314,26 +319,43 @@ class SettlementFacts:
 
 @dataclass(frozen=True)
 class Adjudication:
-    """One settlement under one plan version; `reason` is None exactly when `payable` > 0."""
+    """One settlement under one plan version; `reason` is None exactly when `payable` > 0.
+
+    `assessed` is what the rules give the stay (核定金额); `payable` is the same, held to the
+    stay's limit when it has one (a reviewer approved less, or staff corrected it)."""
 
     settlement_id: str
     base_amount: Decimal
     payable: Decimal
     reason: Reason | None
+    assessed: Decimal = ZERO
 
 
 # --- the rules --------------------------------------------------------------------------------
 
 
-def in_waiting_period(terms: VersionTerms, *, new_to_plan: bool, s: SettlementFacts) -> bool:
-    """A member new to the plan waits `waiting_days` days from the period's start; accidents don't.
+def coverage_start(terms: VersionTerms, *, new_to_plan: bool, paid_on: date | None) -> date:
+    """The first day a member's enrolment in this version covers (INTERFACES "Coverage start").
 
-    The last waiting day is period_start + waiting_days - 1; admission on
-    period_start + waiting_days is covered.
+    A renewal (enrolled in the same plan's version ending the day before) is covered from
+    `period_start`; anyone new to the plan from the later of `period_start` and `paid_on`."""
+    if not new_to_plan or paid_on is None:
+        return terms.period_start
+    return max(terms.period_start, paid_on)
+
+
+def in_waiting_period(
+    terms: VersionTerms, *, new_to_plan: bool, s: SettlementFacts, paid_on: date | None = None
+) -> bool:
+    """A member new to the plan waits `waiting_days` days from coverage start; accidents don't.
+
+    The last waiting day is coverage start + waiting_days - 1; admission on
+    coverage start + waiting_days is covered.
     """
     if not new_to_plan or s.is_accident:
         return False
-    return s.admitted_on < terms.period_start + timedelta(days=terms.waiting_days)
+    start = coverage_start(terms, new_to_plan=new_to_plan, paid_on=paid_on)
+    return s.admitted_on < start + timedelta(days=terms.waiting_days)
 
 
 def _allowance_days(terms: AllowanceTerms, s: SettlementFacts) -> int:
@@ -362,14 +384,24 @@ def rule_base(terms: VersionTerms, s: SettlementFacts) -> Decimal:
 
 
 def _result(
-    s: SettlementFacts, base: Decimal, payable: Decimal, reason: Reason | None
+    s: SettlementFacts,
+    base: Decimal,
+    payable: Decimal,
+    reason: Reason | None,
+    assessed: Decimal | None = None,
 ) -> Adjudication:
     return Adjudication(
         settlement_id=s.settlement_id,
         base_amount=round_fen(base),
         payable=round_fen(payable),
         reason=reason,
+        assessed=round_fen(payable if assessed is None else assessed),
     )
+
+
+def _held(amount: Decimal, limit: Decimal | None) -> Decimal:
+    """`amount` held to a stay's limit (None: no limit)."""
+    return amount if limit is None else min(amount, limit)
 
 
 def inpatient_unrounded(terms: InpatientTerms, low: Decimal, high: Decimal) -> Decimal:
@@ -399,19 +431,20 @@ class _Inpatient:
         self.cumulative_base = Decimal(0)
         self.paid = Decimal(0)
 
-    def __call__(self, s: SettlementFacts) -> Adjudication:
+    def __call__(self, s: SettlementFacts, limit: Decimal | None) -> Adjudication:
         base = s.in_scope_self_pay
         low = self.cumulative_base
         # Counted even when the cap leaves nothing to pay: B is base, not money paid.
         self.cumulative_base = low + base
         computed = round_fen(inpatient_unrounded(self.terms, low, self.cumulative_base))
-        payable = min(computed, self.terms.cap - self.paid)
+        assessed = min(computed, self.terms.cap - self.paid)
+        payable = _held(assessed, limit)
         self.paid += payable
         if computed == 0:
             return _result(s, base, ZERO, Reason.BELOW_DEDUCTIBLE)
         if payable == 0:
             return _result(s, base, ZERO, Reason.CAP_REACHED)
-        return _result(s, base, payable, None)
+        return _result(s, base, payable, None, assessed)
 
 
 class _Allowance:
@@ -419,15 +452,17 @@ class _Allowance:
         self.terms = terms
         self.days_paid = 0
 
-    def __call__(self, s: SettlementFacts) -> Adjudication:
+    def __call__(self, s: SettlementFacts, limit: Decimal | None) -> Adjudication:
         days = _allowance_days(self.terms, s)
         if days <= 0:
             return _result(s, ZERO, ZERO, Reason.BELOW_DEDUCTIBLE)
         paid_days = min(days, self.terms.max_days - self.days_paid)
         if paid_days <= 0:
             return _result(s, Decimal(days), ZERO, Reason.CAP_REACHED)
+        # A limit holds the money back, not the days: they are spent as the stay had them.
         self.days_paid += paid_days
-        return _result(s, Decimal(days), self.terms.per_day * paid_days, None)
+        assessed = self.terms.per_day * paid_days
+        return _result(s, Decimal(days), _held(assessed, limit), None, assessed)
 
 
 class _CriticalIllness:
@@ -435,14 +470,14 @@ class _CriticalIllness:
         self.terms = terms
         self.paid = False
 
-    def __call__(self, s: SettlementFacts) -> Adjudication:
+    def __call__(self, s: SettlementFacts, limit: Decimal | None) -> Adjudication:
         amount = self.terms.amount
         if not self.terms.covers(s.diagnosis_code):
             return _result(s, amount, ZERO, Reason.NOT_COVERED)
         if self.paid:
             return _result(s, amount, ZERO, Reason.CAP_REACHED)
         self.paid = True
-        return _result(s, amount, amount, None)
+        return _result(s, amount, _held(amount, limit), None, amount)
 
 
 class _Accident:
@@ -450,7 +485,7 @@ class _Accident:
         self.terms = terms
         self.paid = Decimal(0)
 
-    def __call__(self, s: SettlementFacts) -> Adjudication:
+    def __call__(self, s: SettlementFacts, limit: Decimal | None) -> Adjudication:
         base = s.in_scope_self_pay + s.out_of_scope_self_pay
         if not s.is_accident:
             return _result(s, base, ZERO, Reason.NOT_COVERED)
@@ -459,12 +494,16 @@ class _Accident:
             return _result(s, base, ZERO, Reason.CAP_REACHED)
         if base == 0:
             return _result(s, base, ZERO, Reason.NOT_COVERED)
-        payable = min(base, remaining)
+        assessed = min(base, remaining)
+        payable = _held(assessed, limit)
         self.paid += payable
-        return _result(s, base, payable, None)
+        return _result(s, base, payable, None, assessed)
 
 
-def _rule_for(terms: VersionTerms) -> Callable[[SettlementFacts], Adjudication]:
+Rule = Callable[[SettlementFacts, Decimal | None], Adjudication]
+
+
+def _rule_for(terms: VersionTerms) -> Rule:
     match terms.benefit:
         case Benefit.INPATIENT:
             assert terms.inpatient is not None
@@ -481,36 +520,184 @@ def _rule_for(terms: VersionTerms) -> Callable[[SettlementFacts], Adjudication]:
 
 
 def adjudicate_period(
-    terms: VersionTerms, *, new_to_plan: bool, settlements: Iterable[SettlementFacts]
+    terms: VersionTerms,
+    *,
+    new_to_plan: bool,
+    settlements: Iterable[SettlementFacts],
+    paid_on: date | None = None,
+    limits: Mapping[str, Decimal] | None = None,
 ) -> list[Adjudication]:
     """Adjudicate all non-reversed settlements of one member under one enrolled plan version.
 
-    Every settlement's admitted_on must lie in [period_start, period_end]. They are taken in
-    order of (settled_on, settlement_id), whatever order they are given in, and one
-    Adjudication per settlement is returned in that order. Settlements in the waiting period
-    are paid nothing and use up nothing (deductible, cap, days, the one critical-illness payment).
+    Every settlement's admitted_on must lie in [coverage start, period_end] (`coverage_start`
+    from `new_to_plan` and `paid_on`). They are taken in order of (settled_on, settlement_id),
+    whatever order they are given in, and one Adjudication per settlement is returned in that
+    order. Settlements in the waiting period are paid nothing and use up nothing (deductible,
+    cap, days, the one critical-illness payment).
+
+    `limits` holds a stay to at most an amount (settlement_id → yuan): what a reviewer approved
+    or staff corrected it to. A stay held to 0.00 is paid nothing and uses up nothing
+    (`NOT_COVERED`); any other limit holds back its money, and the period's cap then counts
+    what was actually paid.
     """
     ordered = sorted(settlements, key=lambda s: s.order_key)
+    held = dict(limits or {})
+    start = coverage_start(terms, new_to_plan=new_to_plan, paid_on=paid_on)
     seen: set[str] = set()
     for s in ordered:
         if s.settlement_id in seen:
             raise RuleError(f"settlement {s.settlement_id} is given more than once")
         seen.add(s.settlement_id)
-        if not terms.covers_admission(s.admitted_on):
+        if not terms.covers_admission(s.admitted_on) or s.admitted_on < start:
             raise RuleError(
                 f"settlement {s.settlement_id}: admitted_on {s.admitted_on} is outside "
-                f"{terms.plan_code} {terms.period_start}..{terms.period_end}"
+                f"{terms.plan_code} {start}..{terms.period_end}"
             )
+    for key, limit in held.items():
+        _money(f"limit of {key}", limit)
 
     rule = _rule_for(terms)
     results: list[Adjudication] = []
     try:
         with decimal.localcontext(_EXACT):
             for s in ordered:
-                if in_waiting_period(terms, new_to_plan=new_to_plan, s=s):
+                limit = held.get(s.settlement_id)
+                if in_waiting_period(terms, new_to_plan=new_to_plan, s=s, paid_on=paid_on):
                     results.append(_result(s, rule_base(terms, s), ZERO, Reason.WAITING_PERIOD))
+                elif limit == 0:
+                    results.append(_result(s, rule_base(terms, s), ZERO, Reason.NOT_COVERED))
                 else:
-                    results.append(rule(s))
+                    results.append(rule(s, limit))
     except decimal.DecimalException as exc:
         raise RuleError(f"amounts too large or too precise to compute exactly: {exc!r}") from exc
     return results
+
+
+# --- a member's stays under every plan version -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """参保: a member's enrolment in one plan version, as the rules see it. `renews`: enrolled in
+    the same plan's version ending the day before this one starts (no waiting period)."""
+
+    version: int
+    terms: VersionTerms
+    renews: bool
+    paid_on: date | None = None
+
+    @property
+    def starts(self) -> date:
+        return coverage_start(self.terms, new_to_plan=not self.renews, paid_on=self.paid_on)
+
+    def covers(self, admitted_on: date) -> bool:
+        return self.starts <= admitted_on <= self.terms.period_end
+
+
+@dataclass(frozen=True)
+class Stay:
+    """One hospital stay of a member: a bureau settlement (any version it falls in), or a claim
+    filed by hand (`only_version`: the version it was filed under). `limits`: version → the
+    most this stay may be paid under it."""
+
+    facts: SettlementFacts
+    reversed: bool = False
+    only_version: int | None = None
+    limits: Mapping[int, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StayRow:
+    """One row of the payouts: a stay under one version (None: no version covers it)."""
+
+    key: str
+    version: int | None
+    plan_code: str
+    base_amount: Decimal
+    assessed: Decimal
+    payable: Decimal
+    reason: Reason | None
+
+
+def adjudicate_member(
+    enrolments: Iterable[Enrolled], stays: Iterable[Stay], *, is_member: bool = True
+) -> list[StayRow]:
+    """What every stay of one member gets, under every version it falls in: the whole of
+    INTERFACES.md "Adjudication rules" for one person (the settlement import computes the same
+    for a million people at once in `huzhu.settlement.engine`; tests/settlement/
+    test_engine_agrees.py proves the two equal).
+
+    A stay falls in a version the member is enrolled in when its admission lies between that
+    enrolment's coverage start and the period's end (a claim filed by hand: only in its own
+    version). A stay in no version gets one row without a version: `NOT_MEMBER` (an unknown
+    person), `REVERSED`, or `NOT_ENROLLED`. A reversed stay keeps its rows, paid nothing.
+    Rows come in order of (key, plan code)."""
+    enrolled = list(enrolments)
+    all_stays = list(stays)
+    rows: list[StayRow] = []
+    placed: set[str] = set()
+    for e in enrolled:
+        mine = [
+            st
+            for st in all_stays
+            if is_member and e.covers(st.facts.admitted_on) and st.only_version in (None, e.version)
+        ]
+        live = [st for st in mine if not st.reversed]
+        limits = {
+            st.facts.settlement_id: st.limits[e.version] for st in live if e.version in st.limits
+        }
+        for a in adjudicate_period(
+            e.terms,
+            new_to_plan=not e.renews,
+            settlements=[st.facts for st in live],
+            paid_on=e.paid_on,
+            limits=limits,
+        ):
+            rows.append(
+                StayRow(
+                    a.settlement_id,
+                    e.version,
+                    e.terms.plan_code,
+                    a.base_amount,
+                    a.assessed,
+                    a.payable,
+                    a.reason,
+                )
+            )
+        for st in mine:
+            if st.reversed:
+                base = round_fen(rule_base(e.terms, st.facts))
+                rows.append(
+                    StayRow(
+                        st.facts.settlement_id,
+                        e.version,
+                        e.terms.plan_code,
+                        base,
+                        ZERO,
+                        ZERO,
+                        Reason.REVERSED,
+                    )
+                )
+        placed.update(st.facts.settlement_id for st in mine)
+    for st in all_stays:
+        if st.facts.settlement_id in placed:
+            continue
+        reason = (
+            Reason.REVERSED
+            if st.reversed
+            else Reason.NOT_ENROLLED
+            if is_member
+            else Reason.NOT_MEMBER
+        )
+        rows.append(
+            StayRow(
+                st.facts.settlement_id,
+                None,
+                "",
+                round_fen(st.facts.in_scope_self_pay),
+                ZERO,
+                ZERO,
+                reason,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.key, r.plan_code))

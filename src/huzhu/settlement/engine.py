@@ -5,21 +5,28 @@ to integers, so every step is exact and the one rounding (half-up to the fen) ha
 rule says. `huzhu.protection.rules` is the readable reference; a property test proves that both
 give the same answer for every settlement.
 
-Inputs
-- settlements: spk (Int64, row key), sid (String), member_id (Int64, null = unknown member),
-  admitted_on, discharged_on, settled_on (Date), in_fen, out_fen (Int64), diagnosis_code (String),
-  is_accident (Boolean), reversed (Boolean)
-- enrollments: member_id, version_id (Int64)
-- versions: a list of VersionSpec (one per plan version)
+It computes, for many members at once, exactly what `rules.adjudicate_member` computes for one:
+tests/settlement/test_engine_agrees.py draws random plans, enrolments (renewals, payment dates),
+stays of both channels, reversals and limits, and checks that every row agrees to the fen.
 
-Output: one row per (settlement, enrolled version covering admitted_on), or one row with a null
-version when none applies: spk, version_id, plan_code, base_fen, target_fen, reason.
+Inputs
+- settlements (stays): spk (Int64, row key; a claim filed by hand uses minus its claim id), sid
+  (String: the ordering key), member_id (Int64, null = unknown member), admitted_on,
+  discharged_on, settled_on (Date), in_fen, out_fen (Int64), diagnosis_code (String),
+  is_accident (Boolean), reversed (Boolean); optional only_version (Int64: a hand claim's own
+  version, the only one it falls in)
+- enrollments: member_id, version_id (Int64); optional paid_on (Date) for coverage start
+- versions: a list of VersionSpec (one per plan version)
+- limits (optional): spk, version_id, limit_fen: the most a stay may be paid under a version
+
+Output: one row per (stay, enrolled version covering admitted_on from coverage start), or one
+row with a null version when none applies: spk, version_id, plan_code, base_fen, assessed_fen,
+target_fen, reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -31,9 +38,11 @@ OUTPUT_SCHEMA = {
     "version_id": pl.Int64,
     "plan_code": pl.String,
     "base_fen": pl.Int64,
+    "assessed_fen": pl.Int64,
     "target_fen": pl.Int64,
     "reason": pl.String,
 }
+NO_LIMIT = 2**62  # stands for "no limit" in min(); larger than any sum of fen
 
 
 def fen(value: Decimal) -> int:
@@ -61,6 +70,11 @@ def _ratio_scale(terms: VersionTerms) -> int:
 def _prev(expr: pl.Expr, group: str) -> pl.Expr:
     """The cumulative value before this row within the group (rows already in order)."""
     return expr.cum_sum().over(group) - expr
+
+
+def _held(expr: pl.Expr) -> pl.Expr:
+    """`expr` held to the row's limit (`limit_fen`; null: none)."""
+    return pl.min_horizontal(expr, pl.col("limit_fen").fill_null(NO_LIMIT))
 
 
 def _inpatient(df: pl.DataFrame, terms: VersionTerms) -> pl.DataFrame:
@@ -98,14 +112,16 @@ def _inpatient(df: pl.DataFrame, terms: VersionTerms) -> pl.DataFrame:
         .floordiv(2 * scale)
         .alias("raw")
     )
-    raw = pl.when(pl.col("eligible")).then(pl.col("raw")).otherwise(0)
+    # What each stay takes of the cap: its payout, held to its limit.
+    raw = pl.when(pl.col("eligible")).then(_held(pl.col("raw"))).otherwise(0)
     cap = fen(ip.cap)
     df = df.with_columns(_prev(raw, "member_id").alias("raw_before"))
-    paid = pl.min_horizontal(pl.col("raw_before") + pl.col("raw"), cap) - pl.min_horizontal(
-        pl.col("raw_before"), cap
-    )
+    before = pl.min_horizontal(pl.col("raw_before"), cap)
+    assessed = pl.min_horizontal(pl.col("raw_before") + pl.col("raw"), cap) - before
+    paid = _held(assessed)
     return df.with_columns(
         pl.col("in_fen").alias("base_fen"),
+        pl.when(~pl.col("eligible")).then(0).otherwise(assessed).alias("assessed_fen"),
         pl.when(~pl.col("eligible")).then(0).otherwise(paid).alias("target_fen"),
         pl.when(~pl.col("eligible"))
         .then(pl.col("reason"))
@@ -129,12 +145,15 @@ def _allowance(df: pl.DataFrame, terms: VersionTerms) -> pl.DataFrame:
     paid_days = pl.min_horizontal(
         pl.col("days_before") + pl.col("days"), al.max_days
     ) - pl.min_horizontal(pl.col("days_before"), al.max_days)
+    assessed = (
+        pl.when(pl.col("eligible") & (pl.col("days") > 0))
+        .then(paid_days.clip(lower_bound=0) * fen(al.per_day))
+        .otherwise(0)
+    )
     return df.with_columns(
         (pl.col("days").clip(lower_bound=0) * 100).alias("base_fen"),
-        pl.when(pl.col("eligible") & (pl.col("days") > 0))
-        .then(paid_days * fen(al.per_day))
-        .otherwise(0)
-        .alias("target_fen"),
+        assessed.alias("assessed_fen"),
+        _held(assessed).alias("target_fen"),
         pl.when(~pl.col("eligible"))
         .then(pl.col("reason"))
         .when(pl.col("days") <= 0)
@@ -158,9 +177,11 @@ def _critical_illness(df: pl.DataFrame, terms: VersionTerms) -> pl.DataFrame:
     df = df.with_columns(_prev(hit, "member_id").alias("hits_before"))
     amount = fen(ci.amount)
     first = pl.col("eligible") & pl.col("covered") & (pl.col("hits_before") == 0)
+    assessed = pl.when(first).then(amount).otherwise(0)
     return df.with_columns(
         pl.lit(amount, dtype=pl.Int64).alias("base_fen"),
-        pl.when(first).then(amount).otherwise(0).alias("target_fen"),
+        assessed.alias("assessed_fen"),
+        _held(assessed).alias("target_fen"),
         pl.when(~pl.col("eligible"))
         .then(pl.col("reason"))
         .when(~pl.col("covered"))
@@ -179,12 +200,13 @@ def _accident(df: pl.DataFrame, terms: VersionTerms) -> pl.DataFrame:
     base = pl.col("in_fen") + pl.col("out_fen")
     counts = pl.col("eligible") & pl.col("is_accident")
     df = df.with_columns(base.alias("base_fen"))
-    consumed = pl.when(counts).then(pl.col("base_fen")).otherwise(0)
+    consumed = pl.when(counts).then(_held(pl.col("base_fen"))).otherwise(0)
     df = df.with_columns(_prev(consumed, "member_id").alias("used_before"))
     remaining = cap - pl.min_horizontal(pl.col("used_before"), cap)
-    paid = pl.min_horizontal(pl.col("base_fen"), remaining)
+    assessed = pl.min_horizontal(pl.col("base_fen"), remaining)
     return df.with_columns(
-        pl.when(counts).then(paid).otherwise(0).alias("target_fen"),
+        pl.when(counts).then(assessed).otherwise(0).alias("assessed_fen"),
+        pl.when(counts).then(_held(assessed)).otherwise(0).alias("target_fen"),
         pl.when(~pl.col("eligible"))
         .then(pl.col("reason"))
         .when(~pl.col("is_accident"))
@@ -224,25 +246,37 @@ _RULES = {
 
 
 def adjudicate(
-    settlements: pl.DataFrame, enrollments: pl.DataFrame, versions: list[VersionSpec]
+    settlements: pl.DataFrame,
+    enrollments: pl.DataFrame,
+    versions: list[VersionSpec],
+    limits: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Adjudicate every given settlement against every enrolled version covering it.
+    """Adjudicate every given stay against every enrolled version covering it.
 
-    `settlements` must hold all settlements (reversed ones too) of every member it mentions,
-    since a member's payouts depend on the member's whole period.
+    `settlements` must hold all stays (reversed ones too) of every member it mentions, since a
+    member's payouts depend on the member's whole period.
     """
     out: list[pl.DataFrame] = []
     covered_spk: list[pl.Series] = []
+    if "only_version" not in settlements.columns:
+        settlements = settlements.with_columns(pl.lit(None, pl.Int64).alias("only_version"))
     enrolled = enrollments.select(
-        pl.col("member_id").cast(pl.Int64), pl.col("version_id").cast(pl.Int64)
+        pl.col("member_id").cast(pl.Int64),
+        pl.col("version_id").cast(pl.Int64),
+        (pl.col("paid_on") if "paid_on" in enrollments.columns else pl.lit(None))
+        .cast(pl.Date)
+        .alias("paid_on"),
     )
     for spec in versions:
         terms = spec.terms
-        members = enrolled.filter(pl.col("version_id") == spec.version_id).select("member_id")
+        members = enrolled.filter(pl.col("version_id") == spec.version_id).select(
+            "member_id", "paid_on"
+        )
         if members.height == 0:
             continue
         df = settlements.join(members, on="member_id", how="inner").filter(
             pl.col("admitted_on").is_between(terms.period_start, terms.period_end)
+            & (pl.col("only_version").is_null() | (pl.col("only_version") == spec.version_id))
         )
         if df.height == 0:
             continue
@@ -253,18 +287,35 @@ def adjudicate(
             )
         else:
             df = df.with_columns(pl.lit(True).alias("new_to_plan"))
-        waiting_until: date = terms.period_start + timedelta(days=terms.waiting_days)
+        # Coverage start: a renewal from period_start, anyone new from the later of
+        # period_start and paid_on; a stay admitted before it is not in this version.
+        start = pl.lit(terms.period_start)
+        df = df.with_columns(
+            pl.when(pl.col("new_to_plan") & pl.col("paid_on").is_not_null())
+            .then(pl.max_horizontal(start, pl.col("paid_on")))
+            .otherwise(start)
+            .alias("covered_from")
+        ).filter(pl.col("admitted_on") >= pl.col("covered_from"))
+        if df.height == 0:
+            continue
+        df = _with_limits(df, limits, spec.version_id)
         waiting = (
             pl.col("new_to_plan")
-            & (pl.col("admitted_on") < pl.lit(waiting_until))
+            & (
+                pl.col("admitted_on")
+                < pl.col("covered_from") + pl.duration(days=terms.waiting_days)
+            )
             & ~pl.col("is_accident")
         )
+        held_to_nothing = pl.col("limit_fen").fill_null(-1) == 0
         df = df.with_columns(
-            (~pl.col("reversed") & ~waiting).alias("eligible"),
+            (~pl.col("reversed") & ~waiting & ~held_to_nothing).alias("eligible"),
             pl.when(pl.col("reversed"))
             .then(pl.lit(Reason.REVERSED.value))
             .when(waiting)
             .then(pl.lit(Reason.WAITING_PERIOD.value))
+            .when(held_to_nothing)
+            .then(pl.lit(Reason.NOT_COVERED.value))
             .otherwise(None)
             .alias("reason"),
         ).sort(["member_id", "settled_on", "sid"])
@@ -282,6 +333,7 @@ def adjudicate(
                 pl.lit(spec.version_id, dtype=pl.Int64).alias("version_id"),
                 pl.lit(terms.plan_code).alias("plan_code"),
                 pl.col("base_fen").cast(pl.Int64),
+                pl.col("assessed_fen").cast(pl.Int64),
                 pl.col("target_fen").cast(pl.Int64),
                 pl.col("reason").cast(pl.String),
             )
@@ -294,6 +346,7 @@ def adjudicate(
             pl.lit(None, dtype=pl.Int64).alias("version_id"),
             pl.lit("").alias("plan_code"),
             pl.col("in_fen").alias("base_fen"),
+            pl.lit(0, dtype=pl.Int64).alias("assessed_fen"),
             pl.lit(0, dtype=pl.Int64).alias("target_fen"),
             pl.when(pl.col("reversed"))
             .then(pl.lit(Reason.REVERSED.value))
@@ -304,3 +357,17 @@ def adjudicate(
         )
     )
     return pl.concat([o.cast(OUTPUT_SCHEMA) for o in out]).sort(["spk", "plan_code"])  # type: ignore[arg-type]
+
+
+def _with_limits(df: pl.DataFrame, limits: pl.DataFrame | None, version_id: int) -> pl.DataFrame:
+    """`limit_fen` of each row under this version (null: no limit); no join when none is set."""
+    mine = (
+        None
+        if limits is None or limits.height == 0
+        else limits.filter(pl.col("version_id") == version_id).select(
+            pl.col("spk").cast(pl.Int64), pl.col("limit_fen").cast(pl.Int64)
+        )
+    )
+    if mine is None or mine.height == 0:
+        return df.with_columns(pl.lit(None, pl.Int64).alias("limit_fen"))
+    return df.join(mine, on="spk", how="left")
