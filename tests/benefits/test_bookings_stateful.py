@@ -10,6 +10,12 @@ retried with the same nonce, forged vouchers and an offline gate's upload. After
 - every scan is logged, failed ones too, and a retried scan (same gate and nonce) is not
   logged again;
 - every booking is in the state the model expects.
+
+A random run checks these invariants and nothing else: which outcomes it happens upon is chance
+(a replayed scan, or a cancelled voucher shown at the gate, may not come up in a given run), so it
+requires none. Every outcome is reached on purpose by the walks after the machine: fixed
+sequences of the same rules, named after the rule of the product they show, with the invariants
+checked after every step as in a random run.
 """
 
 from __future__ import annotations
@@ -93,10 +99,10 @@ def noon(day: date) -> datetime:
 
 
 class BookingsAndRedemptions(RuleBasedStateMachine):
-    world: ClassVar[dict[str, Any]]  # set by the test: activities, members, staff (made once)
+    world: ClassVar[dict[str, Any]]  # set by the world fixture: today, activities, members, staff
     runs: ClassVar[int] = 0
     steps: ClassVar[int] = 0
-    seen: ClassVar[Counter[str]] = Counter()  # outcomes met, over all runs
+    tally: ClassVar[Counter[str]] = Counter()  # outcomes met over all runs, printed, not required
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,9 +126,11 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         self.quota = dict(QUOTA)  # staff may change FCFS totals
         self.scans = 0  # rows the scan log must hold
         self.serial = itertools.count(1)
-        self.today = timezone.localdate()
+        self.today: date = self.world["today"]  # the activities' today, even past midnight
+        self.outcomes: list[str] = []  # what each step met, in order
 
     def teardown(self) -> None:
+        type(self).tally.update(self.outcomes)
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
 
@@ -132,6 +140,9 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
 
     def _step(self) -> None:
         type(self).steps += 1
+
+    def _saw(self, outcome: str) -> None:
+        self.outcomes.append(outcome)
 
     def _activity(self, name: str) -> Activity:
         """Read afresh: the services decide on the activity's window and draw as passed in."""
@@ -210,10 +221,10 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         except DomainError as exc:
             assert exc.code == expected, f"{exc.code}, expected {expected}"
             assert Booking.objects.count() == before
-            self.seen[f"book:{exc.code}"] += 1
+            self._saw(f"book:{exc.code}")
             return exc.code
         assert expected == "ok", f"booked, expected {expected}"
-        self.seen["book:ok"] += 1
+        self._saw("book:ok")
         assert booking.pk not in self.model
         lottery = activity == "C"
         assert booking.status == (S.REGISTERED if lottery else S.BOOKED)
@@ -231,7 +242,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         day=st.sampled_from([1, 2, 3, None]),
         keyed=st.booleans(),
     )
-    def book(self, who: int, activity: str, day: int | None, keyed: bool) -> Any:
+    def book(self, who: int, activity: str, day: int | None = None, keyed: bool = False) -> Any:
         self._step()
         on = self._day(day) if activity == "B" else None
         key = f"key-{next(self.serial)}" if keyed else None
@@ -282,7 +293,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             list(Quota.objects.order_by("pk").values_list("used", flat=True)),
         )
         assert after == before, "a retry changed something"
-        self.seen["book:replayed"] += 1
+        self._saw("book:replayed")
 
     @precondition(lambda self: any(self._held(a) for a in "ABD"))
     @rule(activity=st.sampled_from(["A", "B", "D"]), change=st.integers(-1, 2))
@@ -297,11 +308,11 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         except DomainError as exc:
             assert exc.code == ("invalid_quota" if size < 0 else "quota_below_used"), exc.code
             assert size < self._held(activity)
-            self.seen[f"quota:{exc.code}"] += 1
+            self._saw(f"quota:{exc.code}")
             return
         assert size >= self._held(activity)
         self.quota[activity] = size
-        self.seen["quota:changed"] += 1
+        self._saw("quota:changed")
 
     @rule(booking=bookings)
     def cancel(self, booking: int) -> None:
@@ -311,13 +322,14 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             services.booking_cancel(booking=Booking.objects.get(pk=booking), actor=None)
         except DomainError as exc:
             assert exc.code == "already_redeemed" and e.status == S.REDEEMED, exc.code
+            self._saw("cancel:already_redeemed")
             return
         assert e.status != S.REDEEMED, "a redeemed booking was cancelled"
         if e.status in (S.CANCELLED, S.LOST):
             return
         held = e.status == S.BOOKED
         e.status = S.CANCELLED
-        self.seen["cancel:held" if held else "cancel:entry"] += 1
+        self._saw("cancel:held" if held else "cancel:entry")
         if held and e.activity == "C" and self.drawn:
             self._expect_promotion()
 
@@ -343,10 +355,10 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         for _rank, pk in waiting:
             if self._holds_in_group(self.model[pk].member):
                 self.model[pk].status = S.LOST
-                self.seen["lottery:passed_over"] += 1
+                self._saw("lottery:passed_over")
                 continue
             self._now_holds(pk)
-            self.seen["lottery:promoted"] += 1
+            self._saw("lottery:promoted")
             return
 
     # -- the lottery -----------------------------------------------------------------------
@@ -397,9 +409,11 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             self.model[pk].status = S.LOST
         for pk in entries:
             self.model[pk].rank = ranks[pk]
-        self.seen["lottery:drawn"] += 1
-        self.seen["lottery:waiting"] += len(waiting)
-        self.seen["lottery:excluded"] += len(excluded)
+        self._saw("lottery:drawn")
+        for _pk in waiting:
+            self._saw("lottery:waiting")
+        for _pk in excluded:
+            self._saw("lottery:excluded")
 
     # -- redemption ------------------------------------------------------------------------
 
@@ -422,7 +436,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
     def _scanned(self, booking: int | None, result: str, gate: str, body: dict[str, Any]) -> None:
         """Book-keeping of one logged scan; checks the answer's details."""
         self.scans += 1
-        self.seen[f"scan:{result}"] += 1
+        self._saw(f"scan:{result}")
         if booking is None:
             return
         e = self.model[booking]
@@ -437,7 +451,9 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         on_time=st.booleans(),
         with_nonce=st.booleans(),
     )
-    def scan(self, booking: int, gate: str, on_time: bool, with_nonce: bool) -> None:
+    def scan(
+        self, booking: int, gate: str = "东门1号", on_time: bool = True, with_nonce: bool = False
+    ) -> None:
         self._step()
         code = self.model[booking].code
         if code is None:
@@ -468,7 +484,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             scanned_at=first.scanned_at + timedelta(seconds=5),
         )
         assert outcome.result == first.result and outcome.body["replayed"] is True
-        self.seen["scan:replayed"] += 1
+        self._saw("scan:replayed")
 
     @rule(booking=bookings)
     def scan_forged(self, booking: int) -> None:
@@ -507,11 +523,19 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             expected[i] = self._expect_scan(picked[i], on_time=True)
             self._scanned(picked[i], expected[i], gate, outcomes[i].body)
         assert [o.result for o in outcomes] == [expected[i] for i in range(len(picked))]
-        self.seen["scan:offline_upload"] += 1
+        self._saw("scan:offline_upload")
 
     # -- invariants ------------------------------------------------------------------------
 
     @invariant()
+    def the_invariants_hold(self) -> None:
+        """After every step, of a random run or of a walk."""
+        self.quotas_are_never_exceeded_and_count_the_bookings_that_hold_them()
+        self.nobody_holds_two_bookings_in_a_group()
+        self.a_voucher_is_redeemed_at_most_once_and_never_after_cancelling()
+        self.every_scan_is_logged_once()
+        self.bookings_are_as_the_model_expects()
+
     def quotas_are_never_exceeded_and_count_the_bookings_that_hold_them(self) -> None:
         held = dict(
             Booking.objects.filter(status__in=HOLDING)
@@ -537,11 +561,9 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             assert used == counted <= size, (names[activity], day, used, counted)
             assert used == self._held(names[activity], day)
 
-    @invariant()
     def nobody_holds_two_bookings_in_a_group(self) -> None:
         assert not members_twice_in_a_group().exists()
 
-    @invariant()
     def a_voucher_is_redeemed_at_most_once_and_never_after_cancelling(self) -> None:
         redeemed_scans = dict(
             Scan.objects.filter(result="redeemed")
@@ -554,11 +576,9 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         assert {pk for pk, s in statuses.items() if s == S.REDEEMED} == set(redeemed_scans)
         assert not Booking.objects.filter(status=S.CANCELLED, redeemed_at__isnull=False).exists()
 
-    @invariant()
     def every_scan_is_logged_once(self) -> None:
         assert Scan.objects.count() == self.scans
 
-    @invariant()
     def bookings_are_as_the_model_expects(self) -> None:
         actual = dict(Booking.objects.values_list("pk", "status"))
         assert actual == {pk: e.status for pk, e in self.model.items()}
@@ -566,49 +586,53 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         assert gates == {pk: e.gate for pk, e in self.model.items() if e.status == S.REDEEMED}
 
 
-# 60 runs of 30 steps each (1,800 steps, ~10 s on SQLite): no example database, so the numbers are
-# exact and a rerun explores afresh; a failure is still shrunk within the run.
+# 45 runs of 40 steps (~1,800 steps, ~10 s on SQLite): no example database, so a rerun explores
+# afresh; a failure is still shrunk within the run.
 EXAMPLES, STEPS = 45, 40
 
 
-@pytest.mark.django_db
-def test_bookings_and_redemptions_keep_their_invariants(tree, card_holder, make_member, make_staff):
-    today = timezone.localdate()
+@pytest.fixture
+def world(tree, card_holder, make_member, make_staff):
+    """Activities A-D, six card holders and one member without a card (NO_CARD), and staff."""
+    today = timezone.localdate()  # one today for the activities and the model
+
+    def activity(name: str, **options: Any) -> Activity:
+        return make_activity(
+            tree.city,
+            quota=QUOTA[name],
+            shards=SHARDS[name],
+            valid_from=today,
+            valid_to=today + timedelta(days=60),
+            **options,
+        )
+
+    days = {today + timedelta(days=d): n for d, n in DAY_QUOTA.items()}
     activities = {
-        "A": make_activity(
-            tree.city, quota=QUOTA["A"], shards=SHARDS["A"], group="冬季冰雪", title="滑雪"
-        ),
-        "B": make_activity(
-            tree.city,
-            quota=QUOTA["B"],
-            shards=SHARDS["B"],
-            group="冬季冰雪",
-            title="冰场",
-            day_quotas={today + timedelta(days=d): n for d, n in DAY_QUOTA.items()},
-        ),
-        "C": make_activity(
-            tree.city,
-            quota=QUOTA["C"],
-            shards=SHARDS["C"],
-            group="冬季冰雪",
-            mode="lottery",
-            title="温泉",
-        ),
-        "D": make_activity(tree.city, quota=QUOTA["D"], shards=SHARDS["D"], title="公园年票"),
+        "A": activity("A", group="冬季冰雪", title="滑雪"),
+        "B": activity("B", group="冬季冰雪", title="冰场", day_quotas=days),
+        "C": activity("C", group="冬季冰雪", mode="lottery", title="温泉"),
+        "D": activity("D", title="公园年票"),
     }
     members = [card_holder(unit) for unit in (tree.u1, tree.u1, tree.u2, tree.u2, tree.u3, tree.u3)]
     members.append(make_member(tree.u1, name="无卡"))  # NO_CARD
     BookingsAndRedemptions.world = {
+        "today": today,
         "activities": {name: a.pk for name, a in activities.items()},
         "members": [Member.objects.select_related("unit").get(pk=m.pk) for m in members],
         "staff": make_staff(Role.CITY_ADMIN, tree.city),
         "admin": make_staff(Role.CITY_ADMIN, tree.city),
         "gate": make_staff(Role.GATE, tree.city),
     }
-    BookingsAndRedemptions.runs = BookingsAndRedemptions.steps = 0
-    BookingsAndRedemptions.seen = Counter()
+    return BookingsAndRedemptions.world
+
+
+@pytest.mark.django_db
+def test_bookings_and_redemptions_keep_their_invariants(world):
+    m = BookingsAndRedemptions
+    m.runs = m.steps = 0
+    m.tally = Counter()
     run_state_machine_as_test(
-        BookingsAndRedemptions,
+        m,
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
@@ -617,24 +641,292 @@ def test_bookings_and_redemptions_keep_their_invariants(tree, card_holder, make_
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
-    m = BookingsAndRedemptions
-    # Hypothesis runs EXAMPLES valid examples of up to STEPS steps (a mutated example may stop
-    # early; an invalid one is run in part and not counted): print what was actually run.
+    # What this run happened upon, for the curious (pytest -s): informative only. The walks below
+    # reach every outcome on purpose, so no outcome is required of a random run.
     print(
         f"\n{m.runs} runs, {m.steps} steps: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(m.seen.items()))
+        + ", ".join(f"{k} {v}" for k, v in sorted(m.tally.items()))
     )
-    assert m.steps >= EXAMPLES * STEPS // 2
-    # The scenarios the invariants are about did happen (the rarer ones, such as a winner's place
-    # going to the waiting list, are counted and printed above but not required of every run).
-    for outcome in (
+
+
+# -- walks: fixed sequences of the machine's rules ------------------------------------------------
+
+
+class Walk:
+    """The machine driven by hand through a fixed sequence of its rules, as Hypothesis drives it:
+    each step checks the services' answers against the model, then the invariants are checked.
+    A step returns what the rule returns (the booking's id, or None when the rule added none)."""
+
+    def __init__(self, machine: BookingsAndRedemptions) -> None:
+        self.machine = machine
+        machine.the_invariants_hold()
+
+    def __getattr__(self, rule: str) -> Any:
+        if rule.startswith("_"):
+            raise AttributeError(rule)
+        method = getattr(self.machine, rule)
+
+        def step(**arguments: Any) -> Any:
+            result = method(**arguments)
+            self.machine.the_invariants_hold()
+            return result if isinstance(result, int) else None  # a refusal adds no booking
+
+        return step
+
+    @property
+    def outcomes(self) -> list[str]:
+        return self.machine.outcomes
+
+    def status(self, booking: int) -> str:
+        return self.machine.model[booking].status
+
+    def waiting_list(self) -> list[int]:
+        """The lottery's waiting entries, in draw order."""
+        model = self.machine.model
+        return sorted(
+            (pk for pk, e in model.items() if e.activity == "C" and e.status == S.WAITLISTED),
+            key=lambda pk: model[pk].rank or 0,
+        )
+
+
+@pytest.fixture
+def walk(world):
+    machine = BookingsAndRedemptions()
+    yield Walk(machine)
+    machine.teardown()
+
+
+@pytest.mark.django_db
+def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer(walk):
+    first = walk.book(who=0, activity="A", keyed=True)
+    walk.book(who=1, activity="A")  # A's two places are taken
+    walk.book(who=2, activity="A", keyed=True)  # sold out
+    walk.book_again_with_the_same_key(pick=0)  # the same booking, nothing taken twice
+    walk.cancel(booking=first)  # a place is free again...
+    walk.book_again_with_the_same_key(pick=0)  # ...but the retry gets the booking, now cancelled
+    walk.book_again_with_the_same_key(pick=1)  # and the sold-out answer stays sold out
+    assert walk.book(who=2, activity="A", keyed=True)  # a new request (a new key) takes it
+    assert walk.outcomes == [
         "book:ok",
+        "book:ok",
+        "book:sold_out",
         "book:replayed",
         "cancel:held",
-        "lottery:drawn",
-        "scan:redeemed",
+        "book:replayed",
+        "book:replayed",
+        "book:ok",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_member_books_one_activity_of_an_exclusive_group(walk):
+    walk.book(who=0, activity="A")
+    walk.book(who=0, activity="B", day=1)  # B is in A's group
+    walk.register_for_the_lottery(who=0)  # so is C
+    walk.book(who=0, activity="A")
+    walk.book(who=0, activity="D")  # D stands alone
+    walk.staff_change_the_quota(activity="D", change=1)  # room for a second booking of D...
+    walk.book(who=0, activity="D")  # ...but not for the same member
+    walk.book(who=NO_CARD, activity="D")  # without an active card
+    assert walk.outcomes == [
+        "book:ok",
+        "book:already_booked_in_group",
+        "book:already_booked_in_group",
+        "book:already_booked_in_group",
+        "book:ok",
         "quota:changed",
-    ):
-        assert m.seen[outcome] > 0, outcome
-    for outcome in ("scan:already_redeemed", "scan:voucher_cancelled", "scan:replayed"):
-        assert m.seen[outcome] > 0, outcome
+        "book:already_booked",
+        "book:not_eligible",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_day_is_required_and_neither_a_day_nor_the_total_is_oversold(walk):
+    walk.book(who=0, activity="B", keyed=True)  # no day
+    walk.book_again_with_the_same_key(pick=0)  # bad input is not remembered: asked afresh
+    walk.book(who=0, activity="B", day=3)  # a day without a quota
+    walk.book(who=0, activity="B", day=1)
+    walk.book(who=1, activity="B", day=1)  # day 1 has one place
+    walk.book(who=1, activity="B", day=2)
+    walk.book(who=2, activity="B", day=2)
+    walk.book(who=3, activity="B", day=2)  # day 2's two places, and B's three, are taken
+    assert walk.outcomes == [
+        "book:day_required",
+        "book:day_required",
+        "book:invalid_day",
+        "book:ok",
+        "book:sold_out",
+        "book:ok",
+        "book:ok",
+        "book:sold_out",
+    ]
+
+
+@pytest.mark.django_db
+def test_staff_change_a_quota_but_never_below_what_is_held(walk):
+    walk.book(who=0, activity="A")
+    walk.book(who=1, activity="A")  # A's two places are taken
+    walk.staff_change_the_quota(activity="A", change=-1)
+    walk.staff_change_the_quota(activity="D", change=-1)  # D holds none: a negative quota
+    walk.staff_change_the_quota(activity="A", change=1)
+    walk.book(who=2, activity="A")  # the new place
+    walk.staff_change_the_quota(activity="A", change=0)
+    walk.book(who=3, activity="A")
+    assert walk.outcomes == [
+        "book:ok",
+        "book:ok",
+        "quota:quota_below_used",
+        "quota:invalid_quota",
+        "quota:changed",
+        "book:ok",
+        "quota:changed",
+        "book:sold_out",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_cancelled_booking_frees_its_place_and_its_voucher_is_refused(walk):
+    booking = walk.book(who=0, activity="D")  # D's one place
+    walk.cancel(booking=booking)
+    walk.scan(booking=booking)  # the voucher taken before cancelling
+    walk.book(who=1, activity="D")  # the place came back
+    walk.cancel(booking=booking)  # cancelling again changes nothing (no outcome)
+    entry = walk.register_for_the_lottery(who=2)
+    walk.cancel(booking=entry)  # an entry held no place
+    assert walk.outcomes == [
+        "book:ok",
+        "cancel:held",
+        "scan:voucher_cancelled",
+        "book:ok",
+        "book:ok",
+        "cancel:entry",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_voucher_is_redeemed_once_and_then_says_when_and_where(walk):
+    booking = walk.book(who=0, activity="A")
+    walk.scan(booking=booking, gate="东门1号")
+    walk.scan(booking=booking, gate="西门2号")  # answered with 东门1号 and the time (checked)
+    walk.scan(booking=booking, gate="西门2号", on_time=False)  # a double use on any day
+    walk.cancel(booking=booking)  # too late to cancel
+    other = walk.book(who=1, activity="A")
+    walk.scan(booking=other, on_time=False)  # outside its validity: refused, not used up
+    walk.scan(booking=other)
+    assert walk.status(booking) == walk.status(other) == S.REDEEMED
+    assert walk.outcomes == [
+        "book:ok",
+        "scan:redeemed",
+        "scan:already_redeemed",
+        "scan:already_redeemed",
+        "cancel:already_redeemed",
+        "book:ok",
+        "scan:not_valid_today",
+        "scan:redeemed",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_replayed_scan_is_not_logged_twice(walk):
+    booking = walk.book(who=0, activity="A")
+    walk.scan(booking=booking, on_time=False, with_nonce=True)
+    walk.scan(booking=booking, with_nonce=True)
+    walk.scan_again_with_the_same_nonce(pick=1)  # the gate lost the answer: redeemed, not twice
+    walk.scan_again_with_the_same_nonce(pick=0)  # a refusal is replayed as it was
+    assert Scan.objects.count() == 2
+    assert walk.outcomes == [
+        "book:ok",
+        "scan:not_valid_today",
+        "scan:redeemed",
+        "scan:replayed",
+        "scan:replayed",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_forged_voucher_is_refused_and_logged(walk):
+    booking = walk.book(who=0, activity="A")
+    walk.scan_forged(booking=booking)  # its signature broken
+    entry = walk.register_for_the_lottery(who=1)
+    walk.scan(booking=entry)  # an entry has no voucher: the gate is shown junk
+    walk.scan(booking=booking)  # the real voucher is still good
+    assert Scan.objects.count() == 3
+    assert walk.outcomes == [
+        "book:ok",
+        "scan:invalid_code",
+        "book:ok",
+        "scan:invalid_code",
+        "scan:redeemed",
+    ]
+
+
+@pytest.mark.django_db
+def test_an_offline_gate_redeems_in_the_order_seen_and_reports_a_double_use(walk):
+    first = walk.book(who=0, activity="A")
+    second = walk.book(who=1, activity="A")
+    walk.scan(booking=first, gate="东门1号")  # used online before the offline gate uploads
+    walk.offline_gate_uploads(first=first, second=second)
+    third = walk.book(who=2, activity="D")
+    walk.offline_gate_uploads(first=third, second=third)  # one voucher seen twice offline
+    assert walk.outcomes == [
+        "book:ok",
+        "book:ok",
+        "scan:redeemed",
+        "scan:redeemed",  # second, seen first
+        "scan:already_redeemed",  # first, at 东门1号
+        "scan:offline_upload",
+        "book:ok",
+        "scan:redeemed",  # the earlier sighting, though sent second
+        "scan:already_redeemed",
+        "scan:offline_upload",
+    ]
+
+
+@pytest.mark.django_db
+def test_the_lottery_is_drawn_once_after_its_window_and_shuts_out_group_holders(walk):
+    entries = [walk.register_for_the_lottery(who=who) for who in range(4)]
+    walk.register_for_the_lottery(who=1)  # one entry each
+    walk.book(who=0, activity="A")  # an entry holds no place: member 0 may still book A
+    walk.draw(seed="上证指数 2021-01-20 收盘 3583.09")  # not while open; same seed, same draw
+    walk.register_for_the_lottery(who=4)
+    assert walk.status(entries[0]) == S.LOST
+    assert Counter(walk.status(e) for e in entries[1:]) == {S.BOOKED: 2, S.WAITLISTED: 1}
+    assert walk.outcomes == [
+        *["book:ok"] * 4,
+        "book:already_booked_in_group",
+        "book:ok",
+        "lottery:drawn",
+        "lottery:waiting",
+        "lottery:excluded",
+        "book:window_closed",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_winner_who_cancels_frees_a_place_for_the_first_waiting_who_can_take_it(walk):
+    for who in range(5):
+        walk.register_for_the_lottery(who=who)
+    walk.draw(seed="s")  # two win, three wait
+    passed_over, promoted, still_waiting = walk.waiting_list()
+    # The first on the waiting list books A meanwhile (waiting holds no place in the group)...
+    walk.book(who=walk.machine.model[passed_over].member, activity="A")
+    walk.a_lottery_winner_cancels()  # ...so the freed place goes to the second
+    assert walk.status(passed_over) == S.LOST
+    assert walk.status(promoted) == S.BOOKED
+    assert walk.status(still_waiting) == S.WAITLISTED
+    walk.a_lottery_winner_cancels()  # the last on the list moves up
+    assert walk.status(still_waiting) == S.BOOKED
+    walk.a_lottery_winner_cancels()  # nobody is left waiting: the place stays free
+    assert walk.waiting_list() == []
+    assert walk.outcomes == [
+        *["book:ok"] * 5,
+        "lottery:drawn",
+        *["lottery:waiting"] * 3,
+        "book:ok",
+        "cancel:held",
+        "lottery:passed_over",
+        "lottery:promoted",
+        "cancel:held",
+        "lottery:promoted",
+        "cancel:held",
+    ]
