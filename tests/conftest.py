@@ -182,7 +182,15 @@ def sqlite_home_template(tmp_path_factory: Any) -> Path | None:
     return make(tmp_path_factory.mktemp("sqlite-home"))
 
 
-APPEND_ONLY = ("audit_auditevent", "protection_ledgerentry", "care_careledgerentry")
+# Tables whose rows the database refuses to delete (or some of them), in an order that deletes
+# every referring row before the row it refers to.
+APPEND_ONLY = (
+    "protection_paymentitementry",
+    "protection_paymentitem",
+    "protection_ledgerentry",
+    "care_careledgerentry",
+    "audit_auditevent",
+)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ the member's own; "out" objects belong to U3 (怀柔), outside every column's su
 (so the city admin answers both alike), and are another member's. Where a row names the parent
 of a new unit, which cannot be U1, "in" is the town BJ02T01 (西城, above U1, so outside the unit
 admin's subtree too) and "out" is BJ16 (怀柔). A cell is `in/out`, or one status when both targets
-give it; a row without a target is asked once. The two tables hold CELLS cells (1680); an API
+give it; a row without a target is asked once. The two tables hold CELLS cells (1768); an API
 answer of 4xx must also have the one error shape.
 
 The rules the table follows. INTERFACES.md says who may file, book, draw and redeem, and
@@ -40,8 +40,10 @@ PRODUCT.md who uses what; where both are silent, these are the choices made here
     for the staff who run activities (admins); a gate redeems a voucher shown to it but may not
     read other members' vouchers. The audit log is for the admins.
   - Claims: a workplace union (unit_admin) files; reviewers, district and city admins decide;
-    all four read their subtree's claims. Payment runs, plan changes and settlement imports are
-    for the city federation (city_admin) only. Care campaigns and labour models are for the
+    all four read their subtree's claims. Corrections of what a decided claim pays are for the
+    district and city admins; what waits for a second signature (双人复核) is shown to those
+    who may give one (reviewers, district and city admins). Payment runs, their release, plan
+    changes and settlement imports are for the city federation (city_admin) only. Care campaigns and labour models are for the
     admins; so is a unit's contribution statement, in the API as on the console page.
   - Activities are offers, not personal data: every staff role reads those organised in or open
     to its subtree; only admins create, change, draw and book for members. Stations: admins
@@ -68,7 +70,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from http.cookies import SimpleCookie
 from types import SimpleNamespace
@@ -95,12 +97,19 @@ from huzhu.care.services import (
 )
 from huzhu.members.services import card_issue, member_create_or_update
 from huzhu.protection.models import Enrollment, PaymentItem
-from huzhu.protection.payments import payment_run_create
+from huzhu.protection.payments import payment_run_create, payment_run_release
 from huzhu.protection.plans import plan_load_toml
-from huzhu.protection.services import claim_accept, claim_approve, claim_file, claim_review
+from huzhu.protection.services import (
+    claim_accept,
+    claim_approve,
+    claim_correct,
+    claim_file,
+    claim_review,
+)
 from huzhu.stations.services import station_create, station_operator_add, station_qr_content
 from huzhu.web.models import JobStatus, SettlementJob
 from tests.conftest import PASSWORD, Tree, new_id_number
+from tests.protection.factories import a_stay
 
 # The session's test database is set up only for modules that ask for it.
 pytestmark = pytest.mark.django_db
@@ -150,6 +159,11 @@ GET    /payment-runs                           401  403     200   403      403  
 GET    /payment-runs/{reference}               401  403     200   403      403     403      403     403
 GET    /payment-runs/{reference}/file          401  403     200   403      403     403      403     403
 POST   /payment-runs/{reference}/confirmations 401  403     200   403      403     403      403     403
+POST   /payment-runs/{reference}/release       401  403     200   403      403     403      403     403
+POST   /payment-runs/{reference}/cancel        401  403     200   403      403     403      403     403
+POST   /claims/{claim_id}/corrections          401  403     201   201/404  403/404 403/404  403     403
+POST   /claims/{claim_id}/corrections/{correction_id}/refuse 401 403 200 200/404 403/404 403/404 403 403
+GET    /approvals                              401  403     200   200      403     200      403     403
 POST   /payment-items/{reference}/confirm      401  403     200   403      403     403      403     403
 POST   /payment-items/{reference}/fail         401  403     200   403      403     403      403     403
 GET    /me/claims                              401  200     403   403      403     403      403     403
@@ -247,16 +261,19 @@ GET    console_claims                          302  403     200   200      200  
 GET    console_claim_new                       302  403     403   403      200     403      403     403
 GET    console_claim                           302  403     200   200/404  200/404 200/404  403     403
 POST   console_claim#accept                    302  403     302   302/404  403/404 302/404  403     403
+POST   console_claim#correct                   302  403     302   302/404  403/404 403/404  403     403
+GET    console_approvals                       302  403     200   200      403     200      403     403
 GET    console_claim_document                  302  403     200   200/404  200/404 200/404  403     403
 GET    console_payments                        302  403     200   403      403     403      403     403
 GET    console_payment_run                     302  403     200   403      403     403      403     403
 POST   console_payment_run#confirm             302  403     302   403      403     403      403     403
+POST   console_payment_run#release             302  403     302   403      403     403      403     403
 GET    console_payment_file                    302  403     200   403      403     403      403     403
 """
 # fmt: on
 
 # The number of cells the two tables check; test_cell_count keeps it honest.
-CELLS = 1680
+CELLS = 1768
 
 
 # -- reading the tables ---------------------------------------------------------------------------
@@ -403,6 +420,11 @@ API_CALLS: dict[str, tuple[bool, Build]] = {
     "POST /claims/{claim_id}/approve": (TARGETED, lambda w, s, r: Call("POST", f"/claims/{s.claim_under_review.pk}/approve", {"amount": "500.00"})),
     "POST /claims/{claim_id}/reject": (TARGETED, lambda w, s, r: Call("POST", f"/claims/{s.claim_submitted.pk}/reject", {"reason_code": "insufficient_documents"})),
     "POST /payment-runs": (once, lambda w, s, r: Call("POST", "/payment-runs")),
+    "POST /payment-runs/{reference}/release": (once, lambda w, s, r: Call("POST", f"/payment-runs/{w.g.draft}/release")),
+    "POST /payment-runs/{reference}/cancel": (once, lambda w, s, r: Call("POST", f"/payment-runs/{w.g.draft}/cancel", {"reason": "金额有误"})),
+    "POST /claims/{claim_id}/corrections": (TARGETED, lambda w, s, r: Call("POST", f"/claims/{s.claim_approved.pk}/corrections", {"kind": "clawback", "amount": "20.00", "reason_code": "invoice_error", "note": "发票重复"})),
+    "POST /claims/{claim_id}/corrections/{correction_id}/refuse": (TARGETED, lambda w, s, r: Call("POST", f"/claims/{s.claim_corrected.pk}/corrections/{s.correction.pk}/refuse", {"note": "不予更正"})),
+    "GET /approvals": (once, lambda w, s, r: Call("GET", "/approvals")),
     "GET /payment-runs": (once, lambda w, s, r: Call("GET", "/payment-runs")),
     "GET /payment-runs/{reference}": (once, lambda w, s, r: Call("GET", f"/payment-runs/{w.g.run}")),
     "GET /payment-runs/{reference}/file": (once, lambda w, s, r: Call("GET", f"/payment-runs/{w.g.run}/file")),
@@ -505,6 +527,9 @@ PAGE_CALLS: dict[str, tuple[bool, Build]] = {
     "POST console_claim#accept": (TARGETED, lambda w, s, r: Call("POST", f"/console/claims/{s.claim_submitted.pk}/", form={"action": "accept"})),
     "GET console_claim_document": (TARGETED, lambda w, s, r: Call("GET", f"/console/claims/{s.claim_submitted.pk}/documents/{s.document.pk}/")),
     "GET console_payments": (once, lambda w, s, r: Call("GET", "/console/payments/")),
+    "POST console_claim#correct": (TARGETED, lambda w, s, r: Call("POST", f"/console/claims/{s.claim_approved.pk}/", form={"action": "correct", "kind": "clawback", "amount": "20.00", "reason_code": "invoice_error", "note": "发票重复"})),
+    "GET console_approvals": (once, lambda w, s, r: Call("GET", "/console/approvals/")),
+    "POST console_payment_run#release": (once, lambda w, s, r: Call("POST", f"/console/payments/{w.g.draft}/", form={"action": "release"})),
     "GET console_payment_run": (once, lambda w, s, r: Call("GET", f"/console/payments/{w.g.run}/")),
     "POST console_payment_run#confirm": (once, lambda w, s, r: Call("POST", f"/console/payments/{w.g.run}/", form={"action": "confirm", "reference": w.g.item})),
     "GET console_payment_file": (once, lambda w, s, r: Call("GET", f"/console/payments/{w.g.run}/bank.csv")),
@@ -565,7 +590,7 @@ def _claims(s: SimpleNamespace, version: Any, filer: User, decider: User) -> Non
             actor=filer,
             member=s.member,
             version=version,
-            event_date=date(2026, 5, 10),
+            stay=a_stay(),
             requested="3000.00",
             documents=[("bill.pdf", SimpleUploadedFile("bill.pdf", b"%PDF-1.4"))],
         )
@@ -576,6 +601,18 @@ def _claims(s: SimpleNamespace, version: Any, filer: User, decider: User) -> Non
     s.claim_under_review = claim_review(
         actor=decider, claim=claim_accept(actor=decider, claim=file())
     )
+    s.claim_approved = claim_approve(actor=decider, claim=file(), amount="500.00", fast_track=True)
+    # A correction waiting for its second signature (the threshold lowered for the purpose).
+    s.claim_corrected = claim_approve(actor=decider, claim=file(), amount="400.00", fast_track=True)
+    with override_settings(HUZHU_SECOND_APPROVAL_ABOVE="50.00"):
+        s.correction = claim_correct(
+            actor=decider,
+            claim=s.claim_corrected,
+            kind="clawback",
+            amount="100.00",
+            reason_code="fraud",
+            note="虚假发票",
+        )
 
 
 def _activities(s: SimpleNamespace, booker: User) -> None:
@@ -680,16 +717,19 @@ def build_world() -> World:
             actor=users["unit"],
             member=inside.member,
             version=version,
-            event_date=date(2026, 6, 1),
+            stay=a_stay(),
             requested=amount,
         )
         claim_approve(actor=users["city"], claim=claim, amount=amount, fast_track=True)
 
     approved("100.00")
     run = payment_run_create(actor=None).run
+    payment_run_release(actor=None, run=run)
     g.run = run.reference
-    g.item = PaymentItem.objects.get(run=run).reference
+    g.item = PaymentItem.objects.get(run=run, member=inside.member).reference
     approved("200.00")
+    g.draft = payment_run_create(actor=None).run.reference  # waiting for its release
+    approved("300.00")
     g.job = SettlementJob.objects.create(
         file_path="settlements/matrix.csv",
         file_name="matrix.csv",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from huzhu.core.config import database_from_url, huzhu_home, persistent_secret
+from huzhu.core.config import database_from_url, huzhu_home, money_setting, persistent_secret
 
 BASE_DIR = Path(__file__).resolve().parent
 HUZHU_HOME = huzhu_home()
@@ -137,3 +137,6 @@ NINJA_PAGINATION_PER_PAGE = 50
 
 # Text messages to members (huzhu.core.sms): a dotted path to a backend class.
 HUZHU_SMS_BACKEND = os.environ.get("HUZHU_SMS_BACKEND", "huzhu.core.sms.LogBackend")
+
+# 双人复核: a claim approval or a payout correction above this many yuan takes two people.
+HUZHU_SECOND_APPROVAL_ABOVE = money_setting("HUZHU_SECOND_APPROVAL_ABOVE", "10000.00")

@@ -3,7 +3,6 @@ the staff of each role, and SMS collected in memory."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +19,7 @@ from huzhu.protection.services import (
     claim_file,
     claim_review,
 )
+from tests.protection.factories import a_stay
 
 ZY = """
 code = "ZY"
@@ -95,7 +95,7 @@ def file_claim(unit_admin: Any, zy: PlanVersion) -> Any:
             actor=kw.pop("actor", unit_admin),
             member=member,
             version=kw.pop("version", zy),
-            event_date=kw.pop("event_date", date(2026, 5, 10)),
+            stay=kw.pop("stay", None) or a_stay(kw.pop("event_date", None)),
             requested=requested,
             description=kw.pop("description", "住院手术"),
             **kw,
@@ -108,8 +108,8 @@ def file_claim(unit_admin: Any, zy: PlanVersion) -> Any:
 def approved_claim(file_claim: Any, reviewer: Any) -> Any:
     """File, accept, review and approve a claim for `member` of `amount`."""
 
-    def do(member: Any, amount: str = "1000.00", requested: str | None = None) -> Any:
-        claim = file_claim(member, requested or amount)
+    def do(member: Any, amount: str = "1000.00", requested: str | None = None, **kw: Any) -> Any:
+        claim = file_claim(member, requested or amount, **kw)
         claim = claim_accept(actor=reviewer, claim=claim)
         claim = claim_review(actor=reviewer, claim=claim)
         return claim_approve(actor=reviewer, claim=claim, amount=Decimal(amount))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -14,6 +16,7 @@ from huzhu.members.services import card_issue
 from huzhu.protection.models import Enrollment, LedgerEntry, PaymentItem
 from huzhu.settlement.services import settlements_import
 from tests.conftest import PASSWORD
+from tests.protection.factories import a_stay
 
 
 def test_plans_and_versions_are_listed_for_any_login(zy, api_as, unit_admin):
@@ -101,7 +104,12 @@ def _file(api, member, **extra):
     data = {
         "member_id": member.pk,
         "plan_code": "ZY",
-        "event_date": "2026-05-10",
+        "hospital": "北京市西城区第一医院",
+        "admitted_on": "2026-05-10",
+        "discharged_on": "2026-05-20",
+        "settled_on": "2026-05-21",
+        "in_scope_self_pay": "9000.00",  # (9,000 - 1,000 deductible) × 0.50 = 4,000.00
+        "out_of_scope_self_pay": "1200.00",
         "requested": "3000.00",
         "description": "住院手术",
         **extra,
@@ -190,16 +198,34 @@ def test_reject_through_the_api_writes_nothing(insured, file_claim, api_as, revi
     assert not LedgerEntry.objects.exists()
 
 
-def test_payment_runs_through_the_api(insured, approved_claim, api_as, city_admin, xicheng_admin):
+def test_payment_runs_through_the_api(
+    insured, approved_claim, api_as, city_admin, xicheng_admin, make_staff, tree
+):
     approved_claim(insured, "500.00")
     assert api_as(xicheng_admin).post("/payment-runs").status_code == 403
     api = api_as(city_admin)
     r = api.post("/payment-runs")
     assert r.status_code == 201, r.content
     run = r.json()
-    assert (run["total"], run["items"], run["held_no_card"]) == ("500.00", 1, 0)
+    assert (run["state"], run["total"], run["items"], run["held_no_card"]) == (
+        "draft",
+        "500.00",
+        1,
+        0,
+    )
     again = api.post("/payment-runs")
     assert (again.status_code, again.json()["error"]["code"]) == (409, "nothing_to_pay")
+    # 双人复核: no bank file until another city admin releases the run.
+    f = api.get(f"/payment-runs/{run['reference']}/file")
+    assert (f.status_code, f.json()["error"]["code"]) == (409, "not_released")
+    r = api.post(f"/payment-runs/{run['reference']}/release")
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "same_approver")
+    assert (
+        api_as(xicheng_admin).post(f"/payment-runs/{run['reference']}/release").status_code == 403
+    )
+    checker = api_as(make_staff(Role.CITY_ADMIN, tree.city))
+    r = checker.post(f"/payment-runs/{run['reference']}/release")
+    assert (r.status_code, r.json()["state"]) == (200, "released"), r.content
     f = api.get(f"/payment-runs/{run['reference']}/file")
     assert f["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(f.content.decode("utf-8-sig"))))
@@ -211,6 +237,9 @@ def test_payment_runs_through_the_api(insured, approved_claim, api_as, city_admi
     assert r.json()["state"] == "failed"
     second = api.post("/payment-runs").json()
     ref2 = PaymentItem.objects.get(run__reference=second["reference"]).reference
+    r = api.post(f"/payment-items/{ref2}/confirm")
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "not_released")
+    checker.post(f"/payment-runs/{second['reference']}/release")
     r = api.upload(
         f"/payment-runs/{second['reference']}/confirmations",
         "bank.csv",
@@ -254,7 +283,9 @@ def test_a_member_sees_its_claims_with_reasons_in_plain_words(
         f"S2,{number},李四,协和医院,2026-07-01,2026-07-05,2026-07-06,0,0,3000.00,0,,0,",
     ]
     settlements_import(("\n".join([SETTLEMENT_HEADER, *rows]) + "\n").encode(), file="s.csv")
-    approved_claim(insured, "2000.00", requested="2500.00")
+    # A stay after both settlements: its 6,000.00 lies above the deductible, assessed 3,000.00.
+    later = a_stay(date(2026, 8, 1), in_scope_self_pay=Decimal("6000.00"))
+    approved_claim(insured, "2000.00", requested="2500.00", stay=later)
     from huzhu.protection.services import claim_reject
 
     claim_reject(actor=reviewer, claim=file_claim(insured), reason_code="insufficient_documents")

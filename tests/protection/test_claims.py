@@ -110,7 +110,7 @@ def test_approved_amount_is_at_most_the_requested(insured, file_claim, reviewer)
     )
     with pytest.raises(DomainError) as exc:
         claim_approve(actor=reviewer, claim=claim, amount="100.01")
-    assert exc.value.code == "amount_above_requested"
+    assert (exc.value.code, exc.value.status) == ("exceeds_assessed", 409)
     with pytest.raises(DomainError) as exc:
         claim_approve(actor=reviewer, claim=claim, amount="99.999")
     assert exc.value.code == "invalid_amount"

@@ -26,12 +26,22 @@ from huzhu.protection.payments import (
     payment_item_fail,
     payment_run_create,
     payment_run_csv,
+    payment_run_release,
 )
+from huzhu.protection.services import claim_correct
 
 
 @pytest.fixture
 def payer(city_admin):
     return city_admin
+
+
+def released_run(payer):
+    """A run made by `payer` and released (two-person release itself: test_two_people.py)."""
+    result = payment_run_create(actor=payer)
+    payment_run_release(actor=None, run=result.run)
+    result.run.refresh_from_db()
+    return result
 
 
 def bank_rows(run):
@@ -47,7 +57,7 @@ def test_a_run_pays_each_member_the_net_of_its_approved_claims(
     other = make_member(tree.u2, name="王五")
     enrol(other)
     new_card(other)
-    result = payment_run_create(actor=payer)
+    result = released_run(payer)
     item = PaymentItem.objects.get(run=result.run)
     assert (item.member_id, item.amount, item.state) == (insured.pk, Decimal("1234.56"), "pending")
     assert result.run.total == Decimal("1234.56") and result.items == 1
@@ -61,7 +71,7 @@ def test_a_run_pays_each_member_the_net_of_its_approved_claims(
 
 def test_an_entry_is_never_in_two_live_items(insured, approved_claim, payer):
     approved_claim(insured, "50.00")
-    payment_run_create(actor=payer)
+    released_run(payer)
     with pytest.raises(DomainError) as exc:
         payment_run_create(actor=payer)
     assert exc.value.code == "nothing_to_pay"
@@ -77,7 +87,7 @@ def test_a_member_without_an_active_card_waits_for_a_later_run(
         payment_run_create(actor=payer)
     assert exc.value.details["held_no_card"] == 1
     new_card(insured)
-    result = payment_run_create(actor=payer)
+    result = released_run(payer)
     assert result.run.total == Decimal("80.00")
 
 
@@ -94,7 +104,7 @@ def test_confirmation_pays_the_claim_and_texts_the_member_after_commit(
     insured, approved_claim, payer, sms_outbox, django_capture_on_commit_callbacks
 ):
     claim = approved_claim(insured, "1200.00")
-    item = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
+    item = PaymentItem.objects.get(run=released_run(payer).run)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         payment_item_confirm(actor=payer, item=item)
     assert sms_outbox == []  # nothing before commit
@@ -118,9 +128,9 @@ def test_a_claim_is_paid_only_when_all_its_entries_are(
     insured, approved_claim, payer, django_capture_on_commit_callbacks
 ):
     claim = approved_claim(insured, "100.00")
-    first = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
+    first = PaymentItem.objects.get(run=released_run(payer).run)
     LedgerEntry.objects.create(claim=claim, member=insured, kind="adjustment", amount="20.00")
-    second = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
+    second = PaymentItem.objects.get(run=released_run(payer).run)
     with django_capture_on_commit_callbacks(execute=True):
         payment_item_confirm(actor=payer, item=first)
         claim.refresh_from_db()
@@ -132,14 +142,14 @@ def test_a_claim_is_paid_only_when_all_its_entries_are(
 
 def test_a_failed_transfer_returns_its_entries_to_the_queue(insured, approved_claim, payer):
     claim = approved_claim(insured, "300.00")
-    item = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
+    item = PaymentItem.objects.get(run=released_run(payer).run)
     payment_item_fail(actor=payer, item=item, reason="账户已销户")
     item.refresh_from_db()
     assert item.state == PaymentItemState.FAILED
     assert not PaymentItemEntry.objects.filter(item=item, live=True).exists()
     claim.refresh_from_db()
     assert claim.state == ClaimState.APPROVED
-    again = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
+    again = PaymentItem.objects.get(run=released_run(payer).run)
     assert again.amount == Decimal("300.00") and again.pk != item.pk
     with pytest.raises(DomainError) as exc:
         payment_item_confirm(actor=payer, item=item)
@@ -148,7 +158,7 @@ def test_a_failed_transfer_returns_its_entries_to_the_queue(insured, approved_cl
 
 def test_a_paid_transfer_cannot_fail(insured, approved_claim, payer):
     approved_claim(insured, "10.00")
-    item = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
+    item = PaymentItem.objects.get(run=released_run(payer).run)
     payment_item_confirm(actor=payer, item=item)
     with pytest.raises(DomainError) as exc:
         payment_item_fail(actor=payer, item=item)
@@ -161,15 +171,22 @@ def test_a_clawback_never_makes_a_claims_paid_net_negative(
     """A clawback waits while the payout it takes back is only pending: if that transfer
     failed after the clawback was paid, the claim would have paid out less than nothing."""
     claim = approved_claim(insured, "100.00")
-    pending = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
-    LedgerEntry.objects.create(claim=claim, member=insured, kind="clawback", amount="-100.00")
+    pending = PaymentItem.objects.get(run=released_run(payer).run)
+    claim_correct(
+        actor=payer,
+        claim=claim,
+        kind="clawback",
+        amount="100.00",
+        reason_code="duplicate_payment",
+        note="同一发票已在另一单位报销",
+    )
     approved_claim(insured, "500.00")
-    second = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
+    second = PaymentItem.objects.get(run=released_run(payer).run)
     assert second.amount == Decimal("500.00")  # the clawback is held back
     payment_item_confirm(actor=payer, item=pending)
     payment_item_confirm(actor=payer, item=second)
     approved_claim(insured, "150.00")
-    third = PaymentItem.objects.get(run=payment_run_create(actor=payer).run)
+    third = PaymentItem.objects.get(run=released_run(payer).run)
     assert third.amount == Decimal("50.00")  # now it nets against the new payout
 
 
@@ -189,7 +206,7 @@ def test_confirmation_file_is_all_or_nothing(
     new_card(other)
     approved_claim(insured, "10.00")
     approved_claim(other, "20.00")
-    run = payment_run_create(actor=payer).run
+    run = released_run(payer).run
     a, b = run.items.order_by("reference")
     bad = f"reference,status\n{a.reference},成功\nNOPE,失败\n{b.reference},maybe\n".encode()
     with pytest.raises(TableError) as exc:

@@ -13,7 +13,6 @@ transfers, cards lost and issued. After every step:
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +43,7 @@ from huzhu.protection.models import (
     PaymentItemEntry,
     PaymentItemState,
 )
+from tests.protection.factories import a_stay
 
 ZERO = Decimal("0.00")
 
@@ -95,7 +95,7 @@ class ClaimsAndPayments(RuleBasedStateMachine):
             actor=self.world["unit_admin"],
             member=self.world["members"][who],
             version=self.world["version"],
-            event_date=date(2026, 6, 1),
+            stay=a_stay(),
             requested=requested,
         )
         self.states[claim.pk] = "submitted"
@@ -186,6 +186,7 @@ class ClaimsAndPayments(RuleBasedStateMachine):
     def payment_run(self) -> Any:
         try:
             result = payments.payment_run_create(actor=self.world["payer"])
+            payments.payment_run_release(actor=None, run=result.run)
         except DomainError as exc:
             assert exc.code == "nothing_to_pay"
             return multiple()

@@ -24,10 +24,12 @@ from huzhu.protection.models import (
     PaymentRun,
     PlanVersion,
 )
+from huzhu.protection.payments import payment_run_release
 from huzhu.protection.plans import plan_load_toml
 from huzhu.protection.services import claim_accept, claim_file, claim_review
 from tests.conftest import new_id_number
 from tests.protection.conftest import ZY
+from tests.protection.factories import a_stay
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +64,7 @@ def filed(claimant: Any, zy: PlanVersion, make_staff: Any, tree: Any) -> Claim:
         actor=unit_admin,
         member=claimant,
         version=zy,
-        event_date=date(2026, 3, 1),
+        stay=a_stay(date(2026, 5, 1)),
         requested="5000.00",
         description="住院治疗",
     )
@@ -96,14 +98,15 @@ def test_detail_shows_masked_id_plan_and_documents(claimant, zy, tree, make_staf
         actor=unit_admin,
         member=claimant,
         version=zy,
-        event_date=date(2026, 3, 1),
+        stay=a_stay(date(2026, 5, 1)),
         requested="5000.00",
         documents=[("发票.pdf", SimpleUploadedFile("invoice.pdf", b"%PDF-1.4"))],
     )
     client = staff_client(make_staff(Role.REVIEWER, tree.xicheng))
     html = client.get(f"/console/claims/{claim.pk}/").content.decode()
     assert claimant.id_masked in html and claimant.number not in html
-    assert "住院医疗" in html and "2026-03-01" in html and "5000.00" in html
+    assert "住院医疗" in html and "2026-05-01" in html and "5000.00" in html
+    assert 'id="assessed">50000.00' in html  # 100,000.00 in scope: the cap
     doc = claim.documents.get()
     assert f"/console/claims/{claim.pk}/documents/{doc.pk}/" in html
     r = client.get(f"/console/claims/{claim.pk}/documents/{doc.pk}/")
@@ -140,7 +143,7 @@ def test_refusals_are_shown_on_the_page(filed, staff, staff_client):
     client = staff_client(reviewer)
     url = f"/console/claims/{filed.pk}/"
     r = client.post(url, {"action": "approve", "amount": "9000.00", "reason_code": "meets_terms"})
-    assert r.status_code == 400 and "more than the requested" in r.content.decode()
+    assert r.status_code == 409 and "the requested 5000.00" in r.content.decode()
     r = client.post(url, {"action": "accept"})
     assert r.status_code == 409 and 'role="alert"' in r.content.decode()
     r = client.post(url, {"action": "reject", "reason_code": "bogus"})
@@ -219,6 +222,15 @@ def test_payment_run_page_creates_a_run_and_returns_the_bank_file(filed, staff, 
     assert run.reference in html
     item = PaymentItem.objects.get(run=run)
     assert item.reference in client.get(r["Location"]).content.decode()
+    # 双人复核: no bank file before a second city admin releases the run; not its maker.
+    assert client.get(f"/console/payments/{run.reference}/bank.csv").status_code == 409
+    r = client.post(f"/console/payments/{run.reference}/", {"action": "release"})
+    assert r.status_code == 409 and 'role="alert"' in r.content.decode()
+    checker = staff_client(staff(Role.CITY_ADMIN, tree.city))
+    waiting = checker.get("/console/approvals/").content.decode()
+    assert run.reference in waiting and "您可复核" in waiting
+    r = checker.post(f"/console/payments/{run.reference}/", {"action": "release"})
+    assert r.status_code == 302
     r = client.get(f"/console/payments/{run.reference}/bank.csv")
     body = r.content.decode("utf-8-sig")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
@@ -241,12 +253,17 @@ def test_payment_run_page_creates_a_run_and_returns_the_bank_file(filed, staff, 
     assert Claim.objects.get(pk=filed.pk).state == ClaimState.PAID
 
 
+def release(run: PaymentRun) -> None:
+    payment_run_release(actor=None, run=run)
+
+
 def test_payment_items_confirmed_or_failed_by_hand(filed, staff, staff_client, tree):
     city = staff(Role.CITY_ADMIN, tree.city)
     client = staff_client(city)
     client.post(f"/console/claims/{filed.pk}/", {"action": "fast_track", "amount": "100"})
     client.post("/console/payments/")
     run = PaymentRun.objects.get()
+    release(run)
     item = PaymentItem.objects.get(run=run)
     url = f"/console/payments/{run.reference}/"
     r = client.post(url, {"action": "fail", "reference": item.reference, "reason": "卡号错误"})
@@ -257,6 +274,7 @@ def test_payment_items_confirmed_or_failed_by_hand(filed, staff, staff_client, t
     # The freed entry goes into the next run, confirmed by hand.
     client.post("/console/payments/")
     second = PaymentRun.objects.exclude(pk=run.pk).get()
+    release(second)
     again = PaymentItem.objects.get(run=second)
     r = client.post(
         f"/console/payments/{second.reference}/",

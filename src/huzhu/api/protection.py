@@ -17,12 +17,15 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import orgs_visible_to
 from huzhu.api.members import _upload_bytes
+from huzhu.core.bounds import parse_date
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member, Organisation
 from huzhu.protection import payments, selectors, services
 from huzhu.protection.models import (
     Claim,
+    ClaimCorrection,
     ClaimDocument,
+    ClaimSource,
     ClaimState,
     Enrollment,
     PaymentItem,
@@ -31,6 +34,7 @@ from huzhu.protection.models import (
     PlanVersion,
 )
 from huzhu.protection.plans import plan_version_update
+from huzhu.protection.stays import claim_assessment
 
 router = Router(tags=["protection"])
 
@@ -217,16 +221,36 @@ class ClaimOut(Schema):
     plan_code: str
     period_start: dt.date | None
     event_date: dt.date | None
+    settlement_id: str
+    hospital: str
+    admitted_on: dt.date | None
+    discharged_on: dt.date | None
+    settled_on: dt.date | None
+    in_scope_self_pay: str | None
+    out_of_scope_self_pay: str | None
+    diagnosis_code: str
+    is_accident: bool
     requested: str | None
     approved: str | None
+    pending_amount: str | None
+    first_approver: str | None
     reason: str
     fast_track: bool
     description: str
     created_at: dt.datetime
 
 
+def _stay_fields(claim: Claim) -> dict[str, Any]:
+    stay = selectors.stay_figures(claim)
+    for name in ("in_scope_self_pay", "out_of_scope_self_pay"):
+        stay[name] = _money(stay[name])
+    return stay
+
+
 def _claim_out(claim: Claim) -> dict[str, Any]:
     decided = claim.state in (ClaimState.APPROVED, ClaimState.PAID)
+    by_hand = claim.source == ClaimSource.APPLICATION and claim.settlement_id is None
+    approved = claim.payout_limit if by_hand and claim.payout_limit is not None else claim.target
     return {
         "id": claim.pk,
         "source": claim.source,
@@ -237,8 +261,11 @@ def _claim_out(claim: Claim) -> dict[str, Any]:
         "plan_code": claim.plan_code,
         "period_start": claim.version.period_start if claim.version else None,
         "event_date": claim.event_date,
+        **_stay_fields(claim),
         "requested": _money(claim.requested),
-        "approved": _money(claim.target) if decided else None,
+        "approved": _money(approved) if decided else None,
+        "pending_amount": _money(claim.pending_amount),
+        "first_approver": claim.first_approver.username if claim.first_approver else None,
         "reason": claim.reason,
         "fast_track": claim.fast_track,
         "description": claim.description,
@@ -270,10 +297,41 @@ class DocumentOut(Schema):
     uploaded_at: dt.datetime
 
 
+class CorrectionOut(Schema):
+    id: int
+    claim_id: int
+    kind: str
+    amount: str
+    reason_code: str
+    note: str
+    state: str
+    requested_by: str
+    requested_at: dt.datetime
+    signed_by: str | None
+    decided_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_amount(obj: ClaimCorrection) -> str:
+        return f"{obj.amount:.2f}"
+
+    @staticmethod
+    def resolve_requested_by(obj: ClaimCorrection) -> str:
+        return obj.requested_by.username
+
+    @staticmethod
+    def resolve_signed_by(obj: ClaimCorrection) -> str | None:
+        return obj.signed_by.username if obj.signed_by else None
+
+
 class ClaimDetailOut(ClaimOut):
+    assessed: str
+    assessed_reason: str | None
+    base_amount: str
+    booked: str
     events: list[EventOut]
     entries: list[EntryOut]
     documents: list[DocumentOut]
+    corrections: list[CorrectionOut]
 
 
 class DecisionIn(Schema):
@@ -286,15 +344,28 @@ class ApproveIn(DecisionIn):
     fast_track: bool = False
 
 
+class CorrectionIn(Schema):
+    kind: str  # adjustment | clawback
+    amount: str
+    reason_code: str
+    note: str
+
+
+class RefuseIn(Schema):
+    note: str = ""
+
+
 class RejectIn(Schema):
     reason_code: str
     note: str = ""
 
 
 def _claim(request: HttpRequest, claim_id: int) -> Claim:
+    if not 0 < claim_id < 2**62:
+        raise NotFound("claim")
     claim = (
         selectors.claims_visible_to(actor(request))
-        .select_related("member__unit", "version__plan")
+        .select_related("member__unit", "version__plan", "settlement", "first_approver")
         .filter(pk=claim_id)
         .first()
     )
@@ -305,6 +376,13 @@ def _claim(request: HttpRequest, claim_id: int) -> Claim:
 
 def _detail(claim: Claim) -> dict[str, Any]:
     data = _claim_out(claim)
+    assessment = claim_assessment(claim)
+    data["assessed"] = f"{assessment.assessed:.2f}"
+    data["assessed_reason"] = assessment.reason if assessment.assessed == 0 else None
+    data["base_amount"] = f"{assessment.base:.2f}"
+    data["corrections"] = list(
+        claim.corrections.select_related("requested_by", "signed_by").order_by("id")
+    )
     data["events"] = [
         {
             "at": e.at,
@@ -327,6 +405,7 @@ def _detail(claim: Claim) -> dict[str, Any]:
         }
         for line in selectors.claim_entries(claim)
     ]
+    data["booked"] = f"{sum((Decimal(e['amount']) for e in data['entries']), Decimal(0)):.2f}"
     data["documents"] = list(claim.documents.order_by("id"))
     return data
 
@@ -351,41 +430,75 @@ def file_claim(
     request: HttpRequest,
     member_id: Form[int],
     plan_code: Form[str],
-    event_date: Form[dt.date],
     requested: Form[str],
-    period_start: Form[dt.date | None] = None,
+    period_start: Form[str | None] = None,
+    event_date: Form[str | None] = None,
+    settlement_id: Form[str | None] = None,
+    hospital: Form[str | None] = None,
+    admitted_on: Form[str | None] = None,
+    discharged_on: Form[str | None] = None,
+    settled_on: Form[str | None] = None,
+    in_scope_self_pay: Form[str | None] = None,
+    out_of_scope_self_pay: Form[str | None] = None,
+    diagnosis_code: Form[str | None] = None,
+    is_accident: Form[str | None] = None,
     description: Form[str] = "",
     documents: File[list[UploadedFile] | None] = None,
 ) -> Status[dict[str, Any]]:
-    """A union files a claim for its member (multipart, with any number of `documents`). The
+    """A union files a claim for a hospital stay of its member (multipart, with any number of
+    `documents`): the stay as on the member's settlement sheet, with the settlement file's names
+    (`settlement_id` 结算流水号 optional; `event_date`, if given, equal to `admitted_on`). The
     version is the one starting `period_start`, or else the member's enrolled version of the
-    plan covering `event_date`."""
-    member = Member.objects.select_related("unit").filter(pk=member_id).first()
+    plan covering the admission."""
+    member = (
+        Member.objects.select_related("unit").filter(pk=member_id).first()
+        if 0 < member_id < 2**62
+        else None
+    )
     if member is None:
         raise NotFound("member")
-    if period_start is not None:
-        version = _version(plan_code, period_start)
+    admitted = next((d for d in (admitted_on, event_date) if d and d.strip()), None)
+    if period_start is not None and period_start.strip():
+        version = _version(plan_code, parse_date(period_start, "period_start"))
     else:
+        day = parse_date(admitted, "admitted_on") if admitted else None
+        if day is None:
+            raise DomainError(
+                "required", "admitted_on: the date of admission is required", field="admitted_on"
+            )
         enrolment = (
             Enrollment.objects.select_related("version__plan")
             .filter(
                 member=member,
                 version__plan__code=plan_code,
-                version__period_start__lte=event_date,
-                version__period_end__gte=event_date,
+                version__period_start__lte=day,
+                version__period_end__gte=day,
             )
             .first()
         )
         if enrolment is None:
             raise DomainError(
-                "not_enrolled", f"the member has no {plan_code} version covering {event_date}"
+                "not_enrolled", f"the member has no {plan_code} version covering {day}"
             )
         version = enrolment.version
+    stay = services.stay_from_input(
+        version=version,
+        admitted_on=admitted_on,
+        discharged_on=discharged_on,
+        settled_on=settled_on,
+        event_date=event_date,
+        in_scope_self_pay=in_scope_self_pay,
+        out_of_scope_self_pay=out_of_scope_self_pay,
+        hospital=hospital,
+        diagnosis_code=diagnosis_code,
+        is_accident=is_accident,
+        settlement_id=settlement_id,
+    )
     claim = services.claim_file(
         actor=actor(request),
         member=member,
         version=version,
-        event_date=event_date,
+        stay=stay,
         requested=requested,
         description=description,
         documents=_documents(documents),
@@ -479,6 +592,63 @@ def approve_claim(request: HttpRequest, claim_id: int, body: ApproveIn) -> dict[
     return _detail(_claim(request, claim.pk))
 
 
+@router.post("/claims/{claim_id}/corrections", response={201: CorrectionOut})
+def correct_claim(
+    request: HttpRequest, claim_id: int, body: CorrectionIn
+) -> Status[ClaimCorrection]:
+    """An admin corrects what a decided claim pays (`adjustment` or `clawback`, with a reason
+    code and a note), inside the rules; above the two-person threshold the correction waits
+    (`pending`) until another admin sends the same one."""
+    correction = services.claim_correct(
+        actor=actor(request),
+        claim=_claim(request, claim_id),
+        kind=body.kind,
+        amount=body.amount,
+        reason_code=body.reason_code,
+        note=body.note,
+    )
+    return Status(201, correction)
+
+
+@router.post("/claims/{claim_id}/corrections/{correction_id}/refuse", response=CorrectionOut)
+def refuse_correction(
+    request: HttpRequest, claim_id: int, correction_id: int, body: RefuseIn
+) -> ClaimCorrection:
+    correction = (
+        _claim(request, claim_id).corrections.filter(pk=correction_id).first()
+        if 0 < correction_id < 2**62
+        else None
+    )
+    if correction is None:
+        raise NotFound("correction")
+    return services.claim_correction_refuse(
+        actor=actor(request), correction=correction, note=body.note
+    )
+
+
+class SignatureOut(Schema):
+    kind: str  # claim_approval | correction | payment_run
+    reference: str  # the claim id, the correction id, the run's reference
+    claim_id: int | None
+    member_name: str
+    amount: str
+    first_signer: str
+    since: dt.datetime
+    who_may_sign: str
+    you_may_sign: bool
+
+
+class SignaturesOut(Schema):
+    items: list[SignatureOut]
+
+
+@router.get("/approvals", response=SignaturesOut)
+def waiting_for_signature(request: HttpRequest) -> dict[str, Any]:
+    """What waits for a second signature (双人复核) in the caller's subtree, and who may sign:
+    claim approvals, payout corrections, payment runs to release."""
+    return selectors.awaiting_signature(actor(request))
+
+
 @router.post("/claims/{claim_id}/reject", response=ClaimDetailOut)
 def reject_claim(request: HttpRequest, claim_id: int, body: RejectIn) -> dict[str, Any]:
     claim = services.claim_reject(
@@ -514,6 +684,10 @@ class ItemOut(Schema):
 class RunOut(Schema):
     reference: str
     created_at: dt.datetime
+    state: str
+    created_by: str | None
+    released_by: str | None
+    released_at: dt.datetime | None
     total: str
     items: int
 
@@ -525,19 +699,34 @@ class RunOut(Schema):
     def resolve_items(obj: PaymentRun) -> int:
         return obj.items.count()
 
+    @staticmethod
+    def resolve_created_by(obj: PaymentRun) -> str | None:
+        return obj.created_by.username if obj.created_by else None
+
+    @staticmethod
+    def resolve_released_by(obj: PaymentRun) -> str | None:
+        return obj.released_by.username if obj.released_by else None
+
 
 class RunCreatedOut(Schema):
     reference: str
     created_at: dt.datetime
+    state: str
     total: str
     items: int
     held_no_card: int
     held_not_positive: int
+    held_too_large: int
+    held_next_run: int
 
 
 class RunDetailOut(Schema):
     reference: str
     created_at: dt.datetime
+    state: str
+    created_by: str | None
+    released_by: str | None
+    released_at: dt.datetime | None
     total: str
     items: list[ItemOut]
 
@@ -567,17 +756,21 @@ def _payer_only(request: HttpRequest) -> None:
 
 @router.post("/payment-runs", response={201: RunCreatedOut})
 def create_run(request: HttpRequest) -> Status[dict[str, Any]]:
-    """Gather every payable entry into a new run; 409 `nothing_to_pay` when there is none."""
+    """Gather every payable entry into a new run, a draft until another city admin releases
+    it; 409 `nothing_to_pay` when there is nothing."""
     result = payments.payment_run_create(actor=actor(request))
     return Status(
         201,
         {
             "reference": result.run.reference,
             "created_at": result.run.created_at,
+            "state": result.run.state,
             "total": f"{result.run.total:.2f}",
             "items": result.items,
             "held_no_card": result.held_no_card,
             "held_not_positive": result.held_not_positive,
+            "held_too_large": result.held_too_large,
+            "held_next_run": result.held_next_run,
         },
     )
 
@@ -586,7 +779,9 @@ def create_run(request: HttpRequest) -> Status[dict[str, Any]]:
 @paginate(LimitOffsetPagination)
 def list_runs(request: HttpRequest) -> QuerySet[PaymentRun]:
     _payer_only(request)
-    return PaymentRun.objects.order_by("-created_at", "-id")
+    return PaymentRun.objects.select_related("created_by", "released_by").order_by(
+        "-created_at", "-id"
+    )
 
 
 @router.get("/payment-runs/{reference}", response=RunDetailOut)
@@ -596,14 +791,33 @@ def get_run(request: HttpRequest, reference: str) -> dict[str, Any]:
     return {
         "reference": run.reference,
         "created_at": run.created_at,
+        "state": run.state,
+        "created_by": run.created_by.username if run.created_by else None,
+        "released_by": run.released_by.username if run.released_by else None,
+        "released_at": run.released_at,
         "total": f"{run.total:.2f}",
         "items": list(run.items.select_related("member").order_by("reference")),
     }
 
 
+@router.post("/payment-runs/{reference}/release", response=RunOut)
+def release_run(request: HttpRequest, reference: str) -> PaymentRun:
+    """放行 (双人复核): a city admin other than the run's maker lets its bank file out."""
+    return payments.payment_run_release(actor=actor(request), run=_run(reference))
+
+
+@router.post("/payment-runs/{reference}/cancel", response=RunOut)
+def cancel_run(request: HttpRequest, reference: str, body: FailIn) -> PaymentRun:
+    """作废: a draft run that must not go out; its entries wait for the next run."""
+    return payments.payment_run_cancel(
+        actor=actor(request), run=_run(reference), reason=body.reason
+    )
+
+
 @router.get("/payment-runs/{reference}/file")
 def run_file(request: HttpRequest, reference: str) -> HttpResponse:
-    """The bank transfer file (CSV: card_no, name, amount, reference)."""
+    """The bank transfer file (CSV: card_no, name, amount, reference) of a released run; 409
+    `not_released` before."""
     _payer_only(request)
     run = _run(reference)
     response = HttpResponse(payments.payment_run_csv(run), content_type="text/csv; charset=utf-8")

@@ -411,11 +411,10 @@ class Background:
         return self._reader.submit(self._guarded(job, args, read))
 
     def _inline(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        # Run at once: a failure is raised here, to the caller, as Django's own statement would
+        # (kept in a future nobody waits for, it was lost and the transaction committed).
         done: Future[Any] = Future()
-        try:
-            done.set_result(job(*args, conn=None, **kwargs))
-        except BaseException as exc:
-            done.set_exception(exc)
+        done.set_result(job(*args, conn=None, **kwargs))
         return done
 
     def _guarded(

@@ -87,3 +87,16 @@ def database_from_url(url: str | None) -> dict[str, Any]:
     raise ValueError(
         f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)"
     )
+
+
+def money_setting(env_name: str, default: str) -> str:
+    """An amount of yuan from the environment, checked as any amount is (core.bounds)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from huzhu.core.bounds import money_problem
+
+    value = os.environ.get(env_name, default).strip()
+    problem = money_problem(value, allow_zero=True)
+    if problem is not None:
+        raise ImproperlyConfigured(f"{env_name}: {problem}")
+    return value

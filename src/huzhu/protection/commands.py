@@ -39,8 +39,14 @@ def _payments_run(args: argparse.Namespace) -> int:
     or nothing) and marked written: a process killed in between, or a full disk, leaves a run
     without a file and no money can leave; the next `payments run` writes that run's file
     before it makes a new run."""
+    from django.db import transaction
+
     from huzhu.core.errors import Conflict
-    from huzhu.protection.payments import payment_run_create, payment_run_write_file
+    from huzhu.protection.payments import (
+        payment_run_create,
+        payment_run_release,
+        payment_run_write_file,
+    )
 
     out = Path(args.out)
     waiting = payment_run_write_file(out=out)
@@ -51,7 +57,10 @@ def _payments_run(args: argparse.Namespace) -> int:
         )
         return 0
     try:
-        result = payment_run_create(actor=None)
+        # The operator's own run: made and released at once, both audited as the command's.
+        with transaction.atomic():
+            result = payment_run_create(actor=None)
+            payment_run_release(actor=None, run=result.run)
     except Conflict as exc:
         if exc.code != "nothing_to_pay":
             raise
@@ -61,7 +70,8 @@ def _payments_run(args: argparse.Namespace) -> int:
     print(
         f"run {result.run.reference}: {result.items} transfers, total {result.run.total:.2f}; "
         f"held: {result.held_no_card} without an active card, "
-        f"{result.held_not_positive} not above zero; wrote {out}"
+        f"{result.held_not_positive} not above zero, {result.held_too_large} above "
+        f"99999999.99 (for review), {result.held_next_run} for the next run; wrote {out}"
     )
     return 0
 

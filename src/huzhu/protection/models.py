@@ -102,21 +102,28 @@ class ClaimState(models.TextChoices):
     SUBMITTED = "submitted", _("已申请")
     ACCEPTED = "accepted", _("已受理")
     UNDER_REVIEW = "under_review", _("审核中")
+    # 双人复核: a first reviewer approved an amount above the threshold; a second must agree.
+    AWAITING_SECOND_APPROVAL = "awaiting_second_approval", _("待复核")
     APPROVED = "approved", _("已批准")
     REJECTED = "rejected", _("已拒绝")
     PAID = "paid", _("已支付")
 
 
 class Claim(models.Model):
-    """A claim (申请) for one settlement or event under one plan version.
+    """A claim (申请) for one hospital stay under one plan version.
 
-    Claims from settlement data are adjudicated by the rules at once; `base_amount`, `target`
-    and `reason` are what the rules say now. The money is only ever in LedgerEntry rows: the
-    amount of a claim is the sum of its entries.
+    Claims from settlement data are adjudicated by the rules at once. A claim filed by hand
+    carries the stay's figures as the settlement sheet shows them (`hospital` … `is_accident`,
+    and the sheet's 结算流水号 as `stay_ref`), and the same rules assess it together with every
+    other stay of the member (protection.stays). `base_amount`, `target` and `reason` are what
+    the rules said when the claim was last booked; `payout_limit` holds it to at most an amount (the
+    approved one, or a staff correction). When the bureau's settlement of a hand-filed stay
+    arrives, the claim is linked to it (`settlement`) and the bureau's figures stand.
+    The money is only ever in LedgerEntry rows: the amount of a claim is the sum of its entries.
     """
 
     source = models.CharField(max_length=16, choices=ClaimSource.choices)
-    state = models.CharField(_("状态"), max_length=16, choices=ClaimState.choices)
+    state = models.CharField(_("状态"), max_length=32, choices=ClaimState.choices)
     # (member, version) is indexed below; the unique constraints index settlement.
     # A copy of the settlement's or application's member, for queries: checked by the services
     # that write it, not by a database constraint that a million-row import would pay for.
@@ -153,11 +160,41 @@ class Claim(models.Model):
     base_amount = models.DecimalField(_("计算基数"), **MONEY, default=Decimal("0.00"))
     target = models.DecimalField(_("应付金额"), **MONEY, default=Decimal("0.00"))
     reason = models.CharField(_("原因"), max_length=32, blank=True, default="")
+    # The most this claim may be paid under its version (null: what the rules give).
+    payout_limit = models.DecimalField(_("核准上限"), **MONEY, null=True, blank=True)
     # Applications filed by a union:
     event_date = models.DateField(_("事故/入院日期"), null=True, blank=True)
     requested = models.DecimalField(_("申请金额"), **MONEY, null=True, blank=True)
     description = models.TextField(_("说明"), blank=True, default="")
     fast_track = models.BooleanField(_("特事特办"), default=False)
+    # The stay, as the settlement sheet a union attaches shows it (settlement file names).
+    # Database defaults too: the settlement import's COPY leaves these columns out.
+    stay_ref = models.CharField(
+        _("结算流水号"), max_length=64, blank=True, default="", db_default=""
+    )
+    hospital = models.CharField(
+        _("医疗机构"), max_length=200, blank=True, default="", db_default=""
+    )
+    admitted_on = models.DateField(_("入院日期"), null=True, blank=True)
+    discharged_on = models.DateField(_("出院日期"), null=True, blank=True)
+    settled_on = models.DateField(_("结算日期"), null=True, blank=True)
+    in_scope_self_pay = models.DecimalField(_("医保范围内个人自付"), **MONEY, null=True, blank=True)
+    out_of_scope_self_pay = models.DecimalField(_("自费金额"), **MONEY, null=True, blank=True)
+    diagnosis_code = models.CharField(
+        _("诊断编码"), max_length=32, blank=True, default="", db_default=""
+    )
+    is_accident = models.BooleanField(_("是否意外"), default=False, db_default=False)
+    # 双人复核: the first approval of an amount above the threshold, waiting for a second person.
+    pending_amount = models.DecimalField(_("待复核金额"), **MONEY, null=True, blank=True)
+    first_approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     # The claims a settlement import writes, a million at a time, are filed by nobody: indexed
     # only where set (see Meta), and no database foreign key, whose check trigger was queued
     # for every row written and fired at commit (staff logins are deactivated, not deleted).
@@ -193,16 +230,38 @@ class Claim(models.Model):
                 name="protection_claim_filed_by",
                 condition=Q(filed_by__isnull=False),
             ),
+            # The claims filed by hand of the members a settlement import touches: a few among
+            # millions, read by one join.
+            models.Index(
+                fields=["member"],
+                name="protection_claim_by_hand",
+                condition=Q(source="application"),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"claim {self.pk} {self.plan_code} {self.state}"
 
+    @property
+    def stay_key(self) -> str:
+        """A hand claim's key among the member's stays (INTERFACES: its settlement_id, or
+        C<claim id> without one)."""
+        return self.stay_ref or f"C{self.pk}"
+
 
 class EntryKind(models.TextChoices):
+    """The only spelling of a ledger entry's kind: the first money on a claim is a payout; any
+    later increase an adjustment; any decrease a clawback."""
+
     PAYOUT = "payout", _("给付")
     ADJUSTMENT = "adjustment", _("调整")
     CLAWBACK = "clawback", _("追回")
+
+    @classmethod
+    def of(cls, *, net_before: Decimal | int, delta: Decimal | int) -> EntryKind:
+        if delta < 0:
+            return cls.CLAWBACK
+        return cls.PAYOUT if net_before == 0 else cls.ADJUSTMENT
 
 
 class LedgerEntry(models.Model):
@@ -244,8 +303,8 @@ class ClaimEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    from_state = models.CharField(max_length=16, blank=True, default="")
-    to_state = models.CharField(max_length=16)
+    from_state = models.CharField(max_length=32, blank=True, default="")
+    to_state = models.CharField(max_length=32)
     reason_code = models.CharField(max_length=64, blank=True, default="")
     note = models.TextField(blank=True, default="")
 
@@ -270,8 +329,61 @@ class ClaimDocument(models.Model):
         return self.title or str(self.file.name)
 
 
+class CorrectionState(models.TextChoices):
+    PENDING = "pending", _("待复核")
+    BOOKED = "booked", _("已入账")
+    REFUSED = "refused", _("已驳回")
+
+
+class ClaimCorrection(models.Model):
+    """A staff correction of what a decided claim pays (调整 or 追回), with a reason code and a
+    note: the only way to change a member's money besides the rules. Above the two-person
+    threshold it waits for a second person (`pending`) before it is booked."""
+
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="corrections")
+    kind = models.CharField(max_length=16, choices=EntryKind.choices)
+    amount = models.DecimalField(_("金额"), **MONEY)
+    reason_code = models.CharField(max_length=64)
+    note = models.TextField(blank=True, default="")
+    state = models.CharField(
+        max_length=16, choices=CorrectionState.choices, default=CorrectionState.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    entry = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("更正")
+        verbose_name_plural = _("更正")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["claim"],
+                condition=Q(state="pending"),
+                name="one_pending_correction_per_claim",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} on claim {self.claim_id}"
+
+
+class RunState(models.TextChoices):
+    DRAFT = "draft", _("待复核")
+    RELEASED = "released", _("已放行")
+    CANCELLED = "cancelled", _("已作废")
+
+
 class PaymentRun(models.Model):
-    """A batch of transfers to members' cards: exported as a bank file, confirmed item by item."""
+    """A batch of transfers to members' cards: made as a draft, released by a second city admin
+    (双人复核), exported as a bank file, confirmed item by item."""
 
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -279,6 +391,11 @@ class PaymentRun(models.Model):
     )
     reference = models.CharField(max_length=32, unique=True)
     total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.DRAFT)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
     # When `huzhu payments run` finished writing the bank file; empty while a run made by the
     # command has no file yet (the process died after the run committed), so the next
     # `payments run` writes that file before making a new run.
@@ -292,6 +409,7 @@ class PaymentItemState(models.TextChoices):
     PENDING = "pending", _("待确认")
     PAID = "paid", _("已到账")
     FAILED = "failed", _("转账失败")
+    CANCELLED = "cancelled", _("已作废")  # its run was cancelled before release
 
 
 class PaymentItem(models.Model):

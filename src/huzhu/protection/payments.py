@@ -2,9 +2,16 @@
 
 A run gathers every entry not yet in a live payment item, nets them per member, and makes one
 item per member whose net is above zero and who holds an active card; everything else waits for a
-later run. The bank file lists the items; the bank's answer marks each item paid or failed. A
-failed transfer frees its entries (their links go dead) for the next run. A claim whose entries
-are all in paid items becomes paid, and the member gets a text message after commit.
+later run. A run is made as a draft: its bank file is given out only once a city admin other
+than its maker has released it (双人复核; `huzhu payments run` is the operator's own, audited,
+and releases its run itself). A draft may be cancelled, which frees its entries. The bank's
+answer marks each item paid or failed. A failed transfer frees its entries (their links go dead)
+for the next run. A claim whose entries are all in paid items becomes paid, and the member gets
+a text message after commit. A paid item is final: the database refuses to change it.
+
+Whatever the ledger holds, a run fits its columns: a member whose net is above the bound of any
+amount (99,999,999.99) is held for review, and a run stops taking members before its total
+would overflow; the rest wait for the next run.
 
 Invariants (tests/protection/test_payments_stateful.py): the money paid is the sum of the entries
 of paid items; an entry is in at most one live item (a partial unique index says so too); no
@@ -22,15 +29,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
 from huzhu.audit.services import audit_record
+from huzhu.core import locking
 from huzhu.core import tabular as tb
-from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden
+from huzhu.core.bounds import MAX_MONEY
+from huzhu.core.errors import Conflict, DomainError, Forbidden
 from huzhu.core.files import atomic_write
 from huzhu.core.pii import vault
 from huzhu.core.sms import send_sms
@@ -42,10 +51,14 @@ from huzhu.protection.models import (
     PaymentItemEntry,
     PaymentItemState,
     PaymentRun,
+    RunState,
 )
-from huzhu.protection.services import claims_mark_paid, lock_timeout
+from huzhu.protection.services import claims_mark_paid
 
 ZERO = Decimal("0.00")
+# The most a run's total may reach: what its column holds (14 digits, 2 of them decimals).
+MAX_RUN_TOTAL = Decimal("999999999999.99")
+PAYMENT_RUN_LOCK = 784515
 CENT = Decimal("0.01")
 BANK_FILE_HEADER = ("card_no", "name", "amount", "reference")
 CONFIRM_COLUMNS = (
@@ -70,6 +83,8 @@ class RunPlan:
     items: dict[int, list[tuple[int, Decimal]]] = field(default_factory=dict)  # member → entries
     held_no_card: int = 0  # members with money waiting for an active card
     held_not_positive: int = 0  # members whose net is zero or below
+    held_too_large: int = 0  # members whose net is above any amount a transfer may carry
+    held_next_run: int = 0  # members left for the next run, which this one's total could not hold
 
 
 def _payable() -> RunPlan:
@@ -111,13 +126,21 @@ def _payable() -> RunPlan:
             "member_id", flat=True
         )
     )
-    for member_id, entries in per_member.items():
-        if sum((a for _e, a in entries), ZERO) <= 0:
+    total = ZERO
+    for member_id in sorted(per_member):
+        entries = per_member[member_id]
+        net = sum((a for _e, a in entries), ZERO)
+        if net <= 0:
             plan.held_not_positive += 1
         elif member_id not in carded:
             plan.held_no_card += 1
+        elif net > MAX_MONEY:
+            plan.held_too_large += 1
+        elif total + net > MAX_RUN_TOTAL:
+            plan.held_next_run += 1
         else:
             plan.items[member_id] = entries
+            total += net
     return plan
 
 
@@ -127,17 +150,18 @@ class RunResult:
     items: int
     held_no_card: int
     held_not_positive: int
+    held_too_large: int = 0
+    held_next_run: int = 0
 
 
 def payment_run_create(*, actor: User | None) -> RunResult:
-    """Make a run of everything payable now. Conflict `nothing_to_pay` when there is nothing."""
+    """Make a draft run of everything payable now (`huzhu payments run` releases its own).
+    Conflict `nothing_to_pay` when there is nothing."""
     _require_payer(actor)
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # One run at a time; a second waits and then finds the entries taken.
-                with connection.cursor() as cur:
-                    cur.execute("SELECT pg_advisory_xact_lock(hashtext('huzhu.payment_run'))")
+            # One run at a time; a second waits and then finds the entries taken.
+            locking.advisory_lock(PAYMENT_RUN_LOCK, timeout="30s")
             plan = _payable()
             if not plan.items:
                 raise Conflict(
@@ -145,6 +169,7 @@ def payment_run_create(*, actor: User | None) -> RunResult:
                     "no member has a positive amount and an active card to pay",
                     held_no_card=plan.held_no_card,
                     held_not_positive=plan.held_not_positive,
+                    held_too_large=plan.held_too_large,
                 )
             now = timezone.localtime()
             run = PaymentRun.objects.create(
@@ -187,6 +212,7 @@ def payment_run_create(*, actor: User | None) -> RunResult:
                 obj=run,
                 items=len(items),
                 total=str(run.total),
+                via="api" if actor is not None else "cli",
             )
     except IntegrityError as exc:  # another run took an entry first (the unique index)
         raise Conflict("run_in_progress", "another payment run is being made; retry") from exc
@@ -195,11 +221,86 @@ def payment_run_create(*, actor: User | None) -> RunResult:
         items=len(items),
         held_no_card=plan.held_no_card,
         held_not_positive=plan.held_not_positive,
+        held_too_large=plan.held_too_large,
+        held_next_run=plan.held_next_run,
     )
 
 
+def _locked_run(run: PaymentRun) -> PaymentRun:
+    return locking.locked_row(PaymentRun.objects.all(), run.pk)
+
+
+def payment_run_release(*, actor: User | None, run: PaymentRun) -> PaymentRun:
+    """放行: a city admin other than the run's maker releases a draft run; its bank file may
+    then be given out (409 `same_approver` for the maker, `invalid_transition` unless a draft).
+    `actor` None: the operator's command line, releasing the run it just made (audited)."""
+    _require_payer(actor)
+    with transaction.atomic():
+        locked = _locked_run(run)
+        if locked.state != RunState.DRAFT:
+            raise Conflict(
+                "invalid_transition",
+                f"run {locked.reference} is {locked.state}",
+                state=locked.state,
+            )
+        if actor is not None and locked.created_by_id == actor.pk:
+            raise Conflict(
+                "same_approver",
+                "a payment run is released by a city admin other than the one who made it",
+            )
+        locked.state = RunState.RELEASED
+        locked.released_by = actor
+        locked.released_at = timezone.now()
+        locked.save(update_fields=["state", "released_by", "released_at"])
+        audit_record(
+            actor=actor,
+            action="payment.run_release",
+            obj=locked,
+            total=str(locked.total),
+            created_by=locked.created_by.username if locked.created_by else None,
+            via="api" if actor is not None else "cli",
+        )
+    return locked
+
+
+def payment_run_cancel(*, actor: User, run: PaymentRun, reason: str = "") -> PaymentRun:
+    """作废: a draft run that should not go out; its entries are free for the next run."""
+    _require_payer(actor)
+    with transaction.atomic():
+        locked = _locked_run(run)
+        if locked.state != RunState.DRAFT:
+            raise Conflict(
+                "invalid_transition",
+                f"run {locked.reference} is {locked.state}",
+                state=locked.state,
+            )
+        locked.state = RunState.CANCELLED
+        locked.save(update_fields=["state"])
+        PaymentItemEntry.objects.filter(item__run=locked, live=True).update(live=False)
+        locked.items.update(state=PaymentItemState.CANCELLED, settled_at=timezone.now())
+        audit_record(
+            actor=actor,
+            action="payment.run_cancel",
+            obj=locked,
+            total=str(locked.total),
+            reason=reason.strip(),
+        )
+    return locked
+
+
+def _require_released(run: PaymentRun) -> None:
+    if run.state != RunState.RELEASED:
+        raise Conflict(
+            "not_released",
+            f"run {run.reference} is {run.state}: a second city admin must release it first",
+            state=run.state,
+        )
+
+
 def payment_run_csv(run: PaymentRun) -> bytes:
-    """The bank transfer file: card number, name, amount, reference; UTF-8 with a BOM (Excel)."""
+    """The bank transfer file: card number, name, amount, reference; UTF-8 with a BOM (Excel).
+    Only of a released run (409 `not_released`)."""
+    _require_released(run)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(BANK_FILE_HEADER)
@@ -221,7 +322,9 @@ def payment_run_write_file(*, out: Path, run: PaymentRun | None = None) -> Payme
         runs = PaymentRun.objects.select_for_update()
         if run is None:
             waiting = (
-                runs.filter(created_by__isnull=True, file_written_at__isnull=True)
+                runs.filter(
+                    created_by__isnull=True, file_written_at__isnull=True, state=RunState.RELEASED
+                )
                 .order_by("id")
                 .first()
             )
@@ -229,6 +332,7 @@ def payment_run_write_file(*, out: Path, run: PaymentRun | None = None) -> Payme
             waiting = runs.get(pk=run.pk)
         if waiting is None:
             return None
+        _require_released(waiting)
         with atomic_write(out, binary=True) as fh:
             fh.write(payment_run_csv(waiting))
         waiting.file_written_at = timezone.now()
@@ -237,15 +341,9 @@ def payment_run_write_file(*, out: Path, run: PaymentRun | None = None) -> Payme
 
 
 def _locked_item(item: PaymentItem) -> PaymentItem:
-    lock_timeout()
-    try:
-        return (
-            PaymentItem.objects.select_for_update(of=("self",))
-            .select_related("member")
-            .get(pk=item.pk)
-        )
-    except OperationalError as exc:  # lock_timeout
-        raise Busy() from exc
+    locked = locking.locked_row(PaymentItem.objects.select_related("member", "run"), item.pk)
+    _require_released(locked.run)
+    return locked
 
 
 def _notify_paid(item: PaymentItem) -> None:

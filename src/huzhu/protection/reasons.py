@@ -25,6 +25,9 @@ RULE_CODES = frozenset(
     }
 )
 
+# Why a claim filed by hand gets nothing although its stay may pay: the bureau's data holds it.
+DUPLICATE_STAY = "DUPLICATE_STAY"
+
 # Reason codes each transition accepts; the first is its default.
 TRANSITION_CODES: dict[str, tuple[str, ...]] = {
     "file": ("filed",),
@@ -40,7 +43,19 @@ TRANSITION_CODES: dict[str, tuple[str, ...]] = {
         *sorted(RULE_CODES),
     ),
     "pay": ("transfer_confirmed",),
+    # Corrections by staff (调整/追回): why a decided claim pays more or less.
+    "correct": (
+        "calculation_error",
+        "invoice_error",
+        "duplicate_payment",
+        "fraud",
+        "appeal_upheld",
+        "bureau_correction",
+    ),
 }
+# Events the system writes: another stay changed this claim's money; the bureau's settlement of
+# a stay filed by hand arrived and took the claim over (or showed it to be a duplicate).
+SYSTEM_CODES = ("recomputed", "settled_by_bureau", "duplicate_claim")
 
 
 def _yuan(value: Any) -> str:
@@ -61,6 +76,14 @@ def decision_sentence(code: str) -> str:
         "not_eligible": _("不符合本计划的给付条件"),
         "event_outside_period": _("事故或入院日期不在保障期内"),
         "transfer_confirmed": _("互助金已转入会员的互助服务卡"),
+        "calculation_error": _("原核定金额计算有误，予以更正"),
+        "invoice_error": _("票据有误，予以更正"),
+        "duplicate_payment": _("同一费用重复给付，予以追回"),
+        "fraud": _("经核查存在虚假申报，予以追回"),
+        "appeal_upheld": _("会员申诉经复核成立，予以补付"),
+        "bureau_correction": _("医保部门更正了结算数据，予以更正"),
+        "recomputed": _("同一保障期内其他住院的给付变化，按规则重新核定"),
+        "settled_by_bureau": _("医保结算数据已到，按医保结算数据核定给付（免申即享）"),
     }
     if code in sentences:
         return sentences[code]
@@ -102,6 +125,8 @@ def rule_sentence(
         return _("本年度给付已达封顶线")
     if code == "REVERSED":
         return _("该笔医保结算已被冲销，相应互助金已收回")
+    if code == DUPLICATE_STAY:
+        return _("同一次住院已由医保结算数据给付（免申即享），不重复给付")
     if code == "NOT_COVERED":
         if benefit == "critical_illness":
             return _("诊断不在重大疾病保障范围内")

@@ -553,8 +553,8 @@ def adjudicate_period(
                 f"settlement {s.settlement_id}: admitted_on {s.admitted_on} is outside "
                 f"{terms.plan_code} {start}..{terms.period_end}"
             )
-    for key, limit in held.items():
-        _money(f"limit of {key}", limit)
+    for key, held_to in held.items():
+        _money(f"limit of {key}", held_to)
 
     rule = _rule_for(terms)
     results: list[Adjudication] = []

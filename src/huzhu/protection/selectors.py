@@ -49,6 +49,35 @@ def claim_queue(
     return qs.select_related("member__unit", "version__plan").order_by("created_at", "id")
 
 
+def stay_figures(claim: Claim) -> dict[str, Any]:
+    """A claim's stay as the rules see it: the bureau's settlement once it arrived, else the
+    figures the union filed (settlement file names; amounts as Decimal or None)."""
+    s = claim.settlement if claim.settlement_id is not None else None
+    if s is not None:
+        return {
+            "settlement_id": s.settlement_id,
+            "hospital": s.hospital,
+            "admitted_on": s.admitted_on,
+            "discharged_on": s.discharged_on,
+            "settled_on": s.settled_on,
+            "in_scope_self_pay": s.in_scope_self_pay,
+            "out_of_scope_self_pay": s.out_of_scope_self_pay,
+            "diagnosis_code": s.diagnosis_code,
+            "is_accident": s.is_accident,
+        }
+    return {
+        "settlement_id": claim.stay_ref,
+        "hospital": claim.hospital,
+        "admitted_on": claim.admitted_on,
+        "discharged_on": claim.discharged_on,
+        "settled_on": claim.settled_on,
+        "in_scope_self_pay": claim.in_scope_self_pay,
+        "out_of_scope_self_pay": claim.out_of_scope_self_pay,
+        "diagnosis_code": claim.diagnosis_code,
+        "is_accident": claim.is_accident,
+    }
+
+
 def paid_entry_ids(entry_ids: list[int]) -> set[int]:
     return set(
         PaymentItemEntry.objects.filter(
@@ -164,3 +193,101 @@ def member_claims(user: User) -> dict[str, Any]:
 def _last_code(claim: Claim) -> str:
     events = [e for e in claim.events.all() if e.reason_code]
     return events[-1].reason_code if events else ""
+
+
+def _signers(*, roles: frozenset[str], path: str, besides: int | None) -> list[str]:
+    """Active staff with one of `roles` whose subtree holds `path`, other than `besides`."""
+    ancestors = [path[:i] for i in range(1, len(path) + 1) if path[:i].endswith("/")] or [path]
+    qs = User.objects.filter(role__in=roles, is_active=True, org__path__in=ancestors)
+    if besides is not None:
+        qs = qs.exclude(pk=besides)
+    return sorted(qs.values_list("username", flat=True))
+
+
+def awaiting_signature(user: User) -> dict[str, Any]:
+    """What waits for a second signature (双人复核) that `user` can see, oldest first, each with
+    who may give it: claim approvals above the threshold, payout corrections above it, and
+    payment runs waiting to be released."""
+    from huzhu.protection.models import (
+        ClaimCorrection,
+        CorrectionState,
+        PaymentRun,
+        RunState,
+    )
+    from huzhu.protection.services import CORRECT_ROLES
+
+    if user.role not in REVIEW_ROLES | CORRECT_ROLES:
+        raise Forbidden("forbidden", "your role gives no second signatures")
+    items: list[dict[str, Any]] = []
+    if user.role in REVIEW_ROLES:
+        for claim in (
+            claims_visible_to(user)
+            .filter(state=ClaimState.AWAITING_SECOND_APPROVAL)
+            .select_related("member__unit", "first_approver")
+            .order_by("updated_at", "id")
+        ):
+            assert claim.member is not None
+            signers = _signers(
+                roles=REVIEW_ROLES, path=claim.member.unit.path, besides=claim.first_approver_id
+            )
+            items.append(
+                {
+                    "kind": "claim_approval",
+                    "reference": str(claim.pk),
+                    "claim_id": claim.pk,
+                    "member_name": claim.member.name,
+                    "amount": f"{claim.pending_amount or ZERO:.2f}",
+                    "first_signer": claim.first_approver.username if claim.first_approver else "",
+                    "since": claim.updated_at,
+                    "who_may_sign": ", ".join(signers),
+                    "you_may_sign": user.username in signers,
+                }
+            )
+    if user.role in CORRECT_ROLES:
+        for c in (
+            ClaimCorrection.objects.filter(
+                state=CorrectionState.PENDING,
+                claim__member__unit__path__startswith=staff_scope_path(user),
+            )
+            .select_related("claim__member__unit", "requested_by")
+            .order_by("requested_at", "id")
+        ):
+            member = c.claim.member
+            assert member is not None
+            signers = _signers(
+                roles=CORRECT_ROLES, path=member.unit.path, besides=c.requested_by_id
+            )
+            items.append(
+                {
+                    "kind": "correction",
+                    "reference": str(c.pk),
+                    "claim_id": c.claim_id,
+                    "member_name": member.name,
+                    "amount": f"{'-' if c.kind == 'clawback' else ''}{c.amount:.2f}",
+                    "first_signer": c.requested_by.username,
+                    "since": c.requested_at,
+                    "who_may_sign": ", ".join(signers),
+                    "you_may_sign": user.username in signers,
+                }
+            )
+    if user.role == Role.CITY_ADMIN:
+        for run in PaymentRun.objects.filter(state=RunState.DRAFT).select_related("created_by"):
+            city = User.objects.filter(role=Role.CITY_ADMIN, is_active=True)
+            if run.created_by_id is not None:
+                city = city.exclude(pk=run.created_by_id)
+            signers = sorted(city.values_list("username", flat=True))
+            items.append(
+                {
+                    "kind": "payment_run",
+                    "reference": run.reference,
+                    "claim_id": None,
+                    "member_name": "",
+                    "amount": f"{run.total:.2f}",
+                    "first_signer": run.created_by.username if run.created_by else "",
+                    "since": run.created_at,
+                    "who_may_sign": ", ".join(signers),
+                    "you_may_sign": user.username in signers,
+                }
+            )
+    items.sort(key=lambda i: i["since"])
+    return {"items": items}

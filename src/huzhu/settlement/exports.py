@@ -1,4 +1,9 @@
-"""`huzhu export payouts`: net payouts per settlement and plan (INTERFACES.md "payouts")."""
+"""`huzhu export payouts`: net payouts per stay and plan (INTERFACES.md "payouts").
+
+Each stay once: a bureau settlement under its `settlement_id` (with the claim filed by hand for
+the same stay, if any, which the settlement took over), and a claim filed by hand and approved
+whose stay the bureau has not sent (yet) under its own key: its `settlement_id` as filed, or
+`C<claim id>`."""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from django.db import connection
 
 from huzhu.core.files import atomic_write
 from huzhu.core.pii import vault
-from huzhu.protection.models import Claim, LedgerEntry
+from huzhu.members.models import Member
+from huzhu.protection.models import Claim, ClaimSource, ClaimState, LedgerEntry
 from huzhu.settlement.models import Settlement
 
 PAYOUT_HEADER = [
@@ -33,18 +39,30 @@ def payout_rows(plan_code: str | None = None) -> list[list[str]]:
     """One row per settlement and plan (or one plan-less row), ordered by settlement and plan, so
     the export depends only on what was received, never on how it arrived."""
     s, c, e = Settlement._meta.db_table, Claim._meta.db_table, LedgerEntry._meta.db_table
-    sql = (
-        f"SELECT s.settlement_id, s.id_cipher, c.plan_code, c.base_amount, "
+    m = Member._meta.db_table
+    net = f'LEFT JOIN (SELECT claim_id, SUM(amount) AS net FROM "{e}" GROUP BY claim_id) n '
+    bureau = (
+        f"SELECT s.settlement_id AS sid, s.id_cipher, c.plan_code, c.base_amount, "
         f"COALESCE(n.net, 0), c.reason "
-        f'FROM "{s}" s JOIN "{c}" c ON c.settlement_id = s.id '
-        f'LEFT JOIN (SELECT claim_id, SUM(amount) AS net FROM "{e}" GROUP BY claim_id) n '
+        f'FROM "{s}" s JOIN "{c}" c ON c.settlement_id = s.id {net}'
         f"ON n.claim_id = c.id WHERE s.reverses = ''"
+    )
+    # Claims filed by hand and approved whose stay no bureau settlement has taken over.
+    by_hand = (
+        f"SELECT CASE WHEN c.stay_ref <> '' THEN c.stay_ref "
+        f"ELSE 'C' || CAST(c.id AS VARCHAR(20)) END AS sid, "
+        f"m.id_cipher, c.plan_code, c.base_amount, COALESCE(n.net, 0), c.reason "
+        f'FROM "{c}" c JOIN "{m}" m ON m.id = c.member_id {net}'
+        f"ON n.claim_id = c.id WHERE c.source = '{ClaimSource.APPLICATION.value}' "
+        f"AND c.settlement_id IS NULL "
+        f"AND c.state IN ('{ClaimState.APPROVED.value}', '{ClaimState.PAID.value}')"
     )
     params: list[Any] = []
     if plan_code is not None:
-        sql += " AND c.plan_code = %s"
-        params.append(plan_code)
-    sql += " ORDER BY s.settlement_id, c.plan_code"
+        bureau += " AND c.plan_code = %s"
+        by_hand += " AND c.plan_code = %s"
+        params += [plan_code, plan_code]
+    sql = f"SELECT * FROM ({bureau} UNION ALL {by_hand}) rows ORDER BY 1, 3"
     v = vault()
     cache: dict[str, str] = {}
     rows: list[list[str]] = []

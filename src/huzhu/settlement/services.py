@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from huzhu.accounts.models import User
 from huzhu.audit.services import audit_record
-from huzhu.core import idnumber
+from huzhu.core import idnumber, locking
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import (
     Background,
@@ -36,20 +36,21 @@ from huzhu.core.bulk import (
     temp_keys,
     update_frame,
 )
-from huzhu.core.errors import Busy
 from huzhu.core.pii import vault
 from huzhu.members.models import Member
 from huzhu.protection.models import (
     Claim,
-    ClaimSource,
-    ClaimState,
-    Enrollment,
-    LedgerEntry,
     PlanVersion,
 )
 from huzhu.protection.plans import terms_of
-from huzhu.reports.services import summaries_apply_entries
-from huzhu.settlement.engine import VersionSpec, adjudicate
+from huzhu.settlement.booking import (
+    Booked,
+    Touched,
+    adjudicate_and_book,
+    as_settlement_frame,
+    read_touched,
+)
+from huzhu.settlement.engine import VersionSpec
 from huzhu.settlement.models import Settlement, SettlementImport
 
 SETTLEMENT_COLUMNS = (
@@ -97,6 +98,8 @@ class SettlementReport:
     matched: int = 0
     members_recomputed: int = 0
     entries: int = 0
+    claims_taken_over: int = 0  # claims filed by hand whose stay arrived in this file
+    duplicate_claims: int = 0  # claims filed by hand closed as duplicates of its stays
     paid_by_plan: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     errors: list[tb.RowError] = field(default_factory=list)
@@ -111,6 +114,8 @@ class SettlementReport:
             "matched": self.matched,
             "members_recomputed": self.members_recomputed,
             "entries": self.entries,
+            "claims_taken_over": self.claims_taken_over,
+            "duplicate_claims": self.duplicate_claims,
             "paid_by_plan": self.paid_by_plan,
             "reasons": self.reasons,
             "errors": [e.as_dict() for e in self.errors],
@@ -333,7 +338,7 @@ def settlements_import(
         )
         report.members_recomputed = touched.len()
         # What the rules need besides this file: read while its rows are prepared for storing.
-        stored_job = bg.submit_read(_read_touched, touched, targets["reverses"])
+        stored_job = bg.submit_read(read_touched, touched, targets["reverses"])
         fresh = _number_settlements(fresh, people, first_id, report)
         report.new = fresh.height
         # In slices, so that the first COPY starts while the next slice's rows are prepared.
@@ -353,18 +358,22 @@ def settlements_import(
         _stage("settlements prepared")
         touched_now: Touched = bg.result(stored_job)
         _stage("members' settlements, enrolments and claims read")
-        in_hand = _as_settlement_frame(fresh, reversed_now=targets["reverses"])
-        entries = _adjudicate_and_book(
+        in_hand = as_settlement_frame(fresh, reversed_now=targets["reverses"])
+        booked = adjudicate_and_book(
             touched_now.reversing(targets["reverses"]),
             in_hand,
             specs=specs,
             benefits=benefits,
             bg=bg,
             batch=str(batch.pk),
-            report=report,
+            actor=actor,
+            # Numbers taken from the sequence need no wait for the settlements being written.
+            reserve=lambda n: bg.result(bg.submit_read(reserve_ids, Claim._meta.db_table, n)),
+            stage=_stage,
             before_summaries=lambda: say("stored", sum(bg.result(job) for job in stored)),
         )
-        say("paid", entries)
+        _report_booked(report, booked)
+        say("paid", booked.entries)
         batch.finished_at = timezone.now()
         batch.summary = {k: v for k, v in report.as_dict().items() if k != "errors"}
         batch.save(update_fields=["finished_at", "summary"])
@@ -375,9 +384,23 @@ def settlements_import(
             rows=report.rows,
             new=report.new,
             entries=report.entries,
+            claims_taken_over=report.claims_taken_over,
+            duplicate_claims=report.duplicate_claims,
         )
     _stage("commit")
     return report
+
+
+def _report_booked(report: SettlementReport, booked: Booked) -> None:
+    report.entries += booked.entries
+    report.claims_taken_over += booked.taken_over
+    report.duplicate_claims += booked.duplicates
+    for code, total in booked.moves.group_by("plan_code").agg(pl.col("delta").sum()).iter_rows():
+        before = Decimal(report.paid_by_plan.get(code or "-", "0"))
+        report.paid_by_plan[code or "-"] = str((before + Decimal(total) / 100).quantize(CENT))
+    for reason, count in booked.rows.group_by("reason").len().iter_rows():
+        key = reason or "PAID"
+        report.reasons[key] = report.reasons.get(key, 0) + count
 
 
 def _drop_repeats(
@@ -457,15 +480,14 @@ def _reversal_problems(
 
 
 def _lock_imports() -> None:
-    """One settlement import at a time; a second one waits (PostgreSQL: advisory lock; SQLite:
-    the write transaction itself serialises)."""
-    if is_postgres():
-        with connection.cursor() as cur:
-            cur.execute("SET LOCAL lock_timeout = '600s'")
-            try:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-            except Exception as exc:  # lock timeout
-                raise Busy("another settlement import is running; try again later") from exc
+    """One settlement import at a time, and no decision on a member's money meanwhile (they
+    take the same lock shared: protection.ledger.ledger_lock); a second import waits
+    (PostgreSQL: advisory lock; SQLite: the write transaction itself serialises)."""
+    locking.advisory_lock(
+        locking.SETTLEMENT_IMPORT,
+        timeout="600s",
+        message="another settlement import is running; try again later",
+    )
 
 
 def _people(id_numbers: pl.Series) -> pl.DataFrame:
@@ -576,280 +598,3 @@ def version_specs() -> list[VersionSpec]:
 def version_benefits() -> dict[int, str]:
     """Each plan version's benefit, as the summaries are keyed."""
     return dict(PlanVersion.objects.values_list("id", "plan__benefit"))
-
-
-SETTLEMENT_FRAME: dict[str, Any] = {
-    "spk": pl.Int64,
-    "sid": pl.String,
-    "member_id": pl.Int64,
-    "admitted_on": pl.Date,
-    "discharged_on": pl.Date,
-    "settled_on": pl.Date,
-    "in_fen": "fen",
-    "out_fen": "fen",
-    "diagnosis_code": pl.String,
-    "is_accident": pl.Boolean,
-    "reversed": pl.Boolean,
-}
-EXISTING_FRAME: dict[str, Any] = {
-    "claim_id": pl.Int64,
-    "spk": pl.Int64,
-    "version_id": pl.Int64,
-    "old_base": "fen",
-    "old_target": "fen",
-    "old_reason": pl.String,
-    "net": "fen",
-}
-ENROLMENT_FRAME: dict[str, Any] = {
-    "member_id": pl.Int64,
-    "version_id": pl.Int64,
-    "unit_id": pl.Int64,
-}
-
-
-@dataclass(frozen=True)
-class Touched:
-    """What is stored of the members an import touches: their settlements (reversal rows left
-    out; the file's own unmatched reversal targets too), enrolments, and the claims of those
-    settlements with each claim's net."""
-
-    settlements: pl.DataFrame
-    enrollments: pl.DataFrame
-    claims: pl.DataFrame
-
-    def reversing(self, sids: pl.Series) -> Touched:
-        """As read after the settlements `sids` are marked reversed."""
-        return Touched(
-            self.settlements.with_columns(pl.col("reversed") | pl.col("sid").is_in(sids.implode())),
-            self.enrollments,
-            self.claims,
-        )
-
-
-def _as_settlement_frame(fresh: pl.DataFrame, *, reversed_now: pl.Series) -> pl.DataFrame:
-    """This file's new rows (reversal rows left out) as `_read_touched` would read them back
-    from the database, so that they need not be."""
-    return fresh.filter(~_is_reversal()).select(
-        "spk",
-        pl.col("settlement_id").alias("sid"),
-        "member_id",
-        tb.as_date("admitted_on"),
-        tb.as_date("discharged_on"),
-        tb.as_date("settled_on"),
-        pl.col("in_scope_self_pay_fen").cast(pl.Int64).alias("in_fen"),
-        pl.col("out_of_scope_self_pay_fen").fill_null(0).cast(pl.Int64).alias("out_fen"),
-        pl.col("diagnosis_code").fill_null(""),
-        pl.col("is_accident_b").alias("is_accident"),
-        pl.col("settlement_id").is_in(reversed_now.implode()).alias("reversed"),
-    )
-
-
-def _read_touched(member_ids: pl.Series, unmatched_sids: pl.Series, *, conn: Any) -> Touched:
-    """The stored settlements of these members and the given unmatched stored settlements, the
-    members' enrolments, and the claims of those settlements (a `Background` job)."""
-    s = Settlement._meta.db_table
-    cols = (
-        "s.id, s.settlement_id, s.member_id, s.admitted_on, s.discharged_on, s.settled_on, "
-        "s.in_scope_self_pay, COALESCE(s.out_of_scope_self_pay, 0), s.diagnosis_code, "
-        "s.is_accident, CASE WHEN s.reversed_by <> '' THEN 1 ELSE 0 END"
-    )
-    temp_keys("_members", member_ids, indexed=False, conn=conn)
-    frames = [
-        query_frame(
-            f'SELECT {cols} FROM "{s}" s JOIN "_members" k ON k.k = s.member_id '
-            f"WHERE s.reverses = ''",
-            [],
-            SETTLEMENT_FRAME,
-            conn=conn,
-        )
-    ]
-    if unmatched_sids.len():
-        temp_keys("_unmatched", unmatched_sids, sql_type="TEXT", indexed=False, conn=conn)
-        frames.append(
-            query_frame(
-                f'SELECT {cols} FROM "{s}" s JOIN "_unmatched" k ON k.k = s.settlement_id '
-                f"WHERE s.member_id IS NULL AND s.reverses = ''",
-                [],
-                SETTLEMENT_FRAME,
-                conn=conn,
-            )
-        )
-    settlements = pl.concat(frames)
-    enrollments = query_frame(
-        f'SELECT e.member_id, e.version_id, e.unit_id FROM "{Enrollment._meta.db_table}" e '
-        f'JOIN "_members" k ON k.k = e.member_id',
-        [],
-        ENROLMENT_FRAME,
-        conn=conn,
-    )
-    # Claims can exist only for settlements stored before this file.
-    claims, entries = Claim._meta.db_table, LedgerEntry._meta.db_table
-    temp_keys("_spks", settlements["spk"], indexed=False, conn=conn)
-    existing = query_frame(
-        f"SELECT c.id, c.settlement_id, c.version_id, c.base_amount, c.target, c.reason, "
-        f'COALESCE(n.net, 0) FROM "{claims}" c JOIN "_spks" k ON k.k = c.settlement_id '
-        f'LEFT JOIN (SELECT e.claim_id, SUM(e.amount) AS net FROM "{entries}" e '
-        f'JOIN "{claims}" c2 ON c2.id = e.claim_id JOIN "_spks" k2 ON k2.k = c2.settlement_id '
-        f"GROUP BY e.claim_id) n ON n.claim_id = c.id",
-        [],
-        EXISTING_FRAME,
-        conn=conn,
-    )
-    return Touched(settlements, enrollments, existing)
-
-
-def _adjudicate_and_book(
-    stored: Touched,
-    in_hand: pl.DataFrame,
-    *,
-    specs: list[VersionSpec],
-    benefits: dict[int, str],
-    bg: Background,
-    batch: str,
-    report: SettlementReport,
-    before_summaries: Callable[[], None],
-) -> int:
-    """Re-adjudicate the touched members' settlements (stored ones and this file's, `in_hand`)
-    and book every difference: claims created or updated, one ledger entry per claim whose
-    net differs, the summaries. Returns the number of entries written."""
-    settlements = pl.concat([in_hand, stored.settlements.select(in_hand.columns)])
-    if settlements.height == 0:
-        before_summaries()
-        return 0
-    result = adjudicate(settlements, stored.enrollments.drop("unit_id"), specs)
-    _stage("rules engine")
-    claims = Claim._meta.db_table
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    df = (
-        result.join(settlements.select("spk", "member_id"), on="spk", how="left")
-        .with_columns(pl.col("version_id").fill_null(-1).alias("vkey"))
-        .join(
-            stored.claims.with_columns(pl.col("version_id").fill_null(-1).alias("vkey")).drop(
-                "version_id"
-            ),
-            on=["spk", "vkey"],
-            how="left",
-        )
-        .with_columns(
-            pl.col("reason").fill_null(""),
-            pl.col("net").fill_null(0),
-            pl.when(pl.col("target_fen") > 0)
-            .then(pl.lit(ClaimState.APPROVED.value))
-            .otherwise(pl.lit(ClaimState.REJECTED.value))
-            .alias("state"),
-        )
-    )
-    new = df.filter(pl.col("claim_id").is_null())
-    # Numbers taken from the sequence need no wait for the settlements being written.
-    first = bg.result(bg.submit_read(reserve_ids, claims, new.height))
-    new = (
-        # In member order, as the settlements are numbered: all three indexes fill in order.
-        new.sort("member_id", "spk", "version_id", nulls_last=True)
-        .with_row_index("new_id", offset=first)
-        .with_columns(pl.col("new_id").cast(pl.Int64))
-    )
-    claim_rows = new.select(
-        pl.col("new_id").alias("id"),
-        pl.lit(ClaimSource.SETTLEMENT.value).alias("source"),
-        "state",
-        "member_id",
-        "version_id",
-        "plan_code",
-        pl.col("spk").alias("settlement_id"),
-        fen_text(pl.col("base_fen")).alias("base_amount"),
-        fen_text(pl.col("target_fen")).alias("target"),
-        "reason",
-        pl.lit(False).alias("fast_track"),
-        pl.lit("").alias("description"),
-        pl.lit(now).alias("created_at"),
-        pl.lit(now).alias("updated_at"),
-    )
-    bg.submit(insert_frame, claims, claim_rows, csv=frame_csv(claim_rows))
-    old = df.filter(
-        pl.col("claim_id").is_not_null()
-        & (
-            (pl.col("base_fen") != pl.col("old_base"))
-            | (pl.col("target_fen") != pl.col("old_target"))
-            | (pl.col("reason") != pl.col("old_reason").fill_null(""))
-        )
-    )
-    bg.submit(
-        update_frame,
-        claims,
-        "id",
-        old.select(
-            pl.col("claim_id").alias("id"),
-            "state",
-            fen_text(pl.col("base_fen")).alias("base_amount"),
-            fen_text(pl.col("target_fen")).alias("target"),
-            "reason",
-            pl.lit(now).alias("updated_at"),
-        ),
-    )
-    _stage("claims prepared")
-    moves = (
-        pl.concat(
-            [
-                new.select(
-                    pl.col("new_id").alias("claim_id"),
-                    "member_id",
-                    "plan_code",
-                    "version_id",
-                    "target_fen",
-                    "net",
-                ),
-                df.filter(pl.col("claim_id").is_not_null()).select(
-                    "claim_id", "member_id", "plan_code", "version_id", "target_fen", "net"
-                ),
-            ]
-        )
-        .with_columns((pl.col("target_fen") - pl.col("net")).alias("delta"))
-        .filter(pl.col("delta") != 0)
-    )
-    entry_rows = moves.select(
-        "claim_id",
-        "member_id",
-        pl.when((pl.col("net") == 0) & (pl.col("delta") > 0))
-        .then(pl.lit("payout"))
-        .when(pl.col("delta") > 0)
-        .then(pl.lit("adjustment"))
-        .otherwise(pl.lit("clawback"))
-        .alias("kind"),
-        fen_text(pl.col("delta")).alias("amount"),
-        pl.lit(now).alias("created_at"),
-        pl.lit(batch).alias("batch"),
-        pl.lit("").alias("memo"),
-    )
-    bg.submit(insert_frame, LedgerEntry._meta.db_table, entry_rows, csv=frame_csv(entry_rows))
-    _stage("ledger entries prepared")
-    # What the summaries would look up: the enrolment's unit and the plan's benefit.
-    keys = moves.join(
-        stored.enrollments.filter(pl.col("unit_id").is_not_null()),
-        on=["member_id", "version_id"],
-        how="inner",
-    ).select(
-        "claim_id",
-        "unit_id",
-        pl.col("version_id").replace_strict(benefits, return_dtype=pl.String).alias("benefit"),
-        "plan_code",
-    )
-    before_summaries()
-    _stage("settlements, claims and ledger entries written")
-    summaries_apply_entries(
-        moves.select("claim_id", pl.col("delta").alias("fen"), pl.lit(now).alias("created_at")),
-        keys=keys,
-        new_claims=new["new_id"],
-    )
-    _stage("summaries")
-    versions = moves["version_id"].drop_nulls().unique().to_list()
-    PlanVersion.objects.filter(pk__in=versions, frozen_at__isnull=True).update(
-        frozen_at=timezone.now()
-    )
-    report.entries += moves.height
-    for code, total in moves.group_by("plan_code").agg(pl.col("delta").sum()).iter_rows():
-        before = Decimal(report.paid_by_plan.get(code or "-", "0"))
-        report.paid_by_plan[code or "-"] = str((before + Decimal(total) / 100).quantize(CENT))
-    for reason, count in df.group_by("reason").len().iter_rows():
-        key = reason or "PAID"
-        report.reasons[key] = report.reasons.get(key, 0) + count
-    return moves.height

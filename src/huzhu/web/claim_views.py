@@ -7,7 +7,7 @@ shown on the page with its status, never as a server error.
 
 from __future__ import annotations
 
-from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +36,8 @@ from huzhu.protection.models import (
     PlanVersion,
 )
 from huzhu.protection.reasons import TRANSITION_CODES, decision_sentence
+from huzhu.protection.selectors import stay_figures
+from huzhu.protection.stays import claim_assessment
 from huzhu.web.access import staff_required
 from huzhu.web.console_views import _page
 
@@ -115,6 +117,25 @@ def _decide(user: User, claim: Claim, post: Any) -> None:
         )
     elif action == "reject":
         services.claim_reject(actor=user, claim=claim, reason_code=code or "", note=note)
+    elif action == "correct":
+        services.claim_correct(
+            actor=user,
+            claim=claim,
+            kind=post.get("kind", ""),
+            amount=post.get("amount", "").strip(),
+            reason_code=code or "",
+            note=note,
+        )
+    elif action == "refuse_correction":
+        number = post.get("correction", "")
+        correction = (
+            claim.corrections.filter(pk=int(number)).first()
+            if number.isascii() and number.isdigit() and len(number) < 18
+            else None
+        )
+        if correction is None:
+            raise DomainError("not_found", _("没有这条更正"), status=404)
+        services.claim_correction_refuse(actor=user, correction=correction, note=note)
     else:
         raise DomainError("unknown_action", _("未知操作"))
 
@@ -131,10 +152,35 @@ def claim_detail(request: HttpRequest, user: User, claim_id: int) -> HttpRespons
         except DomainError as exc:
             error, status = exc.message, exc.status
         claim = _claim_for(user, claim_id)
-    may_decide = user.role in services.REVIEW_ROLES and claim.source == "application"
-    open_states = (ClaimState.SUBMITTED, ClaimState.ACCEPTED, ClaimState.UNDER_REVIEW)
+    may_decide = (
+        user.role in services.REVIEW_ROLES
+        and claim.source == "application"
+        and claim.settlement_id is None
+    )
+    open_states = (
+        ClaimState.SUBMITTED,
+        ClaimState.ACCEPTED,
+        ClaimState.UNDER_REVIEW,
+        ClaimState.AWAITING_SECOND_APPROVAL,
+    )
+    assessment = claim_assessment(claim)
+    entries = selectors.claim_entries(claim)
     context = {
         "claim": claim,
+        "stay": stay_figures(claim),
+        "assessment": assessment,
+        "assessed_reason": decision_sentence(assessment.reason) if assessment.reason else "",
+        "booked": sum((line.entry.amount for line in entries), Decimal("0.00")),
+        "threshold": services.second_approval_above(),
+        "corrections": [
+            {"obj": c, "reason": decision_sentence(c.reason_code)}
+            for c in claim.corrections.select_related("requested_by", "signed_by").order_by("id")
+        ],
+        "correct_codes": _codes("correct"),
+        "may_correct": user.role in services.CORRECT_ROLES and claim.state in services.CORRECTABLE,
+        "may_second": may_decide
+        and claim.state == ClaimState.AWAITING_SECOND_APPROVAL
+        and claim.first_approver_id != user.pk,
         "state_label": _state_label(claim.state),
         "documents": claim.documents.order_by("id"),
         "events": [
@@ -146,7 +192,7 @@ def claim_detail(request: HttpRequest, user: User, claim_id: int) -> HttpRespons
             }
             for e in claim.events.select_related("actor")
         ],
-        "entries": selectors.claim_entries(claim),
+        "entries": entries,
         "error": error,
         "posted": request.POST if request.method == "POST" else {},
         "may_accept": may_decide and claim.state == ClaimState.SUBMITTED,
@@ -201,10 +247,24 @@ def _file(user: User, request: HttpRequest) -> Claim:
     )
     if version is None:
         raise DomainError("version_required", _("请选择保障计划"), field="version")
-    try:
-        event_date = date.fromisoformat(post.get("event_date", "").strip())
-    except ValueError:
-        raise DomainError("invalid_date", _("请填写事故/入院日期"), field="event_date") from None
+    stay = services.stay_from_input(
+        version=version,
+        **{
+            name: post.get(name)
+            for name in (
+                "admitted_on",
+                "discharged_on",
+                "settled_on",
+                "event_date",
+                "in_scope_self_pay",
+                "out_of_scope_self_pay",
+                "hospital",
+                "diagnosis_code",
+                "is_accident",
+                "settlement_id",
+            )
+        },
+    )
     uploads = request.FILES.getlist("documents")
     for f in uploads:
         _upload_limit(f)
@@ -212,7 +272,7 @@ def _file(user: User, request: HttpRequest) -> Claim:
         actor=user,
         member=member,
         version=version,
-        event_date=event_date,
+        stay=stay,
         requested=post.get("requested", "").strip(),
         description=post.get("description", ""),
         documents=[(f.name or "document", f) for f in uploads],
@@ -238,6 +298,28 @@ def claim_new(request: HttpRequest, user: User) -> HttpResponse:
     return render(request, "web/console/claim_new.html", context)
 
 
+# -- second signatures ----------------------------------------------------------------------------
+
+
+@staff_required(services.REVIEW_ROLES | services.CORRECT_ROLES)
+def approvals(request: HttpRequest, user: User) -> HttpResponse:
+    """双人复核: what waits for a second signature in the user's subtree, and who may give it."""
+    items = selectors.awaiting_signature(user)["items"]
+    kinds = {
+        "claim_approval": _("理赔批准"),
+        "correction": _("给付更正"),
+        "payment_run": _("支付批次"),
+    }
+    for item in items:
+        item["kind_label"] = kinds[item["kind"]]
+        item["href"] = (
+            f"/console/payments/{item['reference']}/"
+            if item["kind"] == "payment_run"
+            else f"/console/claims/{item['claim_id']}/"
+        )
+    return render(request, "web/console/approvals.html", {"items": items})
+
+
 # -- payment runs ---------------------------------------------------------------------------------
 
 
@@ -258,7 +340,11 @@ def payment_runs(request: HttpRequest, user: User) -> HttpResponse:
 
 
 def _run(reference: str) -> PaymentRun:
-    run = PaymentRun.objects.filter(reference=reference).first()
+    run = (
+        PaymentRun.objects.select_related("created_by", "released_by")
+        .filter(reference=reference)
+        .first()
+    )
     if run is None:
         raise Http404
     return run
@@ -281,6 +367,18 @@ def payment_run(request: HttpRequest, user: User, reference: str) -> HttpRespons
                 context["report"] = payments.payment_confirm_file(
                     actor=user, data=upload.read(), file=upload.name or "confirm.csv"
                 )
+            elif action == "release":
+                payments.payment_run_release(actor=user, run=run)
+                return HttpResponseRedirect(
+                    reverse("web:console_payment_run", args=[run.reference])
+                )
+            elif action == "cancel":
+                payments.payment_run_cancel(
+                    actor=user, run=run, reason=request.POST.get("reason", "")
+                )
+                return HttpResponseRedirect(
+                    reverse("web:console_payment_run", args=[run.reference])
+                )
             elif action in ("confirm", "fail"):
                 item = PaymentItem.objects.filter(
                     run=run, reference=request.POST.get("reference", "")
@@ -302,15 +400,32 @@ def payment_run(request: HttpRequest, user: User, reference: str) -> HttpRespons
             context["errors"], status = exc.errors, 400
         except DomainError as exc:
             context["error"], status = exc.message, exc.status
+    run.refresh_from_db()
     context["items"] = run.items.select_related("member").order_by("reference")
     context["pending"] = PaymentItemState.PENDING
+    context["may_release"] = run.created_by_id != user.pk
     return render(request, "web/console/payment_run.html", context, status=status)
 
 
 @staff_required(PAYER_ROLES)
 def payment_run_file(request: HttpRequest, user: User, reference: str) -> HttpResponse:
-    """The bank transfer file (CSV: card_no, name, amount, reference)."""
+    """The bank transfer file (CSV: card_no, name, amount, reference) of a released run."""
     run = _run(reference)
-    response = HttpResponse(payments.payment_run_csv(run), content_type="text/csv; charset=utf-8")
+    try:
+        data = payments.payment_run_csv(run)
+    except DomainError as exc:
+        return render(
+            request,
+            "web/console/payment_run.html",
+            {
+                "run": run,
+                "error": exc.message,
+                "items": run.items.select_related("member").order_by("reference"),
+                "pending": PaymentItemState.PENDING,
+                "may_release": run.created_by_id != user.pk,
+            },
+            status=exc.status,
+        )
+    response = HttpResponse(data, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{run.reference}.csv"'
     return response

@@ -68,6 +68,7 @@ urlpatterns = [
         claims.claim_document,
         name="console_claim_document",
     ),
+    path("console/approvals/", claims.approvals, name="console_approvals"),
     path("console/payments/", claims.payment_runs, name="console_payments"),
     path("console/payments/<str:reference>/", claims.payment_run, name="console_payment_run"),
     path(

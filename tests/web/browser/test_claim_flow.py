@@ -14,6 +14,7 @@ from huzhu.protection.models import Claim, ClaimState, Enrollment, LedgerEntry
 from huzhu.protection.plans import plan_load_toml
 from huzhu.protection.services import claim_accept, claim_file, claim_review
 from tests.protection.conftest import ZY
+from tests.protection.factories import a_stay
 from tests.web.browser.conftest import (
     DESKTOP,
     PHONE,
@@ -51,7 +52,7 @@ def test_reviewer_approves_a_claim_from_the_queue(
         actor=make_staff(Role.UNIT_ADMIN, tree.u1),
         member=member,
         version=version,
-        event_date=date(2026, 3, 1),
+        stay=a_stay(date(2026, 5, 1)),
         requested="5000.00",
         description="住院治疗，已附发票",
     )

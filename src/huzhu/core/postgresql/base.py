@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend, with two changes for hot paths.
+"""Django's PostgreSQL backend, with two changes for hot paths and one for flushing.
 
 Server-side prepared statements are allowed on the connection (psycopg's `prepare_threshold`),
 for the few queries that ask for them through huzhu.core.prepared; Django's own cursors bind on
@@ -19,12 +19,28 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 
 RECENT_SECONDS = 1.0
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def sql_flush(
+        self, style: Any, tables: Any, *, reset_sequences: bool = False, allow_cascade: bool = False
+    ) -> list[str]:
+        """Django's flush (tests, a deliberate reset) empties tables with TRUNCATE, which the
+        append-only tables refuse (core.append_only.refuse_truncate) unless the transaction
+        says so."""
+        statements = super().sql_flush(
+            style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
+        if not statements:
+            return statements
+        return ["SET LOCAL huzhu.allow_truncate = 'on';", *statements]
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
     _used_at = float("-inf")
 
     def get_connection_params(self) -> dict[str, Any]:
