@@ -54,7 +54,7 @@ class MemberStays:
     stays: list[rules.Stay]
     # (stay key, version or None) → claim id, for every row that has a claim.
     claim_of: dict[tuple[str, int | None], int] = field(default_factory=dict)
-    # Stored, non-reversed bureau settlements: by id, and (admitted, discharged) → their ids.
+    # Stored bureau settlements: their ids, and the (admitted, discharged) of those that stand.
     bureau_ids: set[str] = field(default_factory=set)
     bureau_dates: set[tuple[object, object]] = field(default_factory=set)
 
@@ -140,8 +140,11 @@ def member_stays(
                 limits=limits.get(s.pk, {}),
             )
         )
+        # A claim filed by hand with a received settlement's id is that stay, even once the
+        # bureau reversed it (a corrected stay comes under a new id); by dates, only a
+        # settlement that still stands.
+        found.bureau_ids.add(s.settlement_id)
         if not s.reversed_by:
-            found.bureau_ids.add(s.settlement_id)
             found.bureau_dates.add((s.admitted_on, s.discharged_on))
     hand = list(
         Claim.objects.filter(
