@@ -14,11 +14,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
+from pydantic import Field
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import orgs_visible_to, staff_scope_path
 from huzhu.benefits import rules, selectors, services
 from huzhu.benefits.models import Activity, Booking
+from huzhu.core.bounds import Day, Moment, Quota
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member
 from huzhu.members.services import member_find
@@ -38,35 +40,39 @@ def _aware(value: datetime) -> datetime:
 # -- schemas --------------------------------------------------------------------------------------
 
 
+# Quotas at most 1,000,000; dates from 1900 to 2099 as ISO text (core.bounds): a 422 naming the
+# field for anything else, before any of it reaches a column it could overflow.
+
+
 class DayQuotaIn(Schema):
-    day: date
-    quota: int
+    day: Day
+    quota: Quota
 
 
 class ActivityIn(Schema):
-    title: str
-    venue: str
-    quota: int
-    opens_at: datetime
-    closes_at: datetime
-    valid_from: date
-    valid_to: date
+    title: str = Field(max_length=200)
+    venue: str = Field(max_length=200)
+    quota: Quota
+    opens_at: Moment
+    closes_at: Moment
+    valid_from: Day
+    valid_to: Day
     eligible_org: str
     mode: str = "fcfs"
-    group: str | None = None
+    group: str | None = Field(None, max_length=100)
     description: str = ""
     day_quotas: list[DayQuotaIn] | None = None
 
 
 class ActivityPatch(Schema):
-    title: str | None = None
-    venue: str | None = None
+    title: str | None = Field(None, max_length=200)
+    venue: str | None = Field(None, max_length=200)
     description: str | None = None
-    quota: int | None = None
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
+    quota: Quota | None = None
+    opens_at: Moment | None = None
+    closes_at: Moment | None = None
+    valid_from: Day | None = None
+    valid_to: Day | None = None
 
 
 class ActivityOut(Schema):
@@ -116,7 +122,7 @@ class ActivityOut(Schema):
 
 class BookingIn(Schema):
     member: str | None = None  # staff book for a member of their subtree by ID number
-    day: date | None = None
+    day: Day | None = None
 
 
 class BookingOut(Schema):
@@ -152,7 +158,7 @@ class BookingOut(Schema):
 
 
 class DrawIn(Schema):
-    seed: str
+    seed: str = Field(max_length=200)
 
 
 class DrawOut(Schema):
@@ -213,7 +219,7 @@ class ScanIn(Schema):
 
 class OfflineScanIn(Schema):
     code: str
-    scanned_at: datetime
+    scanned_at: Moment
     nonce: str = ""
 
 
