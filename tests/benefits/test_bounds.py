@@ -24,6 +24,7 @@ from huzhu.benefits.services import activity_create, activity_update
 from huzhu.core.bounds import MAX_QUOTA
 from huzhu.core.errors import DomainError
 from tests.benefits.conftest import login_for, make_activity
+from tests.conftest import refused_naming
 
 
 @pytest.fixture
@@ -43,16 +44,6 @@ def _body(**changes: Any) -> dict[str, Any]:
         "eligible_org": "BJ16",
         **changes,
     }
-
-
-def refused_naming(response: Any, field: str) -> bool:
-    """A 422 whose errors locate `field`, or a 400 whose details name it."""
-    if response.status_code not in (400, 422):
-        return False
-    error = response.json()["error"]
-    if response.status_code == 400:
-        return error["details"].get("field") == field
-    return any(field in [str(p) for p in e["loc"]] for e in error["details"]["errors"])
 
 
 TOO_BIG = [MAX_QUOTA + 1, 2**31, 2**63 - 1, 2**63, 2**64, 99999999999999999999]
