@@ -13,11 +13,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import orgs_visible_to, staff_scope_path
+from huzhu.api.pagination import Paged
 from huzhu.benefits import rules, selectors, services
 from huzhu.benefits.models import Activity, Booking
 from huzhu.core.bounds import Day, Moment, Quota
@@ -266,7 +267,7 @@ def create_activity(request: HttpRequest, body: ActivityIn) -> Status[Activity]:
 
 
 @router.get("/activities", response=list[ActivityOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_activities(request: HttpRequest) -> QuerySet[Activity]:
     """Activities the caller may book (a member) or runs (staff), with remaining quota."""
     return _with_quota(selectors.activities_visible_to(actor(request), current_only=True)).order_by(
@@ -306,7 +307,7 @@ def activity_stats(request: HttpRequest, activity_id: int) -> dict[str, Any]:
 
 
 @router.get("/activities/{activity_id}/bookings", response=list[BookingOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def activity_bookings(
     request: HttpRequest, activity_id: int, status: str | None = None
 ) -> QuerySet[Booking]:
@@ -393,7 +394,7 @@ def activity_revocations(request: HttpRequest, activity_id: int) -> dict[str, An
 
 
 @router.get("/bookings", response=list[BookingOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_bookings(request: HttpRequest, status: str | None = None) -> QuerySet[Booking]:
     """A member's own bookings; staff: the bookings of their subtree's members."""
     qs = selectors.bookings_visible(actor(request)).order_by("-id")

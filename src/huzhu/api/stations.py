@@ -11,13 +11,14 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import orgs_visible_to
 from huzhu.accounts.services import token_user
 from huzhu.api.members import ImportOut, _upload_bytes
+from huzhu.api.pagination import Paged
 from huzhu.core.bounds import Day, Quota
 from huzhu.core.errors import DomainError, NotFound
 from huzhu.stations import geo, rules, selectors, services
@@ -249,7 +250,7 @@ class StationFilter(Schema):
 
 
 @router.get("/stations", response=list[StationOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_stations(request: HttpRequest, filters: Query[StationFilter]) -> list[dict[str, Any]]:
     """Stations of the caller's subtree (an operator: the ones it runs)."""
     qs: QuerySet[Station] = selectors.stations_visible_to(actor(request))
