@@ -158,7 +158,10 @@ def parse_quota(value: object, field: str, *, minimum: int = 0) -> int:
     problem = quota_problem(value, minimum=minimum)
     if problem is not None:
         raise DomainError("invalid_quota", f"{field}: {problem}", field=field)
-    return int(value.strip()) if isinstance(value, str) else int(value)  # type: ignore[arg-type]
+    if isinstance(value, str):
+        return int(value.strip())
+    assert isinstance(value, int)  # quota_problem let nothing else through
+    return value
 
 
 def _short(value: object) -> str:
