@@ -258,9 +258,10 @@ def activity_create(
         if not valid_from <= day <= valid_to or bounds.quota_problem(size, minimum=1):
             raise DomainError(
                 "invalid_day_quota",
-                _("按日名额须在有效期内，且为 1 至 %(max)s 的整数") % {"max": bounds.MAX_QUOTA},
+                _("按日名额须在有效期内且为正数"),
                 field="day_quotas",
                 day=day.isoformat(),
+                max=bounds.MAX_QUOTA,
             )
     organiser = actor.org if actor is not None and actor.org is not None else eligible_org
     private, public = vouchers.keypair_new()
