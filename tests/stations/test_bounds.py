@@ -183,3 +183,20 @@ def test_a_station_file_with_values_out_of_bounds_exits_2_naming_row_and_column(
     path.write_text(HEADER + rows.splitlines()[0] + "\n", encoding="utf-8")
     assert cli.main(["import", "stations", str(path)]) == 0
     assert Station.objects.get(code="A1").capacity == 1_000_000
+
+
+def test_opening_hours_longer_than_their_column_written_out_are_refused_naming_the_field(
+    tree, xicheng_admin, api_as, tmp_path, capsys
+):
+    spans = [f"{h:02d}:{m:02d}-{h:02d}:{m + 10:02d}" for h in range(23) for m in (0, 20, 40)]
+    hours = "Mo-Su " + ",".join(spans)  # 69 spans: 830 characters written out
+    r = api_as(xicheng_admin).post("/stations", _body(hours=hours))
+    assert refused_naming(r, "hours"), r.content
+    path = tmp_path / "stations.csv"
+    path.write_text(HEADER + f'A1,驿站一,U1,地址,39.9,116.37,wgs84,"{hours}",,\n', encoding="utf-8")
+    assert cli.main(["import", "stations", str(path)]) == 2
+    assert (
+        "row 2: column 开放时间: opening hours take at most 500 characters"
+        in capsys.readouterr().err
+    )
+    assert not Station.objects.exists()

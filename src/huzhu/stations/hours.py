@@ -41,6 +41,7 @@ for _ch, _i in _ZH_DAYS.items():
         _DAY_INDEX[_prefix + _ch] = _i
 OFF_WORDS = frozenset({"off", "closed", "休息", "关闭", "不开放", "闭馆"})
 ALL_WEEK = "24/7"
+MAX_WEEKLY_TEXT = 500  # the stored column's length (Station.hours)
 
 # ASCII digits ([0-9]): `\d` would read every script's digits as a time or a date.
 _TIME_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
@@ -211,7 +212,10 @@ def parse_week(text: str) -> tuple[Spans, Spans, Spans, Spans, Spans, Spans, Spa
             days, spans = list(range(7)), parse_spans(head)
         for d in days:
             week[d] = spans
-    return (week[0], week[1], week[2], week[3], week[4], week[5], week[6])
+    result = (week[0], week[1], week[2], week[3], week[4], week[5], week[6])
+    if len(format_week(result)) > MAX_WEEKLY_TEXT:
+        raise ValueError(f"opening hours take at most {MAX_WEEKLY_TEXT} characters written out")
+    return result
 
 
 def parse_exceptions(text: str) -> tuple[DateRule, ...]:
