@@ -151,6 +151,19 @@ class ApiClient:
         return self.client.post(f"/api/v1{path}", payload, **self.headers)
 
 
+def refused_naming(response: Any, field: str) -> bool:
+    """An API refusal that names `field` (INTERFACES "Bounds"): a 422 whose errors locate it,
+    or a 400 whose details name it (`field` matches the end of a dotted or indexed name too:
+    "cash" in "beneficiaries[0].cash")."""
+    if response.status_code not in (400, 422):
+        return False
+    error = response.json()["error"]
+    if response.status_code == 400:
+        named = str(error["details"].get("field", ""))
+        return named == field or named.endswith(f".{field}")
+    return any(field in [str(p) for p in e["loc"]] for e in error["details"]["errors"])
+
+
 @pytest.fixture
 def api_as(db: Any) -> Callable[[User | None], ApiClient]:
     def make(user: User | None) -> ApiClient:

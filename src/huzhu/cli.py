@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -72,6 +73,28 @@ class Progress:
     def done(self) -> None:
         if self.enabled:
             print(file=self.stream)
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An option's type: a whole number in ASCII digits from `low` to `high` (INTERFACES
+    "Bounds"). argparse's `int` takes any script's digits and any size; this refuses them
+    with exit 2 and a message naming the option."""
+
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"-?[0-9]{1,19}", text.strip(), re.ASCII):
+            raise argparse.ArgumentTypeError(f"not a whole number in digits 0-9: {text!r}")
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, not {text}")
+        return value
+
+    return parse
+
+
+# The largest synthetic data set `huzhu generate` writes (benchmarks use 4,000,000 members).
+MAX_GENERATED_MEMBERS = 10_000_000
+MAX_GENERATED_SETTLEMENTS = 50_000_000
+SEED_LIMIT = 2**63 - 1
 
 
 def _report_errors(errors: Sequence[Any], stream: Any = None) -> None:
@@ -265,13 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the web app on a production server")
-    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    s.add_argument("--port", type=whole_number(1, 65535), default=int(os.environ.get("PORT", 8000)))
     s.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--workers", type=whole_number(1, 256), default=2)
     # Threads overlap a request's database waits (a hot quota row, a commit) with another's
     # Python work: on 2 cores, 4 workers x 4 threads sold a flash crowd ~20-40% faster than
     # 4 workers of one thread each.
-    s.add_argument("--threads", type=int, default=4, help="Python threads per worker")
+    s.add_argument(
+        "--threads", type=whole_number(1, 256), default=4, help="Python threads per worker"
+    )
     s.add_argument("--access-log", action="store_true")
     s.set_defaults(func=cmd_serve)
 
@@ -301,10 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     cs.set_defaults(func=cmd_create_staff)
 
     g = sub.add_parser("generate", help="a synthetic, realistic data set")
-    g.add_argument("--members", type=int, required=True)
-    g.add_argument("--settlements", type=int, default=0)
+    g.add_argument("--members", type=whole_number(1, MAX_GENERATED_MEMBERS), required=True)
+    g.add_argument("--settlements", type=whole_number(0, MAX_GENERATED_SETTLEMENTS), default=0)
     g.add_argument("--out", required=True)
-    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--seed", type=whole_number(-SEED_LIMIT, SEED_LIMIT), default=1)
     g.set_defaults(func=cmd_generate)
 
     b = sub.add_parser("backup", help="every table into one portable archive")

@@ -89,13 +89,15 @@ def test_over_budget_is_a_409_with_what_is_left(tree, xicheng_admin, api_as, cam
     assert r.json()["error"]["details"]["unallocated"] == "1000.00"
 
 
-def test_fractions_of_a_fen_are_refused(tree, xicheng_admin, api_as, campaign):
+@pytest.mark.parametrize("amount", ["0.005", 0.005])
+def test_fractions_of_a_fen_are_refused(tree, xicheng_admin, api_as, campaign, amount):
     r = api_as(xicheng_admin).post(
         "/care/campaigns/XC-HDSN/allocations",
-        {"org_code": "U1", "amount": 0.005, "date": "2026-01-02"},
+        {"org_code": "U1", "amount": amount, "date": "2026-01-02"},
     )
-    assert r.status_code == 400
-    assert r.json()["error"]["code"] == "invalid_amount"
+    assert r.status_code == 422
+    [error] = r.json()["error"]["details"]["errors"]
+    assert error["loc"][-1] == "amount"
     assert not CareLedgerEntry.objects.exists()
 
 

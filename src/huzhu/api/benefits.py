@@ -13,12 +13,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
+from pydantic import Field
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import orgs_visible_to, staff_scope_path
+from huzhu.api.pagination import Paged
 from huzhu.benefits import rules, selectors, services
 from huzhu.benefits.models import Activity, Booking
+from huzhu.core.bounds import Day, Moment, Quota
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member
 from huzhu.members.services import member_find
@@ -38,35 +41,39 @@ def _aware(value: datetime) -> datetime:
 # -- schemas --------------------------------------------------------------------------------------
 
 
+# Quotas at most 1,000,000; dates from 1900 to 2099 as ISO text (core.bounds): a 422 naming the
+# field for anything else, before any of it reaches a column it could overflow.
+
+
 class DayQuotaIn(Schema):
-    day: date
-    quota: int
+    day: Day
+    quota: Quota
 
 
 class ActivityIn(Schema):
-    title: str
-    venue: str
-    quota: int
-    opens_at: datetime
-    closes_at: datetime
-    valid_from: date
-    valid_to: date
+    title: str = Field(max_length=200)
+    venue: str = Field(max_length=200)
+    quota: Quota
+    opens_at: Moment
+    closes_at: Moment
+    valid_from: Day
+    valid_to: Day
     eligible_org: str
     mode: str = "fcfs"
-    group: str | None = None
+    group: str | None = Field(None, max_length=100)
     description: str = ""
     day_quotas: list[DayQuotaIn] | None = None
 
 
 class ActivityPatch(Schema):
-    title: str | None = None
-    venue: str | None = None
+    title: str | None = Field(None, max_length=200)
+    venue: str | None = Field(None, max_length=200)
     description: str | None = None
-    quota: int | None = None
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
+    quota: Quota | None = None
+    opens_at: Moment | None = None
+    closes_at: Moment | None = None
+    valid_from: Day | None = None
+    valid_to: Day | None = None
 
 
 class ActivityOut(Schema):
@@ -116,7 +123,7 @@ class ActivityOut(Schema):
 
 class BookingIn(Schema):
     member: str | None = None  # staff book for a member of their subtree by ID number
-    day: date | None = None
+    day: Day | None = None
 
 
 class BookingOut(Schema):
@@ -152,7 +159,7 @@ class BookingOut(Schema):
 
 
 class DrawIn(Schema):
-    seed: str
+    seed: str = Field(max_length=200)
 
 
 class DrawOut(Schema):
@@ -213,7 +220,7 @@ class ScanIn(Schema):
 
 class OfflineScanIn(Schema):
     code: str
-    scanned_at: datetime
+    scanned_at: Moment
     nonce: str = ""
 
 
@@ -260,7 +267,7 @@ def create_activity(request: HttpRequest, body: ActivityIn) -> Status[Activity]:
 
 
 @router.get("/activities", response=list[ActivityOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_activities(request: HttpRequest) -> QuerySet[Activity]:
     """Activities the caller may book (a member) or runs (staff), with remaining quota."""
     return _with_quota(selectors.activities_visible_to(actor(request), current_only=True)).order_by(
@@ -300,7 +307,7 @@ def activity_stats(request: HttpRequest, activity_id: int) -> dict[str, Any]:
 
 
 @router.get("/activities/{activity_id}/bookings", response=list[BookingOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def activity_bookings(
     request: HttpRequest, activity_id: int, status: str | None = None
 ) -> QuerySet[Booking]:
@@ -387,7 +394,7 @@ def activity_revocations(request: HttpRequest, activity_id: int) -> dict[str, An
 
 
 @router.get("/bookings", response=list[BookingOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_bookings(request: HttpRequest, status: str | None = None) -> QuerySet[Booking]:
     """A member's own bookings; staff: the bookings of their subtree's members."""
     qs = selectors.bookings_visible(actor(request)).order_by("-id")

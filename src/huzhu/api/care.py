@@ -1,5 +1,7 @@
-"""Care campaigns, their money, visits and labour models. Amounts are strings of yuan with two
-decimals (never floats); every endpoint is scoped to the caller's subtree."""
+"""Care campaigns, their money, visits and labour models. Amounts are strings of yuan with at most
+two decimals, at most 99,999,999.99 (never floats, never JSON numbers), dates lie from 1900 to
+2099, counts from 0 to 1,000,000 (core.bounds); every endpoint is scoped to the caller's
+subtree."""
 
 import datetime as dt
 from decimal import Decimal
@@ -13,6 +15,7 @@ from huzhu.accounts.models import User
 from huzhu.accounts.selectors import members_visible_to, orgs_visible_to
 from huzhu.care import selectors, services
 from huzhu.care.models import CareBeneficiary, CareCampaign, CareLedgerEntry, CareVisit, LabourModel
+from huzhu.core.bounds import Day, MoneyOrZeroText, MoneyText, Quota, Year
 from huzhu.core.errors import NotFound
 from huzhu.members.models import Organisation
 
@@ -89,16 +92,16 @@ def _campaign_out(request: HttpRequest, campaign: CareCampaign) -> dict[str, Any
 
 class CampaignIn(Schema):
     code: str
-    title: str
+    title: str = Field(max_length=200)
     org_code: str
-    budget: Decimal
-    starts_on: dt.date
-    ends_on: dt.date | None = None
+    budget: MoneyOrZeroText
+    starts_on: Day
+    ends_on: Day | None = None
     description: str = ""
 
 
 class BudgetIn(Schema):
-    budget: Decimal
+    budget: MoneyOrZeroText
     reason: str
 
 
@@ -170,10 +173,10 @@ def _entry_out(entry: CareLedgerEntry, reversed_by: dict[int, int]) -> dict[str,
 
 class AllocationIn(Schema):
     org_code: str
-    amount: Decimal
-    date: dt.date
-    payee: str = ""
-    memo: str = ""
+    amount: MoneyText
+    date: Day
+    payee: str = Field("", max_length=200)
+    memo: str = Field("", max_length=300)
 
 
 @router.post("/care/campaigns/{code}/allocations", response={201: EntryOut})
@@ -228,13 +231,13 @@ class BeneficiaryIn(Schema):
     kind: str = Field(description="member | labour_model | frontline")
     member_id: int | None = None
     labour_model_id: int | None = None
-    name: str = ""
-    unit_name: str = ""
-    headcount: int = 1
-    cash: Decimal = Decimal("0.00")
-    goods: str = ""
-    goods_quantity: int = 0
-    goods_value: Decimal = Decimal("0.00")
+    name: str = Field("", max_length=200)
+    unit_name: str = Field("", max_length=200)
+    headcount: Quota = 1
+    cash: MoneyOrZeroText = Decimal("0.00")
+    goods: str = Field("", max_length=200)
+    goods_quantity: Quota = 0
+    goods_value: MoneyOrZeroText = Decimal("0.00")
 
 
 class BeneficiaryOut(Schema):
@@ -252,9 +255,9 @@ class BeneficiaryOut(Schema):
 
 class VisitIn(Schema):
     org_code: str
-    visited_on: dt.date
-    place: str
-    visitors: str = ""
+    visited_on: Day
+    place: str = Field(max_length=200)
+    visitors: str = Field("", max_length=300)
     note: str = ""
     beneficiaries: list[BeneficiaryIn]
 
@@ -390,12 +393,12 @@ def cancel_visit(request: HttpRequest, visit_id: int, body: ReverseIn) -> dict[s
 
 
 class LabourModelIn(Schema):
-    name: str
+    name: str = Field(max_length=100)
     level: str = Field(description="national | provincial")
-    unit_name: str
+    unit_name: str = Field(max_length=200)
     org_code: str
-    year: int | None = None
-    title: str = ""
+    year: Year | None = None
+    title: str = Field("", max_length=100)
     member_id: int | None = None
     note: str = ""
 
@@ -452,7 +455,7 @@ def _labour_model_out(lm: LabourModel, *, with_visits: bool) -> dict[str, Any]:
 
 @router.get("/care/labour-models", response=list[LabourModelOut])
 def list_labour_models(
-    request: HttpRequest, level: str | None = None, year: int | None = None, q: str | None = None
+    request: HttpRequest, level: str | None = None, year: Year | None = None, q: str | None = None
 ) -> list[dict[str, Any]]:
     qs = selectors.labour_models_visible_to(actor(request)).select_related("org")
     if level:

@@ -9,10 +9,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
+from pydantic import Field
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import members_visible_to, orgs_visible_to, roster_scope_path
+from huzhu.api.pagination import Paged
+from huzhu.core.bounds import Day
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members import services
 from huzhu.members.models import Card, Member, Organisation
@@ -39,13 +42,13 @@ class OrgOut(Schema):
 
 class OrgIn(Schema):
     code: str
-    name: str
+    name: str = Field(max_length=200)
     kind: str
     parent_code: str
 
 
 class OrgPatch(Schema):
-    name: str | None = None
+    name: str | None = Field(None, max_length=200)
     parent_code: str | None = None
 
 
@@ -96,10 +99,10 @@ class MemberOut(Schema):
 
 class MemberIn(Schema):
     id_number: str
-    name: str
+    name: str = Field(max_length=100)
     unit_code: str
     phone: str = ""
-    joined_on: date | None = None
+    joined_on: Day | None = None
     card_no: str | None = None
 
 
@@ -166,7 +169,7 @@ def _card(request: HttpRequest, card_no: str) -> Card:
 
 
 @router.get("/orgs", response=list[OrgOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_orgs(
     request: HttpRequest, kind: str | None = None, parent: str | None = None, q: str | None = None
 ) -> QuerySet[Organisation]:
@@ -202,7 +205,7 @@ def update_org(request: HttpRequest, code: str, body: OrgPatch) -> Organisation:
 
 
 @router.get("/members", response=list[MemberOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_members(
     request: HttpRequest,
     q: str | None = None,

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 
 from huzhu.accounts.models import User
+from huzhu.core.bounds import Year
 from huzhu.core.errors import NotFound
 from huzhu.reports.exports import report_xlsx
 from huzhu.reports.selectors import (
@@ -49,7 +50,7 @@ class ReportOut(Schema):
 
 class Filters(Schema):
     group_by: str | None = None
-    year: int | None = None
+    year: Year | None = None  # 1900-2099 (INTERFACES "Bounds"): a 422 naming it otherwise
 
 
 def _cell(value: Any, kind: str) -> Any:

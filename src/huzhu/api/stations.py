@@ -11,13 +11,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import orgs_visible_to
 from huzhu.accounts.services import token_user
 from huzhu.api.members import ImportOut, _upload_bytes
+from huzhu.api.pagination import Paged
+from huzhu.core.bounds import Day, Quota
 from huzhu.core.errors import DomainError, NotFound
 from huzhu.stations import geo, rules, selectors, services
 from huzhu.stations.hours import parse_hours
@@ -197,9 +199,9 @@ def _staff_out(station: Station, crs: str) -> dict[str, Any]:
 
 class StationIn(Schema):
     code: str
-    name: str
+    name: str = Field(max_length=200)
     org_code: str
-    address: str
+    address: str = Field(max_length=300)
     lat: float
     lng: float
     crs: CrsName = Field(description="datum of lat/lng")
@@ -208,30 +210,30 @@ class StationIn(Schema):
         "", description="e.g. '2026-01-01 off; 2026-02-16..2026-02-22 10:00-14:00'"
     )
     services: list[str] = Field(default_factory=list)
-    host: str = ""
-    district: str = ""
-    capacity: int | None = Field(None, ge=0)
-    contact_name: str = ""
-    contact_phone: str = ""
+    host: str = Field("", max_length=200)
+    district: str = Field("", max_length=50)
+    capacity: Quota | None = None
+    contact_name: str = Field("", max_length=100)
+    contact_phone: str = Field("", max_length=30)
     status: str = "active"
     note: str = ""
 
 
 class StationPatch(Schema):
-    name: str | None = None
-    host: str | None = None
+    name: str | None = Field(None, max_length=200)
+    host: str | None = Field(None, max_length=200)
     org_code: str | None = None
-    address: str | None = None
-    district: str | None = None
+    address: str | None = Field(None, max_length=300)
+    district: str | None = Field(None, max_length=50)
     lat: float | None = None
     lng: float | None = None
     crs: CrsName = "wgs84"
     hours: str | None = None
     hours_exceptions: str | None = None
     services: list[str] | None = None
-    capacity: int | None = Field(None, ge=0)
-    contact_name: str | None = None
-    contact_phone: str | None = None
+    capacity: Quota | None = None
+    contact_name: str | None = Field(None, max_length=100)
+    contact_phone: str | None = Field(None, max_length=30)
     status: str | None = None
     note: str | None = None
 
@@ -248,7 +250,7 @@ class StationFilter(Schema):
 
 
 @router.get("/stations", response=list[StationOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_stations(request: HttpRequest, filters: Query[StationFilter]) -> list[dict[str, Any]]:
     """Stations of the caller's subtree (an operator: the ones it runs)."""
     qs: QuerySet[Station] = selectors.stations_visible_to(actor(request))
@@ -369,8 +371,8 @@ def rotate_qr(request: HttpRequest, code: str) -> dict[str, str]:
 
 
 class TallyIn(Schema):
-    date: dt.date
-    people: int
+    date: Day
+    people: int = Field(ge=1, le=100_000)
 
 
 class VisitDayOut(Schema):
@@ -379,8 +381,8 @@ class VisitDayOut(Schema):
 
 
 class VisitDaysQuery(Schema):
-    first: dt.date | None = Field(None, alias="from")
-    last: dt.date | None = Field(None, alias="to")
+    first: Day | None = Field(None, alias="from")
+    last: Day | None = Field(None, alias="to")
 
 
 @router.post("/stations/{code}/visits", response={201: VisitDayOut})

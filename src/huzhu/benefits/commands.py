@@ -49,9 +49,10 @@ def _extend(sub: Any) -> None:
     actions = b.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="activities with remaining quota")
     st = actions.add_parser("stats", help="an activity's quota, bookings, redemptions")
-    st.add_argument("activity", type=int)
+    activity_id = cli.whole_number(1, 2**63 - 1)
+    st.add_argument("activity", type=activity_id)
     dr = actions.add_parser("draw", help="run a lottery after its window with a published seed")
-    dr.add_argument("activity", type=int)
+    dr.add_argument("activity", type=activity_id)
     dr.add_argument("--seed", required=True)
     b.set_defaults(func=cmd_benefits)
 

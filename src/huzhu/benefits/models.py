@@ -1,7 +1,7 @@
 """Activities (普惠活动), quotas, bookings and lottery entries, idempotency keys, gate scans.
 
 The two invariants of the flash crowd live in the database, not only in the code:
-- a quota row's `used` never exceeds its `size` (a CHECK constraint), and
+- a quota row's `used` never exceeds its `size`, nor its `size` 1,000,000 (CHECK constraints), and
 - a member holds at most one live booking per exclusive group (a partial unique index).
 """
 
@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+from huzhu.core.bounds import MAX_QUOTA
 
 
 class Mode(models.TextChoices):
@@ -151,6 +153,12 @@ class Quota(models.Model):
         constraints = (
             models.CheckConstraint(
                 condition=Q(used__lte=F("size")), name="benefits_quota_not_oversold"
+            ),
+            # INTERFACES "Bounds": no row beyond an activity's largest quota, so that no sum of
+            # an activity's rows can overflow a 64-bit integer (SQLite's SUM raised "integer
+            # overflow" for a quota of 2**63, a 500 on every list showing it).
+            models.CheckConstraint(
+                condition=Q(size__lte=MAX_QUOTA), name="benefits_quota_size_bounded"
             ),
             models.UniqueConstraint(fields=["activity", "day"], name="benefits_quota_day_unique"),
             # also the index a booking's claim scans: the activity's shards in order

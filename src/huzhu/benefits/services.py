@@ -49,7 +49,7 @@ from huzhu.benefits.selectors import (
     quota_remaining,
     total_quota,
 )
-from huzhu.core import prepared
+from huzhu.core import bounds, prepared
 from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import vault
 from huzhu.members.models import CardStatus, Member, Organisation
@@ -197,10 +197,28 @@ def _check_manager(actor: User | None, org: Organisation) -> None:
 def _check_dates(
     *, opens_at: datetime, closes_at: datetime, valid_from: date, valid_to: date
 ) -> None:
+    bounds.check_moment(opens_at, "opens_at")
+    bounds.check_moment(closes_at, "closes_at")
+    bounds.parse_date(valid_from, "valid_from")
+    bounds.parse_date(valid_to, "valid_to")
     if closes_at <= opens_at:
         raise DomainError("invalid_window", _("截止预约时间须晚于开始时间"), field="closes_at")
     if valid_to < valid_from:
         raise DomainError("invalid_validity", _("使用截止日期须不早于开始日期"), field="valid_to")
+
+
+# The columns' lengths: longer text is a 400 naming the field, not the database's error.
+_TEXT_LIMITS = {"title": 200, "venue": 200, "group": 100, "seed": 200}
+
+
+def _check_texts(**texts: str | None) -> None:
+    for name, text in texts.items():
+        if text is not None and len(text) > _TEXT_LIMITS[name]:
+            raise DomainError(
+                "too_long",
+                _("%(field)s 最多 %(max)s 个字符") % {"field": name, "max": _TEXT_LIMITS[name]},
+                field=name,
+            )
 
 
 def activity_create(
@@ -228,21 +246,22 @@ def activity_create(
     _check_manager(actor, eligible_org)
     if mode not in Mode.values:
         raise DomainError("invalid_mode", _("分配方式须为 fcfs 或 lottery"), field="mode")
-    if quota <= 0:
-        raise DomainError("invalid_quota", _("名额须为正整数"), field="quota")
+    quota = bounds.parse_quota(quota, "quota", minimum=1)
     shards = rules.shard_count(quota) if shards is None else shards
     if not 1 <= shards <= min(quota, rules.QUOTA_SHARDS_MAX):
         raise DomainError("invalid_shards", _("名额分片数不合理"), field="shards")
     if not title.strip() or not venue.strip():
         raise DomainError("required", _("名称和场所不能为空"), field="title")
+    _check_texts(title=title, venue=venue, group=group)
     _check_dates(opens_at=opens_at, closes_at=closes_at, valid_from=valid_from, valid_to=valid_to)
     for day, size in (day_quotas or {}).items():
-        if not valid_from <= day <= valid_to or size <= 0:
+        if not valid_from <= day <= valid_to or bounds.quota_problem(size, minimum=1):
             raise DomainError(
                 "invalid_day_quota",
                 _("按日名额须在有效期内且为正数"),
                 field="day_quotas",
                 day=day.isoformat(),
+                max=bounds.MAX_QUOTA,
             )
     organiser = actor.org if actor is not None and actor.org is not None else eligible_org
     private, public = vouchers.keypair_new()
@@ -305,8 +324,9 @@ def activity_update(
 ) -> Activity:
     """Change an activity; the quota may not go below what is already taken."""
     _check_manager(actor, activity.organiser)
-    if quota is not None and quota < 0:
-        raise DomainError("invalid_quota", _("名额不能为负数"), field="quota")
+    if quota is not None:
+        quota = bounds.parse_quota(quota, "quota")
+    _check_texts(title=title, venue=venue)
     changes: dict[str, Any] = {
         k: v
         for k, v in {
@@ -787,6 +807,7 @@ def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[s
     seed = seed.strip()
     if not seed:
         raise DomainError("seed_required", _("请提供摇号种子"), field="seed")
+    _check_texts(seed=seed)
     if activity.mode != Mode.LOTTERY:
         raise DomainError("not_lottery", _("该活动不是摇号活动"))
     if timezone.now() < activity.closes_at:
@@ -1086,6 +1107,8 @@ def redemption_upload(*, gate: str, scans: Sequence[OfflineScan], actor: User) -
     """An offline gate's scans, uploaded later: redeemed in the order they were made, each as if
     scanned then, answered in the order given. A voucher used elsewhere first comes back as
     `already_redeemed`, with when and where it was used, and counts as a double use."""
+    for i, scan in enumerate(scans):
+        bounds.check_moment(scan.scanned_at, f"scans[{i}].scanned_at")
     results: list[ScanOutcome | None] = [None] * len(scans)
     for i in sorted(range(len(scans)), key=lambda i: scans[i].scanned_at):
         s = scans[i]

@@ -1,33 +1,11 @@
-"""Pure money rules of care campaigns: amounts, and what a campaign's ledger adds up to."""
+"""Pure money rules of care campaigns: what a campaign's ledger adds up to. (What an amount is,
+and its bounds, is core.bounds'.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-
-CENT = Decimal("0.01")
-
-
-def amount_problem(value: Decimal | str | int, *, allow_zero: bool = False) -> str | None:
-    """None for a yuan amount with at most two decimals (positive, or zero when allowed)."""
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return f"not an amount: {value}"
-    if not amount.is_finite():
-        return f"not an amount: {value}"
-    if amount != amount.quantize(CENT):
-        return f"at most two decimals (fen): {value}"
-    if amount < 0 or (amount == 0 and not allow_zero):
-        return f"must be {'zero or more' if allow_zero else 'more than zero'}: {value}"
-    if amount >= Decimal("1e12"):
-        return f"too large: {value}"
-    return None
-
-
-def money(value: Decimal | str | int) -> Decimal:
-    return Decimal(str(value)).quantize(CENT)
+from decimal import Decimal
 
 
 @dataclass(frozen=True)

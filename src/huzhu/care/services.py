@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from huzhu.accounts.models import User
 from huzhu.audit.services import audit_record
-from huzhu.care import rules
 from huzhu.care.models import (
     BeneficiaryKind,
     CareBeneficiary,
@@ -26,6 +25,7 @@ from huzhu.care.models import (
     LabourModelLevel,
 )
 from huzhu.care.selectors import campaign_funds, care_scope_path
+from huzhu.core import bounds
 from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Member, Organisation
@@ -39,9 +39,7 @@ def _check_scope(actor: User | None, org: Organisation, what: str = "organisatio
 
 
 def _checked_amount(value: Decimal, field: str, *, allow_zero: bool = False) -> Decimal:
-    if problem := rules.amount_problem(value, allow_zero=allow_zero):
-        raise DomainError("invalid_amount", f"{field}: {problem}", field=field)
-    return rules.money(value)
+    return bounds.parse_money(value, field, allow_zero=allow_zero)
 
 
 def _lock(campaign: CareCampaign) -> CareCampaign:
@@ -68,6 +66,9 @@ def care_campaign_create(
         raise DomainError("invalid_code", problem, field="code")
     if not title.strip():
         raise DomainError("required", "title is required", field="title")
+    bounds.parse_date(starts_on, "starts_on")
+    if ends_on is not None:
+        bounds.parse_date(ends_on, "ends_on")
     if ends_on is not None and ends_on < starts_on:
         raise DomainError("invalid_dates", "the campaign ends before it starts", field="ends_on")
     amount = _checked_amount(budget, "budget", allow_zero=True)
@@ -142,6 +143,7 @@ def care_allocation_create(
             "invalid_org", f"{org.code} is not under the campaign's organisation", field="org"
         )
     value = _checked_amount(amount, "amount")
+    bounds.parse_date(on, "date")
     with transaction.atomic():
         locked = _lock(campaign)
         allocated = sum((f.allocated for f in campaign_funds(locked).values()), ZERO)
@@ -210,8 +212,8 @@ def _checked_line(actor: User | None, line: BeneficiaryIn, index: int) -> Benefi
     )
     if not name.strip():
         raise DomainError("required", f"{where}: name is required")
-    if line.headcount < 1:
-        raise DomainError("invalid_headcount", f"{where}: headcount is at least 1")
+    headcount = bounds.parse_quota(line.headcount, f"{where}.headcount", minimum=1)
+    goods_quantity = bounds.parse_quota(line.goods_quantity, f"{where}.goods_quantity")
     cash = _checked_amount(line.cash, f"{where}.cash", allow_zero=True)
     goods_value = _checked_amount(line.goods_value, f"{where}.goods_value", allow_zero=True)
     if goods_value and not line.goods.strip():
@@ -222,10 +224,10 @@ def _checked_line(actor: User | None, line: BeneficiaryIn, index: int) -> Benefi
         member=line.member,
         labour_model=line.labour_model,
         unit_name=line.unit_name or (line.labour_model.unit_name if line.labour_model else ""),
-        headcount=line.headcount,
+        headcount=headcount,
         cash=cash,
         goods=line.goods.strip(),
-        goods_quantity=line.goods_quantity,
+        goods_quantity=goods_quantity,
         goods_value=goods_value,
     )
 
@@ -248,6 +250,7 @@ def care_visit_record(
         raise DomainError("required", "a visit has at least one beneficiary", field="beneficiaries")
     if not place.strip():
         raise DomainError("required", "place is required", field="place")
+    bounds.parse_date(visited_on, "visited_on")
     if visited_on > timezone.localdate():
         raise DomainError("invalid_date", "the visit is in the future", field="visited_on")
     lines = [_checked_line(actor, line, i) for i, line in enumerate(beneficiaries)]

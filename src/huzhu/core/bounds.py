@@ -6,21 +6,22 @@
   not amounts: Python's `Decimal()`, `int()` and the regex `\\d` accept other scripts and
   notations, so none of them decides what an amount is.
 - Quotas: whole numbers from 0 to 1,000,000.
-- Dates: `YYYY-MM-DD` in ASCII digits, from 1900-01-01 to 2099-12-31.
+- Dates: `YYYY-MM-DD` in ASCII digits, from 1900-01-01 to 2099-12-31; a date and time
+  (`Moment`) is an ISO 8601 text whose date lies there too, never a Unix timestamp.
 
 A value out of bounds is a `DomainError` (400) naming the field; pydantic types for the API
-(`MoneyText`, `Day`, `Quota`) give a 422 naming it. Nothing out of bounds reaches a column it
-could overflow.
+(`MoneyText`, `Day`, `Moment`, `Quota`, `Year`) give a 422 naming it. Nothing out of bounds
+reaches a column it could overflow.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 from huzhu.core.errors import DomainError
 
@@ -35,6 +36,8 @@ MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
 _MONEY = re.compile(MONEY_PATTERN, re.ASCII)
 _DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$", re.ASCII)
 _WHOLE = re.compile(r"^[0-9]{1,7}$", re.ASCII)
+# The start of an ISO 8601 date and time; the rest is pydantic's (or fromisoformat's) to read.
+_MOMENT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.,+\-Z]*)?$", re.ASCII)
 
 
 def money_problem(value: object, *, allow_zero: bool = False) -> str | None:
@@ -107,6 +110,33 @@ def parse_date(value: object, field: str) -> date:
     return date.fromisoformat(str(value).strip())
 
 
+def moment_problem(value: object) -> str | None:
+    """Why `value` (a datetime) is not a moment within bounds: its date, as written, must lie
+    from 1900-01-01 to 2099-12-31 (so that no time zone shift can leave what a year holds)."""
+    if not isinstance(value, datetime):
+        return f"not a date and time (YYYY-MM-DDTHH:MM:SS): {_short(value)}"
+    if not MIN_DATE <= value.date() <= MAX_DATE:
+        return f"must lie between {MIN_DATE} and {MAX_DATE}: {value.date()}"
+    return None
+
+
+def check_moment(value: datetime, field: str) -> datetime:
+    """`value` when within bounds; DomainError `invalid_date` naming `field`."""
+    problem = moment_problem(value)
+    if problem is not None:
+        raise DomainError("invalid_date", f"{field}: {problem}", field=field)
+    return value
+
+
+def year_problem(value: object) -> str | None:
+    """Why `value` is not a year from 1900 to 2099, or None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"not a year: {_short(value)}"
+    if not MIN_DATE.year <= value <= MAX_DATE.year:
+        return f"must lie between {MIN_DATE.year} and {MAX_DATE.year}: {_short(value)}"
+    return None
+
+
 def quota_problem(value: object, *, minimum: int = 0) -> str | None:
     """Why `value` is not a quota (a whole number from `minimum` to 1,000,000), or None."""
     if isinstance(value, bool):
@@ -128,8 +158,10 @@ def parse_quota(value: object, field: str, *, minimum: int = 0) -> int:
     problem = quota_problem(value, minimum=minimum)
     if problem is not None:
         raise DomainError("invalid_quota", f"{field}: {problem}", field=field)
-    assert isinstance(value, (str, int))
-    return int(value.strip()) if isinstance(value, str) else int(value)
+    if isinstance(value, str):
+        return int(value.strip())
+    assert isinstance(value, int)  # quota_problem let nothing else through
+    return value
 
 
 def _short(value: object) -> str:
@@ -161,6 +193,32 @@ def _day_in(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value.strip())
 
 
+def _moment_text(value: Any) -> Any:
+    # Before pydantic parses it: text in ASCII starting with a date, or a datetime; never a
+    # number (pydantic reads 1700000000 as a Unix timestamp) nor another digit script.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _MOMENT.match(value.strip()):
+        raise ValueError(f"not a date and time (YYYY-MM-DDTHH:MM:SS): {_short(value)}")
+    return value.strip()
+
+
+def _moment_in(value: datetime) -> datetime:
+    problem = moment_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _year_in(value: Any) -> int:
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,4}", value.strip(), re.ASCII):
+        value = int(value.strip())
+    problem = year_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return int(value)
+
+
 def _quota_in(value: Any) -> int:
     problem = quota_problem(value)
     if problem is not None:
@@ -189,8 +247,21 @@ Day = Annotated[
     BeforeValidator(_day_in),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
+# A date and time: ISO 8601 text ("2026-01-13T12:00:00", with or without an offset).
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_moment_text),
+    AfterValidator(_moment_in),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+# A whole number from 0 to 1,000,000: an activity's quota, and counts of people or things.
 Quota = Annotated[
     int,
     BeforeValidator(_quota_in),
     WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_QUOTA}),
+]
+Year = Annotated[
+    int,
+    BeforeValidator(_year_in),
+    WithJsonSchema({"type": "integer", "minimum": MIN_DATE.year, "maximum": MAX_DATE.year}),
 ]

@@ -13,10 +13,11 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import polars as pl
+
+from huzhu.core import bounds
 
 ROW = "_row"
 MAX_COLUMNS = 200
@@ -262,50 +263,69 @@ def read_table(
 
 
 # -- column checks: each returns an expression giving null (fine) or a reason per row -------------
+# ASCII digits only ([0-9], never \d: in Polars' regex \d is every script's digits), and the
+# bounds of core.bounds: amounts at most 99,999,999.99 (8 digits before the point), dates from
+# 1900-01-01 to 2099-12-31.
 
-AMOUNT_RE = r"^-?\d+(\.\d{1,2})?$"
-DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+AMOUNT_RE = "^-?" + bounds.MONEY_PATTERN.removeprefix("^")  # -?[0-9]{1,8}(\.[0-9]{1,2})?
+_ANY_AMOUNT_RE = r"^-?[0-9]+(\.[0-9]{1,2})?$"  # the shape of an amount, of any size
+DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def required(name: str) -> pl.Expr:
     return pl.when(pl.col(name).is_null()).then(pl.lit("required")).otherwise(None)
 
 
+def _parsed_date(name: str) -> pl.Expr:
+    c = pl.col(name)
+    return pl.when(c.str.contains(DATE_RE)).then(c.str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+
+
 def date_problem(name: str) -> pl.Expr:
     c = pl.col(name)
-    parsed = c.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    parsed = _parsed_date(name)
     return (
         pl.when(c.is_null())
         .then(None)
-        .when(~c.str.contains(DATE_RE) | parsed.is_null())
+        .when(parsed.is_null())
         .then(pl.format("not a date (YYYY-MM-DD): {}", c))
+        .when((parsed < pl.lit(bounds.MIN_DATE)) | (parsed > pl.lit(bounds.MAX_DATE)))
+        .then(pl.format(f"must lie between {bounds.MIN_DATE} and {bounds.MAX_DATE}: {{}}", c))
         .otherwise(None)
     )
 
 
 def amount_problem(name: str, *, allow_negative: bool = False) -> pl.Expr:
     c = pl.col(name)
-    bad_format = ~c.str.contains(AMOUNT_RE)
     expr = (
         pl.when(c.is_null())
         .then(None)
-        .when(bad_format)
+        .when(~c.str.contains(_ANY_AMOUNT_RE))
         .then(pl.format("not an amount in yuan with at most two decimals: {}", c))
     )
     if not allow_negative:
         expr = expr.when(c.str.starts_with("-")).then(pl.format("must not be negative: {}", c))
+    expr = expr.when(~c.str.contains(AMOUNT_RE)).then(
+        pl.format(f"at most {bounds.MAX_MONEY}: {{}}", c)
+    )
     return expr.otherwise(None)
 
 
 def as_date(name: str) -> pl.Expr:
-    return pl.col(name).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    """`YYYY-MM-DD` text within bounds → Date; null for anything date_problem refuses."""
+    parsed = _parsed_date(name)
+    return pl.when((parsed >= pl.lit(bounds.MIN_DATE)) & (parsed <= pl.lit(bounds.MAX_DATE))).then(
+        parsed
+    )
 
 
 def as_fen(name: str) -> pl.Expr:
-    """Yuan text with at most two decimals → integer fen (exact; no float on the way)."""
+    """Yuan text with at most two decimals → integer fen (exact; no float on the way). Null for
+    anything amount_problem refuses (with or without a sign), so no value overflows: at most
+    9,999,999,999 fen."""
     c = pl.col(name)
     neg = c.str.starts_with("-")
-    body = c.str.strip_chars_start("-")
+    body = pl.when(c.str.contains(AMOUNT_RE)).then(c.str.strip_chars_start("-"))
     whole = body.str.split(".").list.get(0, null_on_oob=True).cast(pl.Int64, strict=False)
     frac = (
         body.str.split(".")
@@ -344,13 +364,3 @@ def collect_errors(table: Table, checks: Mapping[str, Iterable[pl.Expr]]) -> lis
                 errors.append(RowError(row, header, reason, table.file))
     errors.sort()
     return errors
-
-
-def parse_amount(text: str) -> Decimal:
-    """Yuan text → Decimal with two places (for single values; bulk paths use as_fen)."""
-    if not re.match(AMOUNT_RE, text.strip()):
-        raise ValueError(f"not an amount in yuan with at most two decimals: {text}")
-    try:
-        return Decimal(text.strip()).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {text}") from None

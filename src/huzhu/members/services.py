@@ -13,7 +13,7 @@ from django.utils import timezone
 from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
-from huzhu.core import idnumber
+from huzhu.core import bounds, idnumber
 from huzhu.core.errors import Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
@@ -116,6 +116,8 @@ def member_create_or_update(
     phone = rules.normalize_phone(phone) if phone else ""
     if phone and (problem := rules.phone_problem(phone)):
         raise DomainError("invalid_phone", problem, field="phone")
+    if joined_on is not None:
+        bounds.parse_date(joined_on, "joined_on")
     _check_actor_may_manage(actor, unit)
     v = vault()
     id_hash = v.lookup_hash(value)

@@ -23,6 +23,7 @@ from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits.models import Booking, BookingStatus
 from huzhu.care.selectors import campaign_summary, campaigns_visible_to
+from huzhu.core import bounds
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Organisation, OrgKind
 from huzhu.protection.models import BenefitType, Enrollment
@@ -59,15 +60,18 @@ STATION_GROUPS = ("month", "station")
 def _check(value: str, allowed: Iterable[str], name: str) -> str:
     allowed = tuple(allowed)
     if value not in allowed:
-        raise DomainError("invalid_request", f"{name} must be one of {', '.join(allowed)}")
+        raise DomainError(
+            "invalid_request", f"{name} must be one of {', '.join(allowed)}", field=name
+        )
     return value
 
 
 def _year_range(year: int | None) -> tuple[date, date] | None:
+    """[1 January, next 1 January) of a year within INTERFACES' bounds (1900-2099)."""
     if year is None:
         return None
-    if not 1990 <= year <= 2100:
-        raise DomainError("invalid_request", "year must be between 1990 and 2100")
+    if problem := bounds.year_problem(year):
+        raise DomainError("invalid_request", f"year: {problem}", field="year")
     return date(year, 1, 1), date(year + 1, 1, 1)
 
 

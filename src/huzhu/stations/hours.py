@@ -29,6 +29,8 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from huzhu.core import bounds
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 DAY_MINUTES = 24 * 60
 DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
@@ -39,10 +41,12 @@ for _ch, _i in _ZH_DAYS.items():
         _DAY_INDEX[_prefix + _ch] = _i
 OFF_WORDS = frozenset({"off", "closed", "休息", "关闭", "不开放", "闭馆"})
 ALL_WEEK = "24/7"
+MAX_WEEKLY_TEXT = 500  # the stored column's length (Station.hours)
 
-_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+# ASCII digits ([0-9]): `\d` would read every script's digits as a time or a date.
+_TIME_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 _DATE_RANGE_RE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})(?:\s*(?:\.\.|~|～|至)\s*(\d{4}-\d{2}-\d{2}))?\s+(.+)$"
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:\s*(?:\.\.|~|～|至)\s*([0-9]{4}-[0-9]{2}-[0-9]{2}))?\s+(.+)$"
 )
 
 
@@ -208,7 +212,10 @@ def parse_week(text: str) -> tuple[Spans, Spans, Spans, Spans, Spans, Spans, Spa
             days, spans = list(range(7)), parse_spans(head)
         for d in days:
             week[d] = spans
-    return (week[0], week[1], week[2], week[3], week[4], week[5], week[6])
+    result = (week[0], week[1], week[2], week[3], week[4], week[5], week[6])
+    if len(format_week(result)) > MAX_WEEKLY_TEXT:
+        raise ValueError(f"opening hours take at most {MAX_WEEKLY_TEXT} characters written out")
+    return result
 
 
 def parse_exceptions(text: str) -> tuple[DateRule, ...]:
@@ -225,6 +232,10 @@ def parse_exceptions(text: str) -> tuple[DateRule, ...]:
             last = date.fromisoformat(m.group(2)) if m.group(2) else first
         except ValueError:
             raise ValueError(f"not a date: {part}") from None
+        if any(not bounds.MIN_DATE <= day <= bounds.MAX_DATE for day in (first, last)):
+            raise ValueError(
+                f"dates must lie between {bounds.MIN_DATE} and {bounds.MAX_DATE}: {part}"
+            )
         if last < first:
             raise ValueError(f"the range ends before it starts: {part}")
         rules.append(DateRule(first, last, parse_spans(_normalise(m.group(3)).replace(" ", ""))))

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.core import bounds
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update
 from huzhu.core.errors import Forbidden
@@ -146,10 +147,15 @@ def _checks(df: pl.DataFrame) -> dict[str, list[pl.Expr]]:
             .otherwise(None)
         ],
         "capacity": [
-            pl.when(
-                pl.col("capacity").is_not_null() & ~pl.col("capacity").str.contains(r"^\d{1,6}$")
-            )
+            pl.when(pl.col("capacity").is_null())
+            .then(None)
+            .when(~pl.col("capacity").str.contains(r"^[0-9]+$"))
             .then(pl.format("not a whole number of people: {}", pl.col("capacity")))
+            .when(
+                (pl.col("capacity").str.len_chars() > 7)
+                | (pl.col("capacity").cast(pl.Int64, strict=False) > bounds.MAX_QUOTA)
+            )
+            .then(pl.format(f"at most {bounds.MAX_QUOTA:,} people: {{}}", pl.col("capacity")))
             .otherwise(None)
         ],
     }

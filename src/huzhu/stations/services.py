@@ -14,6 +14,7 @@ from django.utils import timezone
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
+from huzhu.core import bounds
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Organisation
@@ -91,6 +92,11 @@ def _checked_services(services: Iterable[str]) -> int:
         raise DomainError("invalid_service", str(exc), field="services") from None
 
 
+def _checked_capacity(capacity: object) -> int | None:
+    """How many people a station holds: none given, or a count from 0 to 1,000,000."""
+    return None if capacity is None else bounds.parse_quota(capacity, "capacity")
+
+
 def _checked_status(status: str) -> str:
     if status not in StationStatus.values:
         raise DomainError(
@@ -143,7 +149,7 @@ def station_create(
             services=_checked_services(services),
             host=host,
             district=district,
-            capacity=capacity,
+            capacity=_checked_capacity(capacity),
             contact_name=contact_name,
             contact_phone=contact_phone,
             status=_checked_status(status),
@@ -197,7 +203,7 @@ def station_update(
         if v is not None
     }
     if capacity is not _UNSET:
-        given["capacity"] = capacity
+        given["capacity"] = _checked_capacity(capacity)
     if actor is not None:
         if not station_may_manage(actor, station):
             raise Forbidden("forbidden", "you do not manage this station")
@@ -335,6 +341,7 @@ def station_visit_tally(
         raise Forbidden("forbidden", "you do not manage this station")
     if people < 1 or people > 100_000:
         raise DomainError("invalid_people", "people is between 1 and 100000", field="people")
+    bounds.parse_date(on, "date")
     if on > timezone.localdate():
         raise DomainError("invalid_date", "the day has not come yet", field="date")
     with transaction.atomic():

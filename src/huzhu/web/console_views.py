@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from datetime import date, datetime
+from datetime import date
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from huzhu.accounts.selectors import member_count, members_visible_to, orgs_visi
 from huzhu.audit.models import AuditEvent
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits.models import Activity
-from huzhu.core import idnumber
+from huzhu.core import bounds, idnumber
 from huzhu.core.errors import DomainError
 from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
@@ -339,10 +339,14 @@ def settlement_job_csv(request: HttpRequest, user: User, job_id: int) -> HttpRes
 # -- the audit log --------------------------------------------------------------------------------
 
 
-def _date(text: str) -> date | None:
+def _date(text: str, field: str, problems: list[str]) -> date | None:
+    """A filter's date (1900-2099, ASCII digits), or None with the problem noted."""
+    if not text:
+        return None
     try:
-        return datetime.strptime(text, "%Y-%m-%d").date() if text else None
-    except ValueError:
+        return bounds.parse_date(text, field)
+    except DomainError as exc:
+        problems.append(exc.message)
         return None
 
 
@@ -356,19 +360,26 @@ def audit_log(request: HttpRequest, user: User) -> HttpResponse:
         "since": request.GET.get("since", "").strip(),
         "until": request.GET.get("until", "").strip(),
     }
+    problems: list[str] = []
+    since, until = _date(f["since"], "since", problems), _date(f["until"], "until", problems)
     qs = selectors.audit_events_visible(
-        user,
-        action=f["action"],
-        actor=f["actor"],
-        since=_date(f["since"]),
-        until=_date(f["until"]),
+        user, action=f["action"], actor=f["actor"], since=since, until=until
     )
+    if problems:
+        qs = qs.none()
     actions = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()[:200]
     query = urlencode({k: v for k, v in f.items() if v})
     return render(
         request,
         "web/console/audit.html",
-        {"page": _page(request, qs), "f": f, "actions": sorted(actions), "query": query},
+        {
+            "page": _page(request, qs),
+            "f": f,
+            "actions": sorted(actions),
+            "query": query,
+            "errors": problems,
+        },
+        status=400 if problems else 200,
     )
 
 

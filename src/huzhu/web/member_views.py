@@ -3,7 +3,6 @@ live quota, vouchers as big QR codes, warm stations nearby. Thin: services and s
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 import segno
@@ -22,6 +21,7 @@ from huzhu.benefits import rules as benefit_rules
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits import services as benefit_services
 from huzhu.benefits.models import HOLDING, LIVE, Booking, BookingStatus, Quota
+from huzhu.core import bounds
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Card, CardStatus, Member
 from huzhu.protection.selectors import member_claims
@@ -148,12 +148,9 @@ def benefit_remaining(request: HttpRequest, user: User) -> HttpResponse:
 @require_POST
 @member_required
 def benefit_book(request: HttpRequest, user: User, activity_id: int) -> HttpResponse:
-    day_text = request.POST.get("day", "")
+    day_text = request.POST.get("day", "").strip()
     try:
-        day = datetime.strptime(day_text, "%Y-%m-%d").date() if day_text else None
-    except ValueError:
-        day = None
-    try:
+        day = bounds.parse_date(day_text, "day") if day_text else None
         member = benefits.member_for_booking(user)
         activity = benefits.activity_for_booking(user=user, activity_id=activity_id, member=member)
         booking = benefit_services.booking_create(
