@@ -503,3 +503,59 @@ def test_export_rows_read_as_csv(insured, file_claim, reviewer, tmp_path, number
     assert payouts_export(out) == 1
     rows = list(csv.reader(out.open(encoding="utf-8")))
     assert rows[1] == [f"C{claim.pk}", number, "ZY", "100000.00", "100.00", ""]
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('contribution = "1e3"', "contribution"),
+        ('contribution = "٦٠"', "contribution"),
+        ('contribution = "100000000.00"', "contribution"),
+        ("waiting_days = 99999999999", "waiting_days"),
+        ("period_end = 2100-12-31", "period_end"),
+    ],
+)
+def test_plan_files_out_of_bounds_are_refused_naming_the_field(db, line, says):
+    key = line.split(" =")[0]
+    lines = [
+        'code = "ZQ"', 'name = "测试"', 'benefit = "accident"', "period_start = 2026-01-01",
+        "period_end = 2026-12-31", 'contribution = "60.00"', "waiting_days = 0",
+    ]  # fmt: skip
+    lines = [line if x.startswith(key + " =") else x for x in lines]
+    text = "\n".join([*lines, "[accident]", 'cap = "20000.00"']).encode()
+    with pytest.raises(DomainError) as exc:
+        plan_load_toml(text, file="bad.toml")
+    assert exc.value.code == "invalid_plan" and says in exc.value.message
+
+
+@pytest.mark.parametrize("ratio", ['"0.5e0"', '"１"', '"1.5"', "1.5", '"0.00001"', "true"])
+def test_band_ratios_are_plain_decimals_from_0_to_1(db, ratio):
+    text = ZY_WITH_RATIO.replace("RATIO", ratio).encode()
+    with pytest.raises(DomainError) as exc:
+        plan_load_toml(text, file="bad.toml")
+    assert "ratio" in exc.value.message
+
+
+ZY_WITH_RATIO = """
+code = "ZQ"
+name = "测试"
+benefit = "inpatient"
+period_start = 2026-01-01
+period_end = 2026-12-31
+contribution = "60.00"
+[inpatient]
+deductible = "1000.00"
+cap = "50000.00"
+bands = [ { upto = "10000.00", ratio = RATIO }, { ratio = "0.60" } ]
+"""
+
+
+def test_a_version_patch_out_of_bounds_answers_400_or_422(zy, api_as, city_admin, unit_admin):
+    api = api_as(city_admin)
+    url = "/plans/ZY/versions/2026-01-01"
+    for body in ({"waiting_days": 10**12}, {"contribution": "1e3"}, {"period_end": "2100-01-01"},
+                 {"period_end": 1767225600}):  # fmt: skip
+        r = api.patch(url, body)
+        assert r.status_code in (400, 422), (body, r.content)
+    r = api_as(unit_admin).get("/units/U1/contributions?year=99999999999")
+    assert r.status_code == 422

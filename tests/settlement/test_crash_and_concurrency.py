@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from huzhu.settlement.exports import payout_rows
 from huzhu.settlement.models import Settlement
@@ -57,8 +57,10 @@ def city_file(tree, make_member, tmp_path) -> Path:
 
 
 def _reset_settlements() -> None:
-    # TRUNCATE is the one way to empty an append-only ledger; only this test does it.
-    with connection.cursor() as cur:
+    # TRUNCATE is the one way to empty an append-only ledger, and it too is refused unless the
+    # transaction says so (core.append_only.refuse_truncate); only this test does it.
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL huzhu.allow_truncate = 'on'")
         cur.execute(
             "TRUNCATE protection_ledgerentry, protection_claim, settlement_settlement, "
             "settlement_settlementimport CASCADE"

@@ -12,12 +12,13 @@ from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import orgs_visible_to
 from huzhu.api.members import _upload_bytes
-from huzhu.core.bounds import parse_date
+from huzhu.api.pagination import MAX_OFFSET, Paged
+from huzhu.core.bounds import Day, Year, parse_date
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member, Organisation
 from huzhu.protection import payments, selectors, services
@@ -86,7 +87,7 @@ class PlanOut(Schema):
 
 
 class VersionPatch(Schema):
-    period_end: dt.date | None = None
+    period_end: Day | None = None
     contribution: str | None = None
     payer: str | None = None
     waiting_days: int | None = None
@@ -190,7 +191,7 @@ def enrol_unit(request: HttpRequest, code: str, body: UnitEnrolIn) -> Status[dic
 
 
 @router.get("/units/{code}/contributions", response=list[ContributionOut])
-def unit_contributions(request: HttpRequest, code: str, year: int) -> list[dict[str, Any]]:
+def unit_contributions(request: HttpRequest, code: str, year: Year) -> list[dict[str, Any]]:
     """The unit's contribution statement: per plan version of the year, members and total
     (for the admins who keep rosters and pay contributions, as on the console page)."""
     if actor(request).role not in ROSTER_ROLES:
@@ -517,7 +518,7 @@ def claim_queue(
     state: str | None = None,
     source: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     """The queue of the caller's subtree, oldest first: open claims (submitted, accepted, under
     review) unless `state` names others (comma-separated)."""
@@ -776,7 +777,7 @@ def create_run(request: HttpRequest) -> Status[dict[str, Any]]:
 
 
 @router.get("/payment-runs", response=list[RunOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paged)
 def list_runs(request: HttpRequest) -> QuerySet[PaymentRun]:
     _payer_only(request)
     return PaymentRun.objects.select_related("created_by", "released_by").order_by(

@@ -2,37 +2,60 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 
 from huzhu.accounts.models import Role, User
 from huzhu.audit.services import audit_record
+from huzhu.core.bounds import date_problem, money_problem
 from huzhu.core.errors import Conflict, DomainError, Forbidden
 from huzhu.protection import rules
 from huzhu.protection.models import Payer, Plan, PlanVersion
 
+# Days in a plan's terms: a waiting period, excluded and paid days of a year's allowance.
+MAX_DAYS = 3660
+_RATIO = re.compile(r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$", re.ASCII)
+
 
 def _money(where: str, value: Any) -> Decimal:
+    """An amount of a plan's terms: written as a string ("60.00"; a whole number is taken too),
+    within the bounds of any amount (core.bounds)."""
     if isinstance(value, (float, bool)):
         raise DomainError("invalid_plan", f'{where}: write amounts as strings, e.g. "60.00"')
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise DomainError("invalid_plan", f"{where}: not an amount: {value!r}") from None
-    if amount != amount.quantize(Decimal("0.01")):
-        raise DomainError("invalid_plan", f"{where}: at most two decimals: {value}")
-    return amount.quantize(Decimal("0.01"))
+    text = str(value) if isinstance(value, (int, str, Decimal)) else repr(value)
+    problem = money_problem(text, allow_zero=True)
+    if problem is not None:
+        raise DomainError("invalid_plan", f"{where}: {problem}")
+    return Decimal(text.strip()).quantize(Decimal("0.01"))
 
 
 def _ratio(where: str, value: Any) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise DomainError("invalid_plan", f"{where}: not a ratio: {value!r}") from None
+    """A band's ratio: from 0 to 1, at most four decimals, ASCII digits ("0.55"; a TOML number
+    such as 0.55 is read as it is written)."""
+    text = str(value).strip() if not isinstance(value, bool) else ""
+    if not _RATIO.match(text):
+        raise DomainError(
+            "invalid_plan", f'{where}: a ratio from 0 to 1 written as a string ("0.55"): {value!r}'
+        )
+    return Decimal(text)
+
+
+def _days(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
+        raise DomainError("invalid_plan", f"{where}: a whole number of days from 0 to {MAX_DAYS}")
+    return value
+
+
+def _day(where: str, value: Any) -> date:
+    problem = date_problem(value) if isinstance(value, date) else "not a date (YYYY-MM-DD)"
+    if problem is not None:
+        raise DomainError("invalid_plan", f"{where}: {problem}")
+    return value
 
 
 def section_terms(benefit: str, section: dict[str, Any]) -> dict[str, Any]:
@@ -54,8 +77,8 @@ def section_terms(benefit: str, section: dict[str, Any]) -> dict[str, Any]:
         if benefit == "allowance":
             return {
                 "per_day": str(_money(f"{where} per_day", section["per_day"])),
-                "excluded_days": int(section.get("excluded_days", 0)),
-                "max_days": int(section["max_days"]),
+                "excluded_days": _days(f"{where} excluded_days", section.get("excluded_days", 0)),
+                "max_days": _days(f"{where} max_days", section["max_days"]),
             }
         if benefit == "critical_illness":
             return {
@@ -152,14 +175,13 @@ def plan_load_toml(
             "invalid_plan",
             f"{file}: benefit must be one of inpatient, allowance, critical_illness, accident",
         )
-    start, end = need("period_start", date), need("period_end", date)
+    start = _day(f"{file}: period_start", need("period_start", date))
+    end = _day(f"{file}: period_end", need("period_end", date))
     contribution = _money(f"{file}: contribution", need("contribution", (str, int)))
     payer = doc.get("payer", "unit")
     if payer not in Payer.values:
         raise DomainError("invalid_plan", f"{file}: payer must be unit or federation")
-    waiting = doc.get("waiting_days", 0)
-    if not isinstance(waiting, int) or isinstance(waiting, bool) or waiting < 0:
-        raise DomainError("invalid_plan", f"{file}: waiting_days must be a whole number >= 0")
+    waiting = _days(f"{file}: waiting_days", doc.get("waiting_days", 0))
     if benefit not in doc or not isinstance(doc[benefit], dict):
         raise DomainError("invalid_plan", f"{file}: a {benefit} plan needs its [{benefit}] section")
     terms = section_terms(benefit, doc[benefit])
@@ -241,6 +263,7 @@ def plan_version_update(
             )
         changes: dict[str, Any] = {}
         if period_end is not None:
+            _day(f"{where}: period_end", period_end)
             if period_end < locked.period_start:
                 raise DomainError("invalid_plan", f"{where}: period_end before period_start")
             overlap = PlanVersion.objects.filter(
@@ -256,9 +279,7 @@ def plan_version_update(
                 raise DomainError("invalid_plan", f"{where}: payer must be unit or federation")
             changes["payer"] = payer
         if waiting_days is not None:
-            if waiting_days < 0:
-                raise DomainError("invalid_plan", f"{where}: waiting_days must be >= 0")
-            changes["waiting_days"] = waiting_days
+            changes["waiting_days"] = _days(f"{where}: waiting_days", waiting_days)
         if terms is not None:
             changes["terms"] = section_terms(locked.plan.benefit, terms)
         for key, value in changes.items():

@@ -225,6 +225,10 @@ def read_touched(member_ids: pl.Series, unmatched_sids: pl.Series, *, conn: Any)
         HAND_FRAME,
         conn=conn,
     )
+    # An empty text comes back from PostgreSQL's COPY as null: the same as "" here.
+    hand = hand.with_columns(
+        pl.col("stay_ref", "diagnosis_code", "old_reason", "old_state").fill_null("")
+    )
     return Touched(settlements, enrollments, existing, hand)
 
 

@@ -240,9 +240,10 @@ def _member_by_id_number(user: User, raw: str) -> Member:
 def _file(user: User, request: HttpRequest) -> Claim:
     post = request.POST
     member = _member_by_id_number(user, post.get("id_number", ""))
+    chosen = (post.get("version") or "").strip()
     version = (
-        PlanVersion.objects.select_related("plan").filter(pk=post.get("version") or 0).first()
-        if (post.get("version") or "").isdigit()
+        PlanVersion.objects.select_related("plan").filter(pk=int(chosen)).first()
+        if chosen.isascii() and chosen.isdigit() and len(chosen) <= 18
         else None
     )
     if version is None:

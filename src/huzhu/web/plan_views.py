@@ -4,9 +4,6 @@ statement. Thin: every write goes through protection.plans / protection.services
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal, InvalidOperation
-
 from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -14,6 +11,7 @@ from django.utils import timezone
 
 from huzhu.accounts.models import ROSTER_ROLES, Role, User
 from huzhu.accounts.selectors import orgs_visible_to, staff_scope_path
+from huzhu.core.bounds import parse_date, parse_money, year_problem
 from huzhu.core.errors import DomainError
 from huzhu.protection.enrollments import contribution_statement
 from huzhu.protection.models import Enrollment, PlanVersion
@@ -80,16 +78,16 @@ def plan_version(request: HttpRequest, user: User, version_id: int) -> HttpRespo
 
 
 def _edit(user: User, version: PlanVersion, request: HttpRequest) -> None:
-    try:
-        contribution = Decimal(request.POST.get("contribution", "").strip())
-        waiting_days = int(request.POST.get("waiting_days", ""))
-        period_end = date.fromisoformat(request.POST.get("period_end", ""))
-    except (InvalidOperation, ValueError):
+    contribution = parse_money(
+        request.POST.get("contribution", ""), "contribution", allow_zero=True
+    )
+    waiting = request.POST.get("waiting_days", "").strip()
+    if not (waiting.isascii() and waiting.isdigit() and len(waiting) <= 5):
         raise DomainError(
-            "invalid_input",
-            "contribution, waiting days and period end must be "
-            "an amount, a whole number and a date (YYYY-MM-DD)",
-        ) from None
+            "invalid_input", "waiting_days: a whole number of days", field="waiting_days"
+        )
+    waiting_days = int(waiting)
+    period_end = parse_date(request.POST.get("period_end", ""), "period_end")
     plan_version_update(
         actor=user,
         version=version,
@@ -106,7 +104,12 @@ def contributions(request: HttpRequest, user: User) -> HttpResponse:
     code = request.GET.get("unit", "")
     year = request.GET.get("year", str(timezone.localdate().year))
     unit = units.filter(code=code).first() if code else None
-    rows = contribution_statement(unit.pk, int(year)) if unit and year.isdigit() else []
+    known = len(year) == 4 and year.isascii() and year.isdigit()
+    rows = (
+        contribution_statement(unit.pk, int(year))
+        if unit and known and year_problem(int(year)) is None
+        else []
+    )
     return render(
         request,
         "web/console/contributions.html",
