@@ -7,7 +7,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ def setup_database(database_url: str | None, name: str) -> str:
     os.environ["HUZHU_HOME"] = str(home)
     if database_url:
         parts = urlparse(database_url)
-        db_name = f"huzhu_bench_{name}"
+        # HUZHU_BENCH_DB_SUFFIX keeps runs of the test suite apart from each other and from a
+        # real benchmark on the same server.
+        db_name = f"huzhu_bench_{name}{os.environ.get('HUZHU_BENCH_DB_SUFFIX', '')}"
         admin_url = urlunparse(parts._replace(path="/postgres"))
         import psycopg
 
@@ -58,3 +60,37 @@ def run_timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
+
+
+def model_rows(
+    model: Any, given: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    """Every column of `model`'s table (but its primary key) and the rows to write in them:
+    the `given` columns as in `rows`, every other one its field's default. A benchmark that
+    writes a table directly then keeps working when the model gains a column with a default,
+    and fails at once, naming the column, when it gains one without (the tiny-size runs in the
+    test suite see it first)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = [f.column for f in fields]
+    unknown = set(given) - set(columns)
+    if unknown:
+        raise SystemExit(f"{model._meta.db_table} has no column {', '.join(sorted(unknown))}")
+    defaults: dict[str, Any] = {}
+    for f in fields:
+        if f.column in given:
+            continue
+        if f.has_default():
+            defaults[f.column] = f.get_db_prep_save(f.get_default(), connection=None)
+        elif f.null:
+            defaults[f.column] = None
+        else:
+            raise SystemExit(
+                f"{model._meta.db_table}.{f.column} has no default: give it a value in the "
+                "benchmark"
+            )
+    position = {c: i for i, c in enumerate(given)}
+
+    def full(row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(row[position[c]] if c in position else defaults[c] for c in columns)
+
+    return columns, (full(row) for row in rows)

@@ -178,7 +178,7 @@ def reuse_setup(kept: Path, database_url: str | None) -> str:
         import psycopg
 
         admin, _ = _pg_admin(database_url)
-        name = "huzhu_bench_settlements"
+        name = f"huzhu_bench_settlements{os.environ.get('HUZHU_BENCH_DB_SUFFIX', '')}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')

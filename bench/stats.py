@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import setup_database, timed
+from _common import model_rows, setup_database, timed
 
 FIRST_YEAR, YEARS = 2001, 25
 MEMBER_COLUMNS = (
@@ -93,7 +93,9 @@ def populate(entries: int, members: int, units: int, rng: random.Random) -> dict
 
     from huzhu.core.bulk import bulk_insert, is_postgres
     from huzhu.members.models import Member
-    from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVersion
+    from huzhu.protection.models import Claim, Enrollment, EntryKind, LedgerEntry, Plan, PlanVersion
+
+    PAYOUT, ADJUSTMENT, CLAWBACK = EntryKind.PAYOUT, EntryKind.ADJUSTMENT, EntryKind.CLAWBACK
 
     counts: dict[str, int] = {}
     started = time.perf_counter()
@@ -111,10 +113,13 @@ def populate(entries: int, members: int, units: int, rng: random.Random) -> dict
         member_unit = [unit_ids[rng.randrange(units)] for _ in range(members)]
         counts["members"] = bulk_insert(
             Member._meta.db_table,
-            MEMBER_COLUMNS,
-            (
-                (f"h{i:012d}", "", "110102********0000", f"会员{i}", "", "", u, True, now, now)
-                for i, u in enumerate(member_unit)
+            *model_rows(
+                Member,
+                MEMBER_COLUMNS,
+                (
+                    (f"h{i:012d}", "", "110102********0000", f"会员{i}", "", "", u, True, now, now)
+                    for i, u in enumerate(member_unit)
+                ),
             ),
         )
         say("members")
@@ -154,13 +159,16 @@ def populate(entries: int, members: int, units: int, rng: random.Random) -> dict
             written += n
         counts["claims"] = bulk_insert(
             Claim._meta.db_table,
-            CLAIM_COLUMNS,
-            (
+            *model_rows(
+                Claim,
+                CLAIM_COLUMNS,
                 (
-                    *("application", "paid", first_member + i, vid, BENEFITS[p][0], "0", "0"),
-                    *("", "", False, _stamp(at), _stamp(at)),
-                )
-                for i, vid, p, at, _n in plan_of_claim
+                    (
+                        *("application", "paid", first_member + i, vid, BENEFITS[p][0], "0", "0"),
+                        *("", "", False, _stamp(at), _stamp(at)),
+                    )
+                    for i, vid, p, at, _n in plan_of_claim
+                ),
             ),
         )
         say("claims")
@@ -170,12 +178,12 @@ def populate(entries: int, members: int, units: int, rng: random.Random) -> dict
             for c, (i, _vid, _p, at, n) in enumerate(plan_of_claim):
                 fen = rng.randrange(10_000, 5_000_000)
                 claim_id, member_id = first_claim + c, first_member + i
-                yield (claim_id, member_id, "payout", f"{fen / 100:.2f}", _stamp(at), "b", "")
+                yield (claim_id, member_id, PAYOUT, f"{fen / 100:.2f}", _stamp(at), "b", "")
                 if n >= 2:
                     at += timedelta(days=rng.randrange(1, 120))
                     delta = rng.randrange(-fen // 2, fen // 2) or 1
                     fen += delta
-                    kind = "adjustment" if delta > 0 else "clawback"
+                    kind = ADJUSTMENT if delta > 0 else CLAWBACK
                     yield (claim_id, member_id, kind, f"{delta / 100:.2f}", _stamp(at), "b", "")
                 if n >= 3:
                     at += timedelta(days=rng.randrange(1, 365))
@@ -183,7 +191,7 @@ def populate(entries: int, members: int, units: int, rng: random.Random) -> dict
                     yield (
                         claim_id,
                         member_id,
-                        "clawback",
+                        CLAWBACK,
                         f"{-back / 100:.2f}",
                         _stamp(at),
                         "b",
@@ -192,8 +200,11 @@ def populate(entries: int, members: int, units: int, rng: random.Random) -> dict
 
         counts["entries"] = bulk_insert(
             LedgerEntry._meta.db_table,
-            ["claim_id", "member_id", "kind", "amount", "created_at", "batch", "memo"],
-            ledger(),
+            *model_rows(
+                LedgerEntry,
+                ["claim_id", "member_id", "kind", "amount", "created_at", "batch", "memo"],
+                ledger(),
+            ),
         )
         say("entries")
     say("indexes")
