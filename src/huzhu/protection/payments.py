@@ -226,8 +226,14 @@ def payment_run_create(*, actor: User | None) -> RunResult:
     )
 
 
-def _locked_run(run: PaymentRun) -> PaymentRun:
-    return locking.locked_row(PaymentRun.objects.all(), run.pk)
+def _locked_draft(run: PaymentRun) -> PaymentRun:
+    """The run locked; 409 `invalid_transition` unless it is still a draft."""
+    locked = locking.locked_row(PaymentRun.objects.all(), run.pk)
+    if locked.state != RunState.DRAFT:
+        raise Conflict(
+            "invalid_transition", f"run {locked.reference} is {locked.state}", state=locked.state
+        )
+    return locked
 
 
 def payment_run_release(*, actor: User | None, run: PaymentRun) -> PaymentRun:
@@ -236,13 +242,7 @@ def payment_run_release(*, actor: User | None, run: PaymentRun) -> PaymentRun:
     `actor` None: the operator's command line, releasing the run it just made (audited)."""
     _require_payer(actor)
     with transaction.atomic():
-        locked = _locked_run(run)
-        if locked.state != RunState.DRAFT:
-            raise Conflict(
-                "invalid_transition",
-                f"run {locked.reference} is {locked.state}",
-                state=locked.state,
-            )
+        locked = _locked_draft(run)
         if actor is not None and locked.created_by_id == actor.pk:
             raise Conflict(
                 "same_approver",
@@ -267,13 +267,7 @@ def payment_run_cancel(*, actor: User, run: PaymentRun, reason: str = "") -> Pay
     """作废: a draft run that should not go out; its entries are free for the next run."""
     _require_payer(actor)
     with transaction.atomic():
-        locked = _locked_run(run)
-        if locked.state != RunState.DRAFT:
-            raise Conflict(
-                "invalid_transition",
-                f"run {locked.reference} is {locked.state}",
-                state=locked.state,
-            )
+        locked = _locked_draft(run)
         locked.state = RunState.CANCELLED
         locked.save(update_fields=["state"])
         PaymentItemEntry.objects.filter(item__run=locked, live=True).update(live=False)

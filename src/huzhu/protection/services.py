@@ -535,25 +535,17 @@ def claim_approve(
         elif from_state not in _FROM[transition]:
             raise _refuse(locked, transition)
         _within_assessment(locked, approved)
-        if from_state != ClaimState.AWAITING_SECOND_APPROVAL and approved > second_approval_above():
+        first = from_state != ClaimState.AWAITING_SECOND_APPROVAL
+        if first and approved > second_approval_above():
+            # 双人复核: nothing is booked until another person approves the same amount.
             locked.state = ClaimState.AWAITING_SECOND_APPROVAL
             locked.pending_amount = approved
             locked.first_approver = actor
-            locked.fast_track = fast_track
-            locked.save()
-            _event(
-                claim=locked,
-                actor=actor,
-                from_state=from_state,
-                reason_code=code,
-                note=note.strip(),
-                amount=f"{approved:.2f}",
-            )
-            return locked
-        locked.state = ClaimState.APPROVED
-        locked.payout_limit = approved
+        else:
+            locked.state = ClaimState.APPROVED
+            locked.payout_limit = approved
+            locked.pending_amount = None
         locked.fast_track = locked.fast_track or fast_track
-        locked.pending_amount = None
         locked.save()
         _event(
             claim=locked,
@@ -562,10 +554,11 @@ def claim_approve(
             reason_code=code,
             note=note.strip(),
             amount=f"{approved:.2f}",
-            first_approver=locked.first_approver.username if locked.first_approver else None,
+            first_approver=None if first else locked.first_approver.username,  # type: ignore[union-attr]
         )
-        _rebook(locked, actor=actor, memo=f"approved by {actor.username}")
-        locked.refresh_from_db()
+        if locked.state == ClaimState.APPROVED:
+            _rebook(locked, actor=actor, memo=f"approved by {actor.username}")
+            locked.refresh_from_db()
     return locked
 
 
