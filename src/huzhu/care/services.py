@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import User
@@ -26,7 +26,8 @@ from huzhu.care.models import (
 )
 from huzhu.care.selectors import campaign_funds, care_scope_path
 from huzhu.core import bounds
-from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden
+from huzhu.core.errors import Conflict, DomainError, Forbidden
+from huzhu.core.locking import locked_row
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Member, Organisation
 
@@ -43,11 +44,9 @@ def _checked_amount(value: Decimal, field: str, *, allow_zero: bool = False) -> 
 
 
 def _lock(campaign: CareCampaign) -> CareCampaign:
-    """Lock the campaign row: its budget and balances are the scarce thing."""
-    try:
-        return CareCampaign.objects.select_for_update().get(pk=campaign.pk)
-    except DatabaseError as exc:  # lock timeout (PostgreSQL lock_timeout)
-        raise Busy() from exc
+    """Lock the campaign row: its budget and balances are the scarce thing (core.locking: a
+    short wait, then Busy; it never waits forever for a campaign someone else holds)."""
+    return locked_row(CareCampaign.objects.all(), campaign.pk)
 
 
 def care_campaign_create(
