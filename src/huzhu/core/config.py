@@ -9,7 +9,9 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import urlparse
+
+import dj_database_url
 
 
 def huzhu_home() -> Path:
@@ -46,47 +48,42 @@ def persistent_secret(env_name: str, file_name: str, *, nbytes: int = 32) -> str
     return path.read_text().strip()
 
 
+def _sqlite(name: str) -> dict[str, Any]:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": name,
+        "OPTIONS": {
+            "timeout": 30,
+            # Writers queue on the file at BEGIN, so a write never meets a stale read lock.
+            "transaction_mode": "IMMEDIATE",
+            # A large page cache keeps bulk imports from thrashing the indexes.
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY; "
+                "PRAGMA mmap_size=1073741824;"
+            ),
+        },
+    }
+
+
 def database_from_url(url: str | None) -> dict[str, Any]:
-    """Django's DATABASES['default'] from a URL (postgres://, postgresql://, sqlite:///path)."""
+    """Django's DATABASES['default'] from a URL (postgres://, postgresql://, sqlite:///path),
+    parsed by dj-database-url; without one, an SQLite file under HUZHU_HOME."""
     if not url:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(huzhu_home() / "huzhu.sqlite3"),
-            "OPTIONS": {
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                # A large page cache keeps bulk imports from thrashing the indexes.
-                "init_command": (
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
-                    "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY; "
-                    "PRAGMA mmap_size=1073741824;"
-                ),
-            },
-        }
-    parts = urlparse(url)
-    if parts.scheme in ("postgres", "postgresql"):
-        options: dict[str, Any] = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        return {
-            "ENGINE": "huzhu.core.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")) or "huzhu",
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
-        }
-    if parts.scheme == "sqlite":
-        path = unquote(parts.path)
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            path = path.lstrip("/")
-        db = database_from_url(None)
-        db["NAME"] = path or ":memory:"
+        return _sqlite(str(huzhu_home() / "huzhu.sqlite3"))
+    scheme = urlparse(url).scheme
+    if scheme in ("postgres", "postgresql"):
+        db: dict[str, Any] = dict(
+            dj_database_url.parse(
+                url, engine="huzhu.core.postgresql", conn_max_age=60, conn_health_checks=True
+            )
+        )
+        db["NAME"] = db.get("NAME") or "huzhu"
+        db.setdefault("OPTIONS", {})
         return db
-    raise ValueError(
-        f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)"
-    )
+    if scheme == "sqlite":
+        return _sqlite(str(dj_database_url.parse(url).get("NAME") or ":memory:"))
+    raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use postgres:// or sqlite:///)")
 
 
 def money_setting(env_name: str, default: str) -> str:
