@@ -99,7 +99,7 @@ def setup_data(members: int, quota: int) -> dict[str, Any]:
     from huzhu.core.pii import mask_id_number, vault
     from huzhu.members.models import Card, Member
     from huzhu.members.services import org_create
-    from huzhu.synth import make_id_number, make_name
+    from huzhu.members.synth import make_id_number, make_name
 
     ensure_migrated()
     rng = random.Random(2021)

@@ -388,7 +388,6 @@ def main() -> None:
         print(f"  reusing the set-up kept in {kept}", file=sys.stderr)
     else:
         vendor = setup_database(args.database_url, "settlements")
-        from huzhu.settlement.synth import generate_protection  # noqa: F401 (registers files)
         from huzhu.synth import generate_dataset
 
         out = Path(tempfile.mkdtemp(prefix="huzhu-settle-"))

@@ -40,9 +40,9 @@ def _populate(n: int, rng: random.Random) -> int:
     from huzhu.core.bulk import bulk_insert
     from huzhu.members.models import Organisation
     from huzhu.members.services import org_create
+    from huzhu.members.synth import beijing_districts
     from huzhu.stations import rules
     from huzhu.stations.models import Station
-    from huzhu.synth import beijing_districts
 
     org = Organisation.objects.filter(code="BENCH-ST").first()
     if org is None:
@@ -155,9 +155,9 @@ def main() -> int:
     setup_database(args.database_url, "stations")
     from django.db import connection
 
+    from huzhu.members.synth import beijing_districts
     from huzhu.stations import rules, selectors
     from huzhu.stations.models import Station
-    from huzhu.synth import beijing_districts
 
     rng = random.Random(args.seed)
     when = datetime.fromisoformat(args.at)

@@ -46,7 +46,7 @@ BENEFITS = (
 
 def _orgs(units: int) -> list[int]:
     from huzhu.members.services import org_create
-    from huzhu.synth import beijing_districts
+    from huzhu.members.synth import beijing_districts
 
     city = org_create(code="BJ", name="北京市总工会", kind="city", parent=None)
     districts = [

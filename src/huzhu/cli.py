@@ -8,15 +8,30 @@ written (e.g. the disk is full: the message names the file, and nothing was writ
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+from huzhu.core.args import whole_number
+
 Handler = Callable[[argparse.Namespace], int]
+Importer = Callable[..., Any]
+Exporter = Callable[[argparse.Namespace], int]
+
+# The apps' own commands, collected here (this module sits above the apps and imports them;
+# they never import it). Each module may hold COMMANDS (functions adding subcommands to the
+# parser), IMPORTERS (`huzhu import KIND FILE`) and EXPORTERS (`huzhu export KIND --out FILE`).
+APP_COMMANDS = (
+    "huzhu.protection.commands",
+    "huzhu.settlement.commands",
+    "huzhu.benefits.commands",
+    "huzhu.stations.commands",
+)
 
 
 def _setup_django() -> None:
@@ -73,22 +88,6 @@ class Progress:
     def done(self) -> None:
         if self.enabled:
             print(file=self.stream)
-
-
-def whole_number(low: int, high: int) -> Callable[[str], int]:
-    """An option's type: a whole number in ASCII digits from `low` to `high` (INTERFACES
-    "Bounds"). argparse's `int` takes any script's digits and any size; this refuses them
-    with exit 2 and a message naming the option."""
-
-    def parse(text: str) -> int:
-        if not re.fullmatch(r"-?[0-9]{1,19}", text.strip(), re.ASCII):
-            raise argparse.ArgumentTypeError(f"not a whole number in digits 0-9: {text!r}")
-        value = int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, not {text}")
-        return value
-
-    return parse
 
 
 # The largest synthetic data set `huzhu generate` writes (benchmarks use 4,000,000 members).
@@ -175,7 +174,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     data = _read_input(args.file)
     progress = Progress(f"import {args.kind}")
     try:
-        report = IMPORTERS[args.kind](
+        report = importers()[args.kind](
             data, file=args.file, keep_valid=args.keep_valid, progress=progress
         )
     except TableError as exc:
@@ -204,7 +203,12 @@ def _import_members(data: bytes, *, file: str, keep_valid: bool, progress: Progr
     return members_import(data, file=file, keep_valid=keep_valid, progress=progress)
 
 
-IMPORTERS: dict[str, Callable[..., Any]] = {"orgs": _import_orgs, "members": _import_members}
+def importers() -> dict[str, Importer]:
+    """`huzhu import KIND FILE`: the rosters', and the apps' own."""
+    found: dict[str, Importer] = {"orgs": _import_orgs, "members": _import_members}
+    for module in _app_modules():
+        found.update(getattr(module, "IMPORTERS", {}))
+    return found
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -217,12 +221,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             return 2
         count = members_export(out)
     else:
-        count = EXPORTERS[args.kind](args)
+        count = exporters()[args.kind](args)
     print(f"wrote {count} rows to {out}")
     return 0
 
 
-EXPORTERS: dict[str, Callable[[argparse.Namespace], int]] = {}
+def exporters() -> dict[str, Exporter]:
+    """`huzhu export KIND --out FILE` besides the roster: the apps' own."""
+    found: dict[str, Exporter] = {}
+    for module in _app_modules():
+        found.update(getattr(module, "EXPORTERS", {}))
+    return found
 
 
 def cmd_create_staff(args: argparse.Namespace) -> int:
@@ -234,7 +243,6 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import huzhu.settlement.synth  # noqa: F401  (adds plans, enrolments and settlements)
     from huzhu.synth import generate_dataset
 
     files = generate_dataset(
@@ -303,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="load the demo data set").set_defaults(func=cmd_demo)
 
     imp = sub.add_parser("import", help="import a file")
-    imp.add_argument("kind", choices=sorted(IMPORTERS))
+    imp.add_argument("kind", choices=sorted(importers()))
     imp.add_argument("file")
     imp.add_argument(
         "--keep-valid", action="store_true", help="import the good rows, report the bad"
@@ -311,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
 
     exp = sub.add_parser("export", help="export a file")
-    exp.add_argument("kind", choices=sorted({"members", *EXPORTERS}))
+    exp.add_argument("kind", choices=sorted({"members", *exporters()}))
     exp.add_argument("--out", required=True)
     exp.add_argument("--plan", default=None)
     exp.set_defaults(func=cmd_export)
@@ -345,13 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     rot.add_argument("--new-key", default=None, help="the new key (default: generate one)")
     rot.set_defaults(func=cmd_pii_rotate)
 
-    for extend in EXTENSIONS:
-        extend(sub)
+    for module in _app_modules():
+        for add in getattr(module, "COMMANDS", ()):
+            add(sub)
     return p
-
-
-# Other apps add their commands here (e.g. `plans load`), so this module stays the one entry.
-EXTENSIONS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -359,7 +364,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from huzhu.core.errors import DomainError
     from huzhu.core.files import WriteFailed
 
-    _register_app_commands()
     args = build_parser().parse_args(argv)
     if args.command != "generate":
         ensure_migrated()
@@ -379,21 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _register_app_commands() -> None:
-    """Import the command modules of the domain apps (each registers into this module)."""
-    import importlib
-
-    for module in (
-        "huzhu.protection.commands",
-        "huzhu.settlement.commands",
-        "huzhu.benefits.commands",
-        "huzhu.stations.commands",
-    ):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module and not module.startswith(str(exc.name)):
-                raise
+def _app_modules() -> list[ModuleType]:
+    """The apps' command modules (APP_COMMANDS), imported."""
+    return [importlib.import_module(name) for name in APP_COMMANDS]
 
 
 if __name__ == "__main__":

@@ -1,22 +1,24 @@
 """The demo data set (`huzhu demo`, and `huzhu serve` on an empty database): the city and its 16
 districts, towns and workplace unions, a few hundred members with cards, and one login per role.
 
-Other apps add their part (plans, activities, stations) through DEMO_EXTENSIONS.
+The apps add their part (plans, stations, care campaigns, activities): each module named in
+APP_DEMOS has a `demo_load()` that this one calls, in that order, after the people.
 """
 
 from __future__ import annotations
 
+import importlib
 import random
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from django.db import transaction
 
 from huzhu.accounts.models import Role, User
+from huzhu.core.config import DEMO_PASSWORD
 from huzhu.members.models import Organisation
 
-DEMO_PASSWORD = "huzhu-demo-2026"
+__all__ = ["DEMO_PASSWORD", "demo_is_loaded", "demo_load", "demo_load_if_empty"]
 DEMO_MEMBERS = 600
 DEMO_SEED = 2021
 
@@ -30,7 +32,12 @@ DEMO_STAFF = (
     ("station", Role.STATION_OPERATOR, "BJ02"),
 )
 
-DEMO_EXTENSIONS: list[Callable[[], dict[str, int]]] = []
+APP_DEMOS = (
+    "huzhu.protection.demo",
+    "huzhu.stations.demo",
+    "huzhu.care.demo",
+    "huzhu.benefits.demo",
+)
 
 
 def demo_is_loaded() -> bool:
@@ -73,6 +80,6 @@ def demo_load() -> dict[str, int]:
                 created += 1
         summary["staff logins created"] = created
         random.seed(DEMO_SEED)
-        for extend in DEMO_EXTENSIONS:
-            summary.update(extend())
+        for name in APP_DEMOS:
+            summary.update(importlib.import_module(name).demo_load())
     return summary

@@ -6,7 +6,3 @@ class BenefitsConfig(AppConfig):
     name = "huzhu.benefits"
     label = "benefits"
     verbose_name = _("会员普惠服务")
-
-    def ready(self) -> None:
-        # The demo module registers the Huairou activities into huzhu.demo.DEMO_EXTENSIONS.
-        from huzhu.benefits import demo  # noqa: F401

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from huzhu import cli
+from huzhu.core.args import whole_number
 
 
 def cmd_benefits(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ def _extend(sub: Any) -> None:
     actions = b.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="activities with remaining quota")
     st = actions.add_parser("stats", help="an activity's quota, bookings, redemptions")
-    activity_id = cli.whole_number(1, 2**63 - 1)
+    activity_id = whole_number(1, 2**63 - 1)
     st.add_argument("activity", type=activity_id)
     dr = actions.add_parser("draw", help="run a lottery after its window with a published seed")
     dr.add_argument("activity", type=activity_id)
@@ -57,5 +57,4 @@ def _extend(sub: Any) -> None:
     b.set_defaults(func=cmd_benefits)
 
 
-if _extend not in cli.EXTENSIONS:
-    cli.EXTENSIONS.append(_extend)
+COMMANDS = (_extend,)  # collected by huzhu.cli

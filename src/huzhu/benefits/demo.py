@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from huzhu.demo import DEMO_EXTENSIONS, DEMO_PASSWORD
+from huzhu.core.config import DEMO_PASSWORD
 
 DEMO_GROUP = "2021冬季冰雪"
 # (title, venue, quota): 16,000 person-times in all, each member may take one of the three.
@@ -17,17 +17,17 @@ DEMO_ACTIVITIES = (
     ("职工免费游园（青龙峡）", "怀柔区青龙峡景区", 4000),
     ("职工免费游园（雁栖湖）", "怀柔区雁栖湖公园", 4000),
 )
-# Member logins (password: huzhu.demo.DEMO_PASSWORD), card holders of a Huairou union.
+# Member logins (password: huzhu.core.config.DEMO_PASSWORD), card holders of a Huairou union.
 DEMO_MEMBER_LOGINS = ("member1", "member2")
 
 
-def demo_benefits() -> dict[str, int]:
+def demo_load() -> dict[str, int]:
     from huzhu.accounts.models import Role, User
     from huzhu.benefits.models import Activity
     from huzhu.benefits.services import activity_create
     from huzhu.members.models import CardStatus, Organisation
     from huzhu.members.services import card_issue, member_create_or_update, org_create
-    from huzhu.synth import make_id_number
+    from huzhu.members.synth import make_id_number
 
     district = Organisation.objects.filter(code="BJ16").first()
     if district is None:
@@ -76,7 +76,3 @@ def demo_benefits() -> dict[str, int]:
         user.save()
         logins += 1
     return {"activities created": created, "member logins created": logins}
-
-
-if demo_benefits not in DEMO_EXTENSIONS:
-    DEMO_EXTENSIONS.append(demo_benefits)

@@ -6,6 +6,3 @@ class CareConfig(AppConfig):
     name = "huzhu.care"
     label = "care"
     verbose_name = _("慰问与劳模")
-
-    def ready(self) -> None:
-        from huzhu.care import demo  # noqa: F401  (registers the demo campaigns and labour models)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from huzhu.demo import DEMO_EXTENSIONS
 from huzhu.members.models import Organisation
 
 LABOUR_MODELS = (
@@ -21,7 +20,7 @@ LABOUR_MODELS = (
 SANITATION_GROUP = "北京环卫集团"
 
 
-def demo_care() -> dict[str, int]:
+def demo_load() -> dict[str, int]:
     from huzhu.care.models import BeneficiaryKind, CareCampaign, LabourModel
     from huzhu.care.services import (
         BeneficiaryIn,
@@ -128,6 +127,3 @@ def demo_care() -> dict[str, int]:
         ],
     )
     return {"care campaigns created": 2, "labour models created": LabourModel.objects.count()}
-
-
-DEMO_EXTENSIONS.append(demo_care)

@@ -97,3 +97,7 @@ def money_setting(env_name: str, default: str) -> str:
     if problem is not None:
         raise ImproperlyConfigured(f"{env_name}: {problem}")
     return value
+
+
+# The password of every login `huzhu demo` makes (README "Quick start"); demo data only.
+DEMO_PASSWORD = "huzhu-demo-2026"

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from huzhu import cli
-
 
 def _plans_load(args: argparse.Namespace) -> int:
     from huzhu.protection.plans import plan_load_toml
@@ -104,6 +102,6 @@ def _add_payments(sub: Any) -> None:
     confirm.set_defaults(func=_payments_confirm)
 
 
-cli.EXTENSIONS.append(_add_plans)
-cli.EXTENSIONS.append(_add_payments)
-cli.IMPORTERS["enrollments"] = _import_enrollments
+# Collected by huzhu.cli.
+COMMANDS = (_add_plans, _add_payments)
+IMPORTERS = {"enrollments": _import_enrollments}

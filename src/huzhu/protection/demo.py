@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from huzhu.demo import DEMO_EXTENSIONS
 
-
-def demo_plans() -> dict[str, int]:
+def demo_load() -> dict[str, int]:
     from django.utils import timezone
 
     from huzhu.members.models import Member
@@ -39,6 +37,3 @@ def demo_plans() -> dict[str, int]:
         Enrollment.objects.bulk_create(new, batch_size=1000)
         created += len(new)
     return {"plan versions": PlanVersion.objects.count(), "enrolments created": created}
-
-
-DEMO_EXTENSIONS.append(demo_plans)

@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from huzhu import cli
-
 
 def _import_settlements(data: bytes, *, file: str, keep_valid: bool, progress: Any) -> Any:
     from huzhu.settlement.services import settlements_import
@@ -21,5 +19,6 @@ def _export_payouts(args: argparse.Namespace) -> int:
     return payouts_export(Path(args.out), plan_code=args.plan)
 
 
-cli.IMPORTERS["settlements"] = _import_settlements
-cli.EXPORTERS["payouts"] = _export_payouts
+# Collected by huzhu.cli.
+IMPORTERS = {"settlements": _import_settlements}
+EXPORTERS = {"payouts": _export_payouts}

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-from huzhu.synth import DATASET_EXTENSIONS
-
 YEAR = 2026
 INPATIENT_TERMS = (
     '[inpatient]\ndeductible = "1000.00"\ncap = "50000.00"\nbands = [ '
@@ -221,6 +219,3 @@ def generate_protection(
             out / "settlements.csv", rng, member_ids, settlements, progress
         )
     return result
-
-
-DATASET_EXTENSIONS.append(generate_protection)

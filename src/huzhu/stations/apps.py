@@ -6,6 +6,3 @@ class StationsConfig(AppConfig):
     name = "huzhu.stations"
     label = "stations"
     verbose_name = _("职工暖心驿站")
-
-    def ready(self) -> None:
-        from huzhu.stations import demo  # noqa: F401  (registers the demo stations)

@@ -1,10 +1,8 @@
-"""Registers `huzhu import stations FILE [--keep-valid]` with the command line (cli.py)."""
+"""`huzhu import stations FILE [--keep-valid]`, collected by the command line (cli.py)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from huzhu import cli
 
 
 def _import_stations(data: bytes, *, file: str, keep_valid: bool, progress: Any) -> Any:
@@ -13,4 +11,4 @@ def _import_stations(data: bytes, *, file: str, keep_valid: bool, progress: Any)
     return stations_import(data, file=file, keep_valid=keep_valid, progress=progress)
 
 
-cli.IMPORTERS["stations"] = _import_stations
+IMPORTERS = {"stations": _import_stations}

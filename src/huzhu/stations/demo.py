@@ -9,9 +9,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from huzhu.accounts.models import User
-from huzhu.demo import DEMO_EXTENSIONS
 from huzhu.members.models import Organisation
-from huzhu.synth import beijing_districts
+from huzhu.members.synth import beijing_districts
 
 XICHENG_BRANCHES = (
     "白塔寺",
@@ -63,7 +62,7 @@ def _near(rng: random.Random, lat: float, lng: float, spread: float) -> tuple[fl
     return lat + rng.uniform(-spread, spread), lng + rng.uniform(-spread * 1.3, spread * 1.3)
 
 
-def demo_stations() -> dict[str, int]:
+def demo_load() -> dict[str, int]:
     from huzhu.stations.models import Station
     from huzhu.stations.services import station_create, station_operator_add
 
@@ -142,6 +141,3 @@ def _demo_visits(rng: random.Random) -> None:
                 on=today - timedelta(days=back),
                 people=rng.randrange(3, 40),
             )
-
-
-DEMO_EXTENSIONS.append(demo_stations)
