@@ -632,72 +632,48 @@ def adjudicate_member(
     version). A stay in no version gets one row without a version: `NOT_MEMBER` (an unknown
     person), `REVERSED`, or `NOT_ENROLLED`. A reversed stay keeps its rows, paid nothing.
     Rows come in order of (key, plan code)."""
-    enrolled = list(enrolments)
     all_stays = list(stays)
     rows: list[StayRow] = []
     placed: set[str] = set()
-    for e in enrolled:
+    for e in enrolments:
         mine = [
             st
             for st in all_stays
             if is_member and e.covers(st.facts.admitted_on) and st.only_version in (None, e.version)
         ]
-        live = [st for st in mine if not st.reversed]
-        limits = {
-            st.facts.settlement_id: st.limits[e.version] for st in live if e.version in st.limits
-        }
+        rows.extend(_version_rows(e, mine))
+        placed.update(st.facts.settlement_id for st in mine)
+    for st in all_stays:
+        if st.facts.settlement_id not in placed:
+            if st.reversed:
+                reason = Reason.REVERSED
+            else:
+                reason = Reason.NOT_ENROLLED if is_member else Reason.NOT_MEMBER
+            base = round_fen(st.facts.in_scope_self_pay)
+            rows.append(StayRow(st.facts.settlement_id, None, "", base, ZERO, ZERO, reason))
+    return sorted(rows, key=lambda r: (r.key, r.plan_code))
+
+
+def _version_rows(e: Enrolled, mine: list[Stay]) -> list[StayRow]:
+    """The rows of the stays that fall in one enrolled version: the live ones adjudicated
+    together, the reversed ones paid nothing."""
+    live = [st for st in mine if not st.reversed]
+    limits = {st.facts.settlement_id: st.limits[e.version] for st in live if e.version in st.limits}
+    code = e.terms.plan_code
+    rows = [
+        StayRow(a.settlement_id, e.version, code, a.base_amount, a.assessed, a.payable, a.reason)
         for a in adjudicate_period(
             e.terms,
             new_to_plan=not e.renews,
             settlements=[st.facts for st in live],
             paid_on=e.paid_on,
             limits=limits,
-        ):
+        )
+    ]
+    for st in mine:
+        if st.reversed:
+            base = round_fen(rule_base(e.terms, st.facts))
             rows.append(
-                StayRow(
-                    a.settlement_id,
-                    e.version,
-                    e.terms.plan_code,
-                    a.base_amount,
-                    a.assessed,
-                    a.payable,
-                    a.reason,
-                )
+                StayRow(st.facts.settlement_id, e.version, code, base, ZERO, ZERO, Reason.REVERSED)
             )
-        for st in mine:
-            if st.reversed:
-                base = round_fen(rule_base(e.terms, st.facts))
-                rows.append(
-                    StayRow(
-                        st.facts.settlement_id,
-                        e.version,
-                        e.terms.plan_code,
-                        base,
-                        ZERO,
-                        ZERO,
-                        Reason.REVERSED,
-                    )
-                )
-        placed.update(st.facts.settlement_id for st in mine)
-    for st in all_stays:
-        if st.facts.settlement_id in placed:
-            continue
-        reason = (
-            Reason.REVERSED
-            if st.reversed
-            else Reason.NOT_ENROLLED
-            if is_member
-            else Reason.NOT_MEMBER
-        )
-        rows.append(
-            StayRow(
-                st.facts.settlement_id,
-                None,
-                "",
-                round_fen(st.facts.in_scope_self_pay),
-                ZERO,
-                ZERO,
-                reason,
-            )
-        )
-    return sorted(rows, key=lambda r: (r.key, r.plan_code))
+    return rows

@@ -19,6 +19,7 @@ from huzhu.protection.models import (
     Claim,
     ClaimSource,
     ClaimState,
+    EntryKind,
     LedgerEntry,
     PaymentItem,
     PaymentItemEntry,
@@ -208,86 +209,119 @@ def awaiting_signature(user: User) -> dict[str, Any]:
     """What waits for a second signature (双人复核) that `user` can see, oldest first, each with
     who may give it: claim approvals above the threshold, payout corrections above it, and
     payment runs waiting to be released."""
-    from huzhu.protection.models import (
-        ClaimCorrection,
-        CorrectionState,
-        PaymentRun,
-        RunState,
-    )
     from huzhu.protection.services import CORRECT_ROLES
 
     if user.role not in REVIEW_ROLES | CORRECT_ROLES:
         raise Forbidden("forbidden", "your role gives no second signatures")
     items: list[dict[str, Any]] = []
     if user.role in REVIEW_ROLES:
-        for claim in (
-            claims_visible_to(user)
-            .filter(state=ClaimState.AWAITING_SECOND_APPROVAL)
-            .select_related("member__unit", "first_approver")
-            .order_by("updated_at", "id")
-        ):
-            assert claim.member is not None
-            signers = _signers(
-                roles=REVIEW_ROLES, path=claim.member.unit.path, besides=claim.first_approver_id
-            )
-            items.append(
-                {
-                    "kind": "claim_approval",
-                    "reference": str(claim.pk),
-                    "claim_id": claim.pk,
-                    "member_name": claim.member.name,
-                    "amount": f"{claim.pending_amount or ZERO:.2f}",
-                    "first_signer": claim.first_approver.username if claim.first_approver else "",
-                    "since": claim.updated_at,
-                    "who_may_sign": ", ".join(signers),
-                    "you_may_sign": user.username in signers,
-                }
-            )
+        items += _approvals_waiting(user)
     if user.role in CORRECT_ROLES:
-        for c in (
-            ClaimCorrection.objects.filter(
-                state=CorrectionState.PENDING,
-                claim__member__unit__path__startswith=staff_scope_path(user),
-            )
-            .select_related("claim__member__unit", "requested_by")
-            .order_by("requested_at", "id")
-        ):
-            member = c.claim.member
-            assert member is not None
-            signers = _signers(
-                roles=CORRECT_ROLES, path=member.unit.path, besides=c.requested_by_id
-            )
-            items.append(
-                {
-                    "kind": "correction",
-                    "reference": str(c.pk),
-                    "claim_id": c.claim_id,
-                    "member_name": member.name,
-                    "amount": f"{'-' if c.kind == 'clawback' else ''}{c.amount:.2f}",
-                    "first_signer": c.requested_by.username,
-                    "since": c.requested_at,
-                    "who_may_sign": ", ".join(signers),
-                    "you_may_sign": user.username in signers,
-                }
-            )
+        items += _corrections_waiting(user, CORRECT_ROLES)
     if user.role == Role.CITY_ADMIN:
-        for run in PaymentRun.objects.filter(state=RunState.DRAFT).select_related("created_by"):
-            city = User.objects.filter(role=Role.CITY_ADMIN, is_active=True)
-            if run.created_by_id is not None:
-                city = city.exclude(pk=run.created_by_id)
-            signers = sorted(city.values_list("username", flat=True))
-            items.append(
-                {
-                    "kind": "payment_run",
-                    "reference": run.reference,
-                    "claim_id": None,
-                    "member_name": "",
-                    "amount": f"{run.total:.2f}",
-                    "first_signer": run.created_by.username if run.created_by else "",
-                    "since": run.created_at,
-                    "who_may_sign": ", ".join(signers),
-                    "you_may_sign": user.username in signers,
-                }
-            )
+        items += _runs_waiting(user)
     items.sort(key=lambda i: i["since"])
     return {"items": items}
+
+
+def _waiting(
+    user: User,
+    *,
+    kind: str,
+    reference: str,
+    claim: Claim | None,
+    amount: str,
+    first: User | None,
+    since: Any,
+    signers: list[str],
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "reference": reference,
+        "claim_id": claim.pk if claim else None,
+        "member_name": claim.member.name if claim and claim.member else "",
+        "amount": amount,
+        "first_signer": first.username if first else "",
+        "since": since,
+        "who_may_sign": ", ".join(signers),
+        "you_may_sign": user.username in signers,
+    }
+
+
+def _approvals_waiting(user: User) -> list[dict[str, Any]]:
+    claims = (
+        claims_visible_to(user)
+        .filter(state=ClaimState.AWAITING_SECOND_APPROVAL)
+        .select_related("member__unit", "first_approver")
+        .order_by("updated_at", "id")
+    )
+    return [
+        _waiting(
+            user,
+            kind="claim_approval",
+            reference=str(c.pk),
+            claim=c,
+            amount=f"{c.pending_amount or ZERO:.2f}",
+            first=c.first_approver,
+            since=c.updated_at,
+            signers=_signers(
+                roles=REVIEW_ROLES,
+                path=c.member.unit.path if c.member else "",
+                besides=c.first_approver_id,
+            ),
+        )
+        for c in claims
+    ]
+
+
+def _corrections_waiting(user: User, roles: frozenset[str]) -> list[dict[str, Any]]:
+    from huzhu.protection.models import ClaimCorrection, CorrectionState
+
+    corrections = (
+        ClaimCorrection.objects.filter(
+            state=CorrectionState.PENDING,
+            claim__member__unit__path__startswith=staff_scope_path(user),
+        )
+        .select_related("claim__member__unit", "requested_by")
+        .order_by("requested_at", "id")
+    )
+    return [
+        _waiting(
+            user,
+            kind="correction",
+            reference=str(c.pk),
+            claim=c.claim,
+            amount=f"{'-' if c.kind == EntryKind.CLAWBACK else ''}{c.amount:.2f}",
+            first=c.requested_by,
+            since=c.requested_at,
+            signers=_signers(
+                roles=roles,
+                path=c.claim.member.unit.path if c.claim.member else "",
+                besides=c.requested_by_id,
+            ),
+        )
+        for c in corrections
+    ]
+
+
+def _runs_waiting(user: User) -> list[dict[str, Any]]:
+    from huzhu.protection.models import PaymentRun, RunState
+
+    out = []
+    for run in PaymentRun.objects.filter(state=RunState.DRAFT).select_related("created_by"):
+        city = User.objects.filter(role=Role.CITY_ADMIN, is_active=True)
+        if run.created_by_id is not None:
+            city = city.exclude(pk=run.created_by_id)
+        out.append(
+            _waiting(
+                user,
+                kind="payment_run",
+                reference=run.reference,
+                claim=None,
+                amount=f"{run.total:.2f}",
+                first=run.created_by,
+                since=run.created_at,
+                signers=sorted(city.values_list("username", flat=True)),
+            )
+        )
+    return out

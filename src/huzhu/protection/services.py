@@ -183,6 +183,78 @@ _TRUE = {"1", "是", "true", "y", "yes", "on"}
 _FALSE = {"0", "否", "false", "n", "no", "off"}
 
 
+def _given(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _stay_dates(
+    admitted_on: object, discharged_on: object, settled_on: object, event_date: object
+) -> tuple[date, date, date]:
+    """(admitted, discharged, settled): `event_date`, when given, must equal `admitted_on` (and
+    stands for it when missing); the discharge defaults to the admission, the settlement to
+    the discharge; neither may come before the admission."""
+    event = parse_date(event_date, "event_date") if _given(event_date) else None
+    if _given(admitted_on):
+        admitted = parse_date(admitted_on, "admitted_on")
+    elif event is not None:
+        admitted = event
+    else:
+        raise DomainError(
+            "required", "admitted_on: the date of admission is required", field="admitted_on"
+        )
+    if event is not None and event != admitted:
+        raise DomainError(
+            "event_date_mismatch",
+            f"event_date: {event} must equal admitted_on {admitted}",
+            field="event_date",
+        )
+    discharged = parse_date(discharged_on, "discharged_on") if _given(discharged_on) else admitted
+    settled = parse_date(settled_on, "settled_on") if _given(settled_on) else discharged
+    for field, day in (("discharged_on", discharged), ("settled_on", settled)):
+        if day < admitted:
+            raise DomainError(
+                "invalid_date",
+                f"{field}: {day} is before admission on {admitted}",
+                field=field,
+            )
+    return admitted, discharged, settled
+
+
+def _accident_flag(value: object, *, default: bool) -> bool:
+    if not _given(value):
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().casefold()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise DomainError("invalid_flag", "is_accident: 1/0 or 是/否", field="is_accident")
+
+
+def _stay_ref(value: object) -> str:
+    ref = str(value).strip() if _given(value) else ""
+    if ref and not _TEXT_KEY.match(ref):
+        raise DomainError(
+            "invalid_settlement_id",
+            "settlement_id: at most 64 letters, digits and . _ : / -",
+            field="settlement_id",
+        )
+    if _RESERVED_KEY.match(ref):
+        raise DomainError(
+            "invalid_settlement_id",
+            "settlement_id: C followed by digits names a claim filed without one",
+            field="settlement_id",
+        )
+    return ref
+
+
+def _text(value: object, field: str, limit: int, *, upper: bool = False) -> str:
+    text = str(value).strip() if _given(value) else ""
+    if len(text) > limit:
+        raise DomainError("too_long", f"{field}: at most {limit} characters", field=field)
+    return text.upper() if upper else text
+
+
 def stay_from_input(
     *,
     version: PlanVersion,
@@ -198,89 +270,23 @@ def stay_from_input(
     settlement_id: object = None,
 ) -> StayFigures:
     """The stay from what a form or the API sent (text or typed values), every problem a
-    DomainError naming its field. `event_date`, when given, must equal `admitted_on` (and
-    stands for it when `admitted_on` is missing); the discharge defaults to the admission, the
-    settlement to the discharge; amounts to 0.00; `is_accident` to whether the plan is an
-    accident plan."""
-
-    def given(value: object) -> bool:
-        return value is not None and not (isinstance(value, str) and not value.strip())
-
-    event = parse_date(event_date, "event_date") if given(event_date) else None
-    if given(admitted_on):
-        admitted = parse_date(admitted_on, "admitted_on")
-    elif event is not None:
-        admitted = event
-    else:
-        raise DomainError(
-            "required", "admitted_on: the date of admission is required", field="admitted_on"
-        )
-    if event is not None and event != admitted:
-        raise DomainError(
-            "event_date_mismatch",
-            f"event_date: {event} must equal admitted_on {admitted}",
-            field="event_date",
-        )
-    discharged = parse_date(discharged_on, "discharged_on") if given(discharged_on) else admitted
-    settled = parse_date(settled_on, "settled_on") if given(settled_on) else discharged
-    if discharged < admitted:
-        raise DomainError(
-            "invalid_date",
-            f"discharged_on: {discharged} is before admission on {admitted}",
-            field="discharged_on",
-        )
-    if settled < admitted:
-        raise DomainError(
-            "invalid_date",
-            f"settled_on: {settled} is before admission on {admitted}",
-            field="settled_on",
-        )
+    DomainError naming its field. Amounts default to 0.00, `is_accident` to whether the plan
+    is an accident plan; the dates as `_stay_dates` says."""
+    admitted, discharged, settled = _stay_dates(admitted_on, discharged_on, settled_on, event_date)
 
     def amount(value: object, field: str) -> Decimal:
-        return parse_money(value, field, allow_zero=True) if given(value) else ZERO
+        return parse_money(value, field, allow_zero=True) if _given(value) else ZERO
 
-    accident = version.plan.benefit == "accident"
-    if given(is_accident):
-        word = str(is_accident).strip().casefold()
-        if isinstance(is_accident, bool):
-            accident = is_accident
-        elif word in _TRUE:
-            accident = True
-        elif word in _FALSE:
-            accident = False
-        else:
-            raise DomainError("invalid_flag", "is_accident: 1/0 or 是/否", field="is_accident")
-    ref = str(settlement_id).strip() if given(settlement_id) else ""
-    if ref and not _TEXT_KEY.match(ref):
-        raise DomainError(
-            "invalid_settlement_id",
-            "settlement_id: at most 64 letters, digits and . _ : / -",
-            field="settlement_id",
-        )
-    if _RESERVED_KEY.match(ref):
-        raise DomainError(
-            "invalid_settlement_id",
-            "settlement_id: C followed by digits names a claim filed without one",
-            field="settlement_id",
-        )
-    diagnosis = str(diagnosis_code).strip().upper() if given(diagnosis_code) else ""
-    if len(diagnosis) > 32:
-        raise DomainError(
-            "too_long", "diagnosis_code: at most 32 characters", field="diagnosis_code"
-        )
-    place = str(hospital).strip() if given(hospital) else ""
-    if len(place) > 200:
-        raise DomainError("too_long", "hospital: at most 200 characters", field="hospital")
     return StayFigures(
         admitted_on=admitted,
         discharged_on=discharged,
         settled_on=settled,
         in_scope_self_pay=amount(in_scope_self_pay, "in_scope_self_pay"),
         out_of_scope_self_pay=amount(out_of_scope_self_pay, "out_of_scope_self_pay"),
-        hospital=place,
-        diagnosis_code=diagnosis,
-        is_accident=accident,
-        stay_ref=ref,
+        hospital=_text(hospital, "hospital", 200),
+        diagnosis_code=_text(diagnosis_code, "diagnosis_code", 32, upper=True),
+        is_accident=_accident_flag(is_accident, default=version.plan.benefit == "accident"),
+        stay_ref=_stay_ref(settlement_id),
     )
 
 

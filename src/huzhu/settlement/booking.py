@@ -557,6 +557,38 @@ def _events(df: pl.DataFrame, *, actor: User | None) -> tuple[int, int]:
     return taken, changed.height and changed["claim_id"].n_unique() - taken
 
 
+def _moves(new: pl.DataFrame, df: pl.DataFrame) -> pl.DataFrame:
+    """Every claim whose net differs from what the rules give it, with the difference."""
+    columns = ["claim_id", "member_id", "plan_code", "version_id", "target_fen", "net"]
+    return (
+        pl.concat(
+            [
+                new.with_columns(pl.col("new_id").alias("claim_id")).select(columns),
+                df.filter(pl.col("claim_id").is_not_null()).select(columns),
+            ]
+        )
+        .with_columns((pl.col("target_fen") - pl.col("net")).alias("delta"))
+        .filter(pl.col("delta") != 0)
+    )
+
+
+def _summary_keys(
+    moves: pl.DataFrame, enrollments: pl.DataFrame, benefits: dict[int, str]
+) -> pl.DataFrame:
+    """What the summaries would look up for each moved claim: the enrolment's unit and the
+    plan's benefit."""
+    return moves.join(
+        enrollments.filter(pl.col("unit_id").is_not_null()),
+        on=["member_id", "version_id"],
+        how="inner",
+    ).select(
+        "claim_id",
+        "unit_id",
+        pl.col("version_id").replace_strict(benefits, return_dtype=pl.String).alias("benefit"),
+        "plan_code",
+    )
+
+
 def adjudicate_and_book(
     stored: Touched,
     in_hand: pl.DataFrame,
@@ -600,35 +632,10 @@ def adjudicate_and_book(
     now = connection.ops.adapt_datetimefield_value(stamp)
     new = _write_claims(df, bg=bg, now=now, taken=taken, first_id=reserve)
     stage("claims prepared")
-    moves = pl.concat(
-        [
-            new.select(
-                pl.col("new_id").alias("claim_id"),
-                "member_id",
-                "plan_code",
-                "version_id",
-                "target_fen",
-                "net",
-            ),
-            df.filter(pl.col("claim_id").is_not_null()).select(
-                "claim_id", "member_id", "plan_code", "version_id", "target_fen", "net"
-            ),
-        ]
-    ).with_columns((pl.col("target_fen") - pl.col("net")).alias("delta"))
-    moves = moves.filter(pl.col("delta") != 0)
+    moves = _moves(new, df)
 
     def keys() -> pl.DataFrame:
-        # What the summaries would look up: the enrolment's unit and the plan's benefit.
-        return moves.join(
-            stored.enrollments.filter(pl.col("unit_id").is_not_null()),
-            on=["member_id", "version_id"],
-            how="inner",
-        ).select(
-            "claim_id",
-            "unit_id",
-            pl.col("version_id").replace_strict(benefits, return_dtype=pl.String).alias("benefit"),
-            "plan_code",
-        )
+        return _summary_keys(moves, stored.enrollments, benefits)
 
     def wait() -> None:
         before_summaries()

@@ -268,76 +268,11 @@ def adjudicate(
         .alias("paid_on"),
     )
     for spec in versions:
-        terms = spec.terms
-        members = enrolled.filter(pl.col("version_id") == spec.version_id).select(
-            "member_id", "paid_on"
-        )
-        if members.height == 0:
+        df = _adjudicate_version(settlements, enrolled, spec, limits)
+        if df is None:
             continue
-        df = settlements.join(members, on="member_id", how="inner").filter(
-            pl.col("admitted_on").is_between(terms.period_start, terms.period_end)
-            & (pl.col("only_version").is_null() | (pl.col("only_version") == spec.version_id))
-        )
-        if df.height == 0:
-            continue
-        if spec.previous_version_id is not None:
-            previous = enrolled.filter(pl.col("version_id") == spec.previous_version_id)
-            df = df.with_columns(
-                (~pl.col("member_id").is_in(previous["member_id"].implode())).alias("new_to_plan")
-            )
-        else:
-            df = df.with_columns(pl.lit(True).alias("new_to_plan"))
-        # Coverage start: a renewal from period_start, anyone new from the later of
-        # period_start and paid_on; a stay admitted before it is not in this version.
-        start = pl.lit(terms.period_start)
-        df = df.with_columns(
-            pl.when(pl.col("new_to_plan") & pl.col("paid_on").is_not_null())
-            .then(pl.max_horizontal(start, pl.col("paid_on")))
-            .otherwise(start)
-            .alias("covered_from")
-        ).filter(pl.col("admitted_on") >= pl.col("covered_from"))
-        if df.height == 0:
-            continue
-        df = _with_limits(df, limits, spec.version_id)
-        waiting = (
-            pl.col("new_to_plan")
-            & (
-                pl.col("admitted_on")
-                < pl.col("covered_from") + pl.duration(days=terms.waiting_days)
-            )
-            & ~pl.col("is_accident")
-        )
-        held_to_nothing = pl.col("limit_fen").fill_null(-1) == 0
-        df = df.with_columns(
-            (~pl.col("reversed") & ~waiting & ~held_to_nothing).alias("eligible"),
-            pl.when(pl.col("reversed"))
-            .then(pl.lit(Reason.REVERSED.value))
-            .when(waiting)
-            .then(pl.lit(Reason.WAITING_PERIOD.value))
-            .when(held_to_nothing)
-            .then(pl.lit(Reason.NOT_COVERED.value))
-            .otherwise(None)
-            .alias("reason"),
-        ).sort(["member_id", "settled_on", "sid"])
-        df = _RULES[terms.benefit](df, terms)
-        df = df.with_columns(
-            pl.when(pl.col("eligible"))
-            .then(pl.col("base_fen"))
-            .otherwise(_rule_base(df, terms))
-            .alias("base_fen")
-        )
         covered_spk.append(df["spk"])
-        out.append(
-            df.select(
-                "spk",
-                pl.lit(spec.version_id, dtype=pl.Int64).alias("version_id"),
-                pl.lit(terms.plan_code).alias("plan_code"),
-                pl.col("base_fen").cast(pl.Int64),
-                pl.col("assessed_fen").cast(pl.Int64),
-                pl.col("target_fen").cast(pl.Int64),
-                pl.col("reason").cast(pl.String),
-            )
-        )
+        out.append(df)
     done = pl.concat(covered_spk) if covered_spk else pl.Series("spk", [], dtype=pl.Int64)
     rest = settlements.filter(~pl.col("spk").is_in(done.implode()))
     out.append(
@@ -357,6 +292,85 @@ def adjudicate(
         )
     )
     return pl.concat([o.cast(OUTPUT_SCHEMA) for o in out]).sort(["spk", "plan_code"])  # type: ignore[arg-type]
+
+
+def _adjudicate_version(
+    settlements: pl.DataFrame,
+    enrolled: pl.DataFrame,
+    spec: VersionSpec,
+    limits: pl.DataFrame | None,
+) -> pl.DataFrame | None:
+    """The rows of one version: its members' stays from coverage start to period end, with
+    the waiting period, reversals and limits, through the version's benefit rule."""
+    terms = spec.terms
+    members = enrolled.filter(pl.col("version_id") == spec.version_id).select(
+        "member_id", "paid_on"
+    )
+    if members.height == 0:
+        return None
+    df = settlements.join(members, on="member_id", how="inner").filter(
+        pl.col("admitted_on").is_between(terms.period_start, terms.period_end)
+        & (pl.col("only_version").is_null() | (pl.col("only_version") == spec.version_id))
+    )
+    if df.height == 0:
+        return None
+    df = _with_coverage(df, enrolled, spec)
+    if df.height == 0:
+        return None
+    df = _with_limits(df, limits, spec.version_id)
+    waiting = (
+        pl.col("new_to_plan")
+        & (pl.col("admitted_on") < pl.col("covered_from") + pl.duration(days=terms.waiting_days))
+        & ~pl.col("is_accident")
+    )
+    held_to_nothing = pl.col("limit_fen").fill_null(-1) == 0
+    df = df.with_columns(
+        (~pl.col("reversed") & ~waiting & ~held_to_nothing).alias("eligible"),
+        pl.when(pl.col("reversed"))
+        .then(pl.lit(Reason.REVERSED.value))
+        .when(waiting)
+        .then(pl.lit(Reason.WAITING_PERIOD.value))
+        .when(held_to_nothing)
+        .then(pl.lit(Reason.NOT_COVERED.value))
+        .otherwise(None)
+        .alias("reason"),
+    ).sort(["member_id", "settled_on", "sid"])
+    df = _RULES[terms.benefit](df, terms)
+    df = df.with_columns(
+        pl.when(pl.col("eligible"))
+        .then(pl.col("base_fen"))
+        .otherwise(_rule_base(df, terms))
+        .alias("base_fen")
+    )
+    return df.select(
+        "spk",
+        pl.lit(spec.version_id, dtype=pl.Int64).alias("version_id"),
+        pl.lit(terms.plan_code).alias("plan_code"),
+        pl.col("base_fen").cast(pl.Int64),
+        pl.col("assessed_fen").cast(pl.Int64),
+        pl.col("target_fen").cast(pl.Int64),
+        pl.col("reason").cast(pl.String),
+    )
+
+
+def _with_coverage(df: pl.DataFrame, enrolled: pl.DataFrame, spec: VersionSpec) -> pl.DataFrame:
+    """Who renews (`new_to_plan` false) and when each enrolment's cover starts (`covered_from`):
+    a renewal from period_start, anyone new from the later of period_start and paid_on; a
+    stay admitted before it is not in this version."""
+    if spec.previous_version_id is not None:
+        previous = enrolled.filter(pl.col("version_id") == spec.previous_version_id)
+        df = df.with_columns(
+            (~pl.col("member_id").is_in(previous["member_id"].implode())).alias("new_to_plan")
+        )
+    else:
+        df = df.with_columns(pl.lit(True).alias("new_to_plan"))
+    start = pl.lit(spec.terms.period_start)
+    return df.with_columns(
+        pl.when(pl.col("new_to_plan") & pl.col("paid_on").is_not_null())
+        .then(pl.max_horizontal(start, pl.col("paid_on")))
+        .otherwise(start)
+        .alias("covered_from")
+    ).filter(pl.col("admitted_on") >= pl.col("covered_from"))
 
 
 def _with_limits(df: pl.DataFrame, limits: pl.DataFrame | None, version_id: int) -> pl.DataFrame:
