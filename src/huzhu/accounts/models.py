@@ -71,16 +71,17 @@ class ApiToken(models.Model):
 
 
 class LoginThrottle(models.Model):
-    """Failed sign-ins counted per account and per client address, in the database so that
-    every app server sees the same counts. A key is `user:<name>` or `ip:<address>`."""
+    """A counter of sign-in attempts or code requests, in the database so that every app server
+    sees the same counts (accounts.throttle). `key` names what is counted: an (account, address)
+    pair by hash, an address, a phone by hash, or the whole city; never what a client typed."""
 
-    key = models.CharField(max_length=200, unique=True)
-    failures = models.PositiveIntegerField(default=0)
+    key = models.CharField(max_length=100, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
     window_started_at = models.DateTimeField()
     locked_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.failures}"
+        return f"{self.key}: {self.attempts}"
 
 
 class OneTimeCode(models.Model):

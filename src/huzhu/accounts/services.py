@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -20,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
-from huzhu.accounts.throttle import client_address, login_locked_until
+from huzhu.accounts.throttle import SignInRefused, ThrottledModelBackend
 from huzhu.audit.services import audit_record
 from huzhu.core import prepared
 from huzhu.core.errors import Conflict, DomainError, NotFound
@@ -77,19 +76,19 @@ def _hash_token(key: str) -> str:
 
 
 def token_issue(*, username: str, password: str, request: HttpRequest | None = None) -> str:
-    """A new bearer token for valid credentials (only its hash is kept). Failed attempts are
-    counted per account and address; a locked one gets 429."""
-    address = client_address(request)
-    locked = login_locked_until(username, address)
-    if locked is not None:
+    """A new bearer token for valid credentials (only its hash is kept). Sign-in is throttled
+    per (account, address) pair and per address (accounts.throttle); a refused one gets 429 and
+    when to try again."""
+    try:
+        user = ThrottledModelBackend().authenticate(request, username=username, password=password)
+    except SignInRefused as refused:
         raise DomainError(
             "too_many_attempts",
             "too many failed sign-ins; try again later",
             status=429,
-            retry_after=locked.isoformat(),
-        )
-    user = authenticate(request, username=username, password=password)
-    if user is None or not user.is_active:
+            retry_after=refused.until.isoformat(),
+        ) from None
+    if user is None:
         raise DomainError("invalid_credentials", "wrong username or password", status=401)
     key = secrets.token_urlsafe(32)
     ApiToken.objects.create(user=user, key_hash=_hash_token(key))
