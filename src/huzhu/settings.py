@@ -156,3 +156,6 @@ HUZHU_TRUSTED_PROXIES = networks_setting("HUZHU_TRUSTED_PROXIES")
 HUZHU_LOGIN_MAX_FAILURES = int_setting("HUZHU_LOGIN_MAX_FAILURES", 5, minimum=1)
 HUZHU_LOGIN_MAX_PER_ADDRESS = int_setting("HUZHU_LOGIN_MAX_PER_ADDRESS", 30, minimum=1)
 HUZHU_LOGIN_LOCKOUT_MINUTES = int_setting("HUZHU_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# A bearer token ends after this many days unused, and this many days after it was issued.
+HUZHU_TOKEN_IDLE_DAYS = int_setting("HUZHU_TOKEN_IDLE_DAYS", 30, minimum=1, maximum=3660)
+HUZHU_TOKEN_MAX_DAYS = int_setting("HUZHU_TOKEN_MAX_DAYS", 90, minimum=1, maximum=3660)

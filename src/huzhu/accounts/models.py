@@ -54,10 +54,14 @@ class User(AbstractUser):
 
 
 class ApiToken(models.Model):
-    """A bearer token for API clients. Only its SHA-256 is stored; it can be revoked."""
+    """A bearer token for API clients. Only its SHA-256 is stored; it can be revoked. It stops
+    working after `HUZHU_TOKEN_IDLE_DAYS` without use and `HUZHU_TOKEN_MAX_DAYS` after it was
+    issued, and when the user's password, role or organisation changes (`stamp` no longer
+    matches the user's: see accounts.services.credentials_stamp)."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     key_hash = models.CharField(max_length=64, unique=True)
+    stamp = models.CharField(max_length=64, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -7,15 +7,17 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
@@ -33,6 +35,8 @@ _M = TypeVar("_M", bound=Model)
 OTP_LIFETIME = timedelta(minutes=5)
 OTP_MAX_ATTEMPTS = 5
 OTP_RESEND_AFTER = timedelta(seconds=60)
+# How stale a token's `last_used_at` may get before a call writes it again.
+TOKEN_TOUCH_EVERY = timedelta(minutes=5)
 
 
 def staff_create(
@@ -75,10 +79,27 @@ def _hash_token(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def credentials_stamp(user: User) -> str:
+    """What a token is bound to: the user's password (its hash), role and organisation. A
+    token whose stamp differs from its user's was issued before one of them changed, however
+    it changed (a form, the admin, a script), and no longer works."""
+    text = f"huzhu.token\x00{user.password}\x00{user.role}\x00{user.org_id or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def token_create(*, user: User) -> str:
+    """A new bearer token of `user` (only its hash is kept)."""
+    key = secrets.token_urlsafe(32)
+    now = timezone.now()
+    ApiToken.objects.create(
+        user=user, key_hash=_hash_token(key), stamp=credentials_stamp(user), last_used_at=now
+    )
+    return key
+
+
 def token_issue(*, username: str, password: str, request: HttpRequest | None = None) -> str:
-    """A new bearer token for valid credentials (only its hash is kept). Sign-in is throttled
-    per (account, address) pair and per address (accounts.throttle); a refused one gets 429 and
-    when to try again."""
+    """A new bearer token for valid credentials. Sign-in is throttled per (account, address)
+    pair and per address (accounts.throttle); a refused one gets 429 and when to try again."""
     try:
         user = ThrottledModelBackend().authenticate(request, username=username, password=password)
     except SignInRefused as refused:
@@ -90,9 +111,7 @@ def token_issue(*, username: str, password: str, request: HttpRequest | None = N
         ) from None
     if user is None:
         raise DomainError("invalid_credentials", "wrong username or password", status=401)
-    key = secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, key_hash=_hash_token(key))
-    return key
+    return token_create(user=user)
 
 
 @functools.cache
@@ -114,7 +133,8 @@ def _token_lookup() -> str:
         SELECT {cols(User, "u")}, {cols(Organisation, "o")}, {cols(Member, "m")},
                {cols(Organisation, "mu")},
                EXISTS (SELECT 1 FROM {card} c
-                       WHERE c.member_id = u.member_id AND c.status = '{active}')
+                       WHERE c.member_id = u.member_id AND c.status = '{active}'),
+               t.id, t.stamp, t.created_at, t.last_used_at
         FROM {ApiToken._meta.db_table} t
         JOIN {user} u ON u.id = t.user_id
         LEFT JOIN {org} o ON o.id = u.org_id
@@ -133,10 +153,23 @@ def _from_row(model: type[_M], row: Sequence[Any], start: int) -> tuple[_M | Non
     return model.from_db(connection.alias, [f.attname for f in fields], values), end
 
 
+def _moment(value: Any) -> datetime:
+    """A timestamp as the raw cursor gives it (SQLite: text or naive, in UTC), made aware."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    assert isinstance(value, datetime)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
 def token_user(key: str) -> User | None:
     """The active login of a bearer token, in one indexed query (prepared, no ORM work): with
     its organisation (staff), or its member record, the member's unit and whether the member
-    holds an active card (`has_active_card`, as selectors.member_for_booking gives it)."""
+    holds an active card (`has_active_card`, as selectors.member_for_booking gives it).
+
+    None for a token revoked, unused for HUZHU_TOKEN_IDLE_DAYS, issued more than
+    HUZHU_TOKEN_MAX_DAYS ago, or issued before its user's password, role or organisation
+    changed (then it is marked revoked). `last_used_at` is written at most every
+    TOKEN_TOUCH_EVERY, so that a busy client does not write on every call."""
     row = prepared.fetchone(_token_lookup(), [_hash_token(key)])
     if row is None:
         return None
@@ -144,13 +177,26 @@ def token_user(key: str) -> User | None:
     org, i = _from_row(Organisation, row, i)
     member, i = _from_row(Member, row, i)
     unit, i = _from_row(Organisation, row, i)
+    has_card, token_id, stamp, created_raw, used_raw = row[i : i + 5]
     if user is None or not user.is_active:
         return None
+    now = timezone.now()
+    created = _moment(created_raw)
+    used = _moment(used_raw) if used_raw is not None else created
+    if created <= now - timedelta(days=settings.HUZHU_TOKEN_MAX_DAYS):
+        return None
+    if used <= now - timedelta(days=settings.HUZHU_TOKEN_IDLE_DAYS):
+        return None
+    if not hmac.compare_digest(str(stamp), credentials_stamp(user)):
+        ApiToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=now)
+        return None
+    if used_raw is None or now - used >= TOKEN_TOUCH_EVERY:
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
     User._meta.get_field("org").set_cached_value(user, org)
     User._meta.get_field("member").set_cached_value(user, member)
     if member is not None:
         Member._meta.get_field("unit").set_cached_value(member, unit)
-        member.has_active_card = bool(row[i])  # type: ignore[attr-defined]
+        member.has_active_card = bool(has_card)  # type: ignore[attr-defined]
     return user
 
 
