@@ -159,3 +159,7 @@ HUZHU_LOGIN_LOCKOUT_MINUTES = int_setting("HUZHU_LOGIN_LOCKOUT_MINUTES", 15, min
 # A bearer token ends after this many days unused, and this many days after it was issued.
 HUZHU_TOKEN_IDLE_DAYS = int_setting("HUZHU_TOKEN_IDLE_DAYS", 30, minimum=1, maximum=3660)
 HUZHU_TOKEN_MAX_DAYS = int_setting("HUZHU_TOKEN_MAX_DAYS", 90, minimum=1, maximum=3660)
+# Sign-in codes by SMS per hour: to one phone, asked from one address, for the whole city.
+HUZHU_SMS_PER_PHONE = int_setting("HUZHU_SMS_PER_PHONE", 5, minimum=1)
+HUZHU_SMS_PER_ADDRESS = int_setting("HUZHU_SMS_PER_ADDRESS", 20, minimum=1)
+HUZHU_SMS_PER_HOUR = int_setting("HUZHU_SMS_PER_HOUR", 10000, minimum=1)

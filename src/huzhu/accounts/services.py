@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -21,11 +22,17 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
-from huzhu.accounts.throttle import SignInRefused, ThrottledModelBackend
+from huzhu.accounts.throttle import (
+    Rule,
+    SignInRefused,
+    ThrottledModelBackend,
+    throttle_hit,
+    throttle_refused_until,
+)
 from huzhu.audit.services import audit_record
 from huzhu.core import prepared
 from huzhu.core.errors import Conflict, DomainError, NotFound
-from huzhu.core.pii import vault
+from huzhu.core.pii import mask_phone, vault
 from huzhu.core.sms import send_sms
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Card, CardStatus, Member, Organisation
@@ -35,6 +42,8 @@ _M = TypeVar("_M", bound=Model)
 OTP_LIFETIME = timedelta(minutes=5)
 OTP_MAX_ATTEMPTS = 5
 OTP_RESEND_AFTER = timedelta(seconds=60)
+# The window of the hourly limits on code requests (HUZHU_SMS_PER_*).
+SMS_WINDOW = timedelta(hours=1)
 # How stale a token's `last_used_at` may get before a call writes it again.
 TOKEN_TOUCH_EVERY = timedelta(minutes=5)
 
@@ -229,38 +238,82 @@ def _member_for_phone(phone_hash: str) -> Member | None:
     return found[0] if len(found) == 1 else None
 
 
-def otp_request(*, phone: str) -> bool:
-    """Send a sign-in code to a phone on the roster. Returns whether a code was sent; callers
-    tell the person the same either way, so that the form does not reveal who is a member."""
+def _sms_limit(key: str, rule: Rule, code: str, message: str, *, audit: bool, **data: str) -> None:
+    """Count one code request under `key`; 429 `code` past the rule's limit (audited, if
+    `audit`, when first reached: a sign of SMS bombing or pumping)."""
+    hit = throttle_hit(key, rule)
+    if hit.allowed:
+        return
+    if audit and hit.first_refusal:
+        limit = key.split(":", 1)[0]
+        audit_record(actor=AnonymousUser(), action="sms.limited", limit=limit, **data)
+    until = throttle_refused_until(key, rule)
+    raise DomainError(code, message, status=429, field="phone", retry_after=until.isoformat())
+
+
+def otp_request(*, phone: str, address: str = "") -> bool:
+    """Send a sign-in code to a phone on the roster.
+
+    Every valid phone is treated alike as far as anyone asking can tell, so that the form does
+    not reveal who is a member: the same limits (per asking address, per phone, for the whole
+    city, counted before the roster is read), a code row (sent by SMS to a member; for anyone
+    else never sent and matching no code), the same answers. Returns whether a code was sent:
+    for tests, never for the person."""
     value, phone_hash = _otp_phone(phone)
-    now = timezone.now()
-    recent = OneTimeCode.objects.filter(
-        phone_hash=phone_hash, created_at__gt=now - OTP_RESEND_AFTER
-    ).exists()
-    if recent:
-        raise DomainError(
-            "too_soon", _("验证码已发送，请稍候一分钟再重新获取"), status=429, field="phone"
+    masked = mask_phone(value)
+    if address:
+        _sms_limit(
+            f"sms-addr:{address}",
+            Rule(settings.HUZHU_SMS_PER_ADDRESS, SMS_WINDOW),
+            "too_many_requests",
+            _("此网络获取验证码过于频繁，请稍后再试"),
+            audit=True,
+            address=address,
         )
-    if _member_for_phone(phone_hash) is None:
-        return False
+    _sms_limit(
+        f"sms-gap:{phone_hash}",
+        Rule(1, OTP_RESEND_AFTER),
+        "too_soon",
+        _("验证码已发送，请稍候一分钟再重新获取"),
+        audit=False,  # a second tap on "send"
+    )
+    _sms_limit(
+        f"sms-phone:{phone_hash}",
+        Rule(settings.HUZHU_SMS_PER_PHONE, SMS_WINDOW),
+        "too_soon",
+        _("该手机号获取验证码次数过多，请一小时后再试"),
+        audit=True,
+        phone=masked,
+    )
+    _sms_limit(
+        "sms-all",
+        Rule(settings.HUZHU_SMS_PER_HOUR, SMS_WINDOW),
+        "sms_busy",
+        _("短信服务繁忙，请稍后再试"),
+        audit=True,
+    )
+    member = _member_for_phone(phone_hash)
     code = f"{secrets.randbelow(1_000_000):06d}"
     with transaction.atomic():
         OneTimeCode.objects.create(
             phone_hash=phone_hash,
-            code_hash=_otp_code_hash(phone_hash, code),
-            expires_at=now + OTP_LIFETIME,
+            # Not a member: a row like a member's, whose code nobody has and no code matches.
+            code_hash=_otp_code_hash(phone_hash, code) if member else secrets.token_hex(32),
+            expires_at=timezone.now() + OTP_LIFETIME,
         )
-        text = _("【职工互助】您的登录验证码是 %(code)s，5分钟内有效。如非本人操作，请忽略。") % {
-            "code": code
-        }
-        transaction.on_commit(lambda: send_sms(value, text))
-    return True
+        if member is not None:
+            text = _(
+                "【职工互助】您的登录验证码是 %(code)s，5分钟内有效。如非本人操作，请忽略。"
+            ) % {"code": code}
+            transaction.on_commit(lambda: send_sms(value, text))
+    return member is not None
 
 
 def otp_sign_in(*, phone: str, code: str) -> User:
     """The member login for a phone and the code just sent to it (created on first sign-in).
-    A code lives five minutes, allows five tries and works once."""
-    _value, phone_hash = _otp_phone(phone)
+    A code lives five minutes, allows five tries and works once. Wrong codes are audited as
+    failed sign-ins, the try that uses up a code as a lockout."""
+    value, phone_hash = _otp_phone(phone)
     now = timezone.now()
     with transaction.atomic():
         otp = (
@@ -282,6 +335,13 @@ def otp_sign_in(*, phone: str, code: str) -> User:
         else:
             otp.attempts += 1
             otp.save(update_fields=["attempts"])
+            audit_record(
+                actor=AnonymousUser(), action="login.failed", obj=otp, phone=mask_phone(value)
+            )
+            if otp.attempts >= OTP_MAX_ATTEMPTS:  # this code is used up
+                audit_record(
+                    actor=AnonymousUser(), action="login.locked", obj=otp, phone=mask_phone(value)
+                )
     # Outside the block above: a wrong try must be counted, not rolled back with the error.
     if not good:
         raise DomainError("wrong_code", _("验证码不正确"), field="code")
