@@ -94,6 +94,7 @@ def setup_data(members: int, quota: int) -> dict[str, Any]:
     from django.utils import timezone
 
     from huzhu.accounts.models import ApiToken, Role, User
+    from huzhu.accounts.services import credentials_stamp
     from huzhu.benefits.services import activity_create
     from huzhu.cli import ensure_migrated
     from huzhu.core.pii import mask_id_number, vault
@@ -147,7 +148,12 @@ def setup_data(members: int, quota: int) -> dict[str, Any]:
         tokens = [secrets.token_urlsafe(24) for _ in users]
         ApiToken.objects.bulk_create(
             (
-                ApiToken(user=u, key_hash=hashlib.sha256(t.encode()).hexdigest())
+                ApiToken(
+                    user=u,
+                    key_hash=hashlib.sha256(t.encode()).hexdigest(),
+                    stamp=credentials_stamp(u),
+                    last_used_at=now,
+                )
                 for u, t in zip(users, tokens, strict=True)
             ),
             batch_size=5000,

@@ -64,10 +64,8 @@ added without a row here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -84,8 +82,8 @@ from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from huzhu.accounts.models import ApiToken, Role, User
-from huzhu.accounts.services import member_login, staff_create
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.services import member_login, staff_create, token_create
 from huzhu.benefits.models import Activity
 from huzhu.benefits.services import activity_create, booking_create, lottery_draw, voucher_code
 from huzhu.care.services import (
@@ -555,9 +553,7 @@ bands = [ {{ upto = "10000.00", ratio = "0.50" }}, {{ ratio = "0.60" }} ]
 
 
 def _token(user: User) -> str:
-    key = secrets.token_urlsafe(16)
-    ApiToken.objects.create(user=user, key_hash=hashlib.sha256(key.encode()).hexdigest())
-    return key
+    return token_create(user=user)
 
 
 def _staff(role: str, org: Any, username: str) -> User:

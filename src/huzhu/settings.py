@@ -7,7 +7,14 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from huzhu.core.config import database_from_url, huzhu_home, money_setting, persistent_secret
+from huzhu.core.config import (
+    database_from_url,
+    huzhu_home,
+    int_setting,
+    money_setting,
+    networks_setting,
+    persistent_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 HUZHU_HOME = huzhu_home()
@@ -140,3 +147,19 @@ HUZHU_SMS_BACKEND = os.environ.get("HUZHU_SMS_BACKEND", "huzhu.core.sms.LogBacke
 
 # 双人复核: a claim approval or a payout correction above this many yuan takes two people.
 HUZHU_SECOND_APPROVAL_ABOVE = money_setting("HUZHU_SECOND_APPROVAL_ABOVE", "10000.00")
+
+# -- sign-in, tokens and text messages (README "Security") ----------------------------------------
+# Proxies whose X-Forwarded-For names the client (huzhu.core.client): addresses or networks.
+HUZHU_TRUSTED_PROXIES = networks_setting("HUZHU_TRUSTED_PROXIES")
+# Password checks per (account, address) pair, and failures per address, within the lockout
+# time; one more and that pair (or address) waits out the lockout time (huzhu.accounts.throttle).
+HUZHU_LOGIN_MAX_FAILURES = int_setting("HUZHU_LOGIN_MAX_FAILURES", 5, minimum=1)
+HUZHU_LOGIN_MAX_PER_ADDRESS = int_setting("HUZHU_LOGIN_MAX_PER_ADDRESS", 30, minimum=1)
+HUZHU_LOGIN_LOCKOUT_MINUTES = int_setting("HUZHU_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# A bearer token ends after this many days unused, and this many days after it was issued.
+HUZHU_TOKEN_IDLE_DAYS = int_setting("HUZHU_TOKEN_IDLE_DAYS", 30, minimum=1, maximum=3660)
+HUZHU_TOKEN_MAX_DAYS = int_setting("HUZHU_TOKEN_MAX_DAYS", 90, minimum=1, maximum=3660)
+# Sign-in codes by SMS per hour: to one phone, asked from one address, for the whole city.
+HUZHU_SMS_PER_PHONE = int_setting("HUZHU_SMS_PER_PHONE", 5, minimum=1)
+HUZHU_SMS_PER_ADDRESS = int_setting("HUZHU_SMS_PER_ADDRESS", 20, minimum=1)
+HUZHU_SMS_PER_HOUR = int_setting("HUZHU_SMS_PER_HOUR", 10000, minimum=1)

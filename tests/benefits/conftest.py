@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import secrets
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -13,7 +11,8 @@ import pytest
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from huzhu.accounts.models import ApiToken, Role, User
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.services import token_create
 from huzhu.benefits.models import HOLDING, Activity, Booking
 from huzhu.benefits.services import activity_create
 from huzhu.members.models import Member, Organisation
@@ -93,9 +92,7 @@ def login_for(member: Member) -> User:
 
 
 def token_for(user: User) -> str:
-    key = secrets.token_urlsafe(16)
-    ApiToken.objects.create(user=user, key_hash=hashlib.sha256(key.encode()).hexdigest())
-    return key
+    return token_create(user=user)
 
 
 @pytest.fixture

@@ -54,10 +54,14 @@ class User(AbstractUser):
 
 
 class ApiToken(models.Model):
-    """A bearer token for API clients. Only its SHA-256 is stored; it can be revoked."""
+    """A bearer token for API clients. Only its SHA-256 is stored; it can be revoked. It stops
+    working after `HUZHU_TOKEN_IDLE_DAYS` without use and `HUZHU_TOKEN_MAX_DAYS` after it was
+    issued, and when the user's password, role or organisation changes (`stamp` no longer
+    matches the user's: see accounts.services.credentials_stamp)."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     key_hash = models.CharField(max_length=64, unique=True)
+    stamp = models.CharField(max_length=64, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -71,16 +75,17 @@ class ApiToken(models.Model):
 
 
 class LoginThrottle(models.Model):
-    """Failed sign-ins counted per account and per client address, in the database so that
-    every app server sees the same counts. A key is `user:<name>` or `ip:<address>`."""
+    """A counter of sign-in attempts or code requests, in the database so that every app server
+    sees the same counts (accounts.throttle). `key` names what is counted: an (account, address)
+    pair by hash, an address, a phone by hash, or the whole city; never what a client typed."""
 
-    key = models.CharField(max_length=200, unique=True)
-    failures = models.PositiveIntegerField(default=0)
+    key = models.CharField(max_length=100, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
     window_started_at = models.DateTimeField()
     locked_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.failures}"
+        return f"{self.key}: {self.attempts}"
 
 
 class OneTimeCode(models.Model):

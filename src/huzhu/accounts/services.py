@@ -7,24 +7,32 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from django.contrib.auth import authenticate
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
-from huzhu.accounts.throttle import client_address, login_locked_until
+from huzhu.accounts.throttle import (
+    Rule,
+    SignInRefused,
+    ThrottledModelBackend,
+    throttle_hit,
+    throttle_refused_until,
+)
 from huzhu.audit.services import audit_record
 from huzhu.core import prepared
 from huzhu.core.errors import Conflict, DomainError, NotFound
-from huzhu.core.pii import vault
+from huzhu.core.pii import mask_phone, vault
 from huzhu.core.sms import send_sms
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Card, CardStatus, Member, Organisation
@@ -34,6 +42,10 @@ _M = TypeVar("_M", bound=Model)
 OTP_LIFETIME = timedelta(minutes=5)
 OTP_MAX_ATTEMPTS = 5
 OTP_RESEND_AFTER = timedelta(seconds=60)
+# The window of the hourly limits on code requests (HUZHU_SMS_PER_*).
+SMS_WINDOW = timedelta(hours=1)
+# How stale a token's `last_used_at` may get before a call writes it again.
+TOKEN_TOUCH_EVERY = timedelta(minutes=5)
 
 
 def staff_create(
@@ -76,24 +88,39 @@ def _hash_token(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def credentials_stamp(user: User) -> str:
+    """What a token is bound to: the user's password (its hash), role and organisation. A
+    token whose stamp differs from its user's was issued before one of them changed, however
+    it changed (a form, the admin, a script), and no longer works."""
+    text = f"huzhu.token\x00{user.password}\x00{user.role}\x00{user.org_id or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def token_create(*, user: User) -> str:
+    """A new bearer token of `user` (only its hash is kept)."""
+    key = secrets.token_urlsafe(32)
+    now = timezone.now()
+    ApiToken.objects.create(
+        user=user, key_hash=_hash_token(key), stamp=credentials_stamp(user), last_used_at=now
+    )
+    return key
+
+
 def token_issue(*, username: str, password: str, request: HttpRequest | None = None) -> str:
-    """A new bearer token for valid credentials (only its hash is kept). Failed attempts are
-    counted per account and address; a locked one gets 429."""
-    address = client_address(request)
-    locked = login_locked_until(username, address)
-    if locked is not None:
+    """A new bearer token for valid credentials. Sign-in is throttled per (account, address)
+    pair and per address (accounts.throttle); a refused one gets 429 and when to try again."""
+    try:
+        user = ThrottledModelBackend().authenticate(request, username=username, password=password)
+    except SignInRefused as refused:
         raise DomainError(
             "too_many_attempts",
             "too many failed sign-ins; try again later",
             status=429,
-            retry_after=locked.isoformat(),
-        )
-    user = authenticate(request, username=username, password=password)
-    if user is None or not user.is_active:
+            retry_after=refused.until.isoformat(),
+        ) from None
+    if user is None:
         raise DomainError("invalid_credentials", "wrong username or password", status=401)
-    key = secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, key_hash=_hash_token(key))
-    return key
+    return token_create(user=user)
 
 
 @functools.cache
@@ -115,7 +142,8 @@ def _token_lookup() -> str:
         SELECT {cols(User, "u")}, {cols(Organisation, "o")}, {cols(Member, "m")},
                {cols(Organisation, "mu")},
                EXISTS (SELECT 1 FROM {card} c
-                       WHERE c.member_id = u.member_id AND c.status = '{active}')
+                       WHERE c.member_id = u.member_id AND c.status = '{active}'),
+               t.id, t.stamp, t.created_at, t.last_used_at
         FROM {ApiToken._meta.db_table} t
         JOIN {user} u ON u.id = t.user_id
         LEFT JOIN {org} o ON o.id = u.org_id
@@ -134,10 +162,23 @@ def _from_row(model: type[_M], row: Sequence[Any], start: int) -> tuple[_M | Non
     return model.from_db(connection.alias, [f.attname for f in fields], values), end
 
 
+def _moment(value: Any) -> datetime:
+    """A timestamp as the raw cursor gives it (SQLite: text or naive, in UTC), made aware."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    assert isinstance(value, datetime)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
 def token_user(key: str) -> User | None:
     """The active login of a bearer token, in one indexed query (prepared, no ORM work): with
     its organisation (staff), or its member record, the member's unit and whether the member
-    holds an active card (`has_active_card`, as selectors.member_for_booking gives it)."""
+    holds an active card (`has_active_card`, as selectors.member_for_booking gives it).
+
+    None for a token revoked, unused for HUZHU_TOKEN_IDLE_DAYS, issued more than
+    HUZHU_TOKEN_MAX_DAYS ago, or issued before its user's password, role or organisation
+    changed (then it is marked revoked). `last_used_at` is written at most every
+    TOKEN_TOUCH_EVERY, so that a busy client does not write on every call."""
     row = prepared.fetchone(_token_lookup(), [_hash_token(key)])
     if row is None:
         return None
@@ -145,13 +186,26 @@ def token_user(key: str) -> User | None:
     org, i = _from_row(Organisation, row, i)
     member, i = _from_row(Member, row, i)
     unit, i = _from_row(Organisation, row, i)
+    has_card, token_id, stamp, created_raw, used_raw = row[i : i + 5]
     if user is None or not user.is_active:
         return None
+    now = timezone.now()
+    created = _moment(created_raw)
+    used = _moment(used_raw) if used_raw is not None else created
+    if created <= now - timedelta(days=settings.HUZHU_TOKEN_MAX_DAYS):
+        return None
+    if used <= now - timedelta(days=settings.HUZHU_TOKEN_IDLE_DAYS):
+        return None
+    if not hmac.compare_digest(str(stamp), credentials_stamp(user)):
+        ApiToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=now)
+        return None
+    if used_raw is None or now - used >= TOKEN_TOUCH_EVERY:
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
     User._meta.get_field("org").set_cached_value(user, org)
     User._meta.get_field("member").set_cached_value(user, member)
     if member is not None:
         Member._meta.get_field("unit").set_cached_value(member, unit)
-        member.has_active_card = bool(row[i])  # type: ignore[attr-defined]
+        member.has_active_card = bool(has_card)  # type: ignore[attr-defined]
     return user
 
 
@@ -184,38 +238,82 @@ def _member_for_phone(phone_hash: str) -> Member | None:
     return found[0] if len(found) == 1 else None
 
 
-def otp_request(*, phone: str) -> bool:
-    """Send a sign-in code to a phone on the roster. Returns whether a code was sent; callers
-    tell the person the same either way, so that the form does not reveal who is a member."""
+def _sms_limit(key: str, rule: Rule, code: str, message: str, *, audit: bool, **data: str) -> None:
+    """Count one code request under `key`; 429 `code` past the rule's limit (audited, if
+    `audit`, when first reached: a sign of SMS bombing or pumping)."""
+    hit = throttle_hit(key, rule)
+    if hit.allowed:
+        return
+    if audit and hit.first_refusal:
+        limit = key.split(":", 1)[0]
+        audit_record(actor=AnonymousUser(), action="sms.limited", limit=limit, **data)
+    until = throttle_refused_until(key, rule)
+    raise DomainError(code, message, status=429, field="phone", retry_after=until.isoformat())
+
+
+def otp_request(*, phone: str, address: str = "") -> bool:
+    """Send a sign-in code to a phone on the roster.
+
+    Every valid phone is treated alike as far as anyone asking can tell, so that the form does
+    not reveal who is a member: the same limits (per asking address, per phone, for the whole
+    city, counted before the roster is read), a code row (sent by SMS to a member; for anyone
+    else never sent and matching no code), the same answers. Returns whether a code was sent:
+    for tests, never for the person."""
     value, phone_hash = _otp_phone(phone)
-    now = timezone.now()
-    recent = OneTimeCode.objects.filter(
-        phone_hash=phone_hash, created_at__gt=now - OTP_RESEND_AFTER
-    ).exists()
-    if recent:
-        raise DomainError(
-            "too_soon", _("验证码已发送，请稍候一分钟再重新获取"), status=429, field="phone"
+    masked = mask_phone(value)
+    if address:
+        _sms_limit(
+            f"sms-addr:{address}",
+            Rule(settings.HUZHU_SMS_PER_ADDRESS, SMS_WINDOW),
+            "too_many_requests",
+            _("此网络获取验证码过于频繁，请稍后再试"),
+            audit=True,
+            address=address,
         )
-    if _member_for_phone(phone_hash) is None:
-        return False
+    _sms_limit(
+        f"sms-gap:{phone_hash}",
+        Rule(1, OTP_RESEND_AFTER),
+        "too_soon",
+        _("验证码已发送，请稍候一分钟再重新获取"),
+        audit=False,  # a second tap on "send"
+    )
+    _sms_limit(
+        f"sms-phone:{phone_hash}",
+        Rule(settings.HUZHU_SMS_PER_PHONE, SMS_WINDOW),
+        "too_soon",
+        _("该手机号获取验证码次数过多，请一小时后再试"),
+        audit=True,
+        phone=masked,
+    )
+    _sms_limit(
+        "sms-all",
+        Rule(settings.HUZHU_SMS_PER_HOUR, SMS_WINDOW),
+        "sms_busy",
+        _("短信服务繁忙，请稍后再试"),
+        audit=True,
+    )
+    member = _member_for_phone(phone_hash)
     code = f"{secrets.randbelow(1_000_000):06d}"
     with transaction.atomic():
         OneTimeCode.objects.create(
             phone_hash=phone_hash,
-            code_hash=_otp_code_hash(phone_hash, code),
-            expires_at=now + OTP_LIFETIME,
+            # Not a member: a row like a member's, whose code nobody has and no code matches.
+            code_hash=_otp_code_hash(phone_hash, code) if member else secrets.token_hex(32),
+            expires_at=timezone.now() + OTP_LIFETIME,
         )
-        text = _("【职工互助】您的登录验证码是 %(code)s，5分钟内有效。如非本人操作，请忽略。") % {
-            "code": code
-        }
-        transaction.on_commit(lambda: send_sms(value, text))
-    return True
+        if member is not None:
+            text = _(
+                "【职工互助】您的登录验证码是 %(code)s，5分钟内有效。如非本人操作，请忽略。"
+            ) % {"code": code}
+            transaction.on_commit(lambda: send_sms(value, text))
+    return member is not None
 
 
 def otp_sign_in(*, phone: str, code: str) -> User:
     """The member login for a phone and the code just sent to it (created on first sign-in).
-    A code lives five minutes, allows five tries and works once."""
-    _value, phone_hash = _otp_phone(phone)
+    A code lives five minutes, allows five tries and works once. Wrong codes are audited as
+    failed sign-ins, the try that uses up a code as a lockout."""
+    value, phone_hash = _otp_phone(phone)
     now = timezone.now()
     with transaction.atomic():
         otp = (
@@ -237,6 +335,13 @@ def otp_sign_in(*, phone: str, code: str) -> User:
         else:
             otp.attempts += 1
             otp.save(update_fields=["attempts"])
+            audit_record(
+                actor=AnonymousUser(), action="login.failed", obj=otp, phone=mask_phone(value)
+            )
+            if otp.attempts >= OTP_MAX_ATTEMPTS:  # this code is used up
+                audit_record(
+                    actor=AnonymousUser(), action="login.locked", obj=otp, phone=mask_phone(value)
+                )
     # Outside the block above: a wrong try must be counted, not rolled back with the error.
     if not good:
         raise DomainError("wrong_code", _("验证码不正确"), field="code")

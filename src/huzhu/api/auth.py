@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from huzhu.accounts.models import User
 from huzhu.accounts.services import token_issue, token_revoke
@@ -12,8 +12,9 @@ router = Router(tags=["auth"])
 
 
 class Credentials(Schema):
-    username: str
-    password: str
+    # A username longer than any account's is refused here, before it is counted or stored.
+    username: str = Field(max_length=150)
+    password: str = Field(max_length=4096)
 
 
 class TokenOut(Schema):

@@ -101,3 +101,37 @@ def money_setting(env_name: str, default: str) -> str:
 
 # The password of every login `huzhu demo` makes (README "Quick start"); demo data only.
 DEMO_PASSWORD = "huzhu-demo-2026"
+
+
+def int_setting(env_name: str, default: int, *, minimum: int = 0, maximum: int = 10**9) -> int:
+    """A whole number from the environment, within [minimum, maximum]."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    raw = os.environ.get(env_name, "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise ImproperlyConfigured(
+            f"{env_name}: {raw!r} is not a whole number from {minimum} to {maximum}"
+        )
+    return int(raw)
+
+
+def networks_setting(env_name: str) -> list[str]:
+    """Comma-separated IP addresses or networks (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`) from the
+    environment, each normalised (`10.0.0.0/8`); empty when unset."""
+    import ipaddress
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    networks = []
+    for part in os.environ.get(env_name, "").split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{env_name}: {part.strip()!r} is no IP address or network"
+            ) from None
+    return networks

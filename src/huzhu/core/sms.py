@@ -1,7 +1,8 @@
 """Text messages to members (payout notices). One function, `send_sms(phone, text)`; the backend
 is the dotted path in the setting `HUZHU_SMS_BACKEND`:
 
-- `huzhu.core.sms.LogBackend` (the default) writes each message to the log `huzhu.sms`;
+- `huzhu.core.sms.LogBackend` (the default) writes each message to the log `huzhu.sms`, its
+  digits masked (a sign-in code in a log is a sign-in) unless `HUZHU_DEBUG=1` (development);
 - `huzhu.core.sms.MemoryBackend` keeps them in `huzhu.core.sms.outbox`, for tests.
 
 A real gateway is another class with a `send(phone, text)` method. Callers send after commit
@@ -11,6 +12,7 @@ A real gateway is another class with a `send(phone, text)` method. Callers send 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +23,7 @@ from huzhu.core.pii import mask_phone
 
 DEFAULT_BACKEND = "huzhu.core.sms.LogBackend"
 logger = logging.getLogger("huzhu.sms")
+_DIGITS = re.compile(r"\d")
 
 
 class SmsBackend(Protocol):
@@ -38,10 +41,13 @@ outbox: list[Sms] = []
 
 
 class LogBackend:
-    """Writes the message to the log, the phone number masked (it is personal data)."""
+    """Writes the message to the log, the phone number masked (it is personal data). Outside
+    development every digit of the text is masked too: the log must not hold a sign-in code
+    (nor a payout's amount), whatever the message's wording in any language."""
 
     def send(self, phone: str, text: str) -> None:
-        logger.info("sms to %s: %s", mask_phone(phone), text)
+        shown = text if settings.DEBUG else _DIGITS.sub("*", text)
+        logger.info("sms to %s: %s", mask_phone(phone), shown)
 
 
 class MemoryBackend:

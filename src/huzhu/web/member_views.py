@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from huzhu.accounts.models import User
 from huzhu.accounts.services import otp_request, otp_sign_in
+from huzhu.accounts.throttle import throttle_address
 from huzhu.benefits import rules as benefit_rules
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits import services as benefit_services
@@ -56,7 +57,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                 # The SMS code was the credential: sign in through the configured backend.
                 login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
                 return HttpResponseRedirect(_next_url(request, reverse("web:m_home")))
-            otp_request(phone=phone)
+            otp_request(phone=phone, address=throttle_address(request))
             context["code_sent"] = True
         except DomainError as exc:
             context["error"] = exc.message
