@@ -59,12 +59,17 @@ class VersionOut(Schema):
     payer: str
     waiting_days: int
     terms: dict[str, Any]
+    review_above: str | None
     frozen: bool
     frozen_at: dt.datetime | None
 
     @staticmethod
     def resolve_plan_code(obj: PlanVersion) -> str:
         return obj.plan.code
+
+    @staticmethod
+    def resolve_review_above(obj: PlanVersion) -> str | None:
+        return None if obj.review_above is None else f"{obj.review_above:.2f}"
 
     @staticmethod
     def resolve_contribution(obj: PlanVersion) -> str:
@@ -92,6 +97,7 @@ class VersionPatch(Schema):
     payer: str | None = None
     waiting_days: int | None = None
     terms: dict[str, Any] | None = None
+    review_above: str | None = None  # null removes it
 
 
 def _plans() -> QuerySet[Plan]:
@@ -132,8 +138,13 @@ def update_version(
     request: HttpRequest, code: str, period_start: dt.date, body: VersionPatch
 ) -> PlanVersion:
     """City staff change a version until its first payout; a frozen one answers 409."""
+    given = body.dict(exclude_unset=True)
+    clear = "review_above" in given and given["review_above"] is None
     return plan_version_update(
-        actor=actor(request), version=_version(code, period_start), **body.dict(exclude_unset=True)
+        actor=actor(request),
+        version=_version(code, period_start),
+        clear_review=clear,
+        **{k: v for k, v in given.items() if v is not None},
     )
 
 
@@ -231,6 +242,8 @@ class ClaimOut(Schema):
     out_of_scope_self_pay: str | None
     diagnosis_code: str
     is_accident: bool
+    disability_grade: int | None
+    held_amount: str | None
     requested: str | None
     approved: str | None
     pending_amount: str | None
@@ -263,6 +276,8 @@ def _claim_out(claim: Claim) -> dict[str, Any]:
         "period_start": claim.version.period_start if claim.version else None,
         "event_date": claim.event_date,
         **_stay_fields(claim),
+        "disability_grade": claim.disability_grade,
+        "held_amount": _money(claim.held_amount),
         "requested": _money(claim.requested),
         "approved": _money(approved) if decided else None,
         "pending_amount": _money(claim.pending_amount),
@@ -443,6 +458,7 @@ def file_claim(
     out_of_scope_self_pay: Form[str | None] = None,
     diagnosis_code: Form[str | None] = None,
     is_accident: Form[str | None] = None,
+    disability_grade: Form[str | None] = None,
     description: Form[str] = "",
     documents: File[list[UploadedFile] | None] = None,
 ) -> Status[dict[str, Any]]:
@@ -458,6 +474,26 @@ def file_claim(
     )
     if member is None:
         raise NotFound("member")
+    if disability_grade is not None and disability_grade.strip():
+        return Status(
+            201,
+            _detail(
+                _claim(
+                    request,
+                    _file_disability(
+                        request,
+                        member=member,
+                        plan_code=plan_code,
+                        period_start=period_start,
+                        grade=disability_grade,
+                        event_date=event_date,
+                        requested=requested,
+                        description=description,
+                        documents=documents,
+                    ).pk,
+                )
+            ),
+        )
     admitted = next((d for d in (admitted_on, event_date) if d and d.strip()), None)
     if period_start is not None and period_start.strip():
         version = _version(plan_code, parse_date(period_start, "period_start"))
@@ -505,6 +541,51 @@ def file_claim(
         documents=_documents(documents),
     )
     return Status(201, _detail(_claim(request, claim.pk)))
+
+
+def _file_disability(
+    request: HttpRequest,
+    *,
+    member: Member,
+    plan_code: str,
+    period_start: str | None,
+    grade: str,
+    event_date: str | None,
+    requested: str,
+    description: str,
+    documents: list[UploadedFile] | None,
+) -> Claim:
+    """A disability claim (伤残): the grade and the accident's date (`event_date`), under the
+    version starting `period_start` or the member's version of the plan covering that date."""
+    day = parse_date(event_date, "event_date")
+    if period_start is not None and period_start.strip():
+        version = _version(plan_code, parse_date(period_start, "period_start"))
+    else:
+        enrolment = (
+            Enrollment.objects.select_related("version__plan")
+            .filter(
+                member=member,
+                version__plan__code=plan_code,
+                version__period_start__lte=day,
+                version__period_end__gte=day,
+            )
+            .first()
+        )
+        if enrolment is None:
+            raise DomainError(
+                "not_enrolled", f"the member has no {plan_code} version covering {day}"
+            )
+        version = enrolment.version
+    return services.claim_file_disability(
+        actor=actor(request),
+        member=member,
+        version=version,
+        grade=grade,
+        event_date=day,
+        requested=requested,
+        description=description,
+        documents=_documents(documents),
+    )
 
 
 class ClaimPage(Schema):

@@ -21,6 +21,7 @@ from huzhu.reports.selectors import (
     bookings,
     care_funds,
     contributions,
+    held_for_review,
     members_covered,
     payouts,
     station_visits,
@@ -111,10 +112,16 @@ def stats_care(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
     return _out(care_funds(user=actor(request), year=filters.year))
 
 
+@router.get("/stats/held", response=ReportOut, summary="待审核的大额给付")
+def stats_held(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
+    """Bureau settlements whose payouts wait for a reviewer (`review_above`), per plan."""
+    return _out(held_for_review(user=actor(request), year=filters.year))
+
+
 @router.get("/stats/{name}.xlsx", summary="统计导出（Excel）")
 def stats_xlsx(request: HttpRequest, name: str, filters: Query[Filters]) -> HttpResponse:
-    """name = payouts | members | contributions | bookings | stations | care, with the same
-    filters as the JSON figure."""
+    """name = payouts | members | contributions | bookings | stations | care | held, with the
+    same filters as the JSON figure."""
     builder = REPORTS.get(name)
     if builder is None:
         raise NotFound(f"statistic {name}")

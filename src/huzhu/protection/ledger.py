@@ -180,6 +180,21 @@ class Rebooked:
     entry: LedgerEntry
 
 
+def lump_sum_book(*, claim: Claim, memo: str) -> list[Rebooked]:
+    """Book a lump sum (a disability claim, 伤残) at what it was approved or corrected to (its
+    limit, checked against the rules by the caller), under `ledger_lock`."""
+    target = claim.payout_limit or ZERO
+    net = claim_nets([claim.pk])[claim.pk]
+    if claim.target != target:
+        claim.target = target
+        claim.save(update_fields=["target", "updated_at"])
+    if target == net:
+        return []
+    return [
+        Rebooked(claim, ledger_book(claim=claim, delta=target - net, memo=memo, net_before=net))
+    ]
+
+
 def member_rebook(
     *, member_id: int, version_id: int, memo: str, changed_by: Callable[[Claim, Decimal], None]
 ) -> list[Rebooked]:
@@ -206,14 +221,23 @@ def member_rebook(
         )
     }
     nets = claim_nets(list(claims))
+    review = next((e.terms.review_above for e in found.enrolments if e.version == version_id), None)
     out: list[Rebooked] = []
     for claim_id in sorted(claims):
         claim, row = claims[claim_id], wanted[claim_id]
         target = row.payable if row.version == version_id else ZERO
         reason = row.reason.value if row.reason else ("NOT_ENROLLED" if target == 0 else "")
+        held = held_back(claim, target=target, net=nets[claim_id], review_above=review)
+        if held is not None:
+            target, reason = nets[claim_id], HELD_FOR_REVIEW
         delta = target - nets[claim_id]
-        fields = {"base_amount": row.base_amount, "target": target, "reason": reason}
-        fields["state"] = _state_after(claim, target=target, delta=delta)
+        fields: dict[str, object] = {
+            "base_amount": row.base_amount,
+            "target": target,
+            "reason": reason,
+            "held_amount": held,
+        }
+        fields["state"] = _state_after(claim, target=target, delta=delta, held=held is not None)
         changed = [k for k, v in fields.items() if getattr(claim, k) != v]
         for k, v in fields.items():
             setattr(claim, k, v)
@@ -226,13 +250,31 @@ def member_rebook(
     return out
 
 
-def _state_after(claim: Claim, *, target: Decimal, delta: Decimal) -> str:
+HELD_FOR_REVIEW = "HELD_FOR_REVIEW"
+
+
+def held_back(
+    claim: Claim, *, target: Decimal, net: Decimal, review_above: Decimal | None
+) -> Decimal | None:
+    """INTERFACES `review_above`: what the rules give a bureau settlement's claim when it waits
+    for a reviewer — its payable above the version's threshold, more than the claim holds, and
+    no reviewer has released it (set its limit) — else None. The settlement import applies the
+    same rule to whole files (settlement.booking._hold)."""
+    if review_above is None or claim.settlement_id is None or claim.payout_limit is not None:
+        return None
+    return target if target > review_above and target > net else None
+
+
+def _state_after(claim: Claim, *, target: Decimal, delta: Decimal, held: bool = False) -> str:
     """A claim's state once its money is booked: the bureau's claims (and the hand claims the
     bureau's data took over) are approved when they pay and rejected when they don't; a claim
     filed by hand keeps the reviewer's decision. Either way, new money makes a paid claim
     approved again until that money is paid too."""
     from huzhu.protection.models import ClaimState
 
+    if held:
+        waiting = claim.state == ClaimState.AWAITING_SECOND_APPROVAL
+        return ClaimState.AWAITING_SECOND_APPROVAL if waiting else ClaimState.HELD
     if claim.settlement_id is not None:
         if target <= 0:
             return ClaimState.REJECTED

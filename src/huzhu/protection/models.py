@@ -53,6 +53,8 @@ class PlanVersion(models.Model):
     payer = models.CharField(_("缴费方"), max_length=16, choices=Payer.choices, default=Payer.UNIT)
     waiting_days = models.PositiveIntegerField(_("等待期（天）"), default=0)
     terms = models.JSONField(_("给付规则"))  # the benefit's TOML section, amounts as strings
+    # A bureau settlement paying more than this under the version waits for a reviewer (held).
+    review_above = models.DecimalField(_("复核起点"), **MONEY, null=True, blank=True)
     frozen_at = models.DateTimeField(_("冻结时间"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -102,6 +104,8 @@ class ClaimState(models.TextChoices):
     SUBMITTED = "submitted", _("已申请")
     ACCEPTED = "accepted", _("已受理")
     UNDER_REVIEW = "under_review", _("审核中")
+    # A bureau settlement paying more than its version's `review_above`: waits for a reviewer.
+    HELD = "held", _("待审核（大额）")
     # 双人复核: a first reviewer approved an amount above the threshold; a second must agree.
     AWAITING_SECOND_APPROVAL = "awaiting_second_approval", _("待复核")
     APPROVED = "approved", _("已批准")
@@ -184,6 +188,11 @@ class Claim(models.Model):
         _("诊断编码"), max_length=32, blank=True, default="", db_default=""
     )
     is_accident = models.BooleanField(_("是否意外"), default=False, db_default=False)
+    # A disability claim (伤残): the grade on the appraisal certificate, 1 (the worst) to 10;
+    # its `event_date` is the accident's. Null for a claim of a hospital stay.
+    disability_grade = models.PositiveSmallIntegerField(_("伤残等级"), null=True, blank=True)
+    # What the rules give a held stay (its payout waits for a reviewer); null when not held.
+    held_amount = models.DecimalField(_("待审核金额"), **MONEY, null=True, blank=True)
     # 双人复核: the first approval of an amount above the threshold, waiting for a second person.
     pending_amount = models.DecimalField(_("待复核金额"), **MONEY, null=True, blank=True)
     first_approver = models.ForeignKey(
@@ -221,6 +230,11 @@ class Claim(models.Model):
                 fields=["settlement"],
                 name="one_planless_claim_per_settlement",
                 condition=Q(settlement__isnull=False, version__isnull=True),
+            ),
+            models.CheckConstraint(
+                condition=Q(disability_grade__isnull=True)
+                | Q(disability_grade__gte=1, disability_grade__lte=10),
+                name="disability_grade_1_to_10",
             ),
         ]
         indexes = [

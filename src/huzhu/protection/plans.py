@@ -86,12 +86,36 @@ def section_terms(benefit: str, section: dict[str, Any]) -> dict[str, Any]:
                 "icd10_prefixes": [str(p) for p in section["icd10_prefixes"]],
             }
         if benefit == "accident":
-            return {"cap": str(_money(f"{where} cap", section["cap"]))}
+            return _accident_terms(where, section)
     except KeyError as exc:
         raise DomainError("invalid_plan", f"{where}: missing {exc.args[0]}") from None
     except (TypeError, ValueError) as exc:
         raise DomainError("invalid_plan", f"{where}: {exc}") from None
     raise DomainError("invalid_plan", f"benefit: unknown {benefit!r}")
+
+
+def _accident_terms(where: str, section: dict[str, Any]) -> dict[str, Any]:
+    """The [accident] section: `cap`, and optionally `disability_sum` with `disability_ratios`
+    (one per grade 1..10; the usual 1.00 … 0.10 when left out)."""
+    terms: dict[str, Any] = {"cap": str(_money(f"{where} cap", section["cap"]))}
+    if "disability_sum" in section:
+        terms["disability_sum"] = str(_money(f"{where} disability_sum", section["disability_sum"]))
+        ratios = section.get(
+            "disability_ratios", [str(r) for r in rules.STANDARD_DISABILITY_RATIOS]
+        )
+        if not isinstance(ratios, list) or len(ratios) != 10:
+            raise DomainError(
+                "invalid_plan", f"{where} disability_ratios: ten ratios, for the grades 1..10"
+            )
+        terms["disability_ratios"] = [
+            str(_ratio(f"{where} disability ratio of grade {g}", r))
+            for g, r in enumerate(ratios, start=1)
+        ]
+    elif "disability_ratios" in section:
+        raise DomainError(
+            "invalid_plan", f"{where} disability_ratios: give the disability_sum they apply to"
+        )
+    return terms
 
 
 def version_terms(
@@ -102,6 +126,7 @@ def version_terms(
     period_end: date,
     waiting_days: int,
     terms: dict[str, Any],
+    review_above: Decimal | None = None,
 ) -> rules.VersionTerms:
     """The rule engine's view of a stored version."""
     kw: dict[str, Any] = {}
@@ -127,13 +152,25 @@ def version_terms(
             amount=Decimal(terms["amount"]), icd10_prefixes=tuple(terms["icd10_prefixes"])
         )
     elif benefit == "accident":
-        kw["accident"] = rules.AccidentTerms(cap=Decimal(terms["cap"]))
+        kw["accident"] = rules.AccidentTerms(
+            cap=Decimal(terms["cap"]),
+            disability_sum=(
+                Decimal(terms["disability_sum"]) if "disability_sum" in terms else None
+            ),
+            disability_ratios=tuple(
+                Decimal(r)
+                for r in terms.get(
+                    "disability_ratios", [str(r) for r in rules.STANDARD_DISABILITY_RATIOS]
+                )
+            ),
+        )
     return rules.VersionTerms(
         plan_code=plan_code,
         benefit=rules.Benefit(benefit),
         period_start=period_start,
         period_end=period_end,
         waiting_days=waiting_days,
+        review_above=review_above,
         **kw,
     )
 
@@ -146,6 +183,7 @@ def terms_of(version: PlanVersion) -> rules.VersionTerms:
         period_end=version.period_end,
         waiting_days=version.waiting_days,
         terms=version.terms,
+        review_above=version.review_above,
     )
 
 
@@ -182,6 +220,9 @@ def plan_load_toml(
     if payer not in Payer.values:
         raise DomainError("invalid_plan", f"{file}: payer must be unit or federation")
     waiting = _days(f"{file}: waiting_days", doc.get("waiting_days", 0))
+    review_above = (
+        _money(f"{file}: review_above", doc["review_above"]) if "review_above" in doc else None
+    )
     if benefit not in doc or not isinstance(doc[benefit], dict):
         raise DomainError("invalid_plan", f"{file}: a {benefit} plan needs its [{benefit}] section")
     terms = section_terms(benefit, doc[benefit])
@@ -193,6 +234,7 @@ def plan_load_toml(
             period_end=end,
             waiting_days=waiting,
             terms=terms,
+            review_above=review_above,
         )
     except rules.RuleError as exc:
         raise DomainError("invalid_plan", f"{file}: {exc}") from None
@@ -213,6 +255,7 @@ def plan_load_toml(
             "payer": payer,
             "waiting_days": waiting,
             "terms": terms,
+            "review_above": review_above,
         }
         created = version is None
         if version is None:
@@ -248,9 +291,12 @@ def plan_version_update(
     payer: str | None = None,
     waiting_days: int | None = None,
     terms: dict[str, Any] | None = None,
+    review_above: Decimal | str | None = None,
+    clear_review: bool = False,
 ) -> PlanVersion:
     """Change a version's parameters (city federation staff) until its first payout; a frozen
-    version is refused with 409 `version_frozen`."""
+    version is refused with 409 `version_frozen`. `review_above` sets the amount above which a
+    bureau settlement waits for a reviewer; `clear_review` removes it."""
     if actor.role != Role.CITY_ADMIN:
         raise Forbidden("forbidden", "only the city federation configures plans")
     where = f"{version.plan.code} {version.period_start}"
@@ -282,6 +328,10 @@ def plan_version_update(
             changes["waiting_days"] = _days(f"{where}: waiting_days", waiting_days)
         if terms is not None:
             changes["terms"] = section_terms(locked.plan.benefit, terms)
+        if review_above is not None:
+            changes["review_above"] = _money(f"{where}: review_above", str(review_above))
+        elif clear_review:
+            changes["review_above"] = None
         for key, value in changes.items():
             setattr(locked, key, value)
         try:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 # The rule engine's reasons (an amount of nothing, and why).
 RULE_CODES = frozenset(
     {
+        "HELD_FOR_REVIEW",
         "NOT_MEMBER",
         "NOT_ENROLLED",
         "WAITING_PERIOD",
@@ -40,7 +41,7 @@ TRANSITION_CODES: dict[str, tuple[str, ...]] = {
         "duplicate_claim",
         "not_eligible",
         "event_outside_period",
-        *sorted(RULE_CODES),
+        *sorted(RULE_CODES - {"HELD_FOR_REVIEW"}),
     ),
     "pay": ("transfer_confirmed",),
     # Corrections by staff (调整/追回): why a decided claim pays more or less.
@@ -125,6 +126,8 @@ def rule_sentence(
         return _("本年度给付已达封顶线")
     if code == "REVERSED":
         return _("该笔医保结算已被冲销，相应互助金已收回")
+    if code == "HELD_FOR_REVIEW":
+        return _("给付金额较大，需经审核后支付")
     if code == DUPLICATE_STAY:
         return _("同一次住院已由医保结算数据给付（免申即享），不重复给付")
     if code == "NOT_COVERED":
@@ -134,6 +137,20 @@ def rule_sentence(
             return _("不是意外伤害，不属于意外伤害保障范围")
         return _("不属于本计划的保障范围")
     return _("其他原因（%(code)s）") % {"code": code}
+
+
+def disability_sentence(*, grade: int, total: Decimal, ratio: Decimal, earlier: Decimal) -> str:
+    """The arithmetic of a disability lump sum, in words."""
+    full = (total * ratio).quantize(Decimal("0.01"))
+    text = _("伤残%(grade)s级：伤残互助金%(total)s元 × %(percent)s%% = %(full)s元") % {
+        "grade": grade,
+        "total": _yuan(total),
+        "percent": f"{ratio * 100:.0f}",
+        "full": _yuan(full),
+    }
+    if earlier > 0:
+        text += _("，同一事故已给付%(earlier)s元，按差额给付") % {"earlier": _yuan(earlier)}
+    return text + _("。")
 
 
 def payable_sentence(*, source: str, amount: Decimal, requested: Decimal | None) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "Band",
     "Benefit",
     "CriticalIllnessTerms",
+    "DisabilityAssessment",
     "Enrolled",
     "InpatientTerms",
     "Reason",
@@ -36,6 +37,7 @@ __all__ = [
     "adjudicate_member",
     "adjudicate_period",
     "coverage_start",
+    "disability_assessment",
     "in_waiting_period",
     "inpatient_unrounded",
     "round_fen",
@@ -44,6 +46,10 @@ __all__ = [
 
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
+# The usual ratios of the disability grades 1..10 (伤残等级), grade 1 the worst.
+STANDARD_DISABILITY_RATIOS = tuple(
+    Decimal(f"{r:.2f}") for r in (1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+)
 
 # Wide enough for any real amount times any sane ratio. Inexact is trapped so that a result is
 # either exact or an error, never silently rounded before the one rounding the rules allow.
@@ -215,10 +221,31 @@ class CriticalIllnessTerms:
 
 @dataclass(frozen=True)
 class AccidentTerms:
+    """Accident medical costs up to `cap`, and (when `disability_sum` is set) a lump sum by
+    disability grade (伤残等级 1–10, 1 the worst): `disability_sum` × the grade's ratio."""
+
     cap: Decimal
+    disability_sum: Decimal | None = None
+    disability_ratios: tuple[Decimal, ...] = STANDARD_DISABILITY_RATIOS
 
     def __post_init__(self) -> None:
         _money("accident cap", self.cap)
+        if self.disability_sum is not None:
+            _money("accident disability_sum", self.disability_sum)
+        object.__setattr__(self, "disability_ratios", tuple(self.disability_ratios))
+        if len(self.disability_ratios) != 10:
+            raise RuleError(
+                f"accident disability_ratios: one ratio per grade 1..10, not "
+                f"{len(self.disability_ratios)}"
+            )
+        for grade, ratio in enumerate(self.disability_ratios, start=1):
+            _ratio(f"accident disability ratio of grade {grade}", ratio)
+        for grade in range(1, 10):
+            if self.disability_ratios[grade] > self.disability_ratios[grade - 1]:
+                raise RuleError(
+                    f"accident disability_ratios: grade {grade + 1} may not pay more than "
+                    f"grade {grade} (grade 1 is the worst)"
+                )
 
 
 _SECTIONS: dict[Benefit, str] = {
@@ -242,6 +269,8 @@ class VersionTerms:
     allowance: AllowanceTerms | None = None
     critical_illness: CriticalIllnessTerms | None = None
     accident: AccidentTerms | None = None
+    # A bureau settlement paying more than this under the version waits for a reviewer.
+    review_above: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.plan_code, str) or not self.plan_code.strip():
@@ -255,6 +284,8 @@ class VersionTerms:
         if end < start:
             raise RuleError(f"period_end {end} is before period_start {start}")
         _count("waiting_days", self.waiting_days)
+        if self.review_above is not None:
+            _money("review_above", self.review_above)
         try:
             start + timedelta(days=self.waiting_days)
         except OverflowError as exc:
@@ -677,3 +708,48 @@ def _version_rows(e: Enrolled, mine: list[Stay]) -> list[StayRow]:
                 StayRow(st.facts.settlement_id, e.version, code, base, ZERO, ZERO, Reason.REVERSED)
             )
     return rows
+
+
+# --- disability lump sums (伤残) ----------------------------------------------------------------
+
+
+class DisabilityReason(StrEnum):
+    """Why a disability claim is assessed at nothing."""
+
+    NO_DISABILITY_BENEFIT = "NOT_COVERED"  # the version pays no disability lump sum
+    PAID_ALREADY = "CAP_REACHED"  # as much was paid for this accident, or the sum is used up
+
+
+@dataclass(frozen=True)
+class DisabilityAssessment:
+    full: Decimal  # disability_sum × the grade's ratio, half-up to the fen
+    assessed: Decimal  # what is left to pay for this claim
+    reason: DisabilityReason | None  # set exactly when assessed is 0.00
+
+
+def disability_assessment(
+    terms: VersionTerms,
+    *,
+    grade: int,
+    same_accident: Decimal,
+    in_version: Decimal,
+) -> DisabilityAssessment:
+    """INTERFACES "Disability lump sums": what a disability claim of `grade` gets, given what
+    the member's other disability claims already got for the same accident (`same_accident`)
+    and in the whole version (`in_version`, those included). A later, worse grade for the
+    same accident pays the difference; a better one pays nothing more; the version's
+    disability payouts never exceed `disability_sum`. Disability payouts do not count toward
+    the accident `cap`, which limits medical costs."""
+    if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 10:
+        raise RuleError(f"disability grade must be 1..10, not {grade!r}")
+    _money("paid for the same accident", same_accident)
+    _money("paid in the version", in_version)
+    ac = terms.accident
+    if terms.benefit is not Benefit.ACCIDENT or ac is None or ac.disability_sum is None:
+        return DisabilityAssessment(ZERO, ZERO, DisabilityReason.NO_DISABILITY_BENEFIT)
+    full = round_fen(ac.disability_sum * ac.disability_ratios[grade - 1])
+    left = max(ZERO, ac.disability_sum - in_version)
+    assessed = min(max(ZERO, full - same_accident), left)
+    return DisabilityAssessment(
+        full, assessed, None if assessed > 0 else DisabilityReason.PAID_ALREADY
+    )

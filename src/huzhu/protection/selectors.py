@@ -30,7 +30,13 @@ from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
 __all__ = ["contribution_statement"]  # per unit and year (enrollments.py)
 
 ZERO = Decimal("0.00")
-OPEN_STATES = (ClaimState.SUBMITTED, ClaimState.ACCEPTED, ClaimState.UNDER_REVIEW)
+OPEN_STATES = (
+    ClaimState.HELD,
+    ClaimState.SUBMITTED,
+    ClaimState.ACCEPTED,
+    ClaimState.UNDER_REVIEW,
+    ClaimState.AWAITING_SECOND_APPROVAL,
+)
 
 
 def claims_visible_to(user: User) -> QuerySet[Claim]:
@@ -119,6 +125,10 @@ def claim_explanation(claim: Claim, *, net: Decimal) -> str:
     terms = version.terms if version else {}
     benefit = version.plan.benefit if version else ""
     waiting = version.waiting_days if version else None
+    if claim.disability_grade is not None and version is not None:
+        return _disability_explanation(claim, net=net)
+    if claim.state == ClaimState.HELD:
+        return reasons.rule_sentence("HELD_FOR_REVIEW")
     if claim.source == ClaimSource.APPLICATION:
         last = claim.events.exclude(reason_code="").order_by("-at", "-id").first()
         if claim.state == ClaimState.REJECTED and last is not None:
@@ -137,6 +147,33 @@ def claim_explanation(claim: Claim, *, net: Decimal) -> str:
             claim.reason, benefit=benefit, terms=terms, waiting_days=waiting
         )
     return reasons.payable_sentence(source=claim.source, amount=net, requested=None)
+
+
+def _disability_explanation(claim: Claim, *, net: Decimal) -> str:
+    """伤残: the grade and the arithmetic (the sum × the grade's ratio, less what the same
+    accident already got), and what was approved."""
+    from huzhu.protection.plans import terms_of
+    from huzhu.protection.stays import disability_paid
+
+    assert claim.version is not None and claim.disability_grade is not None
+    accident = terms_of(claim.version).accident
+    if accident is None or accident.disability_sum is None:
+        return reasons.rule_sentence("NOT_COVERED", benefit="accident")
+    ratio = accident.disability_ratios[claim.disability_grade - 1]
+    same, _total = disability_paid(claim)
+    text = reasons.disability_sentence(
+        grade=claim.disability_grade,
+        total=accident.disability_sum,
+        ratio=ratio,
+        earlier=same,
+    )
+    if claim.state in (ClaimState.APPROVED, ClaimState.PAID):
+        paid = reasons.payable_sentence(source=claim.source, amount=net, requested=claim.requested)
+        return f"{text}{paid}"
+    if claim.state == ClaimState.REJECTED:
+        last = claim.events.exclude(reason_code="").order_by("-at", "-id").first()
+        return f"{text}{reasons.decision_sentence(last.reason_code if last else 'not_eligible')}"
+    return text
 
 
 def member_claims(user: User) -> dict[str, Any]:

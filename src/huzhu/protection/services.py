@@ -52,6 +52,7 @@ from huzhu.protection.models import (
     LedgerEntry,
     PlanVersion,
 )
+from huzhu.protection.plans import terms_of
 from huzhu.protection.reasons import TRANSITION_CODES
 
 FILE_ROLES = frozenset({Role.UNIT_ADMIN})
@@ -68,10 +69,11 @@ _TEXT_KEY = re.compile(r"^[0-9A-Za-z_.:/-]{1,64}$", re.ASCII)
 _FROM: dict[str, frozenset[str]] = {
     "accept": frozenset({ClaimState.SUBMITTED}),
     "review": frozenset({ClaimState.ACCEPTED}),
-    "approve": frozenset({ClaimState.UNDER_REVIEW}),
-    "fast_track": frozenset({ClaimState.SUBMITTED, ClaimState.ACCEPTED}),
+    "approve": frozenset({ClaimState.UNDER_REVIEW, ClaimState.HELD}),
+    "fast_track": frozenset({ClaimState.SUBMITTED, ClaimState.ACCEPTED, ClaimState.HELD}),
     "reject": frozenset(
         {
+            ClaimState.HELD,
             ClaimState.SUBMITTED,
             ClaimState.ACCEPTED,
             ClaimState.UNDER_REVIEW,
@@ -365,6 +367,97 @@ def claim_file(
     return claim
 
 
+def claim_file_disability(
+    *,
+    actor: User,
+    member: Member,
+    version: PlanVersion,
+    grade: object,
+    event_date: object,
+    requested: Decimal | str,
+    description: str = "",
+    documents: Sequence[tuple[str, File[bytes]]] = (),
+) -> Claim:
+    """A union files a disability claim (伤残) for its member: the grade (1–10) and the accident's
+    date from the appraisal certificate, attached as a document, under an accident plan version
+    that pays disability lump sums; the accident on or after the member's coverage start."""
+    _require_role(actor, FILE_ROLES, "file claims")
+    _require_scope(actor, member)
+    amount = money(requested, "requested")
+    level = _grade(grade)
+    day = parse_date(event_date, "event_date")
+    terms = terms_of(version)
+    if terms.accident is None or terms.accident.disability_sum is None:
+        raise DomainError(
+            "no_disability_benefit",
+            f"{version} pays no disability lump sum",
+            field="disability_grade",
+        )
+    enrolment = next((e for e in stays.enrolments_of(member.pk) if e.version == version.pk), None)
+    if enrolment is None:
+        raise DomainError(
+            "not_enrolled", f"the member is not enrolled in {version}", field="version"
+        )
+    if not enrolment.covers(day):
+        raise DomainError(
+            "event_outside_period",
+            f"event_date: {day} is outside the member's cover {enrolment.starts}~"
+            f"{version.period_end}",
+            field="event_date",
+        )
+    if not documents:
+        raise DomainError(
+            "certificate_required",
+            "documents: attach the disability appraisal certificate",
+            field="documents",
+        )
+    if len(documents) > MAX_DOCUMENTS:
+        raise DomainError("too_many_documents", f"at most {MAX_DOCUMENTS} documents")
+    with transaction.atomic():
+        ledger.ledger_lock(member.pk)
+        earlier = (
+            Claim.objects.filter(
+                member=member, version=version, event_date=day, disability_grade=level
+            )
+            .exclude(state=ClaimState.REJECTED)
+            .first()
+        )
+        if earlier is not None:
+            raise Conflict(
+                "duplicate_claim",
+                f"grade {level} of the accident of {day} is already claim {earlier.pk}",
+                claim_id=earlier.pk,
+            )
+        claim = Claim.objects.create(
+            source=ClaimSource.APPLICATION,
+            state=ClaimState.SUBMITTED,
+            member=member,
+            version=version,
+            plan_code=version.plan.code,
+            event_date=day,
+            disability_grade=level,
+            is_accident=True,
+            requested=amount,
+            description=description.strip()[:4000],
+            filed_by=actor,
+        )
+        for title, content in documents:
+            ClaimDocument.objects.create(claim=claim, file=content, title=title[:200])
+        _event(claim=claim, actor=actor, from_state="", reason_code=_reason("file", None))
+    return claim
+
+
+def _grade(value: object) -> int:
+    text = str(value).strip() if value is not None and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text[:3] or 0) <= 10 and len(text) <= 2):
+        raise DomainError(
+            "invalid_grade",
+            "disability_grade: a whole number from 1 (the worst) to 10",
+            field="disability_grade",
+        )
+    return int(text)
+
+
 def claim_document_add(
     *, actor: User, claim: Claim, title: str, content: File[bytes]
 ) -> ClaimDocument:
@@ -403,7 +496,9 @@ def _open(actor: User, claim: Claim, transition: str) -> Claim:
     if locked.member is None:
         raise NotFound("claim")
     _require_scope(actor, locked.member)
-    if locked.source != ClaimSource.APPLICATION or locked.settlement_id is not None:
+    # A claim of the bureau's data is decided by the rules, unless it waits for a reviewer.
+    bureaus = locked.source != ClaimSource.APPLICATION or locked.settlement_id is not None
+    if bureaus and locked.state not in (ClaimState.HELD, ClaimState.AWAITING_SECOND_APPROVAL):
         raise _refuse(locked, transition)
     return locked
 
@@ -495,6 +590,9 @@ def _rebook(locked: Claim, *, actor: User | None, memo: str) -> list[ledger.Rebo
             )
 
     assert locked.member_id is not None and locked.version_id is not None
+    if locked.disability_grade is not None:
+        # A lump sum is no stay: it is booked as decided, and moves nobody else's money.
+        return ledger.lump_sum_book(claim=locked, memo=memo)
     return ledger.member_rebook(
         member_id=locked.member_id, version_id=locked.version_id, memo=memo, changed_by=told
     )
@@ -570,15 +668,21 @@ def claim_approve(
 
 def claim_reject(*, actor: User, claim: Claim, reason_code: str, note: str = "") -> Claim:
     """拒绝: from any undecided state (a claim awaiting its second approval too); nothing is
-    written to the ledger."""
+    written to the ledger. A held bureau settlement (`review_above`) rejected keeps what it
+    was paid before it was held, and gets no more: the rules then leave it at that."""
     if not reason_code:
         raise DomainError("reason_required", "a rejection needs a reason code", field="reason_code")
+    held: list[Claim] = []
 
     def clear(locked: Claim) -> None:
         locked.pending_amount = None
+        if locked.settlement_id is not None:
+            locked.payout_limit = ledger.claim_nets([locked.pk])[locked.pk]
+            locked.held_amount = None
+            held.append(locked)
 
     with transaction.atomic():
-        return _transition(
+        locked = _transition(
             actor=actor,
             claim=claim,
             transition="reject",
@@ -587,6 +691,10 @@ def claim_reject(*, actor: User, claim: Claim, reason_code: str, note: str = "")
             note=note,
             check=clear,
         )
+        if held:
+            _rebook(locked, actor=actor, memo=f"rejected by {actor.username}")
+            locked.refresh_from_db()
+        return locked
 
 
 # -- corrections by staff -------------------------------------------------------------------------

@@ -24,7 +24,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from huzhu.protection import rules
-from huzhu.protection.models import Claim, ClaimSource, ClaimState, Enrollment, PlanVersion
+from huzhu.protection.models import (
+    Claim,
+    ClaimSource,
+    ClaimState,
+    Enrollment,
+    LedgerEntry,
+    PlanVersion,
+)
 from huzhu.protection.plans import terms_of
 from huzhu.protection.reasons import DUPLICATE_STAY
 from huzhu.settlement.models import Settlement
@@ -193,11 +200,56 @@ def _settlement_key(claim: Claim) -> str:
     )
 
 
+def disability_paid(claim: Claim) -> tuple[Decimal, Decimal]:
+    """What the member's other disability claims under the claim's version already got: for
+    the same accident (`event_date`), and in all."""
+    assert claim.member_id is not None
+    same = total = ZERO
+    others = (
+        Claim.objects.filter(
+            member_id=claim.member_id,
+            version_id=claim.version_id,
+            disability_grade__isnull=False,
+            state__in=STAY_STATES,
+        )
+        .exclude(pk=claim.pk)
+        .values_list("pk", "event_date")
+    )
+    accident = dict(others)
+    for claim_id, amount in LedgerEntry.objects.filter(claim_id__in=list(accident)).values_list(
+        "claim_id", "amount"
+    ):
+        total += amount
+        if accident[claim_id] == claim.event_date:
+            same += amount
+    return same, total
+
+
+def disability_claim_assessment(claim: Claim) -> Assessment:
+    """INTERFACES "Disability lump sums": the sum × the grade's ratio, less what the same
+    accident already got, within what is left of the version's sum."""
+    assert claim.version is not None and claim.disability_grade is not None
+    same, total = disability_paid(claim)
+    found = rules.disability_assessment(
+        terms_of(claim.version),
+        grade=claim.disability_grade,
+        same_accident=max(same, ZERO),
+        in_version=max(total, ZERO),
+    )
+    payable = (
+        found.assessed if claim.payout_limit is None else min(found.assessed, claim.payout_limit)
+    )
+    reason = found.reason.value if found.reason is not None else None
+    return Assessment(found.full, found.assessed, payable, reason)
+
+
 def claim_assessment(claim: Claim) -> Assessment:
     """What the adjudication rules give this claim's stay now (INTERFACES "Claims filed by hand
-    are hospital stays": `assessed` and `assessed_reason`)."""
+    are hospital stays": `assessed` and `assessed_reason`), or its disability lump sum."""
     if claim.member_id is None:
         return Assessment(ZERO, ZERO, ZERO, rules.Reason.NOT_MEMBER.value)
+    if claim.disability_grade is not None and claim.version is not None:
+        return disability_claim_assessment(claim)
     by_hand = claim.settlement_id is None
     if by_hand and claim.admitted_on is None:
         # Filed before claims carried their stay: nothing the rules could assess.

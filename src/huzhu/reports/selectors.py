@@ -26,9 +26,9 @@ from huzhu.care.selectors import campaign_summary, campaigns_visible_to
 from huzhu.core import bounds
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Organisation, OrgKind
-from huzhu.protection.models import BenefitType, Enrollment
+from huzhu.protection.models import BenefitType, Claim, ClaimState, Enrollment
 from huzhu.reports.models import PayoutSummary, PayoutYearSummary
-from huzhu.reports.services import as_date, payout_recount_sql, year_sql
+from huzhu.reports.services import DISABILITY, as_date, payout_recount_sql, year_sql
 from huzhu.stations.models import StationVisit
 
 TEXT, MONEY, COUNT, PERCENT = "text", "money", "count", "percent"
@@ -123,7 +123,7 @@ def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
             names = {u.pk: (u.code, u.name) for u in Organisation.objects.filter(pk__in=unit_ids)}
         keyed = [(names[g], fen, n, p) for g, fen, n, p in grouped]
     elif group_by == "benefit":
-        labels = dict(BenefitType.choices)
+        labels = {**dict(BenefitType.choices), DISABILITY: _("伤残")}
         keyed = [((g, str(labels.get(g, g or "-"))), fen, n, p) for g, fen, n, p in grouped]
     elif group_by == "year":
         keyed = [((str(int(g)),) * 2, fen, n, p) for g, fen, n, p in grouped]
@@ -406,6 +406,39 @@ def care_funds(*, user: User, year: int | None = None) -> Report:
     return report
 
 
+def held_for_review(*, user: User, year: int | None = None) -> Report:
+    """Bureau settlements whose payouts wait for a reviewer (`review_above`): how many and how
+    much the rules give them, per plan, members of the viewer's subtree; counted apart from
+    what was paid."""
+    qs = Claim.objects.filter(
+        member__unit__path__startswith=staff_scope_path(user),
+        state__in=(ClaimState.HELD, ClaimState.AWAITING_SECOND_APPROVAL),
+        held_amount__isnull=False,
+    )
+    if year is not None:
+        _year_range(year)
+        qs = qs.filter(version__period_start__year=year)
+    rows = qs.values("plan_code", "version__plan__name").annotate(n=Count("id"))
+    amounts: dict[str, Decimal] = {}
+    for code, amount in qs.values_list("plan_code", "held_amount"):
+        amounts[code] = amounts.get(code, Decimal("0.00")) + (amount or Decimal("0.00"))
+    report = Report(
+        "held",
+        _("待审核的大额给付"),
+        [
+            Column("plan", _("计划编码")),
+            Column("name", _("计划名称")),
+            Column("claims", _("笔数"), COUNT),
+            Column("amount", _("待审核金额（元）"), MONEY),
+        ],
+    )
+    report.rows = [
+        (r["plan_code"], r["version__plan__name"], r["n"], amounts[r["plan_code"]])
+        for r in rows.order_by("plan_code")
+    ]
+    return report
+
+
 Builder = Callable[..., Report]
 REPORTS: dict[str, Builder] = {
     "payouts": payouts,
@@ -414,4 +447,5 @@ REPORTS: dict[str, Builder] = {
     "bookings": bookings,
     "stations": station_visits,
     "care": care_funds,
+    "held": held_for_review,
 }

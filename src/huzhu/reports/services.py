@@ -26,6 +26,7 @@ from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVe
 from huzhu.reports.models import ClaimBalance, PayoutSummary, PayoutYearSummary
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+DISABILITY = "disability"  # the summaries' benefit of disability lump sums
 
 SummaryKey = tuple[date, int, str, str]  # month, unit id, benefit, plan code
 SummaryValue = tuple[int, int, int]  # amount in fen, entries, person-times
@@ -88,7 +89,12 @@ def _key_joins(claim: str = "c") -> str:
     )
 
 
-KEY_COLUMNS = "COALESCE(en.unit_id, m.unit_id), COALESCE(p.benefit, ''), c.plan_code"
+# A disability lump sum (伤残) is counted apart from the accident plan's medical costs.
+KEY_COLUMNS = (
+    "COALESCE(en.unit_id, m.unit_id), "
+    f"CASE WHEN c.disability_grade IS NOT NULL THEN '{DISABILITY}' "
+    "ELSE COALESCE(p.benefit, '') END, c.plan_code"
+)
 
 
 KEY_SCHEMA = {

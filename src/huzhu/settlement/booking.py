@@ -49,15 +49,18 @@ from huzhu.protection.models import (
     LedgerEntry,
 )
 from huzhu.protection.reasons import DUPLICATE_STAY
-from huzhu.settlement.engine import VersionSpec, adjudicate
+from huzhu.settlement.engine import VersionSpec, adjudicate, fen
 from huzhu.settlement.models import Settlement
 
 CENT = Decimal("0.01")
-APPROVED, PAID, REJECTED = (
+APPROVED, PAID, REJECTED, HELD, AWAITING = (
     ClaimState.APPROVED.value,
     ClaimState.PAID.value,
     ClaimState.REJECTED.value,
+    ClaimState.HELD.value,
+    ClaimState.AWAITING_SECOND_APPROVAL.value,
 )
+HELD_FOR_REVIEW = "HELD_FOR_REVIEW"
 Stage = Callable[[str], None]
 
 
@@ -88,6 +91,7 @@ EXISTING_FRAME: dict[str, Any] = {
     "net": "fen",
     "old_state": pl.String,
     "limit_fen": "fen",
+    "old_held": "fen",
 }
 ENROLMENT_FRAME: dict[str, Any] = {
     "member_id": pl.Int64,
@@ -115,6 +119,7 @@ HAND_FRAME: dict[str, Any] = {
     "old_target": "fen",
     "old_reason": pl.String,
     "net": "fen",
+    "old_held": "fen",
 }
 
 
@@ -201,7 +206,7 @@ def read_touched(member_ids: pl.Series, unmatched_sids: pl.Series, *, conn: Any)
     temp_keys("_spks", settlements["spk"], indexed=False, conn=conn)
     existing = query_frame(
         f"SELECT c.id, c.settlement_id, c.version_id, c.base_amount, c.target, c.reason, "
-        f"COALESCE(n.net, 0), c.state, c.payout_limit "
+        f"COALESCE(n.net, 0), c.state, c.payout_limit, c.held_amount "
         f'FROM "{claims}" c JOIN "_spks" k ON k.k = c.settlement_id '
         f'LEFT JOIN (SELECT e.claim_id, SUM(e.amount) AS net FROM "{entries}" e '
         f'JOIN "{claims}" c2 ON c2.id = e.claim_id JOIN "_spks" k2 ON k2.k = c2.settlement_id '
@@ -216,7 +221,8 @@ def read_touched(member_ids: pl.Series, unmatched_sids: pl.Series, *, conn: Any)
         f"c.admitted_on, c.discharged_on, COALESCE(c.settled_on, c.discharged_on), "
         f"COALESCE(c.in_scope_self_pay, 0), COALESCE(c.out_of_scope_self_pay, 0), "
         f"c.diagnosis_code, c.is_accident, c.payout_limit, c.base_amount, c.target, c.reason, "
-        f'COALESCE((SELECT SUM(e.amount) FROM "{entries}" e WHERE e.claim_id = c.id), 0) '
+        f'COALESCE((SELECT SUM(e.amount) FROM "{entries}" e WHERE e.claim_id = c.id), 0), '
+        f"c.held_amount "
         f'FROM "{claims}" c JOIN "_members" k ON k.k = c.member_id '
         f"WHERE c.source = '{ClaimSource.APPLICATION.value}' AND c.settlement_id IS NULL "
         f"AND c.state <> '{ClaimState.REJECTED.value}' AND c.admitted_on IS NOT NULL "
@@ -316,6 +322,7 @@ KNOWN_COLUMNS = [
     "net",
     "old_state",
     "limit_fen",
+    "old_held",
     "kind",
 ]
 
@@ -327,7 +334,7 @@ def _known_claims(
     own (kind `bureau`), those filed by hand that a new settlement may take over (`taken`,
     their limit cleared: the bureau's figures stand), and those that are stays (`hand`).
     Also the claims taken over or duplicated, with their version."""
-    old = ["old_base", "old_target", "old_reason", "net", "old_state", "limit_fen"]
+    old = ["old_base", "old_target", "old_reason", "net", "old_state", "limit_fen", "old_held"]
     bureau = stored.claims.with_columns(pl.lit("bureau").alias("kind")).select(KNOWN_COLUMNS)
     matched_claims = matched.join(stored.hand, on="claim_id", how="inner")
     taken = matched_claims.select(
@@ -397,7 +404,9 @@ def _state() -> pl.Expr:
     delta = pl.col("target_fen") - pl.col("net")
     old = pl.col("old_state")
     return (
-        pl.when(pl.col("kind") == "hand")
+        pl.when(pl.col("held_fen").is_not_null())
+        .then(pl.when(old == AWAITING).then(old).otherwise(pl.lit(HELD)))
+        .when(pl.col("kind") == "hand")
         .then(pl.when((delta != 0) & (old == PAID)).then(pl.lit(APPROVED)).otherwise(old))
         .when(pl.col("target_fen") > 0)
         .then(pl.when((old == PAID) & (delta == 0)).then(pl.lit(PAID)).otherwise(pl.lit(APPROVED)))
@@ -449,11 +458,38 @@ def _rows_with_claims(
                     "net",
                     "old_state",
                     pl.lit(None, pl.Int64).alias("limit_fen"),
+                    "old_held",
                     pl.lit("duplicate").alias("kind"),
                 ),
             ],
             how="vertical_relaxed",
         )
+    return df
+
+
+def _hold(df: pl.DataFrame, review: dict[int, int]) -> pl.DataFrame:
+    """INTERFACES `review_above`: a bureau settlement whose payable under a version is above
+    the version's threshold waits for a reviewer (state `held`, reason `HELD_FOR_REVIEW`):
+    nothing more than its claim already holds is booked, and `held_fen` keeps what the rules
+    give it. A claim a reviewer released (its limit set) pays as the rules say."""
+    if not review:
+        return df.with_columns(pl.lit(None, pl.Int64).alias("held_fen"))
+    threshold = pl.col("version_id").replace_strict(review, default=None, return_dtype=pl.Int64)
+    held = (
+        threshold.is_not_null()
+        & (pl.col("target_fen") > threshold)
+        & pl.col("limit_fen").is_null()
+        & (pl.col("target_fen") > pl.col("net"))
+        & pl.col("kind").is_in(["bureau", "taken"])
+    )
+    return df.with_columns(
+        pl.when(held).then(pl.col("target_fen")).otherwise(None).alias("held_fen"),
+        pl.when(held).then(pl.col("net")).otherwise(pl.col("target_fen")).alias("target_fen"),
+        pl.when(held).then(pl.lit(HELD_FOR_REVIEW)).otherwise(pl.col("reason")).alias("reason"),
+    )
+
+
+def _with_state(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(
         pl.when(pl.col("kind") == "duplicate")
         .then(pl.lit(REJECTED))
@@ -491,6 +527,7 @@ def _write_claims(
         fen_text(pl.col("base_fen")).alias("base_amount"),
         fen_text(pl.col("target_fen")).alias("target"),
         "reason",
+        fen_text(pl.col("held_fen")).alias("held_amount"),
         pl.lit(False).alias("fast_track"),
         pl.lit("").alias("description"),
         pl.lit(now).alias("created_at"),
@@ -504,6 +541,7 @@ def _write_claims(
             | (pl.col("target_fen") != pl.col("old_target"))
             | (pl.col("reason") != pl.col("old_reason").fill_null(""))
             | (pl.col("state") != pl.col("old_state").fill_null(""))
+            | pl.col("held_fen").ne_missing(pl.col("old_held"))
             | pl.col("kind").is_in(["taken", "duplicate"])
         )
     )
@@ -517,6 +555,7 @@ def _write_claims(
             fen_text(pl.col("base_fen")).alias("base_amount"),
             fen_text(pl.col("target_fen")).alias("target"),
             "reason",
+            fen_text(pl.col("held_fen")).alias("held_amount"),
             pl.lit(now).alias("updated_at"),
         ),
     )
@@ -627,7 +666,10 @@ def adjudicate_and_book(
     result = _place_hand_rows(result, stored)
     stage("rules engine")
     taken, duplicates = _taken_or_duplicate(matched_claims, result)
-    df = _rows_with_claims(result, stays, known, taken, duplicates)
+    review = {
+        s.version_id: fen(s.terms.review_above) for s in specs if s.terms.review_above is not None
+    }
+    df = _with_state(_hold(_rows_with_claims(result, stays, known, taken, duplicates), review))
     stamp = timezone.now()
     now = connection.ops.adapt_datetimefield_value(stamp)
     new = _write_claims(df, bg=bg, now=now, taken=taken, first_id=reserve)

@@ -54,7 +54,7 @@ def payout_rows(plan_code: str | None = None) -> list[list[str]]:
         f"m.id_cipher, c.plan_code, c.base_amount, COALESCE(n.net, 0), c.reason "
         f'FROM "{c}" c JOIN "{m}" m ON m.id = c.member_id {net}'
         f"ON n.claim_id = c.id WHERE c.source = '{ClaimSource.APPLICATION.value}' "
-        f"AND c.settlement_id IS NULL "
+        f"AND c.settlement_id IS NULL AND c.disability_grade IS NULL "
         f"AND c.state IN ('{ClaimState.APPROVED.value}', '{ClaimState.PAID.value}')"
     )
     params: list[Any] = []
