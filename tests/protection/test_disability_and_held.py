@@ -428,3 +428,38 @@ def insured_world(db, insured, enrol, reviewer, approve_fully):
             transaction.set_rollback(True)
 
     return world
+
+
+def test_a_reviewer_releases_a_held_payout_from_the_console(held_plan, bureau, reviewer, client):
+    bureau(("H6", "2026-05-01", "2026-05-09", "9000.00"))
+    held = Claim.objects.get(settlement__settlement_id="H6", version=held_plan)
+    client.force_login(reviewer)
+    queue = client.get("/console/claims/").content.decode()
+    assert f"/console/claims/{held.pk}/" in queue
+    page = client.get(f"/console/claims/{held.pk}/").content.decode()
+    assert "4000.00" in page and 'value="approve"' in page
+    r = client.post(f"/console/claims/{held.pk}/", {"action": "approve", "amount": "4000.00"})
+    assert r.status_code == 302
+    held.refresh_from_db()
+    assert (held.state, booked(held)) == ("approved", Decimal("4000.00"))
+
+
+def test_the_console_plan_page_shows_the_disability_terms_and_the_review_threshold(
+    yw, city_admin, client
+):
+    client.force_login(city_admin)
+    page = client.get(f"/console/plans/{yw.pk}/").content.decode()
+    assert "50000.00" in page and "5级" in page and "不设" in page
+    r = client.post(
+        f"/console/plans/{yw.pk}/",
+        {
+            "action": "edit",
+            "contribution": "20.00",
+            "waiting_days": "0",
+            "period_end": "2026-12-31",
+            "review_above": "8000.00",
+        },
+    )
+    assert r.status_code == 200
+    yw.refresh_from_db()
+    assert yw.review_above == Decimal("8000.00")

@@ -152,12 +152,11 @@ def claim_detail(request: HttpRequest, user: User, claim_id: int) -> HttpRespons
         except DomainError as exc:
             error, status = exc.message, exc.status
         claim = _claim_for(user, claim_id)
-    may_decide = (
-        user.role in services.REVIEW_ROLES
-        and claim.source == "application"
-        and claim.settlement_id is None
-    )
+    by_hand = claim.source == "application" and claim.settlement_id is None
+    held = claim.state in (ClaimState.HELD, ClaimState.AWAITING_SECOND_APPROVAL)
+    may_decide = user.role in services.REVIEW_ROLES and (by_hand or held)
     open_states = (
+        ClaimState.HELD,
         ClaimState.SUBMITTED,
         ClaimState.ACCEPTED,
         ClaimState.UNDER_REVIEW,
@@ -197,7 +196,7 @@ def claim_detail(request: HttpRequest, user: User, claim_id: int) -> HttpRespons
         "posted": request.POST if request.method == "POST" else {},
         "may_accept": may_decide and claim.state == ClaimState.SUBMITTED,
         "may_review": may_decide and claim.state == ClaimState.ACCEPTED,
-        "may_approve": may_decide and claim.state == ClaimState.UNDER_REVIEW,
+        "may_approve": may_decide and claim.state in (ClaimState.UNDER_REVIEW, ClaimState.HELD),
         "may_fast_track": may_decide and claim.state in (ClaimState.SUBMITTED, ClaimState.ACCEPTED),
         "may_reject": may_decide and claim.state in open_states,
         "approve_codes": _codes("approve"),

@@ -45,8 +45,17 @@ def plan_version(request: HttpRequest, user: User, version_id: int) -> HttpRespo
     version = PlanVersion.objects.select_related("plan").filter(pk=version_id).first()
     if version is None:
         raise Http404
+    terms = version.terms or {}
     context: dict[str, object] = {
         "version": version,
+        "disability": (
+            {
+                "sum": terms["disability_sum"],
+                "grades": list(enumerate(terms.get("disability_ratios", []), start=1)),
+            }
+            if "disability_sum" in terms
+            else None
+        ),
         "org": user.org,
         "may_edit": user.role == Role.CITY_ADMIN and not version.frozen_at,
         "may_enrol": user.role in ROSTER_ROLES,
@@ -88,7 +97,10 @@ def _edit(user: User, version: PlanVersion, request: HttpRequest) -> None:
         )
     waiting_days = int(waiting)
     period_end = parse_date(request.POST.get("period_end", ""), "period_end")
+    review = request.POST.get("review_above", "").strip()
     plan_version_update(
+        review_above=parse_money(review, "review_above") if review else None,
+        clear_review=not review,
         actor=user,
         version=version,
         contribution=contribution,
