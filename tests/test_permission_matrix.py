@@ -34,6 +34,13 @@ PRODUCT.md who uses what; where both are silent, these are the choices made here
     inside its subtree; outside it gets 404 when the target is looked up before the role is
     checked, and 403 when the role is refused before any lookup (both reveal nothing). Uploads
     answer a row outside the subtree with 400 and the row-by-row report, as for any bad row.
+  - A role that may not see a target at all is refused before the lookup, so that 403 vs 404
+    cannot tell it whether the target is in its subtree: staff who may not book for members
+    (reviewers, gates, operators) get 403 from a booking whatever the activity and the member
+    named by ID number in the body (a gate sees no roster; 403 for members inside and 404 for
+    those outside told it who is a member of its district). Likewise `POST /members` with an ID
+    number held outside the caller's subtree answers 404, as anything outside does, not 403
+    (tests/security/test_leaks.py).
   - Personal data: the roster (members, cards, full ID numbers) is for the admins (city,
     district, unit) and reviewers; gate staff and station operators (who may work for the bank
     or shop hosting a station) get 403. Bookings and vouchers of members are for the member and
@@ -171,7 +178,7 @@ GET    /activities/{activity_id}               401  200/404 200   200/404  200/4
 PATCH  /activities/{activity_id}               401  403     200   200/404  200/404 403      403     403
 GET    /activities/{activity_id}/stats         401  403     200   200/404  200/404 200/404  200/404 200/404
 GET    /activities/{activity_id}/bookings      401  403     200   200/404  200/404 403      403     403
-POST   /activities/{activity_id}/bookings      401  201/404 201   201/404  201/404 403/404  403/404 403/404
+POST   /activities/{activity_id}/bookings      401  201/404 201   201/404  201/404 403      403     403
 POST   /activities/{activity_id}/draw          401  403     200   200/404  200/404 403      403     403
 GET    /activities/{activity_id}/draw          401  200/404 200   200/404  200/404 200/404  200/404 200/404
 GET    /activities/{activity_id}/public-key    401  200/404 200   200/404  200/404 200/404  200/404 200/404

@@ -360,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever the command or the server it starts creates (the database, uploads, exports,
+    # progress files) is its owner's only; the server's workers inherit this through exec.
+    os.umask(0o077)
     _setup_django()
     from huzhu.core.errors import DomainError
     from huzhu.core.files import WriteFailed

@@ -8,12 +8,16 @@ from pathlib import Path
 from django.utils.translation import gettext_lazy as _
 
 from huzhu.core.config import (
+    PRIVATE_FILE,
+    PRIVATE_FOLDER,
+    allowed_hosts,
     database_from_url,
     huzhu_home,
     int_setting,
     money_setting,
     networks_setting,
     persistent_secret,
+    private_folder,
 )
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -22,7 +26,9 @@ HUZHU_HOME = huzhu_home()
 SECRET_KEY = persistent_secret("SECRET_KEY", "secret_key", nbytes=48)
 HUZHU_PII_KEY = persistent_secret("HUZHU_PII_KEY", "pii_key", nbytes=32)
 DEBUG = os.environ.get("HUZHU_DEBUG", "") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h]
+# Requests naming any other host are refused with 400 (a forged Host header cannot steer the
+# links and redirects huzhu builds): HUZHU_ALLOWED_HOSTS, default 127.0.0.1,localhost,[::1].
+ALLOWED_HOSTS = allowed_hosts()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -46,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "huzhu.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "huzhu.core.headers.SecurityHeadersMiddleware",
     "huzhu.core.middleware.RejectNulMiddleware",
@@ -55,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "huzhu.audit.middleware.DenialAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "huzhu.core.middleware.DatabaseLostMiddleware",
@@ -105,8 +113,11 @@ STATIC_ROOT = HUZHU_HOME / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
-MEDIA_ROOT = HUZHU_HOME / "media"
+MEDIA_ROOT = private_folder(HUZHU_HOME / "media")
 MEDIA_URL = "/media/"
+# Uploads (claim documents) are readable by their owner only, whatever the process's umask.
+FILE_UPLOAD_PERMISSIONS = PRIVATE_FILE
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = PRIVATE_FOLDER
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -130,13 +141,24 @@ HUZHU_MAX_UPLOAD_BYTES = int(os.environ.get("HUZHU_MAX_UPLOAD_BYTES", 200 * 1024
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "huzhu.core.requestid.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "loggers": {
         "huzhu": {"handlers": ["console"], "level": os.environ.get("HUZHU_LOG_LEVEL", "INFO")},
         # A 4xx is an answer, not an incident (a flash crowd gives 24,000 sold_out): not even a
-        # log record is made for one. 5xx are still logged.
-        "django.request": {"level": "ERROR"},
+        # log record is made for one. Every 5xx is written to the server's log (stderr) with its
+        # request id, and an unhandled exception with its traceback; Django's own handler of
+        # this logger writes only when DEBUG is on, which left 500s without a trace.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
 

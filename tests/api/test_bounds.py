@@ -9,7 +9,17 @@ from huzhu.accounts.models import Role
 from huzhu.api.pagination import MAX_OFFSET, MAX_PAGE
 from tests.conftest import refused_naming
 
-LISTS = ["/orgs", "/members", "/stations", "/activities", "/bookings"]
+LISTS = [
+    "/orgs",
+    "/members",
+    "/stations",
+    "/activities",
+    "/bookings",
+    "/payment-runs",
+    "/approvals",
+    "/care/campaigns",
+    "/care/labour-models",
+]
 
 
 @pytest.fixture

@@ -89,6 +89,8 @@ def wsgi(app: Callable[..., Any], call: Call) -> Answer:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
     assert got["headers"].pop("Content-Length") == str(len(body))
+    # each answer has a request id of its own, on both ways (core.requestid)
+    assert re.fullmatch(r"[0-9a-f]{16}", got["headers"].pop("X-Request-ID"))
     text = re.sub(r'"id": \d+', '"id": 0', body.decode())
     text = re.sub(r'"\d{4}-\d\d-\d\dT[\d:.]+Z"', '"T"', text)
     return Answer(got["status"], got["headers"], text)

@@ -173,7 +173,7 @@ def test_cancelling_a_visit_returns_its_money(tree, xicheng_admin, api_as, campa
     r = api.post(f"/care/visits/{visit['id']}/cancel", {"reason": "登记错了"})
     assert r.status_code == 200 and r.json()["cancelled"] is True
     assert api.get("/care/campaigns/XC-HDSN").json()["spent"] == "0.00"
-    entries = api.get("/care/campaigns/XC-HDSN/entries").json()
+    entries = api.get("/care/campaigns/XC-HDSN/entries").json()["items"]
     spend, reversal = [e for e in entries if e["kind"] == "spending"]
     assert (spend["amount"], reversal["amount"]) == ("100.00", "-100.00")
     assert spend["reversed_by"] == reversal["id"] and reversal["reverses"] == spend["id"]
@@ -183,7 +183,7 @@ def test_other_districts_do_not_see_or_touch_a_campaign(
     tree, huairou_admin, xicheng_admin, api_as, campaign
 ):
     api = api_as(huairou_admin)
-    assert api.get("/care/campaigns").json() == []
+    assert api.get("/care/campaigns").json() == {"items": [], "count": 0}
     for r in (
         api.get("/care/campaigns/XC-HDSN"),
         api.post(
@@ -253,7 +253,8 @@ def test_a_funded_unit_sees_the_campaign_but_only_its_own_lines(
     assert body["partial"] is True
     assert body["allocated"] == "100.00"
     assert [o["org_code"] for o in body["orgs"]] == ["U1"]
-    assert [e["org_code"] for e in unit.get("/care/campaigns/BJ-LJWW/entries").json()] == ["U1"]
+    entries = unit.get("/care/campaigns/BJ-LJWW/entries").json()["items"]
+    assert [e["org_code"] for e in entries] == ["U1"]
     assert (
         unit.post(
             "/care/campaigns/BJ-LJWW/allocations",
@@ -316,9 +317,9 @@ def test_labour_models_are_scoped_and_carry_their_visit_history(
         org=tree.huairou,
         year=2019,
     )
-    assert [m["name"] for m in api_as(xicheng_admin).get("/care/labour-models").json()] == [
-        "蔡凤辉"
-    ]
+    assert [
+        m["name"] for m in api_as(xicheng_admin).get("/care/labour-models").json()["items"]
+    ] == ["蔡凤辉"]
     assert api_as(huairou_admin).get(f"/care/labour-models/{lm_id}").status_code == 404
     city.post(
         "/care/campaigns/BJ-LJWW/allocations",

@@ -118,7 +118,7 @@ def _file(api, member, **extra):
         "documents",
         [
             SimpleUploadedFile("发票.pdf", b"%PDF-1", "application/pdf"),
-            SimpleUploadedFile("小结.jpg", b"\xff\xd8", "image/jpeg"),
+            SimpleUploadedFile("小结.jpg", b"\xff\xd8\xff\xe0 JFIF", "image/jpeg"),
         ],
     )
     return api.client.post("/api/v1/claims", data, **api.headers)

@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from huzhu.accounts.models import Role
 from huzhu.audit.models import AuditEvent
 from huzhu.core.errors import DomainError
+from huzhu.protection.documents import document_read
 from huzhu.protection.models import ClaimEvent, ClaimState, LedgerEntry, PlanVersion
 from huzhu.protection.services import (
     claim_accept,
@@ -25,13 +26,15 @@ def test_a_filed_claim_is_submitted_with_its_documents_and_an_event(
     insured, file_claim, unit_admin, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path
-    claim = file_claim(insured, "3000.50", documents=[("发票.pdf", ContentFile(b"%PDF", "i.pdf"))])
+    claim = file_claim(
+        insured, "3000.50", documents=[("发票.pdf", ContentFile(b"%PDF-1.4", "i.pdf"))]
+    )
     assert claim.state == ClaimState.SUBMITTED
     assert claim.requested == Decimal("3000.50")
     assert claim.plan_code == "ZY" and claim.filed_by == unit_admin
     doc = claim.documents.get()
     assert doc.title == "发票.pdf" and doc.file.name.startswith(f"claims/{claim.pk}/")
-    assert doc.file.read() == b"%PDF"
+    assert b"".join(document_read(doc)) == b"%PDF-1.4"  # stored encrypted, read back whole
     event = ClaimEvent.objects.get(claim=claim)
     assert (event.from_state, event.to_state, event.reason_code) == ("", "submitted", "filed")
     assert AuditEvent.objects.filter(action="claim.submitted", object_id=str(claim.pk)).exists()
@@ -216,12 +219,12 @@ def test_documents_can_be_added_until_the_decision(
     settings.MEDIA_ROOT = tmp_path
     claim = file_claim(insured)
     claim_document_add(
-        actor=unit_admin, claim=claim, title="出院小结", content=ContentFile(b"x", "a.pdf")
+        actor=unit_admin, claim=claim, title="出院小结", content=ContentFile(b"%PDF-1.4 x", "a.pdf")
     )
     claim = claim_reject(actor=reviewer, claim=claim, reason_code="duplicate_claim")
     with pytest.raises(DomainError) as exc:
         claim_document_add(
-            actor=unit_admin, claim=claim, title="late", content=ContentFile(b"y", "b.pdf")
+            actor=unit_admin, claim=claim, title="late", content=ContentFile(b"%PDF-1.4 y", "b.pdf")
         )
     assert exc.value.code == "invalid_transition"
     assert claim.documents.count() == 1

@@ -174,8 +174,8 @@ def test_unit_admin_files_a_claim_with_documents(claimant, zy, tree, make_staff,
             "requested": "1200.50",
             "description": "骨折住院",
             "documents": [
-                SimpleUploadedFile("a.jpg", b"jpeg"),
-                SimpleUploadedFile("b.pdf", b"pdf"),
+                SimpleUploadedFile("a.jpg", b"\xff\xd8\xff\xe0 JFIF"),
+                SimpleUploadedFile("b.pdf", b"%PDF-1.4"),
             ],
         },
     )

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
@@ -331,6 +332,10 @@ def create_booking(
         member = selectors.member_for_booking(user)
         activity = selectors.activity_for_booking(user=user, activity_id=activity_id, member=member)
     else:
+        if user.role not in selectors.MANAGER_ROLES:
+            # Refused before anything is looked up: a gate or a station operator must not learn
+            # from the answer whether an ID number is a member of its subtree.
+            raise Forbidden("forbidden", _("只有工会工作人员可以管理活动"))
         activity = selectors.activity_get(user=user, activity_id=activity_id)
         if not body.member:
             raise DomainError(
@@ -451,7 +456,7 @@ def voucher_image(request: HttpRequest, booking_id: int, kind: str) -> HttpRespo
 def redeem(request: HttpRequest, body: ScanIn) -> dict[str, Any]:
     """Gate staff scan a voucher: 200 redeemed; 409 `already_redeemed` (with when and which
     gate), `voucher_cancelled` or `not_valid_today`; 400 `invalid_code`. Every scan is logged;
-    the same `nonce` again gets the first answer."""
+    the same `nonce` again, from the same login with the same code, gets the first answer."""
     outcome = services.redemption_scan(
         code=body.code, gate=body.gate, actor=actor(request), nonce=body.nonce
     )
@@ -463,7 +468,8 @@ def redeem(request: HttpRequest, body: ScanIn) -> dict[str, Any]:
 
 @router.post("/redemptions/batch", response=ScanBatchOut)
 def redeem_batch(request: HttpRequest, body: ScanBatchIn) -> dict[str, Any]:
-    """An offline gate uploads its scans; double uses are reported with the first use."""
+    """An offline gate uploads its scans; double uses are reported with the first use.
+    `redeemed` counts the bookings the batch's scans redeemed, each once."""
     if len(body.scans) > 10_000:
         raise DomainError("too_many_scans", "upload at most 10000 scans at once")
     outcomes = services.redemption_upload(
@@ -481,7 +487,9 @@ def redeem_batch(request: HttpRequest, body: ScanBatchIn) -> dict[str, Any]:
     return {
         "gate": body.gate,
         "received": len(outcomes),
-        "redeemed": sum(1 for o in outcomes if o.ok),
+        # Redemptions, not answers: a scan sent twice in a batch (or the whole batch resent)
+        # answers `redeemed` again, for the one booking it redeemed.
+        "redeemed": len({o.body.get("booking") for o in outcomes if o.ok}),
         "double_uses": [r for r in results if r["result"] == "already_redeemed"],
         "results": results,
     }

@@ -9,10 +9,12 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import members_visible_to, orgs_visible_to
+from huzhu.api.pagination import Paged, Rendered
 from huzhu.care import selectors, services
 from huzhu.care.models import CareBeneficiary, CareCampaign, CareLedgerEntry, CareVisit, LabourModel
 from huzhu.core.bounds import Day, MoneyOrZeroText, MoneyText, Quota, Year
@@ -106,9 +108,12 @@ class BudgetIn(Schema):
 
 
 @router.get("/care/campaigns", response=list[CampaignOut])
-def list_campaigns(request: HttpRequest) -> list[dict[str, Any]]:
+@paginate(Paged)
+def list_campaigns(request: HttpRequest) -> Rendered[dict[str, Any]]:
     qs = selectors.campaigns_visible_to(actor(request)).select_related("org")
-    return [_campaign_out(request, c) for c in qs.order_by("-starts_on", "code")[:200]]
+    return Rendered(
+        qs.order_by("-starts_on", "code"), lambda page: [_campaign_out(request, c) for c in page]
+    )
 
 
 @router.post("/care/campaigns", response={201: CampaignOut})
@@ -196,17 +201,20 @@ def allocate(request: HttpRequest, code: str, body: AllocationIn) -> Status[dict
 
 
 @router.get("/care/campaigns/{code}/entries", response=list[EntryOut])
-def list_entries(request: HttpRequest, code: str) -> list[dict[str, Any]]:
-    """The campaign's ledger, as far as it concerns the caller's subtree."""
+@paginate(Paged)
+def list_entries(request: HttpRequest, code: str) -> Rendered[dict[str, Any]]:
+    """The campaign's ledger, as far as it concerns the caller's subtree, oldest first."""
     campaign = selectors.campaign_get_visible(user=actor(request), code=code)
     scope = selectors.care_scope_path(actor(request))
-    entries = list(
-        CareLedgerEntry.objects.filter(campaign=campaign, org__path__startswith=scope)
-        .select_related("campaign", "org")
-        .order_by("id")
-    )
-    reversed_by = {e.reverses_id: e.pk for e in entries if e.reverses_id is not None}
-    return [_entry_out(e, reversed_by) for e in entries]
+    entries = CareLedgerEntry.objects.filter(campaign=campaign, org__path__startswith=scope)
+
+    def render(page: list[CareLedgerEntry]) -> list[dict[str, Any]]:
+        reversed_by = dict(
+            entries.filter(reverses__in=[e.pk for e in page]).values_list("reverses_id", "pk")
+        )
+        return [_entry_out(e, reversed_by) for e in page]
+
+    return Rendered(entries.select_related("campaign", "org").order_by("id"), render)
 
 
 class ReverseIn(Schema):
@@ -356,7 +364,8 @@ def record_visit(request: HttpRequest, code: str, body: VisitIn) -> Status[dict[
 
 
 @router.get("/care/campaigns/{code}/visits", response=list[VisitOut])
-def list_visits(request: HttpRequest, code: str) -> list[dict[str, Any]]:
+@paginate(Paged)
+def list_visits(request: HttpRequest, code: str) -> Rendered[dict[str, Any]]:
     campaign = selectors.campaign_get_visible(user=actor(request), code=code)
     qs = (
         selectors.visits_visible_to(actor(request))
@@ -364,7 +373,7 @@ def list_visits(request: HttpRequest, code: str) -> list[dict[str, Any]]:
         .select_related("campaign", "org")
         .prefetch_related("beneficiaries")
     )
-    return [_visit_out(v) for v in qs[:500]]
+    return Rendered(qs, lambda page: [_visit_out(v) for v in page])
 
 
 def _visit(request: HttpRequest, visit_id: int) -> CareVisit:
@@ -454,9 +463,10 @@ def _labour_model_out(lm: LabourModel, *, with_visits: bool) -> dict[str, Any]:
 
 
 @router.get("/care/labour-models", response=list[LabourModelOut])
+@paginate(Paged)
 def list_labour_models(
     request: HttpRequest, level: str | None = None, year: Year | None = None, q: str | None = None
-) -> list[dict[str, Any]]:
+) -> Rendered[dict[str, Any]]:
     qs = selectors.labour_models_visible_to(actor(request)).select_related("org")
     if level:
         qs = qs.filter(level=level)
@@ -464,7 +474,7 @@ def list_labour_models(
         qs = qs.filter(year=year)
     if q:
         qs = qs.filter(name__contains=q)
-    return [_labour_model_out(lm, with_visits=False) for lm in qs[:1000]]
+    return Rendered(qs, lambda page: [_labour_model_out(lm, with_visits=False) for lm in page])
 
 
 @router.post("/care/labour-models", response={201: LabourModelOut})

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -17,11 +16,13 @@ from ninja.pagination import paginate
 from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import orgs_visible_to
 from huzhu.api.members import _upload_bytes
-from huzhu.api.pagination import MAX_OFFSET, Paged
+from huzhu.api.pagination import MAX_OFFSET, Paged, PageQuery
 from huzhu.core.bounds import Day, Year, parse_date
+from huzhu.core.downloads import attachment
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member, Organisation
 from huzhu.protection import payments, selectors, services
+from huzhu.protection.documents import document_download
 from huzhu.protection.models import (
     Claim,
     ClaimCorrection,
@@ -628,13 +629,13 @@ def add_document(
 
 
 @router.get("/claims/{claim_id}/documents/{doc_id}")
-def get_document(request: HttpRequest, claim_id: int, doc_id: int) -> FileResponse:
+def get_document(request: HttpRequest, claim_id: int, doc_id: int) -> StreamingHttpResponse:
+    """The document as uploaded (decrypted), as a download; every download is audited."""
     doc = _claim(request, claim_id).documents.filter(pk=doc_id).first()
     if doc is None:
         raise NotFound("document")
-    return FileResponse(
-        doc.file.open("rb"), as_attachment=True, filename=Path(doc.file.name or "document").name
-    )
+    content, content_type, name = document_download(actor=actor(request), document=doc)
+    return attachment(content, content_type=content_type, filename=name)
 
 
 @router.post("/claims/{claim_id}/accept", response=ClaimDetailOut)
@@ -722,13 +723,16 @@ class SignatureOut(Schema):
 
 class SignaturesOut(Schema):
     items: list[SignatureOut]
+    count: int
 
 
 @router.get("/approvals", response=SignaturesOut)
-def waiting_for_signature(request: HttpRequest) -> dict[str, Any]:
+def waiting_for_signature(request: HttpRequest, page: Query[PageQuery]) -> dict[str, Any]:
     """What waits for a second signature (双人复核) in the caller's subtree, and who may sign:
-    claim approvals, payout corrections, payment runs to release."""
-    return selectors.awaiting_signature(actor(request))
+    claim approvals, payout corrections, payment runs to release; oldest first, a page
+    (`limit`, `offset`) of `count`."""
+    items = selectors.awaiting_signature(actor(request))["items"]
+    return {"items": page.of(items), "count": len(items)}
 
 
 @router.post("/claims/{claim_id}/reject", response=ClaimDetailOut)
@@ -810,7 +814,8 @@ class RunDetailOut(Schema):
     released_by: str | None
     released_at: dt.datetime | None
     total: str
-    items: list[ItemOut]
+    items: list[ItemOut]  # a page of the transfers (`limit`, `offset`), by reference
+    count: int  # the run's transfers
 
 
 class FailIn(Schema):
@@ -867,9 +872,11 @@ def list_runs(request: HttpRequest) -> QuerySet[PaymentRun]:
 
 
 @router.get("/payment-runs/{reference}", response=RunDetailOut)
-def get_run(request: HttpRequest, reference: str) -> dict[str, Any]:
+def get_run(request: HttpRequest, reference: str, page: Query[PageQuery]) -> dict[str, Any]:
+    """A run with a page of its transfers (`limit`, `offset`) and how many it has."""
     _payer_only(request)
     run = _run(reference)
+    transfers = run.items.select_related("member").order_by("reference")
     return {
         "reference": run.reference,
         "created_at": run.created_at,
@@ -878,7 +885,8 @@ def get_run(request: HttpRequest, reference: str) -> dict[str, Any]:
         "released_by": run.released_by.username if run.released_by else None,
         "released_at": run.released_at,
         "total": f"{run.total:.2f}",
-        "items": list(run.items.select_related("member").order_by("reference")),
+        "items": list(page.of(transfers)),
+        "count": transfers.count(),
     }
 
 
@@ -902,7 +910,8 @@ def run_file(request: HttpRequest, reference: str) -> HttpResponse:
     `not_released` before."""
     _payer_only(request)
     run = _run(reference)
-    response = HttpResponse(payments.payment_run_csv(run), content_type="text/csv; charset=utf-8")
+    data = payments.payment_run_file(run=run, actor=actor(request))
+    response = HttpResponse(data, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{run.reference}.csv"'
     return response
 

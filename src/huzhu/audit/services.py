@@ -33,3 +33,29 @@ def audit_record(
         reason=reason,
         data=data,
     )
+
+
+# Refusals that are answers about the request, not about who may make it: a member without an
+# active card asking for a benefit. A flash crowd may give thousands; they are not breaches.
+RULE_REFUSALS = frozenset({"not_eligible"})
+
+
+def audit_denial(
+    *, actor: Any, code: str, method: str = "", path: str = "", status: int = 403, **data: Any
+) -> None:
+    """Record a request refused to a signed-in user for want of a right or a scope (`code` as
+    the answer gave it), under the user's organisation (a member's: its union's), so the admins
+    above see who tried what."""
+    org = getattr(actor, "org", None)
+    member = getattr(actor, "member", None) if org is None else None
+    org_path = org.path if org is not None else (member.unit.path if member is not None else "")
+    audit_record(
+        actor=actor,
+        action="access.denied",
+        org_path=org_path,
+        code=code,
+        method=method,
+        path=path[:500],
+        status=status,
+        **data,
+    )

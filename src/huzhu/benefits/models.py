@@ -279,7 +279,12 @@ class Scan(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A retried scan (the same login sending the same code under the same nonce) gets the first
+    # answer; the nonce is scoped to the login and the code, so nobody can fetch another gate's
+    # answer, or another code's, by sending its nonce. `code_digest`: a SHA-256 prefix of the
+    # code ("" on scans logged before it was kept, which are never replayed).
     nonce = models.CharField(max_length=64, blank=True, default="")
+    code_digest = models.CharField(max_length=32, blank=True, default="")
     offline = models.BooleanField(_("离线"), default=False)
     activity = models.ForeignKey(
         Activity, null=True, blank=True, on_delete=models.CASCADE, related_name="scans"
@@ -296,7 +301,9 @@ class Scan(models.Model):
         ordering = ("-at", "-id")
         constraints = (
             models.UniqueConstraint(
-                fields=["gate", "nonce"], condition=~Q(nonce=""), name="benefits_scan_nonce_unique"
+                fields=["user", "nonce", "code_digest"],
+                condition=~Q(nonce="") & ~Q(code_digest=""),
+                name="benefits_scan_nonce_per_login_and_code",
             ),
         )
 

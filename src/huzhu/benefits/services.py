@@ -12,6 +12,7 @@ member and exclusive group, whatever the code does.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -965,6 +966,12 @@ def _outcome(result: str, **body: Any) -> ScanOutcome:
     )
 
 
+def code_digest(code: str) -> str:
+    """What a scan keeps of the code it was sent, to tell a retry from another code under the
+    same nonce: 128 bits of its SHA-256."""
+    return hashlib.sha256(code.encode()).hexdigest()[:32]
+
+
 def redemption_scan(
     *,
     code: str,
@@ -974,15 +981,17 @@ def redemption_scan(
     scanned_at: datetime | None = None,
     offline: bool = False,
 ) -> ScanOutcome:
-    """Redeem a voucher once. Every scan is logged, failed ones too; a retried scan with the same
-    nonce gets the first answer. Offline scans carry the time the gate saw them."""
+    """Redeem a voucher once. Every scan is logged, failed ones too, and every scan of a booking
+    is in the audit log; a retried scan (the same login, code and nonce) gets the first answer.
+    Offline scans carry the time the gate saw them."""
     if actor.role not in GATE_ROLES:
         raise Forbidden("forbidden", _("只有核销员可以核销"))
     gate = gate.strip()[:64]
     if not gate:
         raise DomainError("gate_required", _("请填写闸口"), field="gate")
     nonce = nonce.strip()[:64]
-    if nonce and (first := Scan.objects.filter(gate=gate, nonce=nonce).first()) is not None:
+    digest = code_digest(code.strip())
+    if nonce and (first := _first_scan(actor, nonce, digest)) is not None:
         return _replayed(first)
     scanned_at = scanned_at or timezone.now()
     try:
@@ -991,24 +1000,104 @@ def redemption_scan(
             outcome, activity, booking = _redeem(
                 code=code, gate=gate, actor=actor, scanned_at=scanned_at
             )
-            Scan.objects.create(
-                scanned_at=scanned_at,
+            _scan_log(
+                actor=actor,
                 gate=gate,
-                user=actor,
                 nonce=nonce,
+                digest=digest,
+                scanned_at=scanned_at,
                 offline=offline,
                 activity=activity,
                 booking=booking,
-                result=outcome.result,
-                response=outcome.body,
+                outcome=outcome,
             )
     except IntegrityError:
-        # A twin of this scan (same gate and nonce) committed first; its answer is the answer.
-        first = Scan.objects.filter(gate=gate, nonce=nonce).first()
-        if not nonce or first is None:
+        # A twin of this scan (same login, nonce and code) committed first; its answer is the
+        # answer.
+        first = _first_scan(actor, nonce, digest) if nonce else None
+        if first is None:
             raise
         return _replayed(first)
     return outcome
+
+
+def _first_scan(actor: User, nonce: str, digest: str) -> Scan | None:
+    """The scan this login made of this code under this nonce (one unique-index probe)."""
+    return Scan.objects.filter(user=actor, nonce=nonce, code_digest=digest).first()
+
+
+# The scan's log row and, for a scan of a booking, its audit event, in one statement (one round
+# trip on the gate's hot path, as the scan alone took).
+_SCAN_STATEMENT = """
+WITH scan AS (
+    INSERT INTO benefits_scan (at, scanned_at, gate, user_id, nonce, code_digest, offline,
+                               activity_id, booking_id, result, response)
+    VALUES (%(now)s::timestamptz, %(scanned_at)s::timestamptz, %(gate)s::text,
+            %(user)s::bigint, %(nonce)s::text, %(digest)s::text, %(offline)s::boolean,
+            %(activity)s::bigint, %(booking)s::bigint, %(result)s::text, %(response)s::jsonb)
+    RETURNING id
+), audit AS (
+    INSERT INTO audit_auditevent (at, actor_id, actor_label, action, object_type, object_id,
+                                  org_path, reason, data)
+    SELECT %(now)s::timestamptz, %(user)s::bigint, %(username)s::text, 'booking.redeem',
+           'benefits.booking', %(booking)s::bigint::text, %(org_path)s::text, '',
+           %(audit)s::jsonb
+    FROM scan
+    WHERE %(booking)s::bigint IS NOT NULL
+)
+SELECT id FROM scan
+"""
+
+
+def _scan_log(
+    *,
+    actor: User,
+    gate: str,
+    nonce: str,
+    digest: str,
+    scanned_at: datetime,
+    offline: bool,
+    activity: Activity | None,
+    booking: Booking | None,
+    outcome: ScanOutcome,
+) -> None:
+    audit: dict[str, Any] = {"result": outcome.result, "gate": gate, "offline": offline}
+    org_path = booking.member.unit.path if booking is not None else ""
+    if connection.vendor == "postgresql":
+        prepared.fetchone(
+            _SCAN_STATEMENT,
+            {
+                "now": timezone.now(),
+                "scanned_at": scanned_at,
+                "gate": gate,
+                "user": actor.pk,
+                "nonce": nonce,
+                "digest": digest,
+                "offline": offline,
+                "activity": activity.pk if activity is not None else None,
+                "booking": booking.pk if booking is not None else None,
+                "result": outcome.result,
+                "response": json.dumps(outcome.body, ensure_ascii=False),
+                "username": actor.username,
+                "org_path": org_path,
+                "audit": json.dumps(audit, ensure_ascii=False),
+            },
+        )
+        return
+    Scan.objects.create(
+        scanned_at=scanned_at,
+        gate=gate,
+        user=actor,
+        nonce=nonce,
+        code_digest=digest,
+        offline=offline,
+        activity=activity,
+        booking=booking,
+        result=outcome.result,
+        response=outcome.body,
+    )
+    if booking is not None:
+        audit_record(actor=actor, action="booking.redeem", obj=booking, org_path=org_path, **audit)
 
 
 def _replayed(scan: Scan) -> ScanOutcome:
@@ -1023,7 +1112,12 @@ def _redeem(
     *, code: str, gate: str, actor: User, scanned_at: datetime
 ) -> tuple[ScanOutcome, Activity | None, Booking | None]:
     try:
-        activity = Activity.objects.filter(pk=vouchers.peek_activity(code)).first()
+        # the organiser in the same query: the scope check below reads its path
+        activity = (
+            Activity.objects.select_related("organiser")
+            .filter(pk=vouchers.peek_activity(code))
+            .first()
+        )
         if activity is None:
             raise vouchers.InvalidVoucher("unknown activity")
         data = vouchers.decode(code, public_key(activity))
@@ -1037,7 +1131,9 @@ def _redeem(
             None,
         )
     booking = (
-        Booking.objects.select_related("member").filter(pk=data.booking, activity=activity).first()
+        Booking.objects.select_related("member__unit")
+        .filter(pk=data.booking, activity=activity)
+        .first()
     )
     if booking is None or member_hash(booking.member) != data.member:
         return _outcome(ScanResult.INVALID_CODE, reason="no such booking"), activity, None

@@ -1,10 +1,18 @@
-"""Configuration read from the environment: database URL, home folder, generated secrets.
+"""Configuration read from the environment: database URL, home folder, generated secrets,
+allowed host names.
 
 Kept free of Django imports so that settings.py and the command line can both use it.
+
+Everything huzhu keeps under $HUZHU_HOME (the SQLite database with its WAL and shared-memory
+files, the generated keys, uploaded documents and settlement files) holds personal data or the
+keys to it: a new home folder is made 0700, the files 0600 and huzhu's folders in it 0700
+whatever the process's umask, and a database left readable by an earlier version is made
+private again at start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -13,12 +21,68 @@ from urllib.parse import urlparse
 
 import dj_database_url
 
+PRIVATE_FILE = 0o600
+PRIVATE_FOLDER = 0o700
+
+# What `make run` and a reverse proxy on the same machine need; anything else is named in
+# HUZHU_ALLOWED_HOSTS. Django's test client adds its own "testserver" in tests.
+DEFAULT_ALLOWED_HOSTS = "127.0.0.1,localhost,[::1]"
+
+
+def make_private(path: Path, mode: int) -> None:
+    """chmod `path` to `mode` when it exists and is ours to change (a folder another user owns
+    and shares with us stays as it is; the files we create in it are private anyway)."""
+    try:
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except (FileNotFoundError, PermissionError):
+        pass
+
+
+def private_folder(path: Path) -> Path:
+    """`path` and any missing parents created 0700 (Path.mkdir gives parents the umask's mode);
+    `path` itself made 0700 if it already existed."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another process
+            folder.mkdir(mode=PRIVATE_FOLDER)
+    make_private(path, PRIVATE_FOLDER)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a new file readable by its owner only: created 0600, never briefly wider."""
+    private_folder(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # an existing file keeps its mode through O_TRUNC
+        with os.fdopen(fd, "wb", closefd=False) as fh:
+            fh.write(data)
+    finally:
+        os.close(fd)
+
 
 def huzhu_home() -> Path:
-    """The folder for the SQLite database, keys and uploads (`$HUZHU_HOME`, default ./var)."""
+    """The folder for the SQLite database, keys and uploads (`$HUZHU_HOME`, default ./var),
+    created private to its owner. An existing folder keeps its mode (it may be one an operator
+    shares, even /tmp); what huzhu keeps in it is private anyway."""
     home = Path(os.environ.get("HUZHU_HOME", "var")).resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    if not home.exists():
+        private_folder(home)
     return home
+
+
+def allowed_hosts() -> list[str]:
+    """Host names the site answers to: `HUZHU_ALLOWED_HOSTS` (comma-separated; `ALLOWED_HOSTS`,
+    its earlier name, is still read), else the local names `make run` serves on."""
+    raw = os.environ.get("HUZHU_ALLOWED_HOSTS")
+    if raw is None:
+        raw = os.environ.get("ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)
+    return [host.strip() for host in raw.split(",") if host.strip()]
 
 
 def persistent_secret(env_name: str, file_name: str, *, nbytes: int = 32) -> str:
@@ -31,13 +95,15 @@ def persistent_secret(env_name: str, file_name: str, *, nbytes: int = 32) -> str
         return value
     path = huzhu_home() / file_name
     try:
-        return path.read_text().strip()
+        value = path.read_text().strip()
     except FileNotFoundError:
         pass
+    else:
+        make_private(path, PRIVATE_FILE)
+        return value
     value = secrets.token_urlsafe(nbytes)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(value + "\n")
-    os.chmod(tmp, 0o600)
+    write_private(tmp, (value + "\n").encode())
     try:
         # link() fails if another process won the race; then its value is the one to use.
         os.link(tmp, path)
@@ -70,7 +136,9 @@ def database_from_url(url: str | None) -> dict[str, Any]:
     """Django's DATABASES['default'] from a URL (postgres://, postgresql://, sqlite:///path),
     parsed by dj-database-url; without one, an SQLite file under HUZHU_HOME."""
     if not url:
-        return _sqlite(str(huzhu_home() / "huzhu.sqlite3"))
+        name = huzhu_home() / "huzhu.sqlite3"
+        _private_sqlite(name)
+        return _sqlite(str(name))
     scheme = urlparse(url).scheme
     if scheme in ("postgres", "postgresql"):
         db: dict[str, Any] = dict(
@@ -82,8 +150,24 @@ def database_from_url(url: str | None) -> dict[str, Any]:
         db.setdefault("OPTIONS", {})
         return db
     if scheme == "sqlite":
-        return _sqlite(str(dj_database_url.parse(url).get("NAME") or ":memory:"))
+        path = str(dj_database_url.parse(url).get("NAME") or ":memory:")
+        if path != ":memory:" and not path.startswith("file:"):
+            _private_sqlite(Path(path))
+        return _sqlite(path)
     raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use postgres:// or sqlite:///)")
+
+
+def _private_sqlite(path: Path) -> None:
+    """Create the database file 0600 before SQLite first opens it: SQLite gives the -wal,
+    -shm and -journal files it makes beside it the database file's mode. A database (and its
+    sidecar files) made world-readable by an earlier version is made private."""
+    if path.parent.is_dir() and not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+        except OSError:
+            return  # a read-only folder: SQLite will say so when it connects
+    for sibling in ("", "-wal", "-shm", "-journal"):
+        make_private(path.with_name(path.name + sibling), PRIVATE_FILE)
 
 
 def money_setting(env_name: str, default: str) -> str:

@@ -1,5 +1,6 @@
-"""Middleware of every request: NUL characters refused before they reach the database, and a
-lost database connection answered as "try again" rather than as a crash.
+"""Middleware of every request: a request id for the answer and the log, NUL characters refused
+before they reach the database, and a lost database connection answered as "try again" rather
+than as a crash.
 
 PostgreSQL cannot store NUL in text columns and would fail the request with a 500 (SQLite
 would store them)."""
@@ -13,7 +14,26 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.loader import render_to_string
 
+from huzhu.core import requestid
 from huzhu.core.dbfaults import database_lost, drop_lost_connection
+
+
+class RequestIdMiddleware:
+    """First in the chain: the request gets an id (`request.request_id`), its answer carries it
+    as `X-Request-ID` and so does every log record made meanwhile (core.requestid). A 5xx is
+    logged by Django (`django.request`, with the traceback of an unhandled exception) to the
+    console handler of settings.LOGGING, whose format shows the id."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = requestid.new_id()
+        request.request_id = request_id  # type: ignore[attr-defined]
+        requestid.current.set(request_id)
+        response = self.get_response(request)
+        response[requestid.HEADER] = request_id
+        return response
 
 
 def _has_nul(request: HttpRequest) -> bool:

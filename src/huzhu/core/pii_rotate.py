@@ -20,6 +20,7 @@ from django.db import connection, transaction
 
 from huzhu.audit.services import audit_record
 from huzhu.core.bulk import update_frame
+from huzhu.core.config import write_private
 from huzhu.core.pii import PiiVault, _vault_for
 
 
@@ -79,8 +80,7 @@ def pii_rotate(new_key: str | None = None) -> dict[str, int]:
 def _write_key_file(key: str) -> None:
     path = Path(settings.HUZHU_HOME) / "pii_key"
     tmp = path.with_suffix(".new")
-    tmp.write_text(key + "\n")
-    os.chmod(tmp, 0o600)
+    write_private(tmp, (key + "\n").encode())
     if path.exists():
         path.replace(path.with_suffix(".old"))
     tmp.replace(path)

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from huzhu.core.admin_scope import SubtreeAdmin
 from huzhu.members.models import Card, Member, Organisation
@@ -11,6 +14,25 @@ class OrganisationAdmin(SubtreeAdmin):
     search_fields = ("code", "name")
     readonly_fields = ("path", "depth")
     org_path_field = "path"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Moving an organisation rewrites the paths of its whole subtree: that is
+        # members.services.org_update (PATCH /api/v1/orgs/{code}), not a form field.
+        return (
+            (*self.readonly_fields, "parent", "kind") if obj is not None else self.readonly_fields
+        )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A new organisation gets its materialised path, as org_insert gives it; without one it
+        # would be outside every subtree.
+        obj.save()
+        parent = obj.parent
+        obj.path = (parent.path if parent else "/") + f"{obj.pk}/"
+        obj.depth = parent.depth + 1 if parent else 0
+        obj.save(update_fields=["path", "depth"])
 
 
 class CardInline(admin.TabularInline):  # type: ignore[type-arg,unused-ignore]

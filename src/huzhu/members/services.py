@@ -9,10 +9,11 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
-from huzhu.audit.services import audit_record
+from huzhu.audit.services import audit_denial, audit_record
 from huzhu.core import bounds, idnumber
 from huzhu.core.errors import Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import mask_id_number, mask_phone, vault
@@ -121,6 +122,10 @@ def member_create_or_update(
     _check_actor_may_manage(actor, unit)
     v = vault()
     id_hash = v.lookup_hash(value)
+    if actor is not None:
+        held = Member.objects.select_related("unit").filter(id_hash=id_hash).first()
+        if held is not None and not held.unit.path.startswith(staff_scope_path(actor)):
+            _refuse_member_elsewhere(actor)
     with transaction.atomic():
         member = Member.objects.select_for_update().filter(id_hash=id_hash).first()
         created = member is None
@@ -131,8 +136,8 @@ def member_create_or_update(
                 id_masked=mask_id_number(value),
                 birth_date=idnumber.birth_date(value),
             )
-        else:
-            _check_actor_may_manage(actor, member.unit)
+        elif actor is not None and not member.unit.path.startswith(staff_scope_path(actor)):
+            raise NotFound("member")  # moved out of the actor's subtree a moment ago
         member.name = name.strip()
         member.unit = unit
         if phone:
@@ -149,6 +154,15 @@ def member_create_or_update(
             org_path=unit.path,
         )
     return member, created
+
+
+def _refuse_member_elsewhere(actor: User) -> None:
+    """A person who is a member outside the actor's subtree cannot be registered here, and the
+    answer must not say that they are a member elsewhere (`POST /members` would otherwise tell
+    anyone with a roster who is a union member): it is the 404 of anything outside the subtree.
+    The attempt is in the audit log, for the admins above to see."""
+    audit_denial(actor=actor, code="member_elsewhere", status=404, attempt="member.create")
+    raise NotFound("member")
 
 
 def member_find(id_number: str) -> Member | None:
@@ -175,12 +189,16 @@ def member_reveal_id_number(*, member: Member, actor: User, reason: str) -> str:
 
 
 def member_reveal_phone(*, member: Member, actor: User, reason: str) -> str:
-    if not member.phone_cipher:
-        return ""
+    """The full phone number, on the same terms as an ID number: a role that needs it, a
+    member of the actor's subtree, a reason, and the reveal logged."""
     if actor.role not in ID_REVEAL_ROLES:
         raise Forbidden("reveal_not_allowed", "your role may not see phone numbers")
     if not member.unit.path.startswith(staff_scope_path(actor)):
         raise NotFound("member")
+    if not reason.strip():
+        raise DomainError("reason_required", _("请填写查看完整手机号的原因"), field="reason")
+    if not member.phone_cipher:
+        return ""
     audit_record(
         actor=actor,
         action="member.reveal_phone",

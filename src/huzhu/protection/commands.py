@@ -1,5 +1,6 @@
 """CLI: `huzhu plans load FILE.toml`, `huzhu import enrollments FILE`, and payment runs:
-`huzhu payments run --out FILE.csv` and `huzhu payments confirm FILE.csv`."""
+`huzhu payments run --out FILE.csv`, `huzhu payments confirm FILE.csv` and `huzhu documents
+encrypt`."""
 
 from __future__ import annotations
 
@@ -102,6 +103,22 @@ def _add_payments(sub: Any) -> None:
     confirm.set_defaults(func=_payments_confirm)
 
 
+def _documents_encrypt(args: argparse.Namespace) -> int:
+    from huzhu.protection.documents import documents_encrypt_legacy
+
+    print(f"encrypted {documents_encrypt_legacy()} document(s) stored before encryption")
+    return 0
+
+
+def _add_documents(sub: Any) -> None:
+    docs = sub.add_parser("documents", help="claim documents")
+    docs_sub = docs.add_subparsers(dest="action", required=True)
+    enc = docs_sub.add_parser(
+        "encrypt", help="encrypt the documents stored before encryption, in place"
+    )
+    enc.set_defaults(func=_documents_encrypt)
+
+
 # Collected by huzhu.cli.
-COMMANDS = (_add_plans, _add_payments)
+COMMANDS = (_add_plans, _add_payments, _add_documents)
 IMPORTERS = {"enrollments": _import_enrollments}

@@ -334,10 +334,16 @@ def claim_document_path(instance: ClaimDocument, filename: str) -> str:
 
 
 class ClaimDocument(models.Model):
+    """A document of a claim (a bill, a discharge summary): a PDF, JPEG or PNG, stored encrypted
+    (huzhu.core.sealed) under a key of its own that the PII vault seals in `key_cipher`. A
+    document stored before encryption has no key and is read as it is."""
+
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="documents")
     file = models.FileField(upload_to=claim_document_path)
     title = models.CharField(max_length=200, blank=True, default="")
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    key_cipher = models.CharField(max_length=200, blank=True, default="")
+    content_type = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self) -> str:
         return self.title or str(self.file.name)

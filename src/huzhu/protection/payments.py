@@ -305,6 +305,20 @@ def payment_run_csv(run: PaymentRun) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+def payment_run_file(*, run: PaymentRun, actor: User) -> bytes:
+    """The bank file of a released run for a person to download, the download in the audit log
+    (who took which run's file, with how many transfers and what total)."""
+    data = payment_run_csv(run)
+    audit_record(
+        actor=actor,
+        action="payment.file_download",
+        obj=run,
+        items=run.items.count(),
+        total=str(run.total),
+    )
+    return data
+
+
 def payment_run_write_file(*, out: Path, run: PaymentRun | None = None) -> PaymentRun | None:
     """Write the bank file of `run`, or else of the oldest run made by the command line whose
     file was never written (None when there is none), and mark it written.
@@ -331,6 +345,15 @@ def payment_run_write_file(*, out: Path, run: PaymentRun | None = None) -> Payme
             fh.write(payment_run_csv(waiting))
         waiting.file_written_at = timezone.now()
         waiting.save(update_fields=["file_written_at"])
+        audit_record(
+            actor=None,
+            action="payment.file_download",
+            obj=waiting,
+            items=waiting.items.count(),
+            total=str(waiting.total),
+            via="cli",
+            out=str(out),
+        )
     return waiting
 
 

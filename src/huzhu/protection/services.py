@@ -39,6 +39,7 @@ from huzhu.core.errors import Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.locking import locked_row
 from huzhu.members.models import Member, Organisation, OrgKind
 from huzhu.protection import ledger, stays
+from huzhu.protection.documents import document_check, document_store
 from huzhu.protection.models import (
     Claim,
     ClaimCorrection,
@@ -330,6 +331,7 @@ def claim_file(
         )
     if len(documents) > MAX_DOCUMENTS:
         raise DomainError("too_many_documents", f"at most {MAX_DOCUMENTS} documents")
+    kinds = [document_check(content, field="documents") for _, content in documents]
     if len(description) > 4000:
         raise DomainError("too_long", "description: at most 4000 characters", field="description")
     with transaction.atomic():
@@ -361,8 +363,8 @@ def claim_file(
             diagnosis_code=stay.diagnosis_code,
             is_accident=stay.is_accident,
         )
-        for title, content in documents:
-            ClaimDocument.objects.create(claim=claim, file=content, title=title[:200])
+        for (title, content), kind in zip(documents, kinds, strict=True):
+            document_store(claim=claim, title=title, content=content, kind=kind)
         _event(claim=claim, actor=actor, from_state="", reason_code=_reason("file", None))
     return claim
 
@@ -466,6 +468,7 @@ def claim_document_add(
     if claim.member is None:
         raise NotFound("claim")
     _require_scope(actor, claim.member)
+    kind = document_check(content, field="file")
     with transaction.atomic():
         locked = _locked(claim)
         if locked.state not in (
@@ -475,7 +478,7 @@ def claim_document_add(
             ClaimState.AWAITING_SECOND_APPROVAL,
         ):
             raise _refuse(locked, "add documents to")
-        doc = ClaimDocument.objects.create(claim=locked, file=content, title=title[:200])
+        doc = document_store(claim=locked, title=title, content=content, kind=kind)
         audit_record(
             actor=actor,
             action="claim.document_add",

@@ -8,13 +8,13 @@ shown on the page with its status, never as a server error.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,11 +22,13 @@ from django.utils.translation import gettext as _
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import members_visible_to
 from huzhu.core import idnumber
+from huzhu.core.downloads import attachment
 from huzhu.core.errors import DomainError
 from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members.models import Member
 from huzhu.protection import payments, selectors, services
+from huzhu.protection.documents import document_download
 from huzhu.protection.models import (
     Claim,
     ClaimState,
@@ -206,13 +208,20 @@ def claim_detail(request: HttpRequest, user: User, claim_id: int) -> HttpRespons
 
 
 @staff_required(CLAIM_ROLES)
-def claim_document(request: HttpRequest, user: User, claim_id: int, doc_id: int) -> FileResponse:
+def claim_document(
+    request: HttpRequest, user: User, claim_id: int, doc_id: int
+) -> HttpResponseBase:
+    """The document as uploaded (decrypted), as a download; every download is audited."""
     doc = _claim_for(user, claim_id).documents.filter(pk=doc_id).first()
     if doc is None:
         raise Http404
-    return FileResponse(
-        doc.file.open("rb"), as_attachment=True, filename=Path(doc.file.name or "document").name
-    )
+    try:
+        content, content_type, name = document_download(actor=user, document=doc)
+    except DomainError as exc:
+        return HttpResponse(
+            exc.message, status=exc.status, content_type="text/plain; charset=utf-8"
+        )
+    return attachment(content, content_type=content_type, filename=name)
 
 
 # -- filing ---------------------------------------------------------------------------------------
@@ -412,7 +421,7 @@ def payment_run_file(request: HttpRequest, user: User, reference: str) -> HttpRe
     """The bank transfer file (CSV: card_no, name, amount, reference) of a released run."""
     run = _run(reference)
     try:
-        data = payments.payment_run_csv(run)
+        data = payments.payment_run_file(run=run, actor=user)
     except DomainError as exc:
         return render(
             request,

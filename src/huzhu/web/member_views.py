@@ -166,7 +166,9 @@ def benefit_book(request: HttpRequest, user: User, activity_id: int) -> HttpResp
             "error": exc.message,
             "error_activity": activity_id,
         }
-        return render(request, "web/m/benefits.html", context, status=exc.status)
+        response = render(request, "web/m/benefits.html", context, status=exc.status)
+        response.error_code = exc.code  # type: ignore[attr-defined]  # not_eligible is no breach
+        return response
     if booking.status in HOLDING:
         return HttpResponseRedirect(reverse("web:m_voucher", args=[booking.pk]))
     return HttpResponseRedirect(reverse("web:m_benefits") + "?registered=1")

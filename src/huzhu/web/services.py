@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
+from huzhu.core.config import write_private
 from huzhu.core.errors import DomainError, Forbidden
 from huzhu.core.tabular import TableError
 from huzhu.web.models import JobStatus, SettlementJob
@@ -52,9 +53,7 @@ def settlement_job_create(
     if suffix not in (".csv", ".xlsx"):
         raise DomainError("invalid_file", _("请上传 CSV 或 Excel（.xlsx）文件"), field="file")
     relative = f"settlements/{timezone.now():%Y%m%d}/{uuid.uuid4().hex}{suffix}"
-    path = _media(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    write_private(_media(relative), data)  # the bureau's rows: ID numbers and diagnoses
     return SettlementJob.objects.create(
         file_path=relative,
         file_name=Path(file_name).name[:255],
@@ -77,7 +76,7 @@ def settlement_job_start(job: SettlementJob) -> None:
 def _write_progress(job: SettlementJob, stage: str, count: int) -> None:
     path = _media(job.progress_path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"stage": stage, "count": count}))
+    write_private(tmp, json.dumps({"stage": stage, "count": count}).encode())
     os.replace(tmp, path)
 
 

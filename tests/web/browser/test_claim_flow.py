@@ -72,7 +72,7 @@ def test_reviewer_approves_a_claim_from_the_queue(
     assert member.id_masked in page.locator("dl.facts").inner_text()
     _shoot(page, "console-claim", DESKTOP)
 
-    page.get_by_label("核定金额（元，不超过申请金额）").fill("4200.00")
+    page.get_by_label("核定金额（元，不超过申请金额和按规则核定的金额）").fill("4200.00")
     page.get_by_label("批准原因").select_option("partly_meets_terms")
     page.get_by_role("button", name="批准", exact=True).click()
     page.wait_for_selector('#claim-state[data-state="approved"]')
