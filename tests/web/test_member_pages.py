@@ -79,7 +79,11 @@ def test_book_show_voucher_and_cancel(tree, member, member_client):
     booking = Booking.objects.get(member=member)
     assert r.status_code == 302 and r["Location"] == f"/m/bookings/{booking.pk}/voucher/"
     html = member_client.get(r["Location"]).content.decode()
-    assert "<svg" in html and "HZ1." in html
+    booking.refresh_from_db()
+    short = booking.short_code
+    assert short and "<svg" in html and f"{short[:4]}-{short[4:8]}-{short[8:]}" in html
+    assert member.name in html and member.id_masked in html  # for the gate's ID check
+    assert "请调亮屏幕" in html
     partial = member_client.get("/m/benefits/remaining/").content.decode()
     assert 'hx-swap-oob="true"' in partial and "<strong>2</strong> / 3" in partial
     r = member_client.post(f"/m/bookings/{booking.pk}/cancel/")
@@ -87,6 +91,34 @@ def test_book_show_voucher_and_cancel(tree, member, member_client):
     booking.refresh_from_db()
     assert booking.status == BookingStatus.CANCELLED
     assert Quota.objects.get(activity=activity, day__isnull=True).used == 0
+    html = member_client.get(f"/m/bookings/{booking.pk}/voucher/").content.decode()
+    assert 'data-voucher-state="cancelled"' in html and "<svg" not in html
+    assert "请调亮屏幕" not in html
+
+
+def test_a_used_or_expired_voucher_is_greyed_out_with_its_state(tree, member, member_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from huzhu.accounts.services import member_login
+    from huzhu.benefits.services import booking_create
+
+    activity = make_activity(tree.xicheng, title="冰雪节门票")
+    booking = booking_create(activity=activity, member=member, actor=member_login(member=member))
+    Booking.objects.filter(pk=booking.pk).update(
+        status=BookingStatus.REDEEMED, redeemed_at=timezone.now(), redeemed_gate="东门1号"
+    )
+    html = member_client.get(f"/m/bookings/{booking.pk}/voucher/").content.decode()
+    assert 'data-voucher-state="redeemed"' in html and "东门1号" in html
+    assert "<svg" not in html and "请调亮屏幕" not in html
+    Booking.objects.filter(pk=booking.pk).update(status=BookingStatus.BOOKED)
+    type(activity).objects.filter(pk=activity.pk).update(
+        valid_from=timezone.localdate() - timedelta(days=30),
+        valid_to=timezone.localdate() - timedelta(days=1),
+    )
+    html = member_client.get(f"/m/bookings/{booking.pk}/voucher/").content.decode()
+    assert 'data-voucher-state="expired"' in html and "<svg" not in html
 
 
 def test_booking_a_full_activity_says_so(tree, member, member_client, make_member):

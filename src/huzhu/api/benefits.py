@@ -191,6 +191,7 @@ class StatsOut(Schema):
 class VoucherOut(Schema):
     booking: int
     code: str
+    short_code: str
     png: str
     svg: str
     status: str
@@ -421,12 +422,14 @@ def cancel_booking(request: HttpRequest, booking_id: int) -> Booking:
 
 @router.get("/bookings/{booking_id}/voucher", response=VoucherOut)
 def voucher(request: HttpRequest, booking_id: int) -> dict[str, Any]:
-    """The voucher: `code` is the QR content, signed; `png` and `svg` are the QR images."""
+    """The voucher: `code` is the QR content, signed; `short_code` the 10 characters a person
+    can read out at the gate instead (shown as `7K3M-9QX2-HD`); `png` and `svg` the QR images."""
     booking = selectors.booking_visible(user=actor(request), booking_id=booking_id)
     base = f"/api/v1/bookings/{booking.pk}/voucher"
     return {
         "booking": booking.pk,
         "code": services.voucher_code(booking),
+        "short_code": services.voucher_short_code(booking),
         "png": f"{base}.png",
         "svg": f"{base}.svg",
         "status": booking.status,

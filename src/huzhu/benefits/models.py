@@ -215,6 +215,9 @@ class Booking(models.Model):
     cancelled_at = models.DateTimeField(_("取消时间"), null=True, blank=True)
     redeemed_at = models.DateTimeField(_("核销时间"), null=True, blank=True)
     redeemed_gate = models.CharField(_("核销闸口"), max_length=64, blank=True, default="")
+    # The voucher's short code (凭证短码) a person can read out, given when the voucher is
+    # first shown; indexed only once given, so that a flash crowd's bookings write no more.
+    short_code = models.CharField(_("凭证短码"), max_length=10, null=True, blank=True)
 
     class Meta:
         verbose_name = _("预约")
@@ -231,6 +234,11 @@ class Booking(models.Model):
                 fields=["member", "activity"],
                 condition=Q(status__in=["registered", "waitlisted", "booked", "redeemed"]),
                 name="benefits_one_live_booking_per_activity",
+            ),
+            models.UniqueConstraint(
+                fields=["short_code"],
+                condition=Q(short_code__isnull=False),
+                name="benefits_booking_short_code_unique",
             ),
         )
 

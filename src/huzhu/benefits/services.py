@@ -916,6 +916,31 @@ def voucher_code(booking: Booking) -> str:
         if booking.status == BookingStatus.CANCELLED:
             raise Conflict("voucher_cancelled", _("预约已取消，凭证作废"))
         raise Conflict("no_voucher", _("尚未获得名额"))
+    return _signed_code(booking)
+
+
+def voucher_short_code(booking: Booking) -> str:
+    """The voucher's short code (凭证短码, 10 characters a person can read out), given the first
+    time the voucher is shown and the same ever after. Only a booking that holds quota has one."""
+    voucher_code(booking)  # the same refusals as the QR
+    if booking.short_code:
+        return booking.short_code
+    for _attempt in range(5):
+        code = vouchers.short_code_new()
+        try:
+            with transaction.atomic():
+                Booking.objects.filter(pk=booking.pk, short_code__isnull=True).update(
+                    short_code=code
+                )
+        except IntegrityError:
+            continue  # another voucher holds it (one chance in 10^9): draw again
+        booking.refresh_from_db(fields=["short_code"])
+        if booking.short_code:
+            return booking.short_code
+    raise RuntimeError("no free short code after 5 draws")
+
+
+def _signed_code(booking: Booking) -> str:
     activity = booking.activity
     data = vouchers.VoucherData(
         activity=activity.pk,
@@ -990,7 +1015,8 @@ def redemption_scan(
     if not gate:
         raise DomainError("gate_required", _("请填写闸口"), field="gate")
     nonce = nonce.strip()[:64]
-    digest = code_digest(code.strip())
+    code = _full_code(code.strip())
+    digest = code_digest(code)
     if nonce and (first := _first_scan(actor, nonce, digest)) is not None:
         return _replayed(first)
     scanned_at = scanned_at or timezone.now()
@@ -1019,6 +1045,17 @@ def redemption_scan(
             raise
         return _replayed(first)
     return outcome
+
+
+def _full_code(code: str) -> str:
+    """A short code typed at the gate stands for its voucher's full code, and is redeemed
+    exactly as that (INTERFACES "Vouchers a person can read out"); any other text is taken as
+    a full code. An unknown short code stays as typed, and is refused as an invalid code."""
+    short = vouchers.short_code_read(code)
+    if short is None:
+        return code
+    booking = Booking.objects.select_related("activity", "member").filter(short_code=short).first()
+    return _signed_code(booking) if booking is not None else short
 
 
 def _first_scan(actor: User, nonce: str, digest: str) -> Scan | None:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,6 +23,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 PREFIX = "HZ1"
+
+# A short code a person can read out (INTERFACES "Vouchers a person can read out"): 10 characters
+# of Crockford's base32 (no I, L, O, U), 50 random bits, shown in groups of 4, 4 and 2.
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+SHORT_CODE_LENGTH = 10
+# Crockford's decoding rules: letters a reader may take for a digit are read as that digit.
+_READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
 
 
 class InvalidVoucher(ValueError):
@@ -125,3 +133,26 @@ def qr_image(code: str, kind: str) -> bytes:
     out = io.BytesIO()
     segno.make(code, error="m").save(out, kind=kind, scale=6 if kind == "png" else 4)
     return out.getvalue()
+
+
+def short_code_new() -> str:
+    """A fresh random short code (50 bits: guessing a live one is about one in 10^9 per try
+    with a million vouchers out)."""
+    return "".join(secrets.choice(CROCKFORD) for _ in range(SHORT_CODE_LENGTH))
+
+
+def short_code_read(text: str) -> str | None:
+    """The short code a gate typed, as stored: dashes, spaces and case ignored, I and L read
+    as 1 and O as 0; None when the text is not a short code (a QR's full code, or a typo of
+    the wrong length or alphabet)."""
+    if len(text) > 40:
+        return None
+    code = "".join(text.split()).replace("-", "").upper().translate(_READ_AS)
+    if len(code) != SHORT_CODE_LENGTH or any(c not in CROCKFORD for c in code):
+        return None
+    return code
+
+
+def short_code_shown(code: str) -> str:
+    """`7K3M9QX2HD` as a person reads it out: `7K3M-9QX2-HD`."""
+    return f"{code[:4]}-{code[4:8]}-{code[8:]}"

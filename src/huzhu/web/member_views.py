@@ -22,6 +22,7 @@ from huzhu.benefits import rules as benefit_rules
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits import services as benefit_services
 from huzhu.benefits.models import HOLDING, LIVE, Booking, BookingStatus, Quota
+from huzhu.benefits.vouchers import short_code_shown
 from huzhu.core import bounds
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Card, CardStatus, Member
@@ -192,14 +193,23 @@ def voucher(request: HttpRequest, user: User, booking_id: int) -> HttpResponse:
         booking = benefits.booking_visible(user=user, booking_id=booking_id)
     except DomainError as exc:
         return render(request, "web/m/message.html", {"error": exc.message}, status=exc.status)
-    context: dict[str, object] = {"booking": booking, "activity": booking.activity}
+    activity = booking.activity
+    context: dict[str, object] = {
+        "booking": booking,
+        "activity": activity,
+        "holder": booking.member,
+        "expired": activity.valid_to < timezone.localdate(),
+    }
     if booking.status in HOLDING:
         code = benefit_services.voucher_code(booking)
-        qr = segno.make(code, error="m")
         context["code"] = code
-        context["qr_svg"] = qr.svg_inline(
-            scale=1, border=4, omitsize=True, dark="#000", light="#fff", title="QR"
-        )
+        context["short_code"] = short_code_shown(benefit_services.voucher_short_code(booking))
+        if booking.status == BookingStatus.BOOKED and not context["expired"]:
+            # Only a voucher that can still be used shows its QR and asks to be scanned.
+            qr = segno.make(code, error="m")
+            context["qr_svg"] = qr.svg_inline(
+                scale=1, border=4, omitsize=True, dark="#000", light="#fff", title="QR"
+            )
     return render(request, "web/m/voucher.html", context)
 
 

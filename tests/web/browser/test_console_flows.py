@@ -12,7 +12,7 @@ import segno
 from huzhu.accounts.models import Role
 from huzhu.accounts.services import member_login
 from huzhu.benefits.models import Booking, BookingStatus
-from huzhu.benefits.services import booking_create, voucher_code
+from huzhu.benefits.services import booking_create, voucher_code, voucher_short_code
 from huzhu.members.models import Member
 from huzhu.web.models import JobStatus, SettlementJob
 from tests.benefits.conftest import make_activity
@@ -90,8 +90,10 @@ def test_gate_redeems_a_voucher_its_camera_sees_then_refuses_it_again(
         assert booking.redeemed_gate == f"web-{gate_user.username}"
         page.get_by_role("button", name="关闭摄像头").click()
 
-        # The same voucher typed in by hand: red, with when and where it was used.
-        page.get_by_label("手动输入凭证码").fill(code)
+        # The same voucher's short code typed in by hand, in lower case with spaces: red, with
+        # when and where it was used.
+        short = voucher_short_code(booking).lower()
+        page.get_by_label("手动输入凭证码").fill(f"{short[:4]} {short[4:8]} {short[8:]}")
         page.get_by_role("button", name="核销", exact=True).click()
         page.wait_for_selector('#result[data-result="bad"]')
         text = result.inner_text()
