@@ -154,6 +154,30 @@ def test_cancelling_a_visit_books_reversals_and_returns_the_money(tree, campaign
         care_visit_cancel(visit=visit, actor=None, reason="again")
 
 
+def test_sums_are_exact_to_the_fen_on_every_database(tree, campaign):
+    """SQLite adds DECIMAL columns as floating point (2.00 + 2.01 - 2.00 = 2.0099999999999998):
+    the summary sums whole fen instead."""
+    care_allocation_create(
+        campaign=campaign, org=tree.u1, amount=D("5.00"), on=date(2026, 1, 2), actor=None
+    )
+    visits = [
+        care_visit_record(
+            campaign=campaign,
+            org=tree.u1,
+            visited_on=date(2026, 1, 3),
+            place="邮政支行",
+            beneficiaries=[frontline(amount)],
+            actor=None,
+        )
+        for amount in ("2.00", "2.01")
+    ]
+    care_visit_cancel(visit=visits[0], actor=None, reason="重复登记")
+    summary = selectors.campaign_summary(campaign=campaign)
+    assert (summary.allocated, summary.spent) == (D("5.00"), D("2.01"))
+    assert str(summary.spent) == "2.01" and str(summary.orgs[0].funds.balance) == "2.99"
+    assert selectors.spending_total(campaign=campaign) == D("2.01")
+
+
 def test_spent_allocations_cannot_be_reversed(tree, campaign):
     allocation = care_allocation_create(
         campaign=campaign, org=tree.u1, amount=D("500.00"), on=date(2026, 1, 2), actor=None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 
 from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
@@ -18,6 +18,7 @@ from huzhu.care.models import (
     LabourModel,
 )
 from huzhu.care.rules import OrgFunds, funds_by_org
+from huzhu.core.aggregates import MoneySum
 from huzhu.core.errors import Forbidden, NotFound
 from huzhu.members.models import Organisation
 
@@ -84,7 +85,7 @@ def campaign_funds(campaign: CareCampaign) -> dict[int, OrgFunds]:
     rows = (
         CareLedgerEntry.objects.filter(campaign=campaign)
         .values_list("org_id", "kind")
-        .annotate(total=Sum("amount"))
+        .annotate(total=MoneySum("amount"))
         .order_by()
     )
     return funds_by_org((org_id, kind, total) for org_id, kind, total in rows)
@@ -124,6 +125,6 @@ def labour_model_visits(labour_model: LabourModel) -> QuerySet[CareBeneficiary]:
 
 def spending_total(*, campaign: CareCampaign) -> Decimal:
     total = CareLedgerEntry.objects.filter(campaign=campaign, kind=EntryKind.SPENDING).aggregate(
-        s=Sum("amount")
+        s=MoneySum("amount")
     )["s"]
     return total or Decimal("0.00")

@@ -9,12 +9,12 @@ from typing import Any
 
 from django.apps import apps
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
+from huzhu.core.aggregates import MoneySum
 from huzhu.core.errors import Forbidden, NotFound
 from huzhu.core.pii import vault
 from huzhu.members.models import Card, CardStatus, Member
@@ -48,7 +48,7 @@ def member_data_export(*, member: Member, actor: User) -> dict[str, Any]:
         )
         claims = (
             Claim.objects.filter(member=member)
-            .annotate(net=Sum("entries__amount"))
+            .annotate(net=MoneySum("entries__amount"))
             .values(
                 "id",
                 "plan_code",

@@ -155,12 +155,14 @@ def enrollments_import(
 
 def contribution_statement(unit_id: int, year: int) -> list[dict[str, Any]]:
     """Contributions per plan version paid for a unit's members in a year."""
-    from django.db.models import Count, Sum
+    from django.db.models import Count
+
+    from huzhu.core.aggregates import MoneySum
 
     rows = (
         Enrollment.objects.filter(unit_id=unit_id, version__period_start__year=year)
         .values("version__plan__code", "version__period_start", "payer")
-        .annotate(members=Count("id"), total=Sum("amount"))
+        .annotate(members=Count("id"), total=MoneySum("amount"))
         .order_by("version__plan__code")
     )
     return [dict(r) for r in rows]

@@ -30,7 +30,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,6 +37,7 @@ from huzhu.accounts.models import Role, User
 from huzhu.audit.services import audit_record
 from huzhu.core import locking
 from huzhu.core import tabular as tb
+from huzhu.core.aggregates import MoneySum
 from huzhu.core.bounds import MAX_MONEY
 from huzhu.core.errors import Conflict, DomainError, Forbidden
 from huzhu.core.files import atomic_write
@@ -113,7 +113,7 @@ def _payable() -> RunPlan:
             entry__claim_id__in=free.values("claim_id"),
         )
         .values("entry__claim_id")
-        .annotate(total=Sum("entry__amount"))
+        .annotate(total=MoneySum("entry__amount"))
         .values_list("entry__claim_id", "total")
     }
     per_member: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)

@@ -24,6 +24,7 @@ from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits.models import Booking, BookingStatus
 from huzhu.care.selectors import campaign_summary, campaigns_visible_to
 from huzhu.core import bounds
+from huzhu.core.aggregates import MoneySum
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Organisation, OrgKind
 from huzhu.protection.models import BenefitType, Claim, ClaimState, Enrollment
@@ -246,7 +247,7 @@ def contributions(*, user: User, group_by: str = "plan", year: int | None = None
         rows = (
             qs.annotate(year=ExtractYear("version__period_start"))
             .values("version__plan__code", "version__plan__name", "year")
-            .annotate(members=Count("id"), amount=Sum("amount"))
+            .annotate(members=Count("id"), amount=MoneySum("amount"))
             .order_by("version__plan__code", "year")
         )
         report = Report(
@@ -272,7 +273,7 @@ def contributions(*, user: User, group_by: str = "plan", year: int | None = None
         return report
     units = (
         qs.values("unit__code", "unit__name")
-        .annotate(members=Count("id"), amount=Sum("amount"))
+        .annotate(members=Count("id"), amount=MoneySum("amount"))
         .order_by("unit__code")
     )
     report = Report(

@@ -90,11 +90,11 @@ def _key_joins(claim: str = "c") -> str:
 
 
 # A disability lump sum (伤残) is counted apart from the accident plan's medical costs.
-KEY_COLUMNS = (
-    "COALESCE(en.unit_id, m.unit_id), "
-    f"CASE WHEN c.disability_grade IS NOT NULL THEN '{DISABILITY}' "
-    "ELSE COALESCE(p.benefit, '') END, c.plan_code"
+KEY_UNIT = "COALESCE(en.unit_id, m.unit_id)"
+KEY_BENEFIT = (
+    f"CASE WHEN c.disability_grade IS NOT NULL THEN '{DISABILITY}' ELSE COALESCE(p.benefit, '') END"
 )
+KEY_COLUMNS = f"{KEY_UNIT}, {KEY_BENEFIT}, c.plan_code"
 
 
 KEY_SCHEMA = {
@@ -353,8 +353,8 @@ def payout_recount_sql() -> str:
         " UNION ALL"
         " SELECT claim_id, MIN(month), 0, 0, 1 FROM e GROUP BY claim_id HAVING SUM(fen) > 0"
         ") "
-        "SELECT r.month AS month, COALESCE(en.unit_id, m.unit_id) AS unit_id, "
-        "COALESCE(p.benefit, '') AS benefit, c.plan_code AS plan_code, "
+        f"SELECT r.month AS month, {KEY_UNIT} AS unit_id, "
+        f"{KEY_BENEFIT} AS benefit, c.plan_code AS plan_code, "
         "SUM(r.fen) AS fen, SUM(r.n) AS n, SUM(r.persons) AS persons "
         f'FROM per_claim r JOIN "{claims}" c ON c.id = r.claim_id {_key_joins()} '
         f"GROUP BY r.month, {KEY_COLUMNS}"

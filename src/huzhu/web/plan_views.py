@@ -4,13 +4,14 @@ statement. Thin: every write goes through protection.plans / protection.services
 
 from __future__ import annotations
 
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from huzhu.accounts.models import ROSTER_ROLES, Role, User
 from huzhu.accounts.selectors import orgs_visible_to, staff_scope_path
+from huzhu.core.aggregates import MoneySum
 from huzhu.core.bounds import parse_date, parse_money, year_problem
 from huzhu.core.errors import DomainError
 from huzhu.protection.enrollments import contribution_statement
@@ -82,7 +83,7 @@ def plan_version(request: HttpRequest, user: User, version_id: int) -> HttpRespo
     scope = staff_scope_path(user)
     context["totals"] = Enrollment.objects.filter(
         version=version, unit__path__startswith=scope
-    ).aggregate(members=Count("id"), amount=Sum("amount"))
+    ).aggregate(members=Count("id"), amount=MoneySum("amount"))
     return render(request, "web/console/plan_version.html", context, status=status)
 
 
