@@ -37,10 +37,3 @@ def members_visible_to(user: User) -> QuerySet[Member]:
 def member_count(user: User) -> int:
     """How many members the user's subtree has: a figure for any staff role, not the roster."""
     return Member.objects.filter(unit__path__startswith=staff_scope_path(user)).count()
-
-
-def user_can_see_org(user: User, org: Organisation) -> bool:
-    try:
-        return org.path.startswith(staff_scope_path(user))
-    except Forbidden:
-        return False

@@ -62,12 +62,6 @@ def bulk_update(table: str, key: str, columns: Sequence[str], rows: Sequence[Seq
     return len(rows)
 
 
-def fetch_pairs(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-
-
 def lookup_many(
     table: str, key: str, value: str | Sequence[str], keys: Iterable[Any], *, where: str = ""
 ) -> dict[Any, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Value
@@ -274,8 +273,3 @@ def card_replace(*, card: Card, new_card_no: str, actor: User | None = None) -> 
 
 def active_card(member: Member) -> Card | None:
     return member.cards.filter(status=CardStatus.ACTIVE).first()
-
-
-def member_summary(member: Member) -> dict[str, Any]:
-    card = active_card(member)
-    return {"id": member.pk, "name": member.name, "card_no": card.card_no if card else None}

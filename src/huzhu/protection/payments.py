@@ -24,7 +24,6 @@ import csv
 import io
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -529,12 +528,3 @@ def payment_confirm_file(*, actor: User | None, data: bytes, file: str) -> Confi
             else:
                 report.failed += 1
     return report
-
-
-def payment_items_by_reference(references: Iterable[str]) -> list[PaymentItem]:
-    refs = list(references)
-    items = {i.reference: i for i in PaymentItem.objects.filter(reference__in=refs)}
-    missing = [r for r in refs if r not in items]
-    if missing:
-        raise DomainError("unknown_reference", f"no transfer {', '.join(missing)}", missing=missing)
-    return [items[r] for r in refs]
