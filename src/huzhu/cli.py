@@ -274,7 +274,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_pii_rotate(args: argparse.Namespace) -> int:
-    from huzhu.core.pii_rotate import pii_rotate
+    from huzhu.audit.pii_rotate import pii_rotate
 
     counts = pii_rotate(args.new_key)
     for column, n in counts.items():

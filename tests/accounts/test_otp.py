@@ -174,8 +174,8 @@ def test_an_erased_member_can_no_longer_sign_in_by_phone(
 
 
 def test_pii_rotation_recomputes_phone_hashes(tree, make_member, settings, monkeypatch):
+    from huzhu.audit.pii_rotate import pii_rotate
     from huzhu.core.pii import vault
-    from huzhu.core.pii_rotate import pii_rotate
     from huzhu.members.models import Member
 
     member = make_member(tree.u1, phone=PHONE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from huzhu.core.pii_rotate import pii_rotate
+from huzhu.audit.pii_rotate import pii_rotate
 from huzhu.members.models import Member
 from huzhu.members.services import member_find, member_reveal_id_number
 from tests.conftest import new_id_number

@@ -136,8 +136,8 @@ def test_legacy_documents_are_encrypted_in_place_by_the_command(
 def test_rotating_the_pii_key_keeps_documents_readable(
     media, insured, file_claim, api_as, unit_admin, reviewer, settings
 ):
+    from huzhu.audit.pii_rotate import pii_rotate
     from huzhu.core.pii import _vault_for
-    from huzhu.core.pii_rotate import pii_rotate
 
     claim = file_claim(insured)
     doc_id = upload_document(api_as(unit_admin), claim, "发票.pdf", PDF).json()["id"]

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from huzhu.accounts.models import User
-from huzhu.core.admin_scope import SubtreeAdmin
+from huzhu.audit.admin_scope import SubtreeAdmin
 
 
 @admin.register(User)

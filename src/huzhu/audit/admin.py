@@ -1,10 +1,21 @@
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 
+from huzhu.audit.admin_scope import AuditedAdmin, SubtreeAdmin
 from huzhu.audit.models import AuditEvent
-from huzhu.core.admin_scope import SubtreeAdmin
+
+# Django's own Group admin, audited like every other (huzhu gives rights by role, not group,
+# but a superuser may still edit groups there).
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    pass
 
 
 @admin.register(AuditEvent)

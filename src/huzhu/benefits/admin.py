@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from huzhu.audit.admin_scope import SubtreeAdmin
 from huzhu.benefits.models import Activity, Booking, ExclusiveGroup, Quota, Scan
-from huzhu.core.admin_scope import SubtreeAdmin
 
 
 class QuotaInline(admin.TabularInline):

@@ -3,8 +3,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from huzhu.audit.admin_scope import SubtreeAdmin
 from huzhu.care.models import CareBeneficiary, CareCampaign, CareLedgerEntry, CareVisit, LabourModel
-from huzhu.core.admin_scope import SubtreeAdmin
 
 
 @admin.register(LabourModel)

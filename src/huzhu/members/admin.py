@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from huzhu.core.admin_scope import SubtreeAdmin
+from huzhu.audit.admin_scope import SubtreeAdmin
 from huzhu.members.models import Card, Member, Organisation
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from huzhu.core.admin_scope import SubtreeAdmin
+from huzhu.audit.admin_scope import SubtreeAdmin
 from huzhu.stations.models import Station, StationVisit
 
 

@@ -5,6 +5,9 @@ Every model field named `<x>_cipher` is re-encrypted; a field `<x>_hash` beside 
 keyed hash of the same plain value and is recomputed. Run it with the servers stopped, then
 start them with the new key (it is written to $HUZHU_HOME/pii_key unless the key comes from
 the environment, in which case the operator sets the new one).
+
+It lives with the audit trail rather than in `core` (which imports no app): a rotation is an
+audited operation over every app's sealed columns, found through the app registry.
 """
 
 from __future__ import annotations
