@@ -164,7 +164,7 @@ def test_data_migration_fills_phone_hashes_of_existing_members(tree, make_member
 def test_an_erased_member_can_no_longer_sign_in_by_phone(
     tree, make_member, make_staff, outbox, django_capture_on_commit_callbacks
 ):
-    from huzhu.members.privacy import member_erase
+    from huzhu.privacy import member_erase
 
     member = make_member(tree.u1, phone=PHONE)
     member_erase(member=member, actor=make_staff(Role.CITY_ADMIN, tree.city), reason="本人申请")

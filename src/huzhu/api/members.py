@@ -354,7 +354,7 @@ class EraseIn(Schema):
 @router.post("/members/{member_id}/erase", response=MemberOut)
 def erase_member(request: HttpRequest, member_id: int, body: EraseIn) -> Member:
     """PIPL erasure: anonymise the person, keep the money records (city federation only)."""
-    from huzhu.members.privacy import member_erase
+    from huzhu.privacy import member_erase
 
     return member_erase(
         member=_member(request, member_id), actor=actor(request), reason=body.reason
@@ -364,7 +364,7 @@ def erase_member(request: HttpRequest, member_id: int, body: EraseIn) -> Member:
 @router.get("/me/data", response=dict)
 def my_data(request: HttpRequest) -> dict[str, object]:
     """Everything held about the signed-in member (a download of its own personal data)."""
-    from huzhu.members.privacy import member_data_export
+    from huzhu.privacy import member_data_export
 
     user = actor(request)
     if user.member is None:

@@ -7,8 +7,10 @@ caller's transaction:
 
 - the entries are written, each of the kind `EntryKind.of(net before, delta)`: the first money on
   a claim is a payout, a later increase an adjustment, a decrease a clawback;
-- the payout summaries and claim balances take them in (`reports.services`), so that statistics
-  equal a recount of the ledger at every commit;
+- the tables derived from the ledger take them in: the payout summaries and claim balances of
+  `huzhu.reports`, which registers them here (`keep_in_step`, from its AppConfig.ready; the
+  reports build on this app, not the other way round), so that statistics equal a recount of
+  the ledger at every commit;
 - the plan versions paid under are frozen (PRODUCT.md §2: a version never changes after its
   first payout).
 
@@ -18,11 +20,11 @@ Reports and exports only read the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 from django.db import connection
@@ -33,7 +35,43 @@ from huzhu.core.bulk import fen_text, frame_csv, insert_frame
 from huzhu.core.locking import advisory_lock
 from huzhu.protection import rules, stays
 from huzhu.protection.models import Claim, EntryKind, LedgerEntry, PlanVersion
-from huzhu.reports.services import summaries_apply_entries, summaries_apply_entry
+
+
+class DerivedTable(Protocol):
+    """Folds just-written entries into a table derived from the ledger, in the same
+    transaction: `rows` are (claim_id, amount, created_at) or a frame of them (`fen` for
+    `amount`); `keys` and `new_claims` are lookups the caller already made."""
+
+    def __call__(
+        self,
+        rows: Iterable[tuple[int, Decimal, datetime]] | pl.DataFrame,
+        *,
+        keys: pl.DataFrame | None = None,
+        new_claims: pl.Series | None = None,
+    ) -> int: ...
+
+
+_DERIVED: list[DerivedTable] = []
+
+
+def keep_in_step(table: DerivedTable) -> None:
+    """Have `table` take in every entry booked from now on (once per table)."""
+    if table not in _DERIVED:
+        _DERIVED.append(table)
+
+
+def _derived_take_in(
+    rows: Iterable[tuple[int, Decimal, datetime]] | pl.DataFrame,
+    *,
+    keys: pl.DataFrame | None = None,
+    new_claims: pl.Series | None = None,
+) -> None:
+    if not _DERIVED:
+        # Never book silently past the statistics: they would differ from the ledger.
+        raise RuntimeError("no table derived from the ledger is registered (huzhu.reports)")
+    for table in _DERIVED:
+        table(rows, keys=keys, new_claims=new_claims)
+
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -98,7 +136,7 @@ def ledger_book(
         amount=delta,
         memo=memo[:200],
     )
-    summaries_apply_entry(entry)
+    _derived_take_in([(entry.claim_id, entry.amount, entry.created_at)])
     if claim.version_id is not None:
         _freeze([claim.version_id])
     return entry
@@ -129,7 +167,7 @@ def ledger_book_frame(
 ) -> int:
     """Book a frame of entries (`MOVES_SCHEMA`; rows with delta 0 are skipped) in one bulk
     statement, then the summaries and the versions. `keys` and `new_claims` let the summaries
-    skip lookups the caller already made (reports.services.summaries_apply_entries); `keys` may
+    skip lookups the caller already made (see DerivedTable); `keys` may
     be a function, called once the rows are on their way.
     Returns the number of entries written."""
     moves = moves.filter(pl.col("delta") != 0)
@@ -151,7 +189,7 @@ def ledger_book_frame(
     out.wait()
     if rows.height == 0:
         return 0
-    summaries_apply_entries(
+    _derived_take_in(
         moves.select("claim_id", pl.col("delta").alias("fen"), pl.lit(adapted).alias("created_at")),
         keys=known,
         new_claims=new_claims,

@@ -22,6 +22,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
+
+from django.db.models import Model, QuerySet
 
 from huzhu.protection import rules
 from huzhu.protection.models import (
@@ -34,7 +37,6 @@ from huzhu.protection.models import (
 )
 from huzhu.protection.plans import terms_of
 from huzhu.protection.reasons import DUPLICATE_STAY
-from huzhu.settlement.models import Settlement
 
 ZERO = Decimal("0.00")
 # Hand claims that are stays of the member: a reviewer approved them (and they are not yet the
@@ -111,6 +113,15 @@ def hand_facts(claim: Claim) -> rules.SettlementFacts:
     )
 
 
+def _settlements() -> QuerySet[Any]:
+    """The bureau's settlements (`settlement.Settlement`), reached through the claims' link to
+    them: the settlement app builds on this one (its import books through our ledger), so this
+    one does not import it."""
+    model = Claim._meta.get_field("settlement").related_model
+    assert isinstance(model, type) and issubclass(model, Model)
+    return model._default_manager.all()
+
+
 def member_stays(
     member_id: int, *, extra: Claim | None = None, unlimited: Claim | None = None
 ) -> MemberStays:
@@ -120,7 +131,7 @@ def member_stays(
     held to)."""
     free = unlimited.pk if unlimited is not None else None
     found = MemberStays(enrolments=enrolments_of(member_id), stays=[])
-    settlements = list(Settlement.objects.filter(member_id=member_id, reverses=""))
+    settlements = list(_settlements().filter(member_id=member_id, reverses=""))
     limits: dict[int, dict[int, Decimal]] = defaultdict(dict)
     for claim_id, spk, version_id, limit in Claim.objects.filter(
         settlement_id__in=[s.pk for s in settlements]
@@ -193,7 +204,8 @@ def _settlement_key(claim: Claim) -> str:
     if claim.settlement_id is None:
         return ""
     return (
-        Settlement.objects.filter(pk=claim.settlement_id)
+        _settlements()
+        .filter(pk=claim.settlement_id)
         .values_list("settlement_id", flat=True)
         .first()
         or ""

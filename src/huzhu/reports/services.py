@@ -1,9 +1,9 @@
 """Keeping the payout summaries equal to the ledger: applied as entries are written, rebuilt from
 scratch on demand. See `models.py` for what month, unit and person-times mean.
 
-Whoever writes `LedgerEntry` rows calls `summaries_apply_entries` (bulk) or
-`summaries_apply_entry` (one ORM-created entry) once for those entries, in the same
-transaction. `summaries_recount` rebuilds both tables from the raw ledger, and
+The ledger (`protection.ledger`, the only writer of `LedgerEntry` rows) calls
+`summaries_apply_entries` for every entry it books, in the same transaction: this app registers
+it there (`keep_in_step`, in `ReportsConfig.ready`). `summaries_recount` rebuilds both tables from the raw ledger, and
 `summaries_differences` says where the stored summaries disagree with a recount (none, unless a
 writer forgot to call in).
 """

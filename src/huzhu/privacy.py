@@ -1,5 +1,8 @@
 """Members' rights over their personal data (PIPL): a download of everything held about them,
-and erasure that anonymises the person but keeps every money record balanced."""
+and erasure that anonymises the person but keeps every money record balanced.
+
+It reads every domain's records of a member (claims, settlements, bookings…), so it sits above
+them all, beside the API that serves it, not in `members` (which the domains build on)."""
 
 from __future__ import annotations
 
@@ -14,10 +17,13 @@ from django.utils import timezone
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
+from huzhu.benefits.models import Booking
 from huzhu.core.aggregates import MoneySum
 from huzhu.core.errors import Forbidden, NotFound
 from huzhu.core.pii import vault
 from huzhu.members.models import Card, CardStatus, Member
+from huzhu.protection.models import Claim, Enrollment
+from huzhu.settlement.models import Settlement
 
 ERASED_NAME = "已注销会员"
 
@@ -39,8 +45,6 @@ def member_data_export(*, member: Member, actor: User) -> dict[str, Any]:
         "cards": list(member.cards.values("card_no", "status", "issued_at", "ended_at")),
     }
     if apps.is_installed("huzhu.protection"):
-        from huzhu.protection.models import Claim, Enrollment
-
         data["enrollments"] = list(
             Enrollment.objects.filter(member=member).values(
                 "version__plan__code", "version__period_start", "paid_on", "amount", "payer"
@@ -66,8 +70,6 @@ def member_data_export(*, member: Member, actor: User) -> dict[str, Any]:
             for c in claims
         ]
     if apps.is_installed("huzhu.benefits"):
-        from huzhu.benefits.models import Booking
-
         data["bookings"] = list(
             Booking.objects.filter(member=member).values(
                 "id", "activity__title", "status", "created_at"
@@ -102,8 +104,6 @@ def member_erase(*, member: Member, actor: User, reason: str) -> Member:
             status=CardStatus.CANCELLED, ended_at=timezone.now()
         )
         if apps.is_installed("huzhu.settlement"):
-            from huzhu.settlement.models import Settlement
-
             Settlement.objects.filter(member=member).update(
                 name="", id_hash="", id_cipher=v.encrypt("")
             )
