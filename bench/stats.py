@@ -225,7 +225,7 @@ def main() -> int:
     from django.db import connection
 
     from huzhu.accounts.models import Role
-    from huzhu.accounts.services import staff_create
+    from huzhu.members.logins import staff_create
     from huzhu.members.models import Organisation
     from huzhu.reports.selectors import payouts, payouts_recounted
     from huzhu.reports.services import summaries_recount

@@ -20,8 +20,9 @@ from django.db import connection
 from django.test import Client
 
 from huzhu.accounts.models import Role, User
-from huzhu.accounts.services import staff_create, token_issue
+from huzhu.accounts.services import token_issue
 from huzhu.core.idnumber import check_char
+from huzhu.members.logins import staff_create
 from huzhu.members.models import Member, Organisation
 from huzhu.members.services import member_create_or_update, org_create
 

@@ -75,7 +75,7 @@ def _die_at(point: str, nth: int) -> Any:
 
 def _setup_benefits(members: int, quota: int) -> dict[str, Any]:
     from huzhu.accounts.models import Role
-    from huzhu.accounts.services import staff_create
+    from huzhu.members.logins import staff_create
     from huzhu.members.models import Member
     from huzhu.members.roster import members_import
     from huzhu.members.services import org_root

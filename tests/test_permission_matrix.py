@@ -90,7 +90,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
-from huzhu.accounts.services import member_login, staff_create, token_create
+from huzhu.accounts.services import token_create
 from huzhu.benefits.models import Activity
 from huzhu.benefits.services import activity_create, booking_create, lottery_draw, voucher_code
 from huzhu.care.services import (
@@ -100,6 +100,7 @@ from huzhu.care.services import (
     care_visit_record,
     labour_model_create,
 )
+from huzhu.members.logins import member_login, staff_create
 from huzhu.members.services import card_issue, member_create_or_update
 from huzhu.protection.models import Enrollment, PaymentItem
 from huzhu.protection.payments import payment_run_create, payment_run_release

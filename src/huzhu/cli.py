@@ -235,7 +235,7 @@ def exporters() -> dict[str, Exporter]:
 
 
 def cmd_create_staff(args: argparse.Namespace) -> int:
-    from huzhu.accounts.services import staff_create
+    from huzhu.members.logins import staff_create
 
     staff_create(username=args.username, password=args.password, org_code=args.org, role=args.role)
     print(f"created {args.role} {args.username} at {args.org}")

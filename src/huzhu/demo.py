@@ -53,7 +53,7 @@ def demo_load_if_empty() -> bool:
 
 def demo_load() -> dict[str, int]:
     """Load the demo data set; running it again changes nothing that is already there."""
-    from huzhu.accounts.services import staff_create
+    from huzhu.members.logins import staff_create
     from huzhu.members.roster import members_import, orgs_import
     from huzhu.synth import generate_dataset
 

@@ -12,9 +12,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from huzhu.accounts.models import LoginThrottle, OneTimeCode, Role, User
-from huzhu.accounts.services import otp_request, otp_sign_in
 from huzhu.core import sms
 from huzhu.core.errors import DomainError
+from huzhu.members.logins import otp_request, otp_sign_in
 
 PHONE = "13812345678"
 

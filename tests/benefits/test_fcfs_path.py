@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from huzhu.accounts.models import ApiToken, Role
-from huzhu.accounts.services import _token_lookup
 from huzhu.audit.models import AuditEvent
 from huzhu.benefits.models import Booking, IdempotencyKey, Quota
+from huzhu.members.logins import _token_lookup
 from tests.benefits.conftest import make_activity
 
 

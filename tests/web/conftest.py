@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
-from huzhu.accounts.services import member_login
+from huzhu.members.logins import member_login
 from huzhu.members.models import Member
 from huzhu.members.services import card_issue
 from huzhu.protection.models import (

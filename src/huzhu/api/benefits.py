@@ -18,13 +18,14 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import Role, User
-from huzhu.accounts.selectors import orgs_visible_to, staff_scope_path
+from huzhu.accounts.selectors import staff_scope_path
 from huzhu.api.pagination import Paged
 from huzhu.benefits import rules, selectors, services
 from huzhu.benefits.models import Activity, Booking
 from huzhu.core.bounds import Day, Moment, Quota
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member
+from huzhu.members.selectors import orgs_visible_to
 from huzhu.members.services import member_find
 
 router = Router(tags=["benefits"])

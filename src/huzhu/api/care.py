@@ -13,13 +13,13 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import User
-from huzhu.accounts.selectors import members_visible_to, orgs_visible_to
 from huzhu.api.pagination import Paged, Rendered
 from huzhu.care import selectors, services
 from huzhu.care.models import CareBeneficiary, CareCampaign, CareLedgerEntry, CareVisit, LabourModel
 from huzhu.core.bounds import Day, MoneyOrZeroText, MoneyText, Quota, Year
 from huzhu.core.errors import NotFound
 from huzhu.members.models import Organisation
+from huzhu.members.selectors import members_visible_to, orgs_visible_to
 
 router = Router(tags=["care"])
 

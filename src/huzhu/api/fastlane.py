@@ -29,8 +29,8 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from huzhu.accounts.models import Role
-from huzhu.accounts.services import token_user
 from huzhu.core.errors import DomainError
+from huzhu.members.logins import token_user
 
 # Middleware that only acts on cookies, sessions or static files: nothing to do for a request
 # that carries a bearer token and no cookie (ninja's views are CSRF-exempt; their session

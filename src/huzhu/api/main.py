@@ -15,10 +15,10 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from huzhu.accounts.models import User
-from huzhu.accounts.services import token_user
 from huzhu.core.dbfaults import database_lost, drop_lost_connection
 from huzhu.core.errors import DomainError
 from huzhu.core.tabular import TableError
+from huzhu.members.logins import token_user
 
 
 class BearerAuth(HttpBearer):

@@ -13,13 +13,14 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import User
-from huzhu.accounts.selectors import members_visible_to, orgs_visible_to, roster_scope_path
+from huzhu.accounts.selectors import roster_scope_path
 from huzhu.api.pagination import Paged
 from huzhu.core.bounds import Day
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members import services
 from huzhu.members.models import Card, Member, Organisation
 from huzhu.members.roster import members_import, orgs_import
+from huzhu.members.selectors import members_visible_to, orgs_visible_to
 
 router = Router(tags=["members"])
 

@@ -14,13 +14,13 @@ from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from huzhu.accounts.models import ROSTER_ROLES, User
-from huzhu.accounts.selectors import orgs_visible_to
 from huzhu.api.members import _upload_bytes
 from huzhu.api.pagination import MAX_OFFSET, Paged, PageQuery
 from huzhu.core.bounds import Day, Year, parse_date
 from huzhu.core.downloads import attachment
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member, Organisation
+from huzhu.members.selectors import orgs_visible_to
 from huzhu.protection import payments, selectors, services
 from huzhu.protection.documents import document_download
 from huzhu.protection.models import (

@@ -15,12 +15,12 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import User
-from huzhu.accounts.selectors import orgs_visible_to
-from huzhu.accounts.services import token_user
 from huzhu.api.members import ImportOut, _upload_bytes
 from huzhu.api.pagination import Paged
 from huzhu.core.bounds import Day, Quota
 from huzhu.core.errors import DomainError, NotFound
+from huzhu.members.logins import token_user
+from huzhu.members.selectors import orgs_visible_to
 from huzhu.stations import geo, rules, selectors, services
 from huzhu.stations.hours import parse_hours
 from huzhu.stations.importer import stations_import

@@ -3,9 +3,9 @@ scratch on demand. See `models.py` for what month, unit and person-times mean.
 
 The ledger (`protection.ledger`, the only writer of `LedgerEntry` rows) calls
 `summaries_apply_entries` for every entry it books, in the same transaction: this app registers
-it there (`keep_in_step`, in `ReportsConfig.ready`). `summaries_recount` rebuilds both tables from the raw ledger, and
-`summaries_differences` says where the stored summaries disagree with a recount (none, unless a
-writer forgot to call in).
+it there (`keep_in_step`, in `ReportsConfig.ready`). `summaries_recount` rebuilds both tables
+from the raw ledger, and `summaries_differences` says where the stored summaries disagree with a
+recount (none, unless an entry was written past the ledger).
 """
 
 from __future__ import annotations

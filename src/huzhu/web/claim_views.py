@@ -20,13 +20,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
-from huzhu.accounts.selectors import members_visible_to
 from huzhu.core import idnumber
 from huzhu.core.downloads import attachment
 from huzhu.core.errors import DomainError
 from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members.models import Member
+from huzhu.members.selectors import members_visible_to
 from huzhu.protection import payments, selectors, services
 from huzhu.protection.documents import document_download
 from huzhu.protection.models import (

@@ -23,7 +23,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_READ_ROLES, ROSTER_ROLES, Role, User
-from huzhu.accounts.selectors import member_count, members_visible_to, orgs_visible_to
 from huzhu.audit.models import AuditEvent
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits.models import Activity
@@ -34,6 +33,7 @@ from huzhu.core.tabular import TableError
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Card, CardStatus
 from huzhu.members.roster import members_export, members_import
+from huzhu.members.selectors import member_count, members_visible_to, orgs_visible_to
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
 from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES

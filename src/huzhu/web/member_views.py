@@ -16,7 +16,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from huzhu.accounts.models import User
-from huzhu.accounts.services import otp_request, otp_sign_in
 from huzhu.accounts.throttle import throttle_address
 from huzhu.benefits import rules as benefit_rules
 from huzhu.benefits import selectors as benefits
@@ -25,6 +24,7 @@ from huzhu.benefits.models import HOLDING, LIVE, Booking, BookingStatus, Quota
 from huzhu.benefits.vouchers import short_code_shown
 from huzhu.core import bounds
 from huzhu.core.errors import DomainError
+from huzhu.members.logins import otp_request, otp_sign_in
 from huzhu.members.models import Card, CardStatus, Member
 from huzhu.protection.selectors import member_claims
 from huzhu.stations import geo

@@ -10,10 +10,11 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from huzhu.accounts.models import ROSTER_ROLES, Role, User
-from huzhu.accounts.selectors import orgs_visible_to, staff_scope_path
+from huzhu.accounts.selectors import staff_scope_path
 from huzhu.core.aggregates import MoneySum
 from huzhu.core.bounds import parse_date, parse_money, year_problem
 from huzhu.core.errors import DomainError
+from huzhu.members.selectors import orgs_visible_to
 from huzhu.protection.enrollments import contribution_statement
 from huzhu.protection.models import Enrollment, PlanVersion
 from huzhu.protection.plans import plan_version_update

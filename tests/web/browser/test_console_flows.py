@@ -10,9 +10,9 @@ import pytest
 import segno
 
 from huzhu.accounts.models import Role
-from huzhu.accounts.services import member_login
 from huzhu.benefits.models import Booking, BookingStatus
 from huzhu.benefits.services import booking_create, voucher_code, voucher_short_code
+from huzhu.members.logins import member_login
 from huzhu.members.models import Member
 from huzhu.web.models import JobStatus, SettlementJob
 from tests.benefits.conftest import make_activity

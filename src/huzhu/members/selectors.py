@@ -1,0 +1,23 @@
+"""Reads of the roster scoped to a login: the organisations and members of its subtree."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from huzhu.accounts.models import User
+from huzhu.accounts.selectors import roster_scope_path, staff_scope_path
+from huzhu.members.models import Member, Organisation
+
+
+def orgs_visible_to(user: User) -> QuerySet[Organisation]:
+    return Organisation.objects.filter(path__startswith=staff_scope_path(user))
+
+
+def members_visible_to(user: User) -> QuerySet[Member]:
+    """The roster of the user's subtree; Forbidden for roles that see no roster."""
+    return Member.objects.filter(unit__path__startswith=roster_scope_path(user))
+
+
+def member_count(user: User) -> int:
+    """How many members the user's subtree has: a figure for any staff role, not the roster."""
+    return Member.objects.filter(unit__path__startswith=staff_scope_path(user)).count()
