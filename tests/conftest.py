@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.services import token_issue
@@ -27,6 +29,14 @@ from huzhu.members.models import Member, Organisation
 from huzhu.members.services import member_create_or_update, org_create
 
 PASSWORD = "test-pass-2026!"
+
+# Property tests check rules, never speed (speed is measured in bench/): on a shared machine an
+# example may take longer than Hypothesis's default 200 ms deadline, or its data longer to
+# generate than the too_slow health check allows, and neither is a failure of the rules.
+hypothesis_settings.register_profile(
+    "huzhu", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("huzhu")
 PRODUCTION_HASHERS: list[str] = []
 
 

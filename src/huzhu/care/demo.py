@@ -21,19 +21,25 @@ SANITATION_GROUP = "北京环卫集团"
 
 
 def demo_load() -> dict[str, int]:
-    from huzhu.care.models import BeneficiaryKind, CareCampaign, LabourModel
+    from huzhu.care.models import CareCampaign, LabourModel
+
+    orgs = {o.code: o for o in Organisation.objects.filter(code__in=("BJ", "BJ02"))}
+    if len(orgs) < 2 or CareCampaign.objects.filter(code="XC-HDSN").exists():
+        return {"care campaigns created": 0, "labour models created": 0}
+    _winter_warmth(orgs["BJ02"])
+    _festival_visits(orgs["BJ"])
+    return {"care campaigns created": 2, "labour models created": LabourModel.objects.count()}
+
+
+def _winter_warmth(xicheng: Organisation) -> None:
+    """寒冬送暖: 300,000 yuan for Xicheng's vaccination and testing staff, two visits."""
+    from huzhu.care.models import BeneficiaryKind
     from huzhu.care.services import (
         BeneficiaryIn,
         care_allocation_create,
         care_campaign_create,
         care_visit_record,
-        labour_model_create,
     )
-
-    orgs = {o.code: o for o in Organisation.objects.filter(code__in=("BJ", "BJ02"))}
-    if len(orgs) < 2 or CareCampaign.objects.filter(code="XC-HDSN").exists():
-        return {"care campaigns created": 0, "labour models created": 0}
-    city, xicheng = orgs["BJ"], orgs["BJ02"]
 
     winter = care_campaign_create(
         actor=None,
@@ -77,6 +83,18 @@ def demo_load() -> dict[str, int]:
                 )
             ],
         )
+
+
+def _festival_visits(city: Organisation) -> None:
+    """两节慰问: the six labour models of the sanitation group, visited by the city union."""
+    from huzhu.care.models import BeneficiaryKind
+    from huzhu.care.services import (
+        BeneficiaryIn,
+        care_allocation_create,
+        care_campaign_create,
+        care_visit_record,
+        labour_model_create,
+    )
 
     models = [
         labour_model_create(
@@ -126,4 +144,3 @@ def demo_load() -> dict[str, int]:
             for lm in models
         ],
     )
-    return {"care campaigns created": 2, "labour models created": LabourModel.objects.count()}

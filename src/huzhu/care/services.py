@@ -275,33 +275,7 @@ def care_visit_record(
             created_by=actor,
         )
         for line in lines:
-            row = CareBeneficiary.objects.create(
-                visit=visit,
-                kind=line.kind,
-                member=line.member,
-                labour_model=line.labour_model,
-                name=line.name,
-                unit_name=line.unit_name,
-                headcount=line.headcount,
-                cash=line.cash,
-                goods=line.goods,
-                goods_quantity=line.goods_quantity,
-                goods_value=line.goods_value,
-            )
-            amount = line.cash + line.goods_value
-            if amount:
-                CareLedgerEntry.objects.create(
-                    campaign=locked,
-                    org=org,
-                    kind=EntryKind.SPENDING,
-                    amount=amount,
-                    occurred_on=visited_on,
-                    visit=visit,
-                    beneficiary=row,
-                    payee=line.name[:200],
-                    memo=line.goods[:300],
-                    created_by=actor,
-                )
+            _spend_line(visit, line, actor=actor)
         audit_record(
             actor=actor,
             action="care.visit_record",
@@ -312,6 +286,37 @@ def care_visit_record(
             beneficiaries=len(lines),
         )
     return visit
+
+
+def _spend_line(visit: CareVisit, line: BeneficiaryIn, *, actor: User | None) -> None:
+    """One line of a visit: the beneficiary, and the ledger entry of its cash and goods."""
+    row = CareBeneficiary.objects.create(
+        visit=visit,
+        kind=line.kind,
+        member=line.member,
+        labour_model=line.labour_model,
+        name=line.name,
+        unit_name=line.unit_name,
+        headcount=line.headcount,
+        cash=line.cash,
+        goods=line.goods,
+        goods_quantity=line.goods_quantity,
+        goods_value=line.goods_value,
+    )
+    amount = line.cash + line.goods_value
+    if amount:
+        CareLedgerEntry.objects.create(
+            campaign=visit.campaign,
+            org=visit.org,
+            kind=EntryKind.SPENDING,
+            amount=amount,
+            occurred_on=visit.visited_on,
+            visit=visit,
+            beneficiary=row,
+            payee=line.name[:200],
+            memo=line.goods[:300],
+            created_by=actor,
+        )
 
 
 def care_entry_reverse(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -187,6 +188,17 @@ def terms_of(version: PlanVersion) -> rules.VersionTerms:
     )
 
 
+@dataclass(frozen=True)
+class PlanFile:
+    """What a plan file says, checked: the plan, and the version's values as stored."""
+
+    code: str
+    name: str
+    benefit: str
+    period_start: date
+    values: dict[str, Any]  # period_end, contribution, payer, waiting_days, terms, review_above
+
+
 def plan_load_toml(
     data: bytes, *, file: str, actor: User | None = None
 ) -> tuple[PlanVersion, bool]:
@@ -194,6 +206,14 @@ def plan_load_toml(
 
     A version that has paid out is frozen: loading different terms for it is refused.
     """
+    found = _plan_file(data, file=file)
+    with transaction.atomic():
+        version, created = _version_save(found, file=file)
+        audit_record(actor=actor, action="plan.load", obj=version, file=file, created=created)
+    return version, created
+
+
+def _plan_file(data: bytes, *, file: str) -> PlanFile:
     try:
         doc = tomllib.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -238,48 +258,49 @@ def plan_load_toml(
         )
     except rules.RuleError as exc:
         raise DomainError("invalid_plan", f"{file}: {exc}") from None
+    values = {
+        "period_end": end,
+        "contribution": contribution,
+        "payer": payer,
+        "waiting_days": waiting,
+        "terms": terms,
+        "review_above": review_above,
+    }
+    return PlanFile(code=code, name=name, benefit=benefit, period_start=start, values=values)
 
-    with transaction.atomic():
-        plan, _ = Plan.objects.get_or_create(code=code, defaults={"name": name, "benefit": benefit})
-        if plan.benefit != benefit:
-            raise Conflict("benefit_changed", f"{file}: plan {code} is a {plan.benefit} plan")
-        if plan.name != name:
-            plan.name = name
-            plan.save(update_fields=["name"])
-        version = (
-            PlanVersion.objects.select_for_update().filter(plan=plan, period_start=start).first()
+
+def _version_save(found: PlanFile, *, file: str) -> tuple[PlanVersion, bool]:
+    """The plan and its version as the file says, unless the version is frozen."""
+    plan, _ = Plan.objects.get_or_create(
+        code=found.code, defaults={"name": found.name, "benefit": found.benefit}
+    )
+    if plan.benefit != found.benefit:
+        raise Conflict("benefit_changed", f"{file}: plan {found.code} is a {plan.benefit} plan")
+    if plan.name != found.name:
+        plan.name = found.name
+        plan.save(update_fields=["name"])
+    start, values = found.period_start, found.values
+    version = PlanVersion.objects.select_for_update().filter(plan=plan, period_start=start).first()
+    if version is None:
+        overlap = PlanVersion.objects.filter(
+            plan=plan, period_start__lte=values["period_end"], period_end__gte=start
         )
-        values = {
-            "period_end": end,
-            "contribution": contribution,
-            "payer": payer,
-            "waiting_days": waiting,
-            "terms": terms,
-            "review_above": review_above,
-        }
-        created = version is None
-        if version is None:
-            overlap = PlanVersion.objects.filter(
-                plan=plan, period_start__lte=end, period_end__gte=start
-            )
-            if overlap.exists():
-                raise Conflict("overlapping_version", f"{file}: overlaps {overlap.first()}")
-            version = PlanVersion.objects.create(plan=plan, period_start=start, **values)
-        else:
-            changed = any(
-                str(getattr(version, k)) != str(v) if k != "terms" else version.terms != v
-                for k, v in values.items()
-            )
-            if changed and version.frozen_at is not None:
-                raise Conflict(
-                    "version_frozen",
-                    f"{file}: {version} has paid out and is frozen; a change needs a new version",
-                )
-            for k, v in values.items():
-                setattr(version, k, v)
-            version.save()
-        audit_record(actor=actor, action="plan.load", obj=version, file=file, created=created)
-    return version, created
+        if overlap.exists():
+            raise Conflict("overlapping_version", f"{file}: overlaps {overlap.first()}")
+        return PlanVersion.objects.create(plan=plan, period_start=start, **values), True
+    changed = any(
+        str(getattr(version, k)) != str(v) if k != "terms" else version.terms != v
+        for k, v in values.items()
+    )
+    if changed and version.frozen_at is not None:
+        raise Conflict(
+            "version_frozen",
+            f"{file}: {version} has paid out and is frozen; a change needs a new version",
+        )
+    for k, v in values.items():
+        setattr(version, k, v)
+    version.save()
+    return version, False
 
 
 def plan_version_update(

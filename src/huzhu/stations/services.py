@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -204,32 +205,10 @@ def station_update(
     }
     if capacity is not _UNSET:
         given["capacity"] = _checked_capacity(capacity)
-    if actor is not None:
-        if not station_may_manage(actor, station):
-            raise Forbidden("forbidden", "you do not manage this station")
-        if actor.role not in STATION_ADMIN_ROLES:
-            refused = sorted(set(given) - OPERATOR_FIELDS)
-            if refused:
-                raise Forbidden("forbidden", f"an operator may not change {', '.join(refused)}")
-            if status == StationStatus.CLOSED:
-                raise Forbidden("forbidden", "an operator may suspend a station, not close it")
+    _check_may_change(actor, station, given)
     if org is not None:
         _check_admin(actor, org)
-    if (lat is None) != (lng is None):
-        raise DomainError("invalid_coordinates", "give lat and lng together", field="lat")
-    if lat is not None and lng is not None:
-        given["lat"], given["lng"] = _checked_point(lat, lng, crs)
-    if hours is not None or hours_exceptions is not None:
-        given["hours"], given["hours_exceptions"] = _checked_hours(
-            station.hours if hours is None else hours,
-            station.hours_exceptions if hours_exceptions is None else hours_exceptions,
-        )
-    if services is not None:
-        given["services"] = _checked_services(services)
-    if status is not None:
-        _checked_status(status)
-    if name is not None and not name.strip():
-        raise DomainError("required", "name is required", field="name")
+    given.update(_checked_changes(station, given, crs=crs))
     changed = {k: v for k, v in given.items() if getattr(station, k) != v}
     with transaction.atomic():
         for key, value in changed.items():
@@ -244,6 +223,44 @@ def station_update(
             fields=sorted(changed),
         )
     return station
+
+
+def _check_may_change(actor: User | None, station: Station, given: dict[str, object]) -> None:
+    """Operators may change OPERATOR_FIELDS of their own stations, and suspend or reopen one."""
+    if actor is None:
+        return
+    if not station_may_manage(actor, station):
+        raise Forbidden("forbidden", "you do not manage this station")
+    if actor.role not in STATION_ADMIN_ROLES:
+        refused = sorted(set(given) - OPERATOR_FIELDS)
+        if refused:
+            raise Forbidden("forbidden", f"an operator may not change {', '.join(refused)}")
+        if given.get("status") == StationStatus.CLOSED:
+            raise Forbidden("forbidden", "an operator may suspend a station, not close it")
+
+
+def _checked_changes(station: Station, given: dict[str, Any], *, crs: str) -> dict[str, Any]:
+    """The given values that need checking or converting, checked and converted."""
+    out: dict[str, Any] = {}
+    lat, lng = given.get("lat"), given.get("lng")
+    if (lat is None) != (lng is None):
+        raise DomainError("invalid_coordinates", "give lat and lng together", field="lat")
+    if lat is not None and lng is not None:
+        out["lat"], out["lng"] = _checked_point(lat, lng, crs)
+    hours, exceptions = given.get("hours"), given.get("hours_exceptions")
+    if hours is not None or exceptions is not None:
+        out["hours"], out["hours_exceptions"] = _checked_hours(
+            station.hours if hours is None else hours,
+            station.hours_exceptions if exceptions is None else exceptions,
+        )
+    if given.get("services") is not None:
+        out["services"] = _checked_services(given["services"])
+    if given.get("status") is not None:
+        _checked_status(given["status"])
+    name = given.get("name")
+    if name is not None and not str(name).strip():
+        raise DomainError("required", "name is required", field="name")
+    return out
 
 
 def station_operator_add(*, station: Station, user: User, actor: User | None) -> None:
