@@ -8,6 +8,7 @@ rows. A known `code` updates its station. Coordinates are GCJ-02 unless the `crs
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -168,6 +169,81 @@ def _checks(df: pl.DataFrame) -> dict[str, list[pl.Expr]]:
     return checks
 
 
+def _orgs_and_stations(
+    df: pl.DataFrame,
+) -> tuple[dict[str, Organisation], dict[str, dict[str, Any]]]:
+    """The organisations the rows name, and the stations already stored under their codes."""
+    orgs = {
+        o.code: o
+        for o in Organisation.objects.filter(
+            code__in=df["org_code"].drop_nulls().unique().to_list()
+        )
+    }
+    known = {
+        s["code"]: s
+        for s in Station.objects.filter(code__in=df["code"].drop_nulls().unique().to_list()).values(
+            "id", "org__path", *_FIELDS
+        )
+    }
+    return orgs, known
+
+
+def _row_values(
+    r: dict[str, Any],
+    *,
+    refuse: Callable[[str, str], None],
+    orgs: dict[str, Organisation],
+    scope: str,
+    existing: dict[str, Any] | None,
+    bad: Callable[[], bool],
+) -> tuple[Any, ...] | None:
+    """One row's station as stored (`_FIELDS`), or None after refusing what is wrong with it:
+    an organisation unknown or outside the importer's, a station of another organisation,
+    opening hours or services that do not parse. `bad` says whether the row has been refused
+    (by this or by the checks of its cells)."""
+    org = orgs.get(r["org_code"] or "")
+    if r["org_code"] and org is None:
+        refuse("org_code", f"unknown organisation {r['org_code']}")
+    elif org is not None and not org.path.startswith(scope):
+        refuse("org_code", f"{org.code} is outside your organisation")
+    if existing is not None and not existing["org__path"].startswith(scope):
+        refuse("code", f"station {r['code']} belongs to an organisation outside yours")
+    hours = None
+    try:
+        parse_week(r["hours"] or "")
+        try:
+            hours = parse_hours(r["hours"] or "", r["hours_exceptions"] or "")
+        except ValueError as exc:
+            refuse("hours_exceptions", str(exc))
+    except ValueError as exc:
+        refuse("hours", str(exc))
+    try:
+        services = rules.parse_services(r["services"] or "")
+    except ValueError as exc:
+        refuse("services", str(exc))
+        services = 0
+    if org is None or hours is None or bad():
+        return None
+    lat, lng = geo.to_wgs84(float(r["lat"]), float(r["lng"]), _CRS_WORDS[r["crs"] or "gcj02"])
+    return (
+        r["code"],
+        r["name"],
+        r["host"] or "",
+        org.pk,
+        r["address"],
+        r["district"] or "",
+        lat,
+        lng,
+        hours.weekly_text,
+        hours.exceptions_text,
+        services,
+        int(r["capacity"]) if r["capacity"] else None,
+        r["contact_name"] or "",
+        r["contact_phone"] or "",
+        _STATUS_WORDS[r["status"] or "active"],
+    )
+
+
 def stations_import(
     data: bytes,
     *,
@@ -200,66 +276,24 @@ def stations_import(
             bad_cells.add((row, header))
             bad_rows.add(row)
 
-    orgs = {
-        o.code: o
-        for o in Organisation.objects.filter(
-            code__in=df["org_code"].drop_nulls().unique().to_list()
-        )
-    }
-    known = {
-        s["code"]: s
-        for s in Station.objects.filter(code__in=df["code"].drop_nulls().unique().to_list()).values(
-            "id", "org__path", *_FIELDS
-        )
-    }
+    orgs, known = _orgs_and_stations(df)
     now = timezone.now()
     new_rows: list[tuple[Any, ...]] = []
     changed_rows: list[tuple[Any, ...]] = []
     unchanged = 0
     for r in df.iter_rows(named=True):
         row = int(r[tb.ROW])
-        org = orgs.get(r["org_code"] or "")
-        if r["org_code"] and org is None:
-            refuse(row, "org_code", f"unknown organisation {r['org_code']}")
-        elif org is not None and not org.path.startswith(scope):
-            refuse(row, "org_code", f"{org.code} is outside your organisation")
         existing = known.get(r["code"] or "")
-        if existing is not None and not existing["org__path"].startswith(scope):
-            refuse(row, "code", f"station {r['code']} belongs to an organisation outside yours")
-        hours = None
-        try:
-            parse_week(r["hours"] or "")
-            try:
-                hours = parse_hours(r["hours"] or "", r["hours_exceptions"] or "")
-            except ValueError as exc:
-                refuse(row, "hours_exceptions", str(exc))
-        except ValueError as exc:
-            refuse(row, "hours", str(exc))
-        try:
-            services = rules.parse_services(r["services"] or "")
-        except ValueError as exc:
-            refuse(row, "services", str(exc))
-            services = 0
-        if row in bad_rows or org is None or hours is None:
-            continue
-        lat, lng = geo.to_wgs84(float(r["lat"]), float(r["lng"]), _CRS_WORDS[r["crs"] or "gcj02"])
-        values = (
-            r["code"],
-            r["name"],
-            r["host"] or "",
-            org.pk,
-            r["address"],
-            r["district"] or "",
-            lat,
-            lng,
-            hours.weekly_text,
-            hours.exceptions_text,
-            services,
-            int(r["capacity"]) if r["capacity"] else None,
-            r["contact_name"] or "",
-            r["contact_phone"] or "",
-            _STATUS_WORDS[r["status"] or "active"],
+        values = _row_values(
+            r,
+            refuse=functools.partial(refuse, row),
+            orgs=orgs,
+            scope=scope,
+            existing=existing,
+            bad=lambda row=row: row in bad_rows,  # type: ignore[misc]
         )
+        if values is None:
+            continue
         if existing is None:
             new_rows.append((*values, "", 1, now, now))
         elif tuple(existing[f] for f in _FIELDS) == values:
@@ -273,15 +307,17 @@ def stations_import(
     report.skipped = len({e.row for e in report.errors})
     say("validated", df.height - report.skipped)
     with transaction.atomic():
-        report.created = bulk_insert(
-            Station._meta.db_table,
-            [*_FIELDS, "note", "qr_version", "created_at", "updated_at"],
-            new_rows,
-        )
-        report.updated = bulk_update(
-            Station._meta.db_table, "id", [*_FIELDS[1:], "updated_at"], changed_rows
-        )
+        _write(report, new_rows=new_rows, changed_rows=changed_rows)
         report.unchanged = unchanged
         report.audit(actor=actor, action="stations.import", scope=scope)
     say("written", report.created + report.updated)
     return report
+
+
+def _write(
+    report: ImportReport, *, new_rows: list[tuple[Any, ...]], changed_rows: list[tuple[Any, ...]]
+) -> None:
+    table = Station._meta.db_table
+    columns = [*_FIELDS, "note", "qr_version", "created_at", "updated_at"]
+    report.created = bulk_insert(table, columns, new_rows)
+    report.updated = bulk_update(table, "id", [*_FIELDS[1:], "updated_at"], changed_rows)
