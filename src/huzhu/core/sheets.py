@@ -12,8 +12,10 @@ type, prefixed with `'`. Numbers stay numbers: a Decimal, an int, and a plain de
 as `-100.00` in an amount column are data that no spreadsheet evaluates, and are written as they
 are.
 
-Files that are not for spreadsheets are written elsewhere, byte for byte: the backup archive's
-tables (a restore must give back the stored values) and the bulk `COPY` streams of core.bulk.
+Written elsewhere, byte for byte: the backup archive's tables (a restore must give back the
+stored values), the bulk `COPY` streams of core.bulk, and the synthetic data sets of `huzhu
+generate` (files to import, made from huzhu's own lists of names, units and hospitals: no text
+in them comes from anyone).
 """
 
 from __future__ import annotations
