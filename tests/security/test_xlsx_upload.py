@@ -52,6 +52,23 @@ def repacked(data: bytes, *, pad_sheet: int = 0, extra_parts: int = 0) -> bytes:
     return out.getvalue()
 
 
+def damaged(data: bytes, edits: list[tuple[bytes, bytes]]) -> bytes:
+    """`data` with each (old, new) replacement made once in its sheet."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                for old, new in edits:
+                    assert old in body
+                    body = body.replace(old, new, 1)
+            target.writestr(info.filename, body)
+    return out.getvalue()
+
+
 @pytest.fixture
 def bomb() -> bytes:
     """A roster of one good row that unpacks its sheet to 50 MB from about 50 KB."""
@@ -117,8 +134,34 @@ def test_a_workbook_with_a_huge_list_of_parts_is_refused(tree):
     data = repacked(workbook([new_id_number(), "孙丽", "U1"]), extra_parts=25_000)
     with pytest.raises(tb.TableError) as refused:
         members_import(data, file="parts.xlsx")
-    assert "parts.xlsx is refused: its list of parts is" in refused.value.errors[0].reason
+    assert "parts.xlsx is refused: its list of parts takes" in refused.value.errors[0].reason
     assert not Member.objects.exists()
+
+
+def _laughs() -> bytes:
+    """A billion laughs: ten entities, each ten of the one before (10^10 characters)."""
+    entities = [b'<!ENTITY e0 "ha">']
+    for n in range(1, 11):
+        entities.append(b'<!ENTITY e%d "%s">' % (n, (b"&e%d;" % (n - 1)) * 10))
+    return b"<!DOCTYPE worksheet [" + b"".join(entities) + b"]><worksheet"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        [(b"</sheetData>", b"<row><c")],  # not well-formed
+        [(b"<worksheet", _laughs()), (b'<c r="A1"', b'&e10;<c r="A1"')],
+    ],
+    ids=["not-well-formed", "billion-laughs"],
+)
+def test_a_damaged_workbook_is_a_400_naming_the_file_never_a_500(
+    tree, xicheng_admin, api_as, damage
+):
+    data = damaged(workbook([new_id_number(), "孙丽", "U1", 12345]), damage)
+    r = api_as(xicheng_admin).upload("/imports/members", "damaged.xlsx", data)
+    assert r.status_code == 400, r.content
+    (error,) = r.json()["error"]["details"]["errors"]
+    assert error["file"] == "damaged.xlsx" and "not a readable .xlsx workbook" in error["reason"]
 
 
 def test_huzhus_own_exports_pass_the_checks(tree, make_member, tmp_path):
@@ -135,19 +178,23 @@ def test_huzhus_own_exports_pass_the_checks(tree, make_member, tmp_path):
 
 
 def test_a_zero_padded_card_number_keeps_its_zeros_and_a_date_its_day(tree):
-    number = new_id_number()
+    first, second = new_id_number(), new_id_number()
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(HEADER)
-    sheet.append([number, "孙丽", "U1", 12345, dt.datetime(2019, 3, 8, 14, 30)])
+    sheet.append([first, "孙丽", "U1", 12345, dt.datetime(2019, 3, 8, 14, 30)])
+    sheet.append([second, "周强", "U1", 54321])
     sheet["D2"].number_format = "00000000"  # Excel shows 00012345
     buf = io.BytesIO()
     book.save(buf)
-    report = members_import(buf.getvalue(), file="roster.xlsx")
-    assert report.created == 1
-    member = Member.objects.get()
+    # The second card number names a style the workbook lacks: Excel shows it as General.
+    data = damaged(buf.getvalue(), [(b'<c r="D3"', b'<c r="D3" s="9999"')])
+    report = members_import(data, file="roster.xlsx")
+    assert report.created == 2
+    member = Member.objects.get(name="孙丽")
     assert Card.objects.get(member=member).card_no == "00012345"
     assert member.joined_on == dt.date(2019, 3, 8)
+    assert Card.objects.get(member__name="周强").card_no == "54321"
 
 
 CELLS = [

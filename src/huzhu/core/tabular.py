@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -174,26 +177,49 @@ def _zip_directory_size(data: bytes) -> int | None:
     return size
 
 
+# What a damaged or hostile workbook raises while it is opened or read: a part that fails its CRC
+# check or is missing, XML that is not well-formed or expands too far (ParseError is a
+# SyntaxError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    KeyError,
+    IndexError,
+    OSError,
+    EOFError,
+    ValueError,
+    SyntaxError,
+)
+
+
+def _unreadable(exc: BaseException, file: str) -> TableError:
+    return TableError([RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)])
+
+
 def xlsx_check(data: bytes, file: str) -> None:
     """Refuse a workbook whose parts would unpack to more than HUZHU_XLSX_MAX_BYTES together, or
     with a part that unpacks to more than HUZHU_XLSX_MAX_RATIO times its packed size (a zip
     bomb), before anything unpacks it: TableError naming the file."""
-    import zipfile
-
     from django.conf import settings
 
     directory = _zip_directory_size(data)
     if directory is not None and directory > MAX_ZIP_DIRECTORY:
         raise TableError(
-            [RowError(0, "", f"{file} is refused: its list of parts is {directory:,} bytes", file)]
+            [
+                RowError(
+                    0,
+                    "",
+                    f"{file} is refused: its list of parts takes {directory:,} bytes "
+                    f"(at most {MAX_ZIP_DIRECTORY:,})",
+                    file,
+                )
+            ]
         )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             parts = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise TableError(
-            [RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)]
-        ) from None
+    except _UNREADABLE as exc:
+        raise _unreadable(exc, file) from None
     max_bytes, max_ratio = settings.HUZHU_XLSX_MAX_BYTES, settings.HUZHU_XLSX_MAX_RATIO
     errors: list[RowError] = []
     for part in parts:
@@ -223,58 +249,64 @@ def xlsx_check(data: bytes, file: str) -> None:
 
 
 def _read_xlsx(data: bytes, file: str) -> tuple[list[str], list[list[str | None]]]:
-    from zipfile import BadZipFile
-
     import openpyxl
 
     xlsx_check(data, file)
     try:
         # Read-only: rows are parsed as they are read, never the whole sheet at once.
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise TableError(
-            [RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)]
-        ) from None
+    except _UNREADABLE as exc:
+        raise _unreadable(exc, file) from None
     try:
-        sheet = book.worksheets[0]
-        declared = sheet.max_column or 0
-        if declared > MAX_COLUMNS:
-            raise TableError(
-                [RowError(1, "", f"too many columns ({declared} > {MAX_COLUMNS})", file)]
-            )
-        rows = sheet.iter_rows(max_col=MAX_COLUMNS + 1)
-        try:
-            header_cells = tuple(c.value for c in next(rows))
-        except StopIteration:
-            raise TableError([RowError(1, "", "the first sheet is empty", file)]) from None
-        # iter_rows pads to max_col; the header ends at its last filled cell.
-        while header_cells and header_cells[-1] is None:
-            header_cells = header_cells[:-1]
-        if len(header_cells) > MAX_COLUMNS:
-            raise TableError(
-                [RowError(1, "", f"too many columns ({len(header_cells)} > {MAX_COLUMNS})", file)]
-            )
-        width = len(header_cells)
-        headers = [str(h).strip() if h is not None else "" for h in header_cells]
-        body: list[list[str | None]] = []
-        limit = max_rows()
-        for number, cells in enumerate(rows, start=2):
-            if number - 1 > limit:
-                raise TableError([RowError(number, "", f"more than {limit:,} rows", file)])
-            texts: list[str | None] = []
-            for col, cell in enumerate(cells[:width]):
-                value = cell.value
-                if isinstance(value, str) and value.strip().startswith("="):
-                    raise TableError(
-                        [RowError(number, headers[col], "formulas are not accepted", file)]
-                    )
-                number_format = cell.number_format if isinstance(value, int | float) else None
-                texts.append(_cell_text(value, number_format))
-            texts.extend([None] * (width - len(texts)))
-            body.append(texts)
-        return headers, body
+        return _xlsx_rows(book.worksheets[0], file)
+    except _UNREADABLE as exc:
+        raise _unreadable(exc, file) from None
     finally:
         book.close()
+
+
+def _number_format(cell: Any) -> str | None:
+    try:
+        return str(cell.number_format)
+    except IndexError:  # a style the workbook lacks: Excel shows the number as General
+        return None
+
+
+def _xlsx_rows(sheet: Any, file: str) -> tuple[list[str], list[list[str | None]]]:
+    declared = sheet.max_column or 0
+    if declared > MAX_COLUMNS:
+        raise TableError([RowError(1, "", f"too many columns ({declared} > {MAX_COLUMNS})", file)])
+    rows = sheet.iter_rows(max_col=MAX_COLUMNS + 1)
+    try:
+        header_cells = tuple(c.value for c in next(rows))
+    except StopIteration:
+        raise TableError([RowError(1, "", "the first sheet is empty", file)]) from None
+    # iter_rows pads to max_col; the header ends at its last filled cell.
+    while header_cells and header_cells[-1] is None:
+        header_cells = header_cells[:-1]
+    if len(header_cells) > MAX_COLUMNS:
+        raise TableError(
+            [RowError(1, "", f"too many columns ({len(header_cells)} > {MAX_COLUMNS})", file)]
+        )
+    width = len(header_cells)
+    headers = [str(h).strip() if h is not None else "" for h in header_cells]
+    body: list[list[str | None]] = []
+    limit = max_rows()
+    for number, cells in enumerate(rows, start=2):
+        if number - 1 > limit:
+            raise TableError([RowError(number, "", f"more than {limit:,} rows", file)])
+        texts: list[str | None] = []
+        for col, cell in enumerate(cells[:width]):
+            value = cell.value
+            if isinstance(value, str) and value.strip().startswith("="):
+                raise TableError(
+                    [RowError(number, headers[col], "formulas are not accepted", file)]
+                )
+            number_format = _number_format(cell) if isinstance(value, int | float) else None
+            texts.append(_cell_text(value, number_format))
+        texts.extend([None] * (width - len(texts)))
+        body.append(texts)
+    return headers, body
 
 
 def _read_csv(data: bytes, file: str) -> pl.DataFrame:
