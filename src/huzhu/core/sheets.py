@@ -56,9 +56,7 @@ def csv_cell(value: object) -> object:
         return "'" + value if starts_like_formula(value) else value
     if isinstance(value, int | Decimal | float):  # bool too: csv writes True / False
         return value
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return csv_cell(str(value))  # lazy translations and anything else: text
+    return csv_cell(str(value))  # dates, lazy translations and anything else: their text
 
 
 class CsvWriter:
