@@ -137,6 +137,11 @@ if os.environ.get("HUZHU_TLS") == "1":
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 HUZHU_MAX_UPLOAD_BYTES = int(os.environ.get("HUZHU_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
+# An uploaded .xlsx (a zip) is refused before it is opened when its parts would unpack to more
+# than HUZHU_XLSX_MAX_BYTES together (1 GiB: a sheet of Excel's 1,048,576 rows of a roster), or
+# one part to more than HUZHU_XLSX_MAX_RATIO times its packed size (huzhu's own exports: 7 to 12).
+HUZHU_XLSX_MAX_BYTES = int_setting("HUZHU_XLSX_MAX_BYTES", 1024**3, minimum=1, maximum=2**40)
+HUZHU_XLSX_MAX_RATIO = int_setting("HUZHU_XLSX_MAX_RATIO", 100, minimum=1, maximum=100_000)
 
 LOGGING = {
     "version": 1,

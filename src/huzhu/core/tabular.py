@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -103,17 +106,38 @@ def decode_csv_bytes(data: bytes, file: str) -> str:
             ) from None
 
 
-def _cell_text(value: object) -> str | None:
+# A number format that pads with zeros: `00000000` shows 12345 as 00012345 (a card number, a
+# unit code typed as a number). Colour and locale tags (`[Red]`, `[$-804]`) and leading `#`s
+# show no zeros; the zeros counted are the digits shown.
+_ZERO_PADDED = re.compile(r"(?:\[[^\]]*\])*#*(0+)")
+
+
+def _padded(value: int | float, number_format: str | None) -> str | None:
+    """An integer as a zero-padded format shows it (at least two zeros), else None. Only whole
+    numbers: a fraction shown rounded would change an amount, so it is read as it is."""
+    if not number_format or (isinstance(value, float) and not value.is_integer()):
+        return None
+    match = _ZERO_PADDED.fullmatch(number_format.split(";", 1)[0].strip())
+    if match is None or len(match.group(1)) < 2 or abs(value) >= 1e15:
+        return None
+    whole = int(value)
+    return ("-" if whole < 0 else "") + str(abs(whole)).zfill(len(match.group(1)))
+
+
+def _cell_text(value: object, number_format: str | None = None) -> str | None:
+    """A cell's value as text, as Excel shows it where that matters: zero-padded numbers keep
+    their zeros, whole numbers have no `.0`, and a date cell is its date (a time of day in it,
+    as Excel keeps for a date typed with one, is dropped)."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
+        return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, int | float) and (shown := _padded(value, number_format)) is not None:
+        return shown
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
@@ -122,55 +146,167 @@ def _cell_text(value: object) -> str | None:
     return text or None
 
 
-def _read_xlsx(data: bytes, file: str) -> tuple[list[str], list[list[str | None]]]:
-    from zipfile import BadZipFile
+# An .xlsx is a zip, checked before anything unpacks it: once a 300 KB file unpacked to 3 GB in a
+# worker. Its parts' declared sizes are what zipfile unpacks at most (a part that unpacks to more
+# fails its CRC check), so they bound the work.
+_ZIP_END = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_END = b"PK\x06\x06"
+# The directory of a workbook's parts is a few KB; zipfile makes an object per entry, so a
+# directory of millions of empty entries would fill memory before any size could be checked.
+MAX_ZIP_DIRECTORY = 1024 * 1024
+# Parts smaller than this unpacked are not held to the ratio: they cannot hurt, and small
+# repetitive parts compress well.
+RATIO_FROM_BYTES = 1024 * 1024
 
+
+def _zip_directory_size(data: bytes) -> int | None:
+    """The size of the zip's central directory as zipfile finds it (the end record, or the
+    ZIP64 end record before its locator); None without an end record (zipfile then refuses)."""
+    end = len(data) - 22
+    if not (end >= 0 and data[end : end + 4] == _ZIP_END and data[-2:] == b"\x00\x00"):
+        end = data.rfind(_ZIP_END, max(0, len(data) - 22 - 0xFFFF))
+        if end < 0 or len(data) < end + 22:
+            return None
+    size = int.from_bytes(data[end + 12 : end + 16], "little")
+    locator = end - 20
+    if locator >= 56 and data[locator : locator + 4] == _ZIP64_LOCATOR:
+        record = locator - 56
+        if data[record : record + 4] == _ZIP64_END:
+            size = int.from_bytes(data[record + 40 : record + 48], "little")
+    return size
+
+
+# What a damaged or hostile workbook raises while it is opened or read: a part that fails its CRC
+# check or is missing, XML that is not well-formed or expands too far (ParseError is a
+# SyntaxError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    KeyError,
+    IndexError,
+    OSError,
+    EOFError,
+    ValueError,
+    SyntaxError,
+)
+
+
+def _unreadable(exc: BaseException, file: str) -> TableError:
+    return TableError([RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)])
+
+
+def xlsx_check(data: bytes, file: str) -> None:
+    """Refuse a workbook whose parts would unpack to more than HUZHU_XLSX_MAX_BYTES together, or
+    with a part that unpacks to more than HUZHU_XLSX_MAX_RATIO times its packed size (a zip
+    bomb), before anything unpacks it: TableError naming the file."""
+    from django.conf import settings
+
+    directory = _zip_directory_size(data)
+    if directory is not None and directory > MAX_ZIP_DIRECTORY:
+        raise TableError(
+            [
+                RowError(
+                    0,
+                    "",
+                    f"{file} is refused: its list of parts takes {directory:,} bytes "
+                    f"(at most {MAX_ZIP_DIRECTORY:,})",
+                    file,
+                )
+            ]
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except _UNREADABLE as exc:
+        raise _unreadable(exc, file) from None
+    max_bytes, max_ratio = settings.HUZHU_XLSX_MAX_BYTES, settings.HUZHU_XLSX_MAX_RATIO
+    errors: list[RowError] = []
+    for part in parts:
+        if part.file_size > RATIO_FROM_BYTES and part.file_size > max_ratio * part.compress_size:
+            ratio = part.file_size // max(1, part.compress_size)
+            errors.append(
+                RowError(
+                    0,
+                    "",
+                    f"{file} is refused as a zip bomb: its part {part.filename[:100]} would "
+                    f"unpack to {ratio:,} times its packed size (at most {max_ratio:,})",
+                    file,
+                )
+            )
+    total = sum(part.file_size for part in parts)
+    if total > max_bytes:
+        errors.append(
+            RowError(
+                0,
+                "",
+                f"{file} is refused: it would unpack to {total:,} bytes (at most {max_bytes:,})",
+                file,
+            )
+        )
+    if errors:
+        raise TableError(errors)
+
+
+def _read_xlsx(data: bytes, file: str) -> tuple[list[str], list[list[str | None]]]:
     import openpyxl
 
+    xlsx_check(data, file)
     try:
+        # Read-only: rows are parsed as they are read, never the whole sheet at once.
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise TableError(
-            [RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)]
-        ) from None
+    except _UNREADABLE as exc:
+        raise _unreadable(exc, file) from None
     try:
-        sheet = book.worksheets[0]
-        declared = sheet.max_column or 0
-        if declared > MAX_COLUMNS:
-            raise TableError(
-                [RowError(1, "", f"too many columns ({declared} > {MAX_COLUMNS})", file)]
-            )
-        rows = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1)
-        try:
-            header_cells = next(rows)
-        except StopIteration:
-            raise TableError([RowError(1, "", "the first sheet is empty", file)]) from None
-        # iter_rows pads to max_col; the header ends at its last filled cell.
-        header_cells = tuple(header_cells)
-        while header_cells and header_cells[-1] is None:
-            header_cells = header_cells[:-1]
-        if len(header_cells) > MAX_COLUMNS:
-            raise TableError(
-                [RowError(1, "", f"too many columns ({len(header_cells)} > {MAX_COLUMNS})", file)]
-            )
-        width = len(header_cells)
-        headers = [str(h).strip() if h is not None else "" for h in header_cells]
-        body: list[list[str | None]] = []
-        limit = max_rows()
-        for number, cells in enumerate(rows, start=2):
-            if number - 1 > limit:
-                raise TableError([RowError(number, "", f"more than {limit:,} rows", file)])
-            texts = [_cell_text(v) for v in cells[:width]]
-            for col, text in enumerate(texts):
-                if text is not None and text.startswith("=") and isinstance(cells[col], str):
-                    raise TableError(
-                        [RowError(number, headers[col], "formulas are not accepted", file)]
-                    )
-            texts.extend([None] * (width - len(texts)))
-            body.append(texts)
-        return headers, body
+        return _xlsx_rows(book.worksheets[0], file)
+    except _UNREADABLE as exc:
+        raise _unreadable(exc, file) from None
     finally:
         book.close()
+
+
+def _number_format(cell: Any) -> str | None:
+    try:
+        return str(cell.number_format)
+    except IndexError:  # a style the workbook lacks: Excel shows the number as General
+        return None
+
+
+def _xlsx_rows(sheet: Any, file: str) -> tuple[list[str], list[list[str | None]]]:
+    declared = sheet.max_column or 0
+    if declared > MAX_COLUMNS:
+        raise TableError([RowError(1, "", f"too many columns ({declared} > {MAX_COLUMNS})", file)])
+    rows = sheet.iter_rows(max_col=MAX_COLUMNS + 1)
+    try:
+        header_cells = tuple(c.value for c in next(rows))
+    except StopIteration:
+        raise TableError([RowError(1, "", "the first sheet is empty", file)]) from None
+    # iter_rows pads to max_col; the header ends at its last filled cell.
+    while header_cells and header_cells[-1] is None:
+        header_cells = header_cells[:-1]
+    if len(header_cells) > MAX_COLUMNS:
+        raise TableError(
+            [RowError(1, "", f"too many columns ({len(header_cells)} > {MAX_COLUMNS})", file)]
+        )
+    width = len(header_cells)
+    headers = [str(h).strip() if h is not None else "" for h in header_cells]
+    body: list[list[str | None]] = []
+    limit = max_rows()
+    for number, cells in enumerate(rows, start=2):
+        if number - 1 > limit:
+            raise TableError([RowError(number, "", f"more than {limit:,} rows", file)])
+        texts: list[str | None] = []
+        for col, cell in enumerate(cells[:width]):
+            value = cell.value
+            if isinstance(value, str) and value.strip().startswith("="):
+                raise TableError(
+                    [RowError(number, headers[col], "formulas are not accepted", file)]
+                )
+            number_format = _number_format(cell) if isinstance(value, int | float) else None
+            texts.append(_cell_text(value, number_format))
+        texts.extend([None] * (width - len(texts)))
+        body.append(texts)
+    return headers, body
 
 
 def _read_csv(data: bytes, file: str) -> pl.DataFrame:

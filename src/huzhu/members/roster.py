@@ -6,8 +6,6 @@ good, or the caller asked to keep the valid rows. Writes are one bulk statement 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,7 +18,7 @@ from django.utils import timezone
 from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
-from huzhu.core import idnumber
+from huzhu.core import idnumber, sheets
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update, lookup_many
 from huzhu.core.errors import Forbidden
@@ -593,31 +591,22 @@ def members_export(out: Path, *, actor: User | None = None, reason: str = "roste
 
 def write_rows(out: Path, header: list[str], rows: list[list[object]]) -> None:
     """Write a table as .xlsx (first sheet, text cells for codes) or UTF-8 CSV with BOM, all or
-    nothing (core.files.atomic_write: a full disk leaves the earlier file at `out` as it was)."""
+    nothing (core.files.atomic_write: a full disk leaves the earlier file at `out` as it was).
+    Cells go through core.sheets: no name can become a formula."""
     if out.suffix.lower() == ".xlsx":
-        import openpyxl
-
-        book = openpyxl.Workbook(write_only=True)
-        sheet = book.create_sheet()
-        sheet.append(header)
-        for row in rows:
-            sheet.append([str(c) if c is not None else None for c in row])
         # Built in memory (compressed, far smaller than `rows`): openpyxl cannot clean up after
         # a write that fails half-way into a file.
-        data = io.BytesIO()
-        book.save(data)
+        data = sheets.xlsx_bytes(
+            header, ([str(c) if c is not None else None for c in row] for row in rows)
+        )
         with atomic_write(out, binary=True) as fh:
-            fh.write(data.getbuffer())
+            fh.write(data)
     else:
         with atomic_write(out, encoding="utf-8-sig") as fh:
-            writer = csv.writer(fh)
+            writer = sheets.csv_writer(fh)
             writer.writerow(header)
             writer.writerows(rows)
 
 
 def to_csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue().encode("utf-8")
+    return sheets.csv_text(header, rows).encode("utf-8")

@@ -20,7 +20,6 @@ claim's paid net is ever negative.
 
 from __future__ import annotations
 
-import csv
 import io
 import secrets
 from collections import defaultdict
@@ -34,7 +33,7 @@ from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
 from huzhu.audit.services import audit_record
-from huzhu.core import locking
+from huzhu.core import locking, sheets
 from huzhu.core import tabular as tb
 from huzhu.core.aggregates import MoneySum
 from huzhu.core.bounds import MAX_MONEY
@@ -292,10 +291,11 @@ def _require_released(run: PaymentRun) -> None:
 
 def payment_run_csv(run: PaymentRun) -> bytes:
     """The bank transfer file: card number, name, amount, reference; UTF-8 with a BOM (Excel).
-    Only of a released run (409 `not_released`)."""
+    Only of a released run (409 `not_released`). Cells through core.sheets: a member's name is
+    never a formula; amounts are numbers."""
     _require_released(run)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = sheets.csv_writer(out, lineterminator="\n")
     writer.writerow(BANK_FILE_HEADER)
     for card_no, name, amount, reference in run.items.order_by("reference").values_list(
         "card_no", "member__name", "amount", "reference"

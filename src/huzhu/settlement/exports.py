@@ -7,13 +7,13 @@ whose stay the bureau has not sent (yet) under its own key: its `settlement_id` 
 
 from __future__ import annotations
 
-import csv
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.db import connection
 
+from huzhu.core import sheets
 from huzhu.core.files import atomic_write
 from huzhu.core.pii import vault
 from huzhu.members.models import Member
@@ -81,10 +81,11 @@ def payout_rows(plan_code: str | None = None) -> list[list[str]]:
 
 
 def payouts_export(out: Path, *, plan_code: str | None = None) -> int:
-    """Write the payouts CSV, all or nothing (core.files.atomic_write)."""
+    """Write the payouts CSV, all or nothing (core.files.atomic_write); cells through
+    core.sheets, so a settlement id from the bureau's file is never a formula."""
     rows = payout_rows(plan_code)
     with atomic_write(out) as fh:
-        writer = csv.writer(fh)
+        writer = sheets.csv_writer(fh)
         writer.writerow(PAYOUT_HEADER)
         writer.writerows(rows)
     return len(rows)

@@ -3,7 +3,6 @@ huzhu.accounts.selectors; every write goes through a domain service."""
 
 from __future__ import annotations
 
-import csv
 import io
 import tempfile
 from datetime import date
@@ -26,7 +25,7 @@ from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_READ_ROLES, ROSTER_ROL
 from huzhu.audit.models import AuditEvent
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits.models import Activity
-from huzhu.core import bounds, idnumber
+from huzhu.core import bounds, idnumber, sheets
 from huzhu.core.errors import DomainError
 from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
@@ -306,11 +305,12 @@ def settlement_job(request: HttpRequest, user: User, job_id: int) -> HttpRespons
 @staff_required()
 @_settlement_staff_only
 def settlement_job_csv(request: HttpRequest, user: User, job_id: int) -> HttpResponse:
-    """The job's report as CSV (UTF-8 with BOM, as Excel opens it): figures, then every error."""
+    """The job's report as CSV (UTF-8 with BOM, as Excel opens it): figures, then every error.
+    Cells through core.sheets: the file's name and its headers are the uploader's text."""
     job = _job(job_id)
     report = job.report or {}
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = sheets.csv_writer(buf)
     w.writerow([_("项目"), _("值")])
     w.writerow([_("文件"), job.file_name])
     w.writerow([_("状态"), job.get_status_display()])
