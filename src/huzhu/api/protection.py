@@ -476,49 +476,25 @@ def file_claim(
     if member is None:
         raise NotFound("member")
     if disability_grade is not None and disability_grade.strip():
-        return Status(
-            201,
-            _detail(
-                _claim(
-                    request,
-                    _file_disability(
-                        request,
-                        member=member,
-                        plan_code=plan_code,
-                        period_start=period_start,
-                        grade=disability_grade,
-                        event_date=event_date,
-                        requested=requested,
-                        description=description,
-                        documents=documents,
-                    ).pk,
-                )
-            ),
+        claim = _file_disability(
+            request,
+            member=member,
+            plan_code=plan_code,
+            period_start=period_start,
+            grade=disability_grade,
+            event_date=event_date,
+            requested=requested,
+            description=description,
+            documents=documents,
         )
+        return Status(201, _detail(_claim(request, claim.pk)))
     admitted = next((d for d in (admitted_on, event_date) if d and d.strip()), None)
-    if period_start is not None and period_start.strip():
-        version = _version(plan_code, parse_date(period_start, "period_start"))
-    else:
-        day = parse_date(admitted, "admitted_on") if admitted else None
-        if day is None:
-            raise DomainError(
-                "required", "admitted_on: the date of admission is required", field="admitted_on"
-            )
-        enrolment = (
-            Enrollment.objects.select_related("version__plan")
-            .filter(
-                member=member,
-                version__plan__code=plan_code,
-                version__period_start__lte=day,
-                version__period_end__gte=day,
-            )
-            .first()
+    day = parse_date(admitted, "admitted_on") if admitted else None
+    if day is None and not (period_start and period_start.strip()):
+        raise DomainError(
+            "required", "admitted_on: the date of admission is required", field="admitted_on"
         )
-        if enrolment is None:
-            raise DomainError(
-                "not_enrolled", f"the member has no {plan_code} version covering {day}"
-            )
-        version = enrolment.version
+    version = _claim_version(member, plan_code=plan_code, period_start=period_start, day=day)
     stay = services.stay_from_input(
         version=version,
         admitted_on=admitted_on,
@@ -544,6 +520,28 @@ def file_claim(
     return Status(201, _detail(_claim(request, claim.pk)))
 
 
+def _claim_version(
+    member: Member, *, plan_code: str, period_start: str | None, day: dt.date | None
+) -> PlanVersion:
+    """The version a claim is filed under: the one starting `period_start`, or else the
+    member's enrolled version of the plan covering `day` (the admission or the accident)."""
+    if period_start is not None and period_start.strip():
+        return _version(plan_code, parse_date(period_start, "period_start"))
+    enrolment = (
+        Enrollment.objects.select_related("version__plan")
+        .filter(
+            member=member,
+            version__plan__code=plan_code,
+            version__period_start__lte=day,
+            version__period_end__gte=day,
+        )
+        .first()
+    )
+    if enrolment is None:
+        raise DomainError("not_enrolled", f"the member has no {plan_code} version covering {day}")
+    return enrolment.version
+
+
 def _file_disability(
     request: HttpRequest,
     *,
@@ -559,24 +557,7 @@ def _file_disability(
     """A disability claim (伤残): the grade and the accident's date (`event_date`), under the
     version starting `period_start` or the member's version of the plan covering that date."""
     day = parse_date(event_date, "event_date")
-    if period_start is not None and period_start.strip():
-        version = _version(plan_code, parse_date(period_start, "period_start"))
-    else:
-        enrolment = (
-            Enrollment.objects.select_related("version__plan")
-            .filter(
-                member=member,
-                version__plan__code=plan_code,
-                version__period_start__lte=day,
-                version__period_end__gte=day,
-            )
-            .first()
-        )
-        if enrolment is None:
-            raise DomainError(
-                "not_enrolled", f"the member has no {plan_code} version covering {day}"
-            )
-        version = enrolment.version
+    version = _claim_version(member, plan_code=plan_code, period_start=period_start, day=day)
     return services.claim_file_disability(
         actor=actor(request),
         member=member,
