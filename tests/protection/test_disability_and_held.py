@@ -339,6 +339,34 @@ def test_a_reversal_of_a_held_stay_updates_the_held_claim_instead_of_paying(held
     )
 
 
+def test_a_paid_stay_lifted_above_the_threshold_keeps_its_payout_and_the_rest_waits(
+    held_plan, bureau, approve_fully
+):
+    """P4 is paid 1,800.00 (all that was left of the cap) at once; when P1 is reversed, the
+    rules give P4 5,400.00, above `review_above`: what was paid stays paid, the increase waits
+    for a reviewer, and approval pays the difference once."""
+    bureau(
+        ("P1", "2026-02-02", "2026-02-02", "40000.00"),  # 22,400.00, held
+        ("P2", "2026-03-03", "2026-03-03", "40000.00"),  # 24,000.00, held
+        ("P3", "2026-04-04", "2026-04-04", "3000.00"),  # 1,800.00, paid
+        ("P4", "2026-05-05", "2026-05-05", "9000.00"),  # 1,800.00 (the cap), paid
+    )
+    p4 = Claim.objects.get(settlement__settlement_id="P4", version=held_plan)
+    assert (p4.state, booked(p4)) == ("approved", Decimal("1800.00"))
+    bureau(("XP1", "2026-02-02", "2026-02-02", "0", "P1"), file="reversal.csv")
+    p4.refresh_from_db()
+    assert (p4.state, p4.held_amount, booked(p4)) == (
+        "held",
+        Decimal("5400.00"),
+        Decimal("1800.00"),
+    )
+    row = next(r for r in payout_rows() if r[0] == "P4" and r[2] == "ZH")
+    assert row[4:] == ["1800.00", ""]  # what is paid; the reason is empty when something is
+    approve_fully(p4)
+    p4.refresh_from_db()
+    assert (p4.state, booked(p4)) == ("approved", Decimal("5400.00"))
+
+
 def test_statistics_count_held_amounts_and_disability_payouts_apart(
     held_plan, bureau, api_as, city_admin, disability, approve_fully
 ):
@@ -387,7 +415,9 @@ def test_after_approval_the_export_equals_the_export_without_a_threshold(
             sid, day, _amount = rows[0]
             send(("X" + sid, day, day, "0", sid), file="reversal.csv")
         held = Claim.objects.filter(version=plans["ZH"], state=ClaimState.HELD)
-        assert all(booked(c) == 0 for c in held)
+        # Without a reviewer nothing above the threshold is paid: a held stay keeps at most what
+        # it was paid before a recomputation lifted it above `review_above`.
+        assert all(booked(c) <= Decimal("2000.00") and booked(c) < c.held_amount for c in held)
         for claim in held:
             approve_fully(claim)
         export = payout_rows()

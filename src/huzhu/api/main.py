@@ -179,6 +179,8 @@ def _register_routers() -> None:
     api.add_router("/", members.router)
     for name, prefix in (
         ("huzhu.api.protection", "/"),
+        ("huzhu.api.claims", "/"),
+        ("huzhu.api.payments", "/"),
         ("huzhu.api.settlement", "/"),
         ("huzhu.api.benefits", "/"),
         ("huzhu.api.stations", "/"),
