@@ -25,6 +25,7 @@ from huzhu.accounts.models import Role, User
 from huzhu.benefits import services
 from huzhu.benefits.models import HOLDING, Activity, Booking, IdempotencyKey, Quota, Scan
 from huzhu.benefits.selectors import total_quota
+from huzhu.core import locking
 from huzhu.core.errors import DomainError
 from tests.benefits.conftest import login_for, make_activity, members_twice_in_a_group
 from tests.faults import second_connection
@@ -160,7 +161,7 @@ def test_a_lock_timeout_is_busy_not_a_crash(tree, card_holder, make_staff, api_a
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
     ski = make_activity(tree.huairou, quota=5)
     member = card_holder(tree.u3)
-    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(locking, "LOCK_TIMEOUT", "200ms")
     with second_connection(autocommit=False) as other:
         # another transaction sits on the quota row
         other.execute(
@@ -179,7 +180,7 @@ def test_a_lock_timeout_is_busy_not_a_crash(tree, card_holder, make_staff, api_a
 def test_a_booking_takes_a_free_shard_instead_of_waiting(tree, card_holder, api_as, monkeypatch):
     ski = make_activity(tree.huairou, quota=4, shards=2)
     member = card_holder(tree.u3)
-    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(locking, "LOCK_TIMEOUT", "200ms")
     with second_connection(autocommit=False) as other:
         # another booking holds shard 0 (its transaction is still open)
         other.execute(
@@ -200,7 +201,7 @@ def test_a_booking_takes_a_free_shard_instead_of_waiting(tree, card_holder, api_
 def test_when_every_shard_is_held_a_booking_waits_then_is_busy(tree, card_holder, monkeypatch):
     ski = make_activity(tree.huairou, quota=4, shards=2)
     member = card_holder(tree.u3)
-    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(locking, "LOCK_TIMEOUT", "200ms")
     with second_connection(autocommit=False) as other:
         other.execute(
             "SELECT used FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
-from huzhu.audit.services import audit_record
+from huzhu.audit.services import audit_insert_sql, audit_record
 from huzhu.benefits import rules, vouchers
 from huzhu.benefits.models import (
     HOLDING,
@@ -50,16 +50,14 @@ from huzhu.benefits.selectors import (
     quota_remaining,
     total_quota,
 )
-from huzhu.core import bounds, prepared
+from huzhu.core import bounds, locking, prepared
 from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import vault
 from huzhu.members.models import CardStatus, Member, Organisation
 
-LOCK_TIMEOUT = "2s"
-
-
-def _busy() -> Busy:
-    return Busy(_("系统繁忙，请稍后重试"))
+# What benefits answers when a scarce row (a quota shard, a booking at the gate) stays locked
+# past the short timeout of core.locking, or keeps filling up under a booking.
+BUSY = gettext_lazy("系统繁忙，请稍后重试")
 
 
 # Answers that a retry with the same Idempotency-Key gets again (a Busy is worth retrying).
@@ -70,30 +68,9 @@ _FINAL_CODES = frozenset(
 
 # -- locking --------------------------------------------------------------------------------------
 
-
-def _set_lock_timeout() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-
-
-@contextmanager
-def _busy_on_lock_failure() -> Iterator[None]:
-    """A lock timeout (55P03), deadlock (40P01) or serialization failure (40001) → Busy."""
-    try:
-        yield
-    except OperationalError as exc:
-        state = getattr(exc.__cause__, "sqlstate", None)
-        if state in ("55P03", "40P01", "40001") or "database is locked" in str(exc):
-            raise _busy() from None
-        raise
-
-
-def _ordered(quotas: Sequence[Quota]) -> list[Quota]:
-    """The one lock order of quota rows: the activity's total shards, then its days by date."""
-    return sorted(
-        quotas, key=lambda q: (q.activity_id, q.day is not None, q.day or date.min, q.shard)
-    )
+# The one lock order of an activity's quota rows: the shards of its total by number, then its
+# days by date.
+QUOTA_LOCK_ORDER = (F("day").asc(nulls_first=True), "shard")
 
 
 # Taking a place from (or giving one back to) one shard of the activity's total, on PostgreSQL,
@@ -154,7 +131,7 @@ def _move_total(activity_id: int, step: int) -> bool:
             moved, had_room = cur.fetchone()
             if moved or not had_room:
                 return bool(moved)
-    raise _busy()
+    raise Busy(str(BUSY))
 
 
 def _claim(activity: Activity, day_quota: Quota | None) -> bool:
@@ -341,8 +318,7 @@ def activity_update(
         }.items()
         if v is not None
     }
-    with transaction.atomic(), _busy_on_lock_failure():
-        _set_lock_timeout()
+    with transaction.atomic(), locking.short_locks(BUSY):
         for name, value in changes.items():
             setattr(activity, name, value)
         _check_dates(
@@ -369,10 +345,8 @@ def activity_update(
 def _resize_total(activity: Activity, size: int) -> None:
     """Give the total `size` places: each shard keeps what it has given out, the free places are
     shared evenly again. Locks the shards (in order) until commit."""
-    shards = list(
-        Quota.objects.select_for_update()
-        .filter(activity=activity, day__isnull=True)
-        .order_by("shard")
+    shards = locking.locked_rows(
+        Quota.objects.filter(activity=activity, day__isnull=True), order_by=("shard",)
     )
     used = sum(q.used for q in shards)
     if size < used:
@@ -527,8 +501,7 @@ def _booking_create(
         # Read without a lock: once sold out, a flash crowd is answered without touching locks.
         raise Conflict("sold_out", _("名额已约满"))
     try:
-        with transaction.atomic(), _busy_on_lock_failure():
-            _set_lock_timeout()
+        with transaction.atomic(), locking.short_locks(BUSY):
             booking = Booking.objects.create(
                 activity=activity,
                 member=member,
@@ -610,10 +583,7 @@ WITH patience AS MATERIALIZED (
       -- `sold_out` only when no shard had room: a shard that filled under the pick is retried
       AND (booking.id IS NOT NULL OR NOT EXISTS (SELECT FROM roomy))
 ), audit AS (
-    INSERT INTO audit_auditevent (at, actor_id, actor_label, action, object_type, object_id,
-                                  org_path, reason, data)
-    SELECT %(now)s::timestamptz, %(user)s::bigint, %(username)s::text, 'booking.create',
-           'benefits.booking', id::text, %(org_path)s::text, '', %(audit)s::jsonb
+    {audit}
     FROM booking
 )
 SELECT booking.id, EXISTS (SELECT FROM prev), EXISTS (SELECT FROM roomy),
@@ -635,6 +605,19 @@ _FCFS_STATEMENT = _FCFS_STATEMENT.replace(
         gate="\n      AND NOT EXISTS (SELECT FROM prev)"
         "\n      AND (SELECT lock_timeout FROM patience) IS NOT NULL",
     ),
+).replace(
+    "{audit}",
+    audit_insert_sql(
+        at="%(now)s::timestamptz",
+        actor="%(user)s::bigint",
+        actor_label="%(username)s::text",
+        action="'booking.create'",
+        object_type=f"'{Booking._meta.label_lower}'",
+        object_id="id::text",
+        org_path="%(org_path)s::text",
+        reason="''",
+        data="%(audit)s::jsonb",
+    ),
 )
 
 
@@ -648,12 +631,12 @@ def _fcfs_statement(params: dict[str, Any]) -> tuple[int | None, bool]:
     not answered before means sold out (and remembered so); Busy when the shards kept filling
     up under the statement's pick."""
     for _try in range(_MOVE_TRIES):
-        row = prepared.fetchone(_FCFS_STATEMENT, {**params, "lock_timeout": LOCK_TIMEOUT})
+        row = prepared.fetchone(_FCFS_STATEMENT, {**params, "lock_timeout": locking.LOCK_TIMEOUT})
         assert row is not None
         booking_id, answered_before, had_room = row[0], row[1], row[2]
         if booking_id is not None or answered_before or not had_room:
             return booking_id, answered_before
-    raise _busy()
+    raise Busy(str(BUSY))
 
 
 def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str | None) -> Booking:
@@ -689,7 +672,7 @@ def _booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str |
         # Inside a caller's transaction, a savepoint keeps a refusal from aborting it.
         with (
             transaction.atomic() if connection.in_atomic_block else nullcontext(),
-            _busy_on_lock_failure(),
+            locking.busy_on_lock_failure(BUSY),
         ):
             booking_id, answered_before = _fcfs_statement(params)
     except IntegrityError as exc:
@@ -723,9 +706,11 @@ def booking_cancel(*, booking: Booking, actor: User | None) -> Booking:
     first on the waiting list who can still take it."""
     if actor is not None and actor.role == Role.MEMBER and actor.member_id != booking.member_id:
         raise NotFound("booking")
-    with transaction.atomic(), _busy_on_lock_failure():
-        _set_lock_timeout()
-        booking = Booking.objects.select_for_update().select_related("activity").get(pk=booking.pk)
+    with transaction.atomic(), locking.short_locks(BUSY):
+        # its activity's row too, which a draw locks first: a cancel and a draw take turns
+        booking = locking.locked_row(
+            Booking.objects.select_related("activity"), booking.pk, of_self=False
+        )
         if booking.status == BookingStatus.REDEEMED:
             raise Conflict(
                 "already_redeemed",
@@ -758,15 +743,16 @@ def _promote_waiting(activity: Activity) -> Booking | None:
     """Give free quota to the first on the waiting list who can take it (in draw order)."""
     tried: list[int] = []
     while True:
-        candidate = (
-            Booking.objects.select_for_update()
-            .filter(activity=activity, status=BookingStatus.WAITLISTED)
-            .exclude(pk__in=tried)
-            .order_by("lottery_rank", "id")
-            .first()
+        waiting = locking.locked_rows(
+            Booking.objects.filter(activity=activity, status=BookingStatus.WAITLISTED).exclude(
+                pk__in=tried
+            ),
+            order_by=("lottery_rank", "id"),
+            limit=1,
         )
-        if candidate is None:
+        if not waiting:
             return None
+        candidate = waiting[0]
         tried.append(candidate.pk)
         if total_quota(activity).remaining <= 0:
             return None
@@ -813,22 +799,25 @@ def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[s
         raise DomainError("not_lottery", _("该活动不是摇号活动"))
     if timezone.now() < activity.closes_at:
         raise Conflict("window_open", _("报名截止后才能摇号"))
-    with transaction.atomic(), _busy_on_lock_failure():
-        _set_lock_timeout()
+    with transaction.atomic(), locking.short_locks(BUSY):
         # Lock order: the activity, its exclusive group, its quota rows, then its entries.
-        activity = Activity.objects.select_for_update().get(pk=activity.pk)
+        activity = locking.locked_row(Activity.objects.all(), activity.pk)
         if activity.drawn_at is not None:
             if activity.draw_seed != seed:
                 raise Conflict("already_drawn", _("已用另一个种子摇号"), seed=activity.draw_seed)
             return dict(activity.draw_result or {})
         if activity.group_id:
-            ExclusiveGroup.objects.select_for_update().get(pk=activity.group_id)
-        quotas = _ordered(list(Quota.objects.select_for_update().filter(activity=activity)))
+            locking.locked_row(ExclusiveGroup.objects.all(), activity.group_id)
+        quotas = locking.locked_rows(
+            Quota.objects.filter(activity=activity), order_by=QUOTA_LOCK_ORDER
+        )
         entries = [
             rules.Entry(id=b.pk, member=b.member_id, day=b.day)
-            for b in Booking.objects.select_for_update()
-            .filter(activity=activity, status=BookingStatus.REGISTERED)
-            .only("id", "member_id", "day")
+            for b in locking.locked_rows(
+                Booking.objects.filter(activity=activity, status=BookingStatus.REGISTERED).only(
+                    "id", "member_id", "day"
+                )
+            )
         ]
         excluded: set[int] = set()
         if activity.group_id:
@@ -1021,8 +1010,7 @@ def redemption_scan(
         return _replayed(first)
     scanned_at = scanned_at or timezone.now()
     try:
-        with transaction.atomic(), _busy_on_lock_failure():
-            _set_lock_timeout()
+        with transaction.atomic(), locking.short_locks(BUSY):
             outcome, activity, booking = _redeem(
                 code=code, gate=gate, actor=actor, scanned_at=scanned_at
             )
@@ -1074,16 +1062,25 @@ WITH scan AS (
             %(activity)s::bigint, %(booking)s::bigint, %(result)s::text, %(response)s::jsonb)
     RETURNING id
 ), audit AS (
-    INSERT INTO audit_auditevent (at, actor_id, actor_label, action, object_type, object_id,
-                                  org_path, reason, data)
-    SELECT %(now)s::timestamptz, %(user)s::bigint, %(username)s::text, 'booking.redeem',
-           'benefits.booking', %(booking)s::bigint::text, %(org_path)s::text, '',
-           %(audit)s::jsonb
+    {audit}
     FROM scan
     WHERE %(booking)s::bigint IS NOT NULL
 )
 SELECT id FROM scan
-"""
+""".replace(
+    "{audit}",
+    audit_insert_sql(
+        at="%(now)s::timestamptz",
+        actor="%(user)s::bigint",
+        actor_label="%(username)s::text",
+        action="'booking.redeem'",
+        object_type=f"'{Booking._meta.label_lower}'",
+        object_id="%(booking)s::bigint::text",
+        org_path="%(org_path)s::text",
+        reason="''",
+        data="%(audit)s::jsonb",
+    ),
+)
 
 
 def _scan_log(
