@@ -102,7 +102,7 @@ def test_a_used_or_expired_voucher_is_greyed_out_with_its_state(tree, member, me
     from django.utils import timezone
 
     from huzhu.accounts.services import member_login
-    from huzhu.benefits.services import booking_create
+    from huzhu.benefits.bookings import booking_create
 
     activity = make_activity(tree.xicheng, title="冰雪节门票")
     booking = booking_create(activity=activity, member=member, actor=member_login(member=member))
@@ -123,7 +123,7 @@ def test_a_used_or_expired_voucher_is_greyed_out_with_its_state(tree, member, me
 
 def test_booking_a_full_activity_says_so(tree, member, member_client, make_member):
     from huzhu.accounts.services import member_login
-    from huzhu.benefits.services import booking_create
+    from huzhu.benefits.bookings import booking_create
     from huzhu.members.services import card_issue
 
     activity = make_activity(tree.xicheng, quota=1)
@@ -136,7 +136,7 @@ def test_booking_a_full_activity_says_so(tree, member, member_client, make_membe
 
 def test_another_members_voucher_is_not_shown(tree, member, member_client, make_member):
     from huzhu.accounts.services import member_login
-    from huzhu.benefits.services import booking_create
+    from huzhu.benefits.bookings import booking_create
     from huzhu.members.services import card_issue
 
     activity = make_activity(tree.xicheng)

@@ -11,8 +11,9 @@ import segno
 
 from huzhu.accounts.models import Role
 from huzhu.accounts.services import member_login
+from huzhu.benefits.bookings import booking_create
 from huzhu.benefits.models import Booking, BookingStatus
-from huzhu.benefits.services import booking_create, voucher_code, voucher_short_code
+from huzhu.benefits.voucher_codes import voucher_code, voucher_short_code
 from huzhu.members.models import Member
 from huzhu.web.models import JobStatus, SettlementJob
 from tests.benefits.conftest import make_activity

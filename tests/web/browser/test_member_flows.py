@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from huzhu.accounts.services import member_login
+from huzhu.benefits.bookings import booking_create
 from huzhu.benefits.models import Booking, BookingStatus
-from huzhu.benefits.services import booking_create
 from huzhu.core import sms
 from huzhu.members.services import card_issue
 from tests.benefits.conftest import make_activity

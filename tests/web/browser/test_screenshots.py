@@ -10,7 +10,7 @@ import pytest
 
 from huzhu.accounts.models import Role
 from huzhu.accounts.services import member_login
-from huzhu.benefits.services import booking_create
+from huzhu.benefits.bookings import booking_create
 from huzhu.members.services import card_issue, member_reveal_id_number
 from huzhu.web.services import settlement_job_create, settlement_job_run
 from tests.benefits.conftest import make_activity
