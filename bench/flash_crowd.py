@@ -95,7 +95,7 @@ def setup_data(members: int, quota: int) -> dict[str, Any]:
 
     from huzhu.accounts.models import ApiToken, Role, User
     from huzhu.accounts.services import credentials_stamp
-    from huzhu.benefits.services import activity_create
+    from huzhu.benefits.activities import activity_create
     from huzhu.cli import ensure_migrated
     from huzhu.core.pii import mask_id_number, vault
     from huzhu.members.models import Card, Member
@@ -589,14 +589,14 @@ COMMIT;
 
 def pgbench_script(baseline: str) -> str:
     """The pgbench script of a baseline (after Django's set-up: the sharded one runs huzhu's own
-    shard pick, benefits.services.shard_pick_sql)."""
+    shard pick, benefits.shards.shard_pick_sql)."""
     if baseline == "one row":
         claim = (
             "UPDATE benefits_quota SET used = used + 1 "
             "WHERE activity_id = :activity AND day IS NULL AND used < size"
         )
     else:
-        from huzhu.benefits.services import shard_pick_sql
+        from huzhu.benefits.shards import shard_pick_sql
 
         pick = shard_pick_sql(activity=":activity", room="used < size", step="1")
         claim = f"WITH {pick} SELECT count(*) FROM claim"

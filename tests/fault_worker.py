@@ -37,17 +37,20 @@ from typing import Any
 from unittest import mock
 
 
-def _claim_point() -> str:
+def _claim_point() -> tuple[Any, str]:
     """Where a booking takes its quota: the ORM transaction's claim, or on PostgreSQL the one
     statement that writes the booking, its key and the claim together."""
     from django.db import connection
 
-    return "_fcfs_statement" if connection.vendor == "postgresql" else "_claim"
+    from huzhu.benefits import booking_statement, bookings
+
+    if connection.vendor == "postgresql":
+        return booking_statement, "_fcfs_statement"
+    return bookings, "quota_claim"
 
 
 def _die_at(point: str, nth: int) -> Any:
     """A patch that kills this process at the n-th arrival at `point`."""
-    from huzhu.benefits import services as benefits
     from huzhu.core import files
     from huzhu.protection import payments
     from huzhu.protection.models import PaymentItemEntry
@@ -57,7 +60,7 @@ def _die_at(point: str, nth: int) -> Any:
         "payment-commit": (payments, "audit_record"),
         "payment-file": (payments, "payment_run_csv"),
         "file-rename": (files.os, "replace"),
-        "booking-claim": (benefits, _claim_point()),
+        "booking-claim": _claim_point(),
     }[point]
     real = getattr(target, name)
     arrivals = 0
@@ -102,8 +105,8 @@ def _setup_benefits(members: int, quota: int) -> dict[str, Any]:
 
 def _book(staff_id: int, activity_id: int, prefix: str, member_ids: list[int]) -> Counter[str]:
     from huzhu.accounts.models import User
+    from huzhu.benefits.bookings import booking_create
     from huzhu.benefits.models import Activity
-    from huzhu.benefits.services import booking_create
     from huzhu.core.errors import DomainError
     from huzhu.members.models import Member
 

@@ -91,8 +91,11 @@ from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.services import token_create
+from huzhu.benefits.activities import activity_create
+from huzhu.benefits.bookings import booking_create
+from huzhu.benefits.lottery import lottery_draw
 from huzhu.benefits.models import Activity
-from huzhu.benefits.services import activity_create, booking_create, lottery_draw, voucher_code
+from huzhu.benefits.voucher_codes import voucher_code
 from huzhu.care.services import (
     BeneficiaryIn,
     care_allocation_create,

@@ -22,8 +22,8 @@ def main() -> None:
     from django.db import connection
 
     from huzhu.accounts.models import User
+    from huzhu.benefits.bookings import booking_create
     from huzhu.benefits.models import Activity
-    from huzhu.benefits.services import booking_create
     from huzhu.core.errors import DomainError
     from huzhu.members.models import Member
 

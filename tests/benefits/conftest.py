@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.services import token_create
+from huzhu.benefits.activities import activity_create
 from huzhu.benefits.models import HOLDING, Activity, Booking
-from huzhu.benefits.services import activity_create
 from huzhu.members.models import Member, Organisation
 from huzhu.members.services import card_issue
 from tests.conftest import ApiClient

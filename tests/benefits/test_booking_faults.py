@@ -19,8 +19,11 @@ from django.db import DatabaseError, connection
 
 from huzhu.accounts.models import Role
 from huzhu.audit.models import AuditEvent
-from huzhu.benefits import services
+from huzhu.benefits import booking_statement, redemption
+from huzhu.benefits.bookings import booking_create
 from huzhu.benefits.models import Booking, BookingStatus, IdempotencyKey, Quota, Scan
+from huzhu.benefits.redemption import redemption_scan
+from huzhu.benefits.voucher_codes import voucher_code
 from tests.benefits.conftest import make_activity
 from tests.faults import Worker, cut_before, second_connection, terminate_backend, worker_for
 
@@ -35,15 +38,13 @@ def test_connection_dropped_mid_booking_then_the_retry_books_once(tree, card_hol
     member = card_holder(tree.u3)
     # On PostgreSQL the booking, its idempotency key and the claim of the quota are one
     # statement: the connection is cut as it is sent.
-    with cut_before(services, "_fcfs_statement"), pytest.raises(DatabaseError):
-        services.booking_create(activity=ski, member=member, actor=staff, idempotency_key="k-1")
+    with cut_before(booking_statement, "_fcfs_statement"), pytest.raises(DatabaseError):
+        booking_create(activity=ski, member=member, actor=staff, idempotency_key="k-1")
     assert not Booking.objects.exists() and not IdempotencyKey.objects.exists()
     assert Quota.objects.get(activity=ski).used == 0
     assert not AuditEvent.objects.filter(action="booking.create").exists()
-    booking = services.booking_create(
-        activity=ski, member=member, actor=staff, idempotency_key="k-1"
-    )
-    again = services.booking_create(activity=ski, member=member, actor=staff, idempotency_key="k-1")
+    booking = booking_create(activity=ski, member=member, actor=staff, idempotency_key="k-1")
+    again = booking_create(activity=ski, member=member, actor=staff, idempotency_key="k-1")
     assert again.pk == booking.pk and Booking.objects.count() == 1
     assert Quota.objects.get(activity=ski).used == 1
 
@@ -108,7 +109,7 @@ def test_connection_dropped_mid_booking_answers_503_and_the_api_retry_books_once
     ski = make_activity(tree.huairou, quota=2)
     api = member_api(card_holder(tree.u3))
     key = {"HTTP_IDEMPOTENCY_KEY": "phone-7"}
-    with cut_before(services, "_fcfs_statement"):
+    with cut_before(booking_statement, "_fcfs_statement"):
         cut = api.post(f"/activities/{ski.pk}/bookings", {}, **key)
     assert cut.status_code == 503, cut.content
     assert cut.json()["error"]["code"] == "unavailable"
@@ -127,15 +128,15 @@ def test_connection_dropped_mid_scan_then_the_retried_scan_redeems_once(
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
     gate = make_staff(Role.GATE, tree.huairou)
     ski = make_activity(tree.huairou, quota=2)
-    booking = services.booking_create(activity=ski, member=card_holder(tree.u3), actor=staff)
-    code = services.voucher_code(booking)
+    booking = booking_create(activity=ski, member=card_holder(tree.u3), actor=staff)
+    code = voucher_code(booking)
     # Cut after the booking is marked redeemed, before the scan (and its audit event) is logged.
-    with cut_before(services, "_scan_log"), pytest.raises(DatabaseError):
-        services.redemption_scan(code=code, gate="东门", actor=gate, nonce="scan-1")
+    with cut_before(redemption, "_scan_log"), pytest.raises(DatabaseError):
+        redemption_scan(code=code, gate="东门", actor=gate, nonce="scan-1")
     booking.refresh_from_db()
     assert booking.status == BookingStatus.BOOKED and not Scan.objects.exists()
-    first = services.redemption_scan(code=code, gate="东门", actor=gate, nonce="scan-1")
-    retry = services.redemption_scan(code=code, gate="东门", actor=gate, nonce="scan-1")
+    first = redemption_scan(code=code, gate="东门", actor=gate, nonce="scan-1")
+    retry = redemption_scan(code=code, gate="东门", actor=gate, nonce="scan-1")
     assert first.result == retry.result == "redeemed" and retry.body["replayed"] is True
     assert Scan.objects.count() == 1
     booking.refresh_from_db()

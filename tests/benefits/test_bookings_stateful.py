@@ -43,14 +43,18 @@ from hypothesis.stateful import (
 )
 
 from huzhu.accounts.models import Role
-from huzhu.benefits import services
+from huzhu.benefits.activities import activity_update
+from huzhu.benefits.bookings import booking_cancel, booking_create
+from huzhu.benefits.lottery import lottery_draw
 from huzhu.benefits.models import HOLDING, Activity, Booking, BookingStatus, Quota, Scan
+from huzhu.benefits.redemption import OfflineScan, redemption_scan, redemption_upload
+from huzhu.benefits.voucher_codes import voucher_code
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Member
 from tests.benefits.conftest import make_activity, members_twice_in_a_group
 
 S = BookingStatus
-# Answers a retry with the same Idempotency-Key gets again (services._FINAL_CODES).
+# Answers a retry with the same Idempotency-Key gets again (benefits.idempotency.FINAL_CODES).
 FINAL = {"sold_out", "already_booked_in_group", "already_booked", "window_closed", "not_eligible"}
 # The world's activities: A, B and C share one exclusive group; B has per-day quotas; C is a
 # lottery; D stands alone. Small quotas, so that the few members compete for them.
@@ -198,9 +202,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         return "ok"
 
     def _voucher(self, booking_id: int) -> str:
-        return services.voucher_code(
-            Booking.objects.select_related("activity", "member").get(pk=booking_id)
-        )
+        return voucher_code(Booking.objects.select_related("activity", "member").get(pk=booking_id))
 
     def _now_holds(self, booking_id: int) -> None:
         e = self.model[booking_id]
@@ -211,7 +213,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         expected = self._expect_book(who, activity, day)
         before = Booking.objects.count()
         try:
-            booking = services.booking_create(
+            booking = booking_create(
                 activity=self._activity(activity),
                 member=self._member(who),
                 actor=self.world["staff"],
@@ -276,7 +278,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             list(Quota.objects.order_by("pk").values_list("used", flat=True)),
         )
         try:
-            booking = services.booking_create(
+            booking = booking_create(
                 activity=self._activity(req.activity),
                 member=self._member(req.member),
                 actor=self.world["staff"],
@@ -302,7 +304,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         self._step()
         size = self._held(activity) + change
         try:
-            services.activity_update(
+            activity_update(
                 activity=self._activity(activity), actor=self.world["staff"], quota=size
             )
         except DomainError as exc:
@@ -319,7 +321,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         self._step()
         e = self.model[booking]
         try:
-            services.booking_cancel(booking=Booking.objects.get(pk=booking), actor=None)
+            booking_cancel(booking=Booking.objects.get(pk=booking), actor=None)
         except DomainError as exc:
             assert exc.code == "already_redeemed" and e.status == S.REDEEMED, exc.code
             self._saw("cancel:already_redeemed")
@@ -376,7 +378,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         self._step()
         admin = self.world["admin"]
         try:
-            services.lottery_draw(activity=self._activity("C"), seed=seed, actor=admin)
+            lottery_draw(activity=self._activity("C"), seed=seed, actor=admin)
             raise AssertionError("drew while the window was open")
         except DomainError as exc:
             assert exc.code == "window_open"
@@ -387,16 +389,16 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         self.closed.add("C")
         entries = self._entries()
         shut_out = {pk for pk, e in entries.items() if self._holds_in_group(e.member)}
-        result = services.lottery_draw(activity=self._activity("C"), seed=seed, actor=admin)
+        result = lottery_draw(activity=self._activity("C"), seed=seed, actor=admin)
         self.drawn = True
         winners, waiting, excluded = result["winners"], result["waiting"], result["excluded"]
         assert sorted(winners + waiting + excluded) == sorted(entries)
         assert set(excluded) == shut_out
         eligible = [pk for pk in result["entries"] if pk not in shut_out]
         assert winners == eligible[: QUOTA["C"]] and waiting == eligible[QUOTA["C"] :]
-        assert services.lottery_draw(activity=self._activity("C"), seed=seed, actor=admin) == result
+        assert lottery_draw(activity=self._activity("C"), seed=seed, actor=admin) == result
         try:
-            services.lottery_draw(activity=self._activity("C"), seed=seed + "!", actor=admin)
+            lottery_draw(activity=self._activity("C"), seed=seed + "!", actor=admin)
             raise AssertionError("drew again with another seed")
         except DomainError as exc:
             assert exc.code == "already_drawn"
@@ -462,7 +464,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         expected = self._expect_scan(booking, on_time)
         nonce = f"n{next(self.serial)}" if with_nonce else ""
         at = self._scan_time(booking, on_time)
-        outcome = services.redemption_scan(
+        outcome = redemption_scan(
             code=code, gate=gate, actor=self.world["gate"], nonce=nonce, scanned_at=at
         )
         assert outcome.result == expected, f"{outcome.result}, expected {expected}"
@@ -476,7 +478,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         """A gate that lost the answer sends the scan again: the first answer, logged once."""
         self._step()
         first = self.sent[pick % len(self.sent)]
-        outcome = services.redemption_scan(
+        outcome = redemption_scan(
             code=first.code,
             gate=first.gate,
             actor=self.world["gate"],
@@ -495,9 +497,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
     def _scan_forged(self, booking: int) -> None:
         code = self.model[booking].code
         forged = code[:-6] + ("AAAAAA" if not code.endswith("AAAAAA") else "BBBBBB") if code else ""
-        outcome = services.redemption_scan(
-            code=forged or "junk", gate="东门1号", actor=self.world["gate"]
-        )
+        outcome = redemption_scan(code=forged or "junk", gate="东门1号", actor=self.world["gate"])
         assert outcome.result == "invalid_code"
         self._scanned(None, outcome.result, "东门1号", outcome.body)
 
@@ -512,12 +512,12 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         gate = "北门(离线)"
         times = [self._scan_time(b, True) + timedelta(minutes=10 - i) for i, b in enumerate(picked)]
         scans = [
-            services.OfflineScan(
+            OfflineScan(
                 code=self.model[b].code or "", scanned_at=t, nonce=f"off{next(self.serial)}"
             )
             for b, t in zip(picked, times, strict=True)
         ]
-        outcomes = services.redemption_upload(gate=gate, scans=scans, actor=self.world["gate"])
+        outcomes = redemption_upload(gate=gate, scans=scans, actor=self.world["gate"])
         expected: dict[int, str] = {}
         for i in sorted(range(len(picked)), key=lambda i: times[i]):
             expected[i] = self._expect_scan(picked[i], on_time=True)

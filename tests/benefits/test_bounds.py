@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from huzhu import cli
 from huzhu.accounts.models import Role
+from huzhu.benefits.activities import activity_create, activity_update
 from huzhu.benefits.models import Activity, Quota
 from huzhu.benefits.selectors import total_quota
-from huzhu.benefits.services import activity_create, activity_update
 from huzhu.core.bounds import MAX_QUOTA
 from huzhu.core.errors import DomainError
 from tests.benefits.conftest import login_for, make_activity

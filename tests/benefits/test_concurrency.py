@@ -22,9 +22,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
-from huzhu.benefits import services
+from huzhu.benefits.bookings import booking_create
 from huzhu.benefits.models import HOLDING, Activity, Booking, IdempotencyKey, Quota, Scan
+from huzhu.benefits.redemption import redemption_scan
 from huzhu.benefits.selectors import total_quota
+from huzhu.benefits.voucher_codes import voucher_code
+from huzhu.core import locking
 from huzhu.core.errors import DomainError
 from tests.benefits.conftest import login_for, make_activity, members_twice_in_a_group
 from tests.faults import second_connection
@@ -75,10 +78,7 @@ def test_threads_never_oversell(tree, card_holder, make_staff, shards):
     ski = make_activity(tree.huairou, quota=15, shards=shards)
     members = [card_holder(tree.u3) for _ in range(40)]
     results = run_together(
-        [
-            (lambda m=m: services.booking_create(activity=ski, member=m, actor=staff))
-            for m in members
-        ]
+        [(lambda m=m: booking_create(activity=ski, member=m, actor=staff)) for m in members]
     )
     assert _codes(results) == {"booked": 15, "sold_out": 25}
     _assert_invariants()
@@ -89,10 +89,7 @@ def test_threads_give_a_member_one_booking_per_group(tree, card_holder, make_sta
     group = [make_activity(tree.huairou, quota=5, group="冰雪", title=f"活动{i}") for i in range(3)]
     member = card_holder(tree.u3)
     results = run_together(
-        [
-            (lambda a=a: services.booking_create(activity=a, member=member, actor=staff))
-            for a in group * 5
-        ]
+        [(lambda a=a: booking_create(activity=a, member=member, actor=staff)) for a in group * 5]
     )
     assert _codes(results) == {"booked": 1, "already_booked_in_group": 14}
     assert Booking.objects.filter(member=member, status__in=HOLDING).count() == 1
@@ -107,7 +104,7 @@ def test_concurrent_retries_with_one_key_book_once(tree, card_holder, make_staff
         [
             (
                 lambda: (
-                    services.booking_create(
+                    booking_create(
                         activity=ski, member=member, actor=staff, idempotency_key="retry-1"
                     ).pk
                 )
@@ -124,11 +121,11 @@ def test_concurrent_double_scans_redeem_once(tree, card_holder, make_staff):
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
     gate = make_staff(Role.GATE, tree.huairou)
     ski = make_activity(tree.huairou, quota=5)
-    booking = services.booking_create(activity=ski, member=card_holder(tree.u3), actor=staff)
-    code = services.voucher_code(booking)
+    booking = booking_create(activity=ski, member=card_holder(tree.u3), actor=staff)
+    code = voucher_code(booking)
     results = run_together(
         [
-            (lambda i=i: services.redemption_scan(code=code, gate=f"闸口{i}", actor=gate).result)
+            (lambda i=i: redemption_scan(code=code, gate=f"闸口{i}", actor=gate).result)
             for i in range(10)
         ]
     )
@@ -140,15 +137,11 @@ def test_concurrent_retries_of_one_scan_answer_alike(tree, card_holder, make_sta
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
     gate = make_staff(Role.GATE, tree.huairou)
     ski = make_activity(tree.huairou, quota=5)
-    booking = services.booking_create(activity=ski, member=card_holder(tree.u3), actor=staff)
-    code = services.voucher_code(booking)
+    booking = booking_create(activity=ski, member=card_holder(tree.u3), actor=staff)
+    code = voucher_code(booking)
     results = run_together(
         [
-            (
-                lambda: (
-                    services.redemption_scan(code=code, gate="东门", actor=gate, nonce="n1").result
-                )
-            )
+            (lambda: redemption_scan(code=code, gate="东门", actor=gate, nonce="n1").result)
             for _ in range(6)
         ]
     )
@@ -160,7 +153,7 @@ def test_a_lock_timeout_is_busy_not_a_crash(tree, card_holder, make_staff, api_a
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)
     ski = make_activity(tree.huairou, quota=5)
     member = card_holder(tree.u3)
-    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(locking, "LOCK_TIMEOUT", "200ms")
     with second_connection(autocommit=False) as other:
         # another transaction sits on the quota row
         other.execute(
@@ -179,7 +172,7 @@ def test_a_lock_timeout_is_busy_not_a_crash(tree, card_holder, make_staff, api_a
 def test_a_booking_takes_a_free_shard_instead_of_waiting(tree, card_holder, api_as, monkeypatch):
     ski = make_activity(tree.huairou, quota=4, shards=2)
     member = card_holder(tree.u3)
-    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(locking, "LOCK_TIMEOUT", "200ms")
     with second_connection(autocommit=False) as other:
         # another booking holds shard 0 (its transaction is still open)
         other.execute(
@@ -187,7 +180,7 @@ def test_a_booking_takes_a_free_shard_instead_of_waiting(tree, card_holder, api_
             (ski.pk,),
         )
         started = time.monotonic()
-        booking = services.booking_create(activity=ski, member=member, actor=login_for(member))
+        booking = booking_create(activity=ski, member=member, actor=login_for(member))
         waited = time.monotonic() - started
         other.rollback()
     assert booking.pk and waited < 0.2  # shard 1 gave the place, without the lock timeout
@@ -200,13 +193,13 @@ def test_a_booking_takes_a_free_shard_instead_of_waiting(tree, card_holder, api_
 def test_when_every_shard_is_held_a_booking_waits_then_is_busy(tree, card_holder, monkeypatch):
     ski = make_activity(tree.huairou, quota=4, shards=2)
     member = card_holder(tree.u3)
-    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(locking, "LOCK_TIMEOUT", "200ms")
     with second_connection(autocommit=False) as other:
         other.execute(
             "SELECT used FROM benefits_quota WHERE activity_id = %s FOR UPDATE", (ski.pk,)
         )
         with pytest.raises(DomainError) as refused:
-            services.booking_create(activity=ski, member=member, actor=login_for(member))
+            booking_create(activity=ski, member=member, actor=login_for(member))
         other.rollback()
     assert refused.value.code == "busy"
     assert not Booking.objects.exists() and total_quota(ski).used == 0
@@ -225,9 +218,7 @@ def _book_while_shard_0_fills(ski: Activity, member: Any, **booking: Any) -> Any
         timer = threading.Timer(0.3, other.commit)
         timer.start()
         try:
-            return services.booking_create(
-                activity=ski, member=member, actor=login_for(member), **booking
-            )
+            return booking_create(activity=ski, member=member, actor=login_for(member), **booking)
         finally:
             timer.join()
 
@@ -247,7 +238,7 @@ def test_a_full_shard_sends_the_waiting_booking_to_one_with_room(tree, card_hold
         (1,),
     ]
     with pytest.raises(DomainError) as refused:
-        services.booking_create(
+        booking_create(
             activity=ski, member=second, actor=login_for(second), day=day if per_day else None
         )
     assert refused.value.code == "sold_out"
@@ -258,15 +249,15 @@ def test_a_shard_filling_under_every_try_is_busy_never_a_false_sold_out(
 ):
     """With one try only, the booking that found its shard full has no answer yet: busy (the
     phone tries again), and nothing is remembered for its key."""
-    monkeypatch.setattr(services, "_MOVE_TRIES", 1)
+    monkeypatch.setattr("huzhu.benefits.shards.MOVE_TRIES", 1)
     ski = make_activity(tree.huairou, quota=2, shards=2)
     member = card_holder(tree.u3)
     with pytest.raises(DomainError) as refused:
         _book_while_shard_0_fills(ski, member, idempotency_key="k-busy")
     assert refused.value.code == "busy"
     assert not IdempotencyKey.objects.exists() and not Booking.objects.exists()
-    monkeypatch.setattr(services, "_MOVE_TRIES", 16)
-    again = services.booking_create(
+    monkeypatch.setattr("huzhu.benefits.shards.MOVE_TRIES", 16)
+    again = booking_create(
         activity=ski, member=member, actor=User.objects.get(member=member), idempotency_key="k-busy"
     )
     assert again.pk and total_quota(ski).used == 2

@@ -88,7 +88,7 @@ def test_export_to_excel_is_scoped_and_logged(tree, make_member, staff, staff_cl
 
 
 def test_activity_counters_follow_bookings(tree, staff, staff_client, make_member):
-    from huzhu.benefits.services import booking_create
+    from huzhu.benefits.bookings import booking_create
     from huzhu.members.logins import member_login
     from huzhu.members.services import card_issue
 

@@ -101,7 +101,7 @@ def test_a_used_or_expired_voucher_is_greyed_out_with_its_state(tree, member, me
 
     from django.utils import timezone
 
-    from huzhu.benefits.services import booking_create
+    from huzhu.benefits.bookings import booking_create
     from huzhu.members.logins import member_login
 
     activity = make_activity(tree.xicheng, title="冰雪节门票")
@@ -122,7 +122,7 @@ def test_a_used_or_expired_voucher_is_greyed_out_with_its_state(tree, member, me
 
 
 def test_booking_a_full_activity_says_so(tree, member, member_client, make_member):
-    from huzhu.benefits.services import booking_create
+    from huzhu.benefits.bookings import booking_create
     from huzhu.members.logins import member_login
     from huzhu.members.services import card_issue
 
@@ -135,7 +135,7 @@ def test_booking_a_full_activity_says_so(tree, member, member_client, make_membe
 
 
 def test_another_members_voucher_is_not_shown(tree, member, member_client, make_member):
-    from huzhu.benefits.services import booking_create
+    from huzhu.benefits.bookings import booking_create
     from huzhu.members.logins import member_login
     from huzhu.members.services import card_issue
 

@@ -1,6 +1,7 @@
 """Member benefits: activities, bookings (FCFS and lottery), vouchers, redemption at the gate.
 
-Thin: every rule lives in huzhu.benefits.services and selectors.
+Thin: every rule lives in the benefits app's services (activities, bookings, lottery,
+voucher_codes, redemption) and selectors.
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ from pydantic import Field
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.api.pagination import Paged
-from huzhu.benefits import rules, selectors, services
+from huzhu.benefits import rules, selectors
+from huzhu.benefits.activities import activity_create, activity_update
+from huzhu.benefits.bookings import booking_cancel, booking_create
+from huzhu.benefits.lottery import lottery_draw
 from huzhu.benefits.models import Activity, Booking
+from huzhu.benefits.redemption import OfflineScan, redemption_scan, redemption_upload
+from huzhu.benefits.voucher_codes import public_key, voucher_code, voucher_short_code
 from huzhu.core.bounds import Day, Moment, Quota
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members.models import Member
@@ -251,7 +257,7 @@ def create_activity(request: HttpRequest, body: ActivityIn) -> Status[Activity]:
     eligible = orgs_visible_to(actor(request)).filter(code=body.eligible_org).first()
     if eligible is None:
         raise NotFound(f"organisation {body.eligible_org}")
-    activity = services.activity_create(
+    activity = activity_create(
         actor=actor(request),
         title=body.title,
         venue=body.venue,
@@ -286,7 +292,7 @@ def get_activity(request: HttpRequest, activity_id: int) -> Activity:
 @router.patch("/activities/{activity_id}", response=ActivityOut)
 def update_activity(request: HttpRequest, activity_id: int, body: ActivityPatch) -> Activity:
     activity = selectors.activity_managed_by(user=actor(request), activity_id=activity_id)
-    services.activity_update(
+    activity_update(
         activity=activity,
         actor=actor(request),
         title=body.title,
@@ -346,7 +352,7 @@ def create_booking(
         member = member_find(body.member)
         if member is None or not member.unit.path.startswith(staff_scope_path(user)):
             raise NotFound("member")
-    booking = services.booking_create(
+    booking = booking_create(
         activity=activity,
         member=member,
         actor=user,
@@ -359,7 +365,7 @@ def create_booking(
 @router.post("/activities/{activity_id}/draw", response=DrawOut)
 def draw(request: HttpRequest, activity_id: int, body: DrawIn) -> dict[str, Any]:
     activity = selectors.activity_managed_by(user=actor(request), activity_id=activity_id)
-    return services.lottery_draw(activity=activity, seed=body.seed, actor=actor(request))
+    return lottery_draw(activity=activity, seed=body.seed, actor=actor(request))
 
 
 @router.get("/activities/{activity_id}/draw", response=DrawOut)
@@ -381,7 +387,7 @@ def activity_public_key(request: HttpRequest, activity_id: int) -> dict[str, Any
         "activity": activity.pk,
         "algorithm": "Ed25519",
         "public_key": activity.public_key,
-        "pem": public_key_pem(services.public_key(activity)),
+        "pem": public_key_pem(public_key(activity)),
     }
 
 
@@ -393,7 +399,7 @@ def activity_revocations(request: HttpRequest, activity_id: int) -> dict[str, An
     return {
         "activity": activity.pk,
         "generated_at": timezone.now(),
-        **services.revocations(activity),
+        **selectors.revocations(activity),
     }
 
 
@@ -418,7 +424,7 @@ def cancel_booking(request: HttpRequest, booking_id: int) -> Booking:
     """Cancel before use; the quota returns (and a lottery's waiting list moves up)."""
     user = actor(request)
     booking = selectors.booking_visible(user=user, booking_id=booking_id)
-    return services.booking_cancel(booking=booking, actor=user)
+    return booking_cancel(booking=booking, actor=user)
 
 
 @router.get("/bookings/{booking_id}/voucher", response=VoucherOut)
@@ -429,8 +435,8 @@ def voucher(request: HttpRequest, booking_id: int) -> dict[str, Any]:
     base = f"/api/v1/bookings/{booking.pk}/voucher"
     return {
         "booking": booking.pk,
-        "code": services.voucher_code(booking),
-        "short_code": services.voucher_short_code(booking),
+        "code": voucher_code(booking),
+        "short_code": voucher_short_code(booking),
         "png": f"{base}.png",
         "svg": f"{base}.svg",
         "status": booking.status,
@@ -447,7 +453,7 @@ def voucher_image(request: HttpRequest, booking_id: int, kind: str) -> HttpRespo
     if kind not in ("png", "svg"):
         raise NotFound("voucher image")
     booking = selectors.booking_visible(user=actor(request), booking_id=booking_id)
-    image = qr_image(services.voucher_code(booking), kind)
+    image = qr_image(voucher_code(booking), kind)
     response = HttpResponse(image, content_type="image/png" if kind == "png" else "image/svg+xml")
     response["Cache-Control"] = "private, no-store"
     return response
@@ -461,7 +467,7 @@ def redeem(request: HttpRequest, body: ScanIn) -> dict[str, Any]:
     """Gate staff scan a voucher: 200 redeemed; 409 `already_redeemed` (with when and which
     gate), `voucher_cancelled` or `not_valid_today`; 400 `invalid_code`. Every scan is logged;
     the same `nonce` again, from the same login with the same code, gets the first answer."""
-    outcome = services.redemption_scan(
+    outcome = redemption_scan(
         code=body.code, gate=body.gate, actor=actor(request), nonce=body.nonce
     )
     if not outcome.ok:
@@ -476,11 +482,11 @@ def redeem_batch(request: HttpRequest, body: ScanBatchIn) -> dict[str, Any]:
     `redeemed` counts the bookings the batch's scans redeemed, each once."""
     if len(body.scans) > 10_000:
         raise DomainError("too_many_scans", "upload at most 10000 scans at once")
-    outcomes = services.redemption_upload(
+    outcomes = redemption_upload(
         gate=body.gate,
         actor=actor(request),
         scans=[
-            services.OfflineScan(code=s.code, scanned_at=_aware(s.scanned_at), nonce=s.nonce)
+            OfflineScan(code=s.code, scanned_at=_aware(s.scanned_at), nonce=s.nonce)
             for s in body.scans
         ],
     )

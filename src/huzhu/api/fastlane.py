@@ -86,7 +86,9 @@ def fcfs_booking_answer(request: HttpRequest, activity_id: int) -> HttpResponse 
     general way must answer (nothing has been written then)."""
     from huzhu.api.benefits import BookingOut
     from huzhu.api.main import api
-    from huzhu.benefits import selectors, services
+    from huzhu.benefits import selectors
+    from huzhu.benefits.booking_statement import one_statement_booking
+    from huzhu.benefits.bookings import booking_create
 
     body = request.body.strip()
     if body and (body != b"{}" or request.content_type != "application/json"):
@@ -104,9 +106,9 @@ def fcfs_booking_answer(request: HttpRequest, activity_id: int) -> HttpResponse 
             )
         except DomainError:
             return None
-        if not services.one_statement_booking(activity):
+        if not one_statement_booking(activity):
             return None
-        booking = services.booking_create(
+        booking = booking_create(
             activity=activity,
             member=member,
             actor=user,

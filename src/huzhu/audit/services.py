@@ -35,6 +35,21 @@ def audit_record(
     )
 
 
+def audit_insert_sql(**values: str) -> str:
+    """`INSERT INTO <the audit table> (<its columns>) SELECT <values>`: the audit event of a
+    statement that records it itself, as a CTE of one round trip (a booking, a scan). `values`
+    gives every field but the id (`at`, `actor`, `actor_label`, …) as an SQL expression, so
+    that the table and its columns are read from the model, and a field added to it cannot be
+    left out unnoticed; the caller adds FROM and WHERE."""
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    names = [f.name for f in fields]
+    if set(values) != set(names):
+        raise ValueError(f"an audit INSERT gives exactly {names}, not {sorted(values)}")
+    columns = ", ".join(str(f.column) for f in fields)  # concrete fields: never None
+    exprs = ", ".join(values[name] for name in names)
+    return f"INSERT INTO {AuditEvent._meta.db_table} ({columns})\n    SELECT {exprs}"
+
+
 # Refusals that are answers about the request, not about who may make it: a member without an
 # active card asking for a benefit. A flash crowd may give thousands; they are not breaches.
 RULE_REFUSALS = frozenset({"not_eligible"})

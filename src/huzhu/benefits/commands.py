@@ -12,7 +12,8 @@ from huzhu.core.args import whole_number
 def cmd_benefits(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from huzhu.benefits import selectors, services
+    from huzhu.benefits import selectors
+    from huzhu.benefits.lottery import lottery_draw
     from huzhu.benefits.models import Activity
     from huzhu.core.errors import NotFound
 
@@ -36,7 +37,7 @@ def cmd_benefits(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    result = services.lottery_draw(activity=activity, seed=args.seed, actor=None)
+    result = lottery_draw(activity=activity, seed=args.seed, actor=None)
     print(
         f"seed {result['seed']}: {len(result['winners'])} winner(s), "
         f"{len(result['waiting'])} waiting, {len(result['excluded'])} excluded"

@@ -23,8 +23,8 @@ DEMO_MEMBER_LOGINS = ("member1", "member2")
 
 def demo_load() -> dict[str, int]:
     from huzhu.accounts.models import Role, User
+    from huzhu.benefits.activities import activity_create
     from huzhu.benefits.models import Activity
-    from huzhu.benefits.services import activity_create
     from huzhu.members.models import CardStatus, Organisation
     from huzhu.members.services import card_issue, member_create_or_update, org_create
     from huzhu.members.synth import make_id_number

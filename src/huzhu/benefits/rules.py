@@ -52,6 +52,11 @@ def valid_on(day: date, *, valid_from: date, valid_to: date, booked_day: date | 
     return valid_from <= day <= valid_to
 
 
+def iso(value: date | None) -> str | None:
+    """A day or a moment (a datetime is a date) as the answers give it; None for none."""
+    return value.isoformat() if value else None
+
+
 def draw_key(seed: str, entry_id: int) -> str:
     """An entry's place in the draw: HMAC-SHA256 keyed by the seed, over the entry's id."""
     return hmac.new(seed.encode(), str(entry_id).encode(), hashlib.sha256).hexdigest()

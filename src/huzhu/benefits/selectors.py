@@ -19,6 +19,7 @@ from huzhu.benefits.models import (
     Activity,
     Booking,
     BookingStatus,
+    IdempotencyKey,
     Mode,
     Quota,
     Scan,
@@ -194,6 +195,13 @@ def quota_remaining(activity: Activity) -> int:
     return int(size) - int(used)
 
 
+def day_quota(activity: Activity, day: date | None) -> Quota | None:
+    """The quota of a day of use, read without a lock (only the claim's UPDATE decides)."""
+    if not activity.per_day or day is None:
+        return None
+    return Quota.objects.filter(activity=activity, day=day).first()
+
+
 def remaining_by_activity(ids: list[int]) -> dict[int, int]:
     rows = (
         Quota.objects.filter(activity_id__in=ids, day__isnull=True)
@@ -231,6 +239,61 @@ def bookings_visible(user: User) -> QuerySet[Booking]:
     if user.role == Role.MEMBER:
         return qs.filter(member_id=user.member_id or -1)
     return qs.filter(member__unit__path__startswith=_booking_scope_path(user))
+
+
+def member_has_active_card(member: Member) -> bool:
+    """As member_for_booking annotated it (no query), else asked."""
+    known = getattr(member, "has_active_card", None)
+    if known is not None:
+        return bool(known)
+    return member.cards.filter(status=CardStatus.ACTIVE).exists()
+
+
+def member_holds_in_group(member: Member, group_id: int) -> bool:
+    """Whether the member holds (or is registered for) a place in the exclusive group."""
+    return Booking.objects.filter(member=member, group_id=group_id, status__in=HOLDING).exists()
+
+
+def members_holding_in_group(group_id: int) -> set[int]:
+    """The members holding (or registered for) a place in the exclusive group."""
+    return set(
+        Booking.objects.filter(group_id=group_id, status__in=HOLDING).values_list(
+            "member_id", flat=True
+        )
+    )
+
+
+def idempotency_key_find(*, user: User, key: str) -> IdempotencyKey | None:
+    """The first answer given to this login's Idempotency-Key, with its booking."""
+    return IdempotencyKey.objects.select_related("booking").filter(user=user, key=key).first()
+
+
+def booking_by_short_code(short_code: str) -> Booking | None:
+    """The booking of a voucher's short code, with what its signed code needs."""
+    return (
+        Booking.objects.select_related("activity", "member").filter(short_code=short_code).first()
+    )
+
+
+def scan_first(*, user: User, nonce: str, digest: str) -> Scan | None:
+    """The scan this login made of this code under this nonce (one unique-index probe)."""
+    return Scan.objects.filter(user=user, nonce=nonce, code_digest=digest).first()
+
+
+def revocations(activity: Activity) -> dict[str, list[int]]:
+    """What an offline gate must refuse besides bad signatures: cancelled and used vouchers."""
+    rows = (
+        Booking.objects.filter(activity=activity)
+        .filter(
+            Q(status=BookingStatus.REDEEMED)
+            | Q(status__in=[BookingStatus.CANCELLED, BookingStatus.LOST], booked_at__isnull=False)
+        )
+        .values_list("pk", "status")
+    )
+    return {
+        "cancelled": sorted(pk for pk, s in rows if s != BookingStatus.REDEEMED),
+        "redeemed": sorted(pk for pk, s in rows if s == BookingStatus.REDEEMED),
+    }
 
 
 def member_hash(member: Member) -> str:

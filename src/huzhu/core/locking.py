@@ -2,10 +2,14 @@
 timeout (or deadlock, or a locked SQLite file) becomes `Busy` — a 503 `busy` that says "try again"
 — never a hang or a 500 (pretix's rule).
 
-- `locked_rows(queryset)`: SELECT … FOR UPDATE of some rows, in primary-key order.
+- `locked_rows(queryset)`: SELECT … FOR UPDATE of some rows, in primary-key order (or the
+  one order the caller names for that table).
 - `advisory_lock(key, sub)`: a transaction-scoped PostgreSQL advisory lock on a name (an
   import, a member's ledger), shared or exclusive.
 - `busy_on_lock_failure()`: wraps any statement that may wait for a lock.
+- `short_locks()`: the body of a transaction whose statements wait for scarce rows (an UPDATE
+  of a quota, several row locks): the short timeout is set once, and a lock failure anywhere
+  inside is Busy; `locked_rows` and `locked_row` inside it leave both to the block.
 
 All of them need an open transaction (`transaction.atomic()`), whose end releases the locks.
 SQLite has no row locks: huzhu opens its write transactions IMMEDIATE (core.config), so
@@ -14,16 +18,21 @@ writers queue on the file instead, and a wait past the file's timeout is Busy to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, TypeVar
 
 from django.db import DatabaseError, OperationalError, connection
-from django.db.models import Model, QuerySet
+from django.db.models import Model, OrderBy, QuerySet
 
 from huzhu.core.errors import Busy
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 M = TypeVar("M", bound=Model)
+BUSY = "busy, try again"
 
 LOCK_TIMEOUT = "2s"
 # Advisory lock names (PostgreSQL bigint keys).
@@ -39,38 +48,77 @@ def is_lock_failure(exc: BaseException) -> bool:
 
 
 @contextmanager
-def busy_on_lock_failure(message: str = "busy, try again") -> Iterator[None]:
-    """A lock timeout, deadlock or serialization failure inside → `Busy(message)`."""
+def busy_on_lock_failure(message: StrOrPromise = BUSY) -> Iterator[None]:
+    """A lock timeout, deadlock or serialization failure inside → `Busy(message)` (a lazy
+    message is translated when raised)."""
     try:
         yield
     except (OperationalError, DatabaseError) as exc:
         if is_lock_failure(exc):
-            raise Busy(message) from None
+            raise Busy(str(message)) from None
         raise
 
 
-def set_lock_timeout(timeout: str = LOCK_TIMEOUT) -> None:
-    """Wait at most `timeout` for any lock for the rest of this transaction (PostgreSQL)."""
+def set_lock_timeout(timeout: str | None = None) -> None:
+    """Wait at most `timeout` (LOCK_TIMEOUT as it is now) for any lock for the rest of this
+    transaction (PostgreSQL)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
-            cur.execute(f"SET LOCAL lock_timeout = '{timeout}'")
+            cur.execute(f"SET LOCAL lock_timeout = '{timeout or LOCK_TIMEOUT}'")
 
 
-def locked_rows(queryset: QuerySet[M], *, of_self: bool = True) -> list[M]:
-    """The rows of `queryset`, locked FOR UPDATE in primary-key order (the one order, so two
-    transactions never wait for each other in a circle), with the short timeout."""
+# Set inside `short_locks`: the timeout is set and failures are answered for the whole block.
+_in_short_locks: ContextVar[bool] = ContextVar("huzhu_in_short_locks", default=False)
+
+
+@contextmanager
+def short_locks(message: StrOrPromise = BUSY) -> Iterator[None]:
+    """The body of a transaction that waits for scarce rows: the short timeout, set once for
+    the rest of the transaction, and `Busy(message)` for a lock failure anywhere inside."""
+    with busy_on_lock_failure(message):
+        set_lock_timeout()
+        token = _in_short_locks.set(True)
+        try:
+            yield
+        finally:
+            _in_short_locks.reset(token)
+
+
+@contextmanager
+def _waiting() -> Iterator[None]:
+    """Around one lock: the timeout and Busy, unless a `short_locks` block gives them."""
+    if _in_short_locks.get():
+        yield
+        return
     set_lock_timeout()
-    qs = queryset.order_by("pk")
-    locking = qs.select_for_update(of=("self",)) if of_self else qs.select_for_update()
     with busy_on_lock_failure():
+        yield
+
+
+def locked_rows(
+    queryset: QuerySet[M],
+    *,
+    of_self: bool = True,
+    order_by: Sequence[str | OrderBy] = ("pk",),
+    limit: int | None = None,
+) -> list[M]:
+    """The rows of `queryset` (the first `limit` of them), locked FOR UPDATE in primary-key
+    order, or in `order_by`: the one order of that table, so that two transactions never wait
+    for each other in a circle. With the short timeout. `of_self=False` locks the rows of the
+    tables it joins too."""
+    qs = queryset.order_by(*order_by)
+    locking = qs.select_for_update(of=("self",)) if of_self else qs.select_for_update()
+    if limit is not None:
+        locking = locking[:limit]
+    with _waiting():
         return list(locking)
 
 
-def locked_row(queryset: QuerySet[M], pk: object) -> M:
+def locked_row(queryset: QuerySet[M], pk: object, *, of_self: bool = True) -> M:
     """One row by primary key, locked; `DoesNotExist` as Django raises it."""
-    set_lock_timeout()
-    with busy_on_lock_failure():
-        return queryset.select_for_update(of=("self",)).get(pk=pk)
+    locking = queryset.select_for_update(of=("self",)) if of_self else queryset.select_for_update()
+    with _waiting():
+        return locking.get(pk=pk)
 
 
 def advisory_lock(
@@ -78,8 +126,8 @@ def advisory_lock(
     sub: int | None = None,
     *,
     shared: bool = False,
-    timeout: str = LOCK_TIMEOUT,
-    message: str = "busy, try again",
+    timeout: str | None = None,
+    message: str = BUSY,
 ) -> None:
     """A PostgreSQL advisory lock until the end of the transaction: on `key` (a fixed number
     naming what is locked), or on (`key`, `sub`) for one of many (`sub` is cast to int4, so

@@ -17,9 +17,10 @@ from django.views.decorators.http import require_POST
 
 from huzhu.accounts.models import User
 from huzhu.accounts.throttle import throttle_address
+from huzhu.benefits import bookings as benefit_bookings
 from huzhu.benefits import rules as benefit_rules
 from huzhu.benefits import selectors as benefits
-from huzhu.benefits import services as benefit_services
+from huzhu.benefits import voucher_codes
 from huzhu.benefits.models import HOLDING, LIVE, Booking, BookingStatus, Quota
 from huzhu.benefits.vouchers import short_code_shown
 from huzhu.core import bounds
@@ -155,7 +156,7 @@ def benefit_book(request: HttpRequest, user: User, activity_id: int) -> HttpResp
         day = bounds.parse_date(day_text, "day") if day_text else None
         member = benefits.member_for_booking(user)
         activity = benefits.activity_for_booking(user=user, activity_id=activity_id, member=member)
-        booking = benefit_services.booking_create(
+        booking = benefit_bookings.booking_create(
             activity=activity, member=member, actor=user, day=day
         )
     except DomainError as exc:
@@ -180,7 +181,7 @@ def benefit_book(request: HttpRequest, user: User, activity_id: int) -> HttpResp
 def booking_cancel(request: HttpRequest, user: User, booking_id: int) -> HttpResponse:
     try:
         booking = benefits.booking_visible(user=user, booking_id=booking_id)
-        benefit_services.booking_cancel(booking=booking, actor=user)
+        benefit_bookings.booking_cancel(booking=booking, actor=user)
     except DomainError as exc:
         return render(request, "web/m/message.html", {"error": exc.message}, status=exc.status)
     return HttpResponseRedirect(reverse("web:m_benefits") + "?cancelled=1")
@@ -201,9 +202,9 @@ def voucher(request: HttpRequest, user: User, booking_id: int) -> HttpResponse:
         "expired": activity.valid_to < timezone.localdate(),
     }
     if booking.status in HOLDING:
-        code = benefit_services.voucher_code(booking)
+        code = voucher_codes.voucher_code(booking)
         context["code"] = code
-        context["short_code"] = short_code_shown(benefit_services.voucher_short_code(booking))
+        context["short_code"] = short_code_shown(voucher_codes.voucher_short_code(booking))
         if booking.status == BookingStatus.BOOKED and not context["expired"]:
             # Only a voucher that can still be used shows its QR and asks to be scanned.
             qr = segno.make(code, error="m")

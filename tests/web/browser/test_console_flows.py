@@ -10,8 +10,9 @@ import pytest
 import segno
 
 from huzhu.accounts.models import Role
+from huzhu.benefits.bookings import booking_create
 from huzhu.benefits.models import Booking, BookingStatus
-from huzhu.benefits.services import booking_create, voucher_code, voucher_short_code
+from huzhu.benefits.voucher_codes import voucher_code, voucher_short_code
 from huzhu.members.logins import member_login
 from huzhu.members.models import Member
 from huzhu.web.models import JobStatus, SettlementJob

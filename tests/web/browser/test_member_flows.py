@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from huzhu.benefits.bookings import booking_create
 from huzhu.benefits.models import Booking, BookingStatus
-from huzhu.benefits.services import booking_create
 from huzhu.core import sms
 from huzhu.members.logins import member_login
 from huzhu.members.services import card_issue

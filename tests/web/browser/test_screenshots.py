@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from huzhu.accounts.models import Role
-from huzhu.benefits.services import booking_create
+from huzhu.benefits.bookings import booking_create
 from huzhu.members.logins import member_login
 from huzhu.members.services import card_issue, member_reveal_id_number
 from huzhu.web.services import settlement_job_create, settlement_job_run
