@@ -24,6 +24,7 @@ from huzhu.benefits import rules, selectors, services
 from huzhu.benefits.models import Activity, Booking
 from huzhu.core.bounds import Day, Moment, Quota
 from huzhu.core.errors import DomainError, Forbidden, NotFound
+from huzhu.core.idnumber import parse_id_number
 from huzhu.members.models import Member
 from huzhu.members.services import member_find
 
@@ -341,7 +342,7 @@ def create_booking(
             raise DomainError(
                 "member_required", "staff book for a member: give its id_number", field="member"
             )
-        member = member_find(body.member)
+        member = member_find(parse_id_number(body.member, "member"))
         if member is None or not member.unit.path.startswith(staff_scope_path(user)):
             raise NotFound("member")
     booking = services.booking_create(

@@ -1,10 +1,49 @@
+"""The Django admin of organisations, members and cards: scoped to the user's subtree and
+audited (core.admin_scope); ID numbers pass the same validator as the API and the importers
+(core.idnumber)."""
+
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
+from huzhu.core import idnumber
 from huzhu.core.admin_scope import SubtreeAdmin
+from huzhu.core.pii import mask_id_number, vault
 from huzhu.members.models import Card, Member, Organisation
+
+
+class MemberAddForm(forms.ModelForm):
+    """A new member is added by its ID number, checked, stored encrypted and hashed as
+    members.services stores it; the number cannot be changed afterwards."""
+
+    id_number = forms.CharField(label=_("身份证号"), max_length=64)
+
+    class Meta:
+        model = Member
+        fields = ("name", "unit", "joined_on", "is_active")
+
+    def clean_id_number(self) -> str:
+        if (invalid := idnumber.id_number_invalid(self.cleaned_data["id_number"])) is not None:
+            raise forms.ValidationError(invalid.message, code="invalid_id_number")
+        number = idnumber.normalize(self.cleaned_data["id_number"])
+        if Member.objects.filter(id_hash=vault().lookup_hash(number)).exists():
+            raise forms.ValidationError(_("已有这个身份证号的会员"), code="duplicate_id_number")
+        return number
+
+    def save(self, commit: bool = True) -> Any:
+        member = super().save(commit=False)
+        number = self.cleaned_data["id_number"]
+        v = vault()
+        member.id_hash = v.lookup_hash(number)
+        member.id_cipher = v.encrypt(number)
+        member.id_masked = mask_id_number(number)
+        member.birth_date = idnumber.birth_date(number)
+        if commit:
+            member.save()
+        return member
 
 
 @admin.register(Organisation)
@@ -52,6 +91,13 @@ class MemberAdmin(SubtreeAdmin):
     raw_id_fields = ("unit",)
     inlines = (CardInline,)
     org_path_field = "unit__path"
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = MemberAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
 
 
 @admin.register(Card)

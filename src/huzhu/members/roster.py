@@ -278,7 +278,7 @@ def members_import(
     table = tb.read_table(data, file=file, columns=MEMBER_COLUMNS)
     say("read", table.df.height)
     df = table.df.with_columns(
-        pl.col("id_number").str.to_uppercase().str.replace_all(r"\s", ""),
+        idnumber.normalize_series(table.df["id_number"]),
         pl.col("phone").str.replace_all(r"[\s-]", "").str.replace(r"^\+?86(1\d{10})$", "$1"),
     )
     table.df = df

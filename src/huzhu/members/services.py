@@ -105,9 +105,7 @@ def member_create_or_update(
 ) -> tuple[Member, bool]:
     """Create the member with this ID number, or update it (it may move units). Returns
     (member, created)."""
-    value = idnumber.normalize(id_number)
-    if problem := idnumber.id_number_problem(value):
-        raise DomainError("invalid_id_number", f"id_number: {problem}", field="id_number")
+    value = idnumber.parse_id_number(id_number)
     if not name.strip():
         raise DomainError("required", "name is required", field="name")
     if unit.kind != "unit":
@@ -166,6 +164,7 @@ def _refuse_member_elsewhere(actor: User) -> None:
 
 
 def member_find(id_number: str) -> Member | None:
+    """The member with this ID number, in any spelling that normalises to it (core.idnumber)."""
     value = idnumber.normalize(id_number)
     return Member.objects.filter(id_hash=vault().lookup_hash(value)).first()
 

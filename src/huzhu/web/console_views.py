@@ -85,9 +85,8 @@ def _member_search(user: User, q: str) -> object:
     qs = members_visible_to(user).select_related("unit").order_by("id")
     if not q:
         return qs
-    value = idnumber.normalize(q)
-    if len(value) == 18 and not idnumber.id_number_problem(value):
-        return qs.filter(id_hash=vault().lookup_hash(value))
+    if idnumber.is_valid(q):  # a full ID number, in any spelling that normalises to it
+        return qs.filter(id_hash=vault().lookup_hash(idnumber.normalize(q)))
     phone = member_rules.normalize_phone(q)
     if not member_rules.phone_problem(phone):
         return qs.filter(phone_hash=vault().lookup_hash(phone))
