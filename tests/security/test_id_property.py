@@ -1,9 +1,11 @@
-"""Properties of the validator of ID numbers (issue 16, "Done means"): any Unicode spelling of a
-valid number normalises to one stored member or is refused; the one-at-a-time and the bulk
-(Polars) forms of the validator give the same answers."""
+"""Properties of the validators of ID numbers and names (issue 16, "Done means"): any Unicode
+spelling of a valid number normalises to one stored member or is refused, and no name the
+validator accepts starts with a formula character, however it is written; the one-at-a-time and
+the bulk (Polars) forms of each validator give the same answers."""
 
 from __future__ import annotations
 
+import csv
 import unicodedata
 from datetime import date
 from typing import Any
@@ -13,12 +15,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from huzhu.core import idnumber
+from huzhu.core import idnumber, names
 from huzhu.core.errors import DomainError
 from huzhu.core.tabular import TableError
 from huzhu.members.models import Member
-from huzhu.members.roster import members_import
+from huzhu.members.roster import members_export, members_import
 from huzhu.members.services import member_create_or_update, member_find
+from tests.conftest import new_id_number
 
 TODAY = date(2026, 6, 1)
 DB = settings(
@@ -174,3 +177,72 @@ def test_a_number_with_a_foreign_digit_is_never_stored(tree, spelling):
     with pytest.raises(TableError):
         members_import(f"id_number,name,unit_code\n{spelling},王五,U1\n".encode(), file="r.csv")
     assert not Member.objects.exists()
+
+
+# -- names ----------------------------------------------------------------------------------------
+
+# Every form NFKC reads as one of = + - @ (superscript and subscript minus read as U+2212, which
+# starts no formula).
+FORMULA_FORMS = "=+-@＝＋－＠﹦﹢﹣﹫⁼⁺₌₊"
+FORMULA_READ = "=+-@"
+
+
+def formula_start(name: str) -> bool:
+    """Would a spreadsheet (or a reader of NFKC) see a formula at the start of `name`?"""
+    cleaned = name.strip()
+    read = unicodedata.normalize("NFKC", cleaned)
+    return cleaned[:1] in tuple(FORMULA_READ + "＝＋－＠") or read[:1] in tuple(FORMULA_READ)
+
+
+names_text = st.one_of(
+    st.text(max_size=120),
+    st.builds(
+        lambda ws, lead, rest: ws + lead + rest,
+        st.sampled_from(["", " ", "\u3000", "\t", "\n"]),
+        st.sampled_from(list(FORMULA_FORMS)),
+        st.text(max_size=20),
+    ),
+    st.text(alphabet="王李张三丰 ·=+-@abc", max_size=110),
+)
+
+
+@given(names_text)
+def test_no_name_the_validator_accepts_starts_with_a_formula(name):
+    invalid = names.name_invalid(name)
+    if invalid is None:
+        cleaned = names.name_clean(name)
+        assert not formula_start(cleaned)
+        assert 1 <= len(cleaned) <= names.MAX_LENGTH
+        assert all(unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") for c in cleaned)
+
+
+@given(st.sampled_from(list(FORMULA_FORMS)), st.text(max_size=20))
+def test_a_name_starting_with_any_form_of_a_formula_character_is_refused(lead, rest):
+    assert names.name_invalid(lead + rest) is not None
+
+
+@given(st.lists(names_text, max_size=20))
+def test_the_bulk_name_check_agrees_with_the_one_at_a_time_check(values):
+    cleaned, problems = names.name_series(pl.Series("name", values, dtype=pl.String))
+    for value, stored, problem in zip(values, cleaned, problems, strict=True):
+        invalid = names.name_invalid(value)
+        assert problem == (invalid.reason if invalid is not None else None), value
+        if invalid is None:
+            assert stored == value.strip()
+
+
+@DB
+@given(st.lists(names_text, min_size=1, max_size=5))
+def test_no_accepted_name_leaves_a_formula_in_the_roster_export(tree, tmp_path, values):
+    for value in values:
+        try:
+            member_create_or_update(id_number=new_id_number(), name=value, unit=tree.u1)
+        except DomainError as exc:
+            assert exc.details["field"] == "name"
+    out = tmp_path / "roster.csv"
+    members_export(out)
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == Member.objects.count()
+    for row in rows:
+        assert not formula_start(row["name"]), row["name"]

@@ -20,7 +20,7 @@ from django.utils import timezone
 from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
-from huzhu.core import idnumber
+from huzhu.core import idnumber, names
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update, lookup_many
 from huzhu.core.errors import Forbidden
@@ -127,13 +127,16 @@ def orgs_import(
 
     scope = _actor_scope(actor)
     table = tb.read_table(data, file=file, columns=ORG_COLUMNS)
-    df = table.df.with_columns(pl.col("kind").str.to_lowercase())
+    org_names, name_problems = names.name_series(table.df["name"])
+    df = table.df.with_columns(
+        pl.col("kind").str.to_lowercase(), org_names, name_problems.alias("_name_problem")
+    )
     table.df = df
     errors = tb.collect_errors(
         table,
         {
             "code": [tb.required("code"), _code_check("code"), _duplicates(df, "code", "code")],
-            "name": [tb.required("name")],
+            "name": [tb.required("name"), pl.col("_name_problem")],
             "kind": [
                 tb.required("kind"),
                 pl.when(~pl.col("kind").is_in(list(OrgKind.values)))
@@ -236,12 +239,7 @@ def _member_checks(df: pl.DataFrame, today: date) -> dict[str, list[pl.Expr]]:
             idnumber.problems_expr("id_number", today=today),
             _duplicates(df, "id_number", "id_number"),
         ],
-        "name": [
-            tb.required("name"),
-            pl.when(pl.col("name").str.len_chars() > 100)
-            .then(pl.lit("longer than 100 characters"))
-            .otherwise(None),
-        ],
+        "name": [tb.required("name"), pl.col("_name_problem")],
         "unit_code": [tb.required("unit_code"), _code_check("unit_code")],
         "phone": [
             pl.when(
@@ -277,8 +275,11 @@ def members_import(
     scope = _actor_scope(actor)
     table = tb.read_table(data, file=file, columns=MEMBER_COLUMNS)
     say("read", table.df.height)
+    member_names, name_problems = names.name_series(table.df["name"])
     df = table.df.with_columns(
         idnumber.normalize_series(table.df["id_number"]),
+        member_names,
+        name_problems.alias("_name_problem"),
         pl.col("phone").str.replace_all(r"[\s-]", "").str.replace(r"^\+?86(1\d{10})$", "$1"),
     )
     table.df = df

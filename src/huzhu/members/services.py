@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_denial, audit_record
-from huzhu.core import bounds, idnumber
+from huzhu.core import bounds, idnumber, names
 from huzhu.core.errors import Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
@@ -45,6 +45,7 @@ def org_create(
     *, code: str, name: str, kind: str, parent: Organisation | None, actor: User | None = None
 ) -> Organisation:
     """Create an organisation under `parent` (None for the root city)."""
+    name = names.parse_name(name)
     if problem := rules.code_problem(code):
         raise DomainError("invalid_code", problem, field="code")
     if problem := rules.parent_kind_problem(kind, parent.kind if parent else None):
@@ -71,6 +72,8 @@ def org_update(
     actor: User | None = None,
 ) -> Organisation:
     """Rename or move an organisation; moving rewrites the paths of its whole subtree at once."""
+    if name is not None:
+        name = names.parse_name(name)
     _check_actor_may_manage(actor, org)
     with transaction.atomic():
         if name is not None:
@@ -106,8 +109,7 @@ def member_create_or_update(
     """Create the member with this ID number, or update it (it may move units). Returns
     (member, created)."""
     value = idnumber.parse_id_number(id_number)
-    if not name.strip():
-        raise DomainError("required", "name is required", field="name")
+    name = names.parse_name(name)
     if unit.kind != "unit":
         raise DomainError(
             "invalid_unit", f"{unit.code} is not a workplace union", field="unit_code"
@@ -136,7 +138,7 @@ def member_create_or_update(
             )
         elif actor is not None and not member.unit.path.startswith(staff_scope_path(actor)):
             raise NotFound("member")  # moved out of the actor's subtree a moment ago
-        member.name = name.strip()
+        member.name = name
         member.unit = unit
         if phone:
             member.phone_cipher = v.encrypt(phone)
