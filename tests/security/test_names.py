@@ -81,6 +81,18 @@ def test_a_roster_with_hostile_names_has_bad_rows_and_writes_nothing(tree):
     assert not Member.objects.exists()
 
 
+def test_a_roster_cannot_create_a_unit_or_a_district_with_a_hostile_name(tree):
+    data = (
+        "id_number,name,unit_code,unit_name,district\n"
+        f"{new_id_number()},王五,U8,=HYPERLINK(A1),西城区\n"
+        f"{new_id_number()},赵六,U9,新工会,@district\n"
+    ).encode()
+    problems = refused_rows(members_import, data)
+    assert [(row, col) for row, col, _ in problems] == [(2, "unit_name"), (3, "district")]
+    assert not Organisation.objects.filter(code__in=["U8", "U9"]).exists()
+    assert not Member.objects.exists()
+
+
 def test_the_orgs_file_refuses_hostile_names(tree):
     data = (
         "code,name,parent_code,kind\n"

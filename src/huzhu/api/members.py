@@ -132,6 +132,13 @@ class RowErrorOut(Schema):
     reason: str
 
 
+class CreatedOrgOut(Schema):
+    code: str
+    name: str
+    kind: str
+    parent_code: str | None
+
+
 class ImportOut(Schema):
     file: str
     rows: int
@@ -140,6 +147,7 @@ class ImportOut(Schema):
     unchanged: int
     skipped: int
     orgs_created: int
+    created_orgs: list[CreatedOrgOut]  # every organisation the import created
     errors: list[RowErrorOut]
 
 

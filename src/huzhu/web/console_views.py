@@ -32,7 +32,7 @@ from huzhu.core.errors import DomainError
 from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members import rules as member_rules
-from huzhu.members.models import Card, CardStatus
+from huzhu.members.models import Card, CardStatus, OrgKind
 from huzhu.members.roster import members_export, members_import
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
@@ -179,6 +179,9 @@ def import_members(request: HttpRequest, user: User) -> HttpResponse:
             )
             context["report"] = report
             context["errors"] = report.errors
+            context["created_orgs"] = [
+                {**org, "kind": OrgKind(org["kind"]).label} for org in report.created_orgs
+            ]
         except TableError as exc:
             context["errors"] = exc.errors
             context["refused"] = True
