@@ -115,6 +115,15 @@ def test_a_province_code_not_in_use_is_refused(tree, city_admin, api_as):
         "/members", {"id_number": unknown_province, "name": "王五", "unit_code": "U1"}
     )
     assert refused_naming(r, "id_number"), r.content
+    assert r.json()["error"]["message"] == "身份证号前两位 99 不是在用的省级行政区代码"
+    english = api_as(city_admin).post(
+        "/members",
+        {"id_number": unknown_province, "name": "王五", "unit_code": "U1"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert english.json()["error"]["message"] == (
+        "The ID number starts with 99, which is not a province code in use"
+    )
     problems = refused_rows(roster(f"{unknown_province},王五,U1"))
     assert problems == [("r.csv", 2, "id_number", "province code 99 is not in use")]
     assert not Member.objects.exists()
