@@ -39,9 +39,10 @@ _cards = itertools.count(1)
 
 
 def roster_csv(numbers: list[str], *, unit: str = "U1", cards: bool = True) -> bytes:
-    """A roster of these ID numbers in one unit, each with a new card."""
+    """A roster of these ID numbers in one unit (named, so that the import creates it when it
+    is new), each with a new card."""
     lines = [ROSTER_HEADER] + [
-        f"{n},职工{i:04d},{unit},,,1390000{i:04d},{f'6222{next(_cards):012d}' if cards else ''},"
+        f"{n},职工{i:04d},{unit},{unit}工会,,1390000{i:04d},{f'6222{next(_cards):012d}' if cards else ''},"
         "2020-01-01"
         for i, n in enumerate(numbers)
     ]

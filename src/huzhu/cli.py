@@ -184,7 +184,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     progress.done()
     summary = report.as_dict()
     errors = summary.pop("errors")
+    created_orgs: Any = summary.pop("created_orgs", [])
     print(" ".join(f"{k}={v}" for k, v in summary.items() if k != "file"))
+    for org in created_orgs:  # every organisation the import created, one line each
+        under = f" under {org['parent_code']}" if org["parent_code"] else ""
+        print(f"created {org['kind']} {org['code']} {org['name']}{under}")
     if errors:
         _report_errors(report.errors)
         print(f"kept the valid rows; {len(errors)} row problem(s) skipped", file=sys.stderr)

@@ -30,6 +30,7 @@ from huzhu.benefits.redemption import OfflineScan, redemption_scan, redemption_u
 from huzhu.benefits.voucher_codes import public_key, voucher_code, voucher_short_code
 from huzhu.core.bounds import Day, Moment, Quota
 from huzhu.core.errors import DomainError, Forbidden, NotFound
+from huzhu.core.idnumber import parse_id_number
 from huzhu.members.models import Member
 from huzhu.members.selectors import orgs_visible_to
 from huzhu.members.services import member_find
@@ -349,7 +350,7 @@ def create_booking(
             raise DomainError(
                 "member_required", "staff book for a member: give its id_number", field="member"
             )
-        member = member_find(body.member)
+        member = member_find(parse_id_number(body.member, "member"))
         if member is None or not member.unit.path.startswith(staff_scope_path(user)):
             raise NotFound("member")
     booking = booking_create(

@@ -44,3 +44,15 @@ class Busy(DomainError):
 
     def __init__(self, message: str = "busy, try again", **details: Any):
         super().__init__("busy", message, **details)
+
+
+class InvalidValue(ValueError):
+    """A value that a validator of core (ID numbers, names) refuses, said twice: `reason` in
+    English, as file reports and the API's 422 word their reasons, and `message` for people, in
+    the active language. A ValueError, so that a pydantic validator turns it into a 422 naming
+    the field; forms show `message`, importers report `reason`."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.message = message

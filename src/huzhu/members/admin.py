@@ -1,14 +1,74 @@
+"""The Django admin of organisations, members and cards: scoped to the user's subtree and
+audited (core.admin_scope); names and ID numbers pass the same validators as the API and the
+importers (core.names, core.idnumber)."""
+
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from huzhu.audit.admin_scope import SubtreeAdmin
+from huzhu.core import idnumber, names
+from huzhu.core.pii import mask_id_number, vault
 from huzhu.members.models import Card, Member, Organisation
+
+
+def _clean_name(value: str) -> str:
+    if (invalid := names.name_invalid(value)) is not None:
+        raise forms.ValidationError(invalid.message, code="invalid_name")
+    return value.strip()
+
+
+class OrganisationForm(forms.ModelForm):
+    class Meta:
+        model = Organisation
+        fields = ("code", "name", "kind", "parent")
+
+    def clean_name(self) -> str:
+        return _clean_name(self.cleaned_data["name"])
+
+
+class MemberForm(forms.ModelForm):
+    class Meta:
+        model = Member
+        fields = ("name", "unit", "joined_on", "is_active")
+
+    def clean_name(self) -> str:
+        return _clean_name(self.cleaned_data["name"])
+
+
+class MemberAddForm(MemberForm):
+    """A new member is added by its ID number, checked, stored encrypted and hashed as
+    members.services stores it; the number cannot be changed afterwards."""
+
+    id_number = forms.CharField(label=_("身份证号"), max_length=64)
+
+    def clean_id_number(self) -> str:
+        if (invalid := idnumber.id_number_invalid(self.cleaned_data["id_number"])) is not None:
+            raise forms.ValidationError(invalid.message, code="invalid_id_number")
+        number = idnumber.normalize(self.cleaned_data["id_number"])
+        if Member.objects.filter(id_hash=vault().lookup_hash(number)).exists():
+            raise forms.ValidationError(_("已有这个身份证号的会员"), code="duplicate_id_number")
+        return number
+
+    def save(self, commit: bool = True) -> Any:
+        member = super().save(commit=False)
+        number = self.cleaned_data["id_number"]
+        v = vault()
+        member.id_hash = v.lookup_hash(number)
+        member.id_cipher = v.encrypt(number)
+        member.id_masked = mask_id_number(number)
+        member.birth_date = idnumber.birth_date(number)
+        if commit:
+            member.save()
+        return member
 
 
 @admin.register(Organisation)
 class OrganisationAdmin(SubtreeAdmin):
+    form = OrganisationForm
     list_display = ("code", "name", "kind", "parent")
     list_filter = ("kind",)
     search_fields = ("code", "name")
@@ -45,6 +105,7 @@ class CardInline(admin.TabularInline):  # type: ignore[type-arg,unused-ignore]
 
 @admin.register(Member)
 class MemberAdmin(SubtreeAdmin):
+    form = MemberForm
     list_display = ("name", "id_masked", "phone_masked", "unit", "joined_on", "is_active")
     search_fields = ("name",)
     readonly_fields = ("id_masked", "phone_masked", "birth_date")
@@ -52,6 +113,13 @@ class MemberAdmin(SubtreeAdmin):
     raw_id_fields = ("unit",)
     inlines = (CardInline,)
     org_path_field = "unit__path"
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = MemberAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
 
 
 @admin.register(Card)

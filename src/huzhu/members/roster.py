@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypedDict
 
 import polars as pl
 from django.db import connection, transaction
@@ -18,7 +19,7 @@ from django.utils import timezone
 from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_record
-from huzhu.core import idnumber, sheets
+from huzhu.core import idnumber, names, sheets
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update, lookup_many
 from huzhu.core.errors import Forbidden
@@ -49,6 +50,15 @@ MEMBER_COLUMNS = (
 Progress = Callable[[str, int], None]
 
 
+class CreatedOrg(TypedDict):
+    """An organisation an import created, as its report lists it."""
+
+    code: str
+    name: str
+    kind: str
+    parent_code: str | None
+
+
 @dataclass
 class ImportReport:
     """What an import did, and every row it refused."""
@@ -59,8 +69,27 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
-    orgs_created: int = 0
     errors: list[tb.RowError] = field(default_factory=list)
+    created_orgs: list[CreatedOrg] = field(default_factory=list)
+
+    @property
+    def orgs_created(self) -> int:
+        return len(self.created_orgs)
+
+    def org_created(self, org: Organisation, *, actor: User | None) -> None:
+        """List `org` in the report, and audit its creation as the file's (one event each)."""
+        parent = org.parent
+        self.created_orgs.append(
+            {
+                "code": org.code,
+                "name": org.name,
+                "kind": org.kind,
+                "parent_code": parent.code if parent is not None else None,
+            }
+        )
+        audit_record(
+            actor=actor, action="org.create", obj=org, org_path=org.path, file=self.file[:200]
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -71,6 +100,7 @@ class ImportReport:
             "unchanged": self.unchanged,
             "skipped": self.skipped,
             "orgs_created": self.orgs_created,
+            "created_orgs": self.created_orgs,
             "errors": [e.as_dict() for e in self.errors],
         }
 
@@ -86,6 +116,7 @@ class ImportReport:
             created=self.created,
             updated=self.updated,
             skipped=self.skipped,
+            orgs_created=self.orgs_created,
         )
 
 
@@ -125,13 +156,16 @@ def orgs_import(
 
     scope = _actor_scope(actor)
     table = tb.read_table(data, file=file, columns=ORG_COLUMNS)
-    df = table.df.with_columns(pl.col("kind").str.to_lowercase())
+    org_names, name_problems = names.name_series(table.df["name"])
+    df = table.df.with_columns(
+        pl.col("kind").str.to_lowercase(), org_names, name_problems.alias("_name_problem")
+    )
     table.df = df
     errors = tb.collect_errors(
         table,
         {
             "code": [tb.required("code"), _code_check("code"), _duplicates(df, "code", "code")],
-            "name": [tb.required("name")],
+            "name": [tb.required("name"), pl.col("_name_problem")],
             "kind": [
                 tb.required("kind"),
                 pl.when(~pl.col("kind").is_in(list(OrgKind.values)))
@@ -196,13 +230,14 @@ def orgs_import(
             )
             existing = known.get(str(row["code"]))
             if existing is None:
-                org_insert(
+                org = org_insert(
                     code=str(row["code"]),
                     name=str(row["name"]),
                     kind=str(row["kind"]),
                     parent=parent_org,
                 )
                 report.created += 1
+                report.org_created(org, actor=actor)
             elif existing.name != row["name"] or (
                 parent_org is not None and existing.parent_id != parent_org.pk
             ):
@@ -234,12 +269,7 @@ def _member_checks(df: pl.DataFrame, today: date) -> dict[str, list[pl.Expr]]:
             idnumber.problems_expr("id_number", today=today),
             _duplicates(df, "id_number", "id_number"),
         ],
-        "name": [
-            tb.required("name"),
-            pl.when(pl.col("name").str.len_chars() > 100)
-            .then(pl.lit("longer than 100 characters"))
-            .otherwise(None),
-        ],
+        "name": [tb.required("name"), pl.col("_name_problem")],
         "unit_code": [tb.required("unit_code"), _code_check("unit_code")],
         "phone": [
             pl.when(
@@ -269,14 +299,19 @@ def members_import(
     keep_valid: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import a roster. A known `id_number` updates the member; an unknown unit is created under
-    the district named in the row (the district itself created under the root if new)."""
+    """Import a roster. A known `id_number` updates the member. An unknown `unit_code` is created
+    when the file names the unit (`unit_name`), under the district named in `district` (itself
+    created under the root if new) or else under the actor's organisation; without a name it is
+    a bad row. The report lists every organisation created, each one also audited."""
     say = progress or (lambda _stage, _n: None)
     scope = _actor_scope(actor)
     table = tb.read_table(data, file=file, columns=MEMBER_COLUMNS)
     say("read", table.df.height)
+    member_names, name_problems = names.name_series(table.df["name"])
     df = table.df.with_columns(
-        pl.col("id_number").str.to_uppercase().str.replace_all(r"\s", ""),
+        idnumber.normalize_series(table.df["id_number"]),
+        member_names,
+        name_problems.alias("_name_problem"),
         pl.col("phone").str.replace_all(r"[\s-]", "").str.replace(r"^\+?86(1\d{10})$", "$1"),
     )
     table.df = df
@@ -300,6 +335,8 @@ def members_import(
         .iter_rows()
     ):
         errors.append(tb.RowError(row, unit_header, refused_units[code], file))
+    new_units, unit_errors = _plan_new_units(table, orgs, scope)
+    errors += unit_errors
 
     # Keyed hashes of every ID number, then which members and cards already exist.
     v = vault()
@@ -334,7 +371,7 @@ def members_import(
     say("validated", df.height)
 
     with transaction.atomic():
-        unit_ids = _ensure_units(df, orgs, scope, report)
+        unit_ids = _ensure_units(df, orgs, new_units, scope, report, actor)
         now = connection.ops.adapt_datetimefield_value(timezone.now())  # once, not per row
         is_new = ~pl.col("id_hash").is_in(list(existing))
         new_rows = df.filter(is_new)
@@ -422,45 +459,155 @@ def _existing_card_owners(card_nos: list[str]) -> dict[str, int]:
     return lookup_many(Card._meta.db_table, "card_no", "member_id", card_nos)
 
 
-def _ensure_units(
-    df: pl.DataFrame, orgs: dict[str, Organisation], scope: str, report: ImportReport
-) -> dict[str, int]:
-    """unit_code -> id, creating unknown units (and their districts) as the rows describe them."""
-    root = org_root()
-    unit_ids = {code: o.pk for code, o in orgs.items() if o.kind == OrgKind.UNIT}
+@dataclass(frozen=True)
+class _NewUnit:
+    """A unit the file creates: its name, and the district named for it (None: the actor's own
+    organisation, the root for the command line)."""
+
+    code: str
+    name: str
+    district: str | None
+
+
+def _districts_by_name(orgs: dict[str, Organisation]) -> dict[str, Organisation]:
     districts: dict[str, Organisation] = {}
     for o in orgs.values():
         if o.kind == OrgKind.DISTRICT:
             # A row may name the district as 西城区, 西城区总工会 or by its code.
             districts.update({o.name: o, o.name.removesuffix("总工会"): o, o.code: o})
-    new_units = (
-        df.filter(~pl.col("unit_code").is_in(list(unit_ids)))
-        .group_by("unit_code", maintain_order=True)
-        .agg(pl.col("unit_name").drop_nulls().first(), pl.col("district").drop_nulls().first())
+    return districts
+
+
+def _scope_org(orgs: dict[str, Organisation], scope: str) -> Organisation | None:
+    """The organisation at `scope` (the root for "/"; None when the tree has no root yet)."""
+    for o in orgs.values():
+        if (o.path == scope) if scope != "/" else (o.parent_id is None):
+            return o
+    return None
+
+
+def _plan_new_units(
+    table: tb.Table, orgs: dict[str, Organisation], scope: str
+) -> tuple[dict[str, _NewUnit], list[tb.RowError]]:
+    """The units the file creates (by code), and every row that cannot have its unit: an
+    unknown `unit_code` that no row names (a typo must not create a union), a unit named or
+    placed two ways, a bad name, a district outside the actor's organisation, or a new district
+    that only the root's staff may create."""
+    df, file = table.df, table.file
+    unknown = df.filter(
+        pl.col("unit_code").str.contains(rules.CODE_PATTERN)  # a malformed code is reported
+        & ~pl.col("unit_code").is_in(list(orgs))
     )
-    if new_units.height and root is None:
+    if unknown.height == 0:
+        return {}, []
+    unit_names, unit_name_problems = names.name_series(unknown["unit_name"])
+    district_names, district_problems = names.name_series(unknown["district"])
+    unknown = unknown.with_columns(
+        unit_names,
+        unit_name_problems.alias("_unit_name_problem"),
+        district_names,
+        district_problems.alias("_district_problem"),
+    )
+    unit_header, name_header, district_header = (
+        table.header_of("unit_code"),
+        table.header_of("unit_name"),
+        table.header_of("district"),
+    )
+    districts = _districts_by_name(orgs)
+    scope_org = _scope_org(orgs, scope)
+    at_root = scope_org is None or scope_org.parent_id is None
+    plan: dict[str, _NewUnit] = {}
+    errors: list[tb.RowError] = []
+    columns = (tb.ROW, "unit_name", "_unit_name_problem", "district", "_district_problem")
+    for (code,), rows in unknown.group_by("unit_code", maintain_order=True):
+        code = str(code)
+        lines = list(rows.select(columns).iter_rows())
+        found: list[tb.RowError] = []
+        named = [(row, name) for row, name, *_ in lines if name is not None]
+        placed = [(row, d) for row, _n, _p, d, _dp in lines if d is not None]
+        if not named:
+            found += [
+                tb.RowError(row, unit_header, f"unknown unit code {code} (no row names it)", file)
+                for row, *_ in lines
+            ]
+        for row, name, name_problem, district, district_problem in lines:
+            if name_problem is not None:
+                found.append(tb.RowError(row, name_header, name_problem, file))
+            elif name is not None and name != named[0][1]:
+                reason = f"unit {code} is named {named[0][1]} on row {named[0][0]}"
+                found.append(tb.RowError(row, name_header, reason, file))
+            if district_problem is not None:
+                found.append(tb.RowError(row, district_header, district_problem, file))
+            elif district is not None and district != placed[0][1]:
+                reason = f"unit {code} is placed in {placed[0][1]} on row {placed[0][0]}"
+                found.append(tb.RowError(row, district_header, reason, file))
+        district = placed[0][1] if placed else None
+        if district is not None and not found:
+            known = districts.get(district)
+            if known is not None and not known.path.startswith(scope):
+                reason = f"{district} is outside your organisation"
+                found += [tb.RowError(row, district_header, reason, file) for row, *_ in lines]
+            elif known is None and not at_root:
+                reason = f"unknown district {district} (only the city may create districts)"
+                found += [tb.RowError(row, district_header, reason, file) for row, *_ in lines]
+        elif (
+            district is None
+            and not found
+            and scope_org is not None
+            and (problem := rules.parent_kind_problem(OrgKind.UNIT, scope_org.kind))
+        ):
+            found += [tb.RowError(row, unit_header, problem, file) for row, *_ in lines]
+        if found:
+            # Every row of a unit that cannot be created is refused, each with a reason.
+            first = min(e.row for e in found)
+            reported = {e.row for e in found}
+            found += [
+                tb.RowError(row, unit_header, f"unit {code} cannot be created (row {first})", file)
+                for row, *_ in lines
+                if row not in reported
+            ]
+            errors += found
+        else:
+            plan[code] = _NewUnit(code, named[0][1], district)
+    return plan, errors
+
+
+def _ensure_units(
+    df: pl.DataFrame,
+    orgs: dict[str, Organisation],
+    plan: dict[str, _NewUnit],
+    scope: str,
+    report: ImportReport,
+    actor: User | None,
+) -> dict[str, int]:
+    """unit_code -> id, creating the planned units still in `df` (and their new districts)."""
+    unit_ids = {code: o.pk for code, o in orgs.items() if o.kind == OrgKind.UNIT}
+    districts = _districts_by_name(orgs)
+    wanted = [plan[c] for c in df["unit_code"].unique(maintain_order=True).to_list() if c in plan]
+    if not wanted:
+        return unit_ids
+    root = org_root()
+    if root is None:
         root = org_insert(code="city", name="市总工会", kind=OrgKind.CITY, parent=None)
-        report.orgs_created += 1
-    scope_org = Organisation.objects.filter(path=scope).first() if scope != "/" else root
-    for code, name, district_name in new_units.iter_rows():
-        parent = scope_org or root
-        if district_name:
-            district = districts.get(district_name)
+        report.org_created(root, actor=actor)
+    parent_default = _scope_org(orgs, scope) or root
+    for new in wanted:
+        parent = parent_default
+        if new.district is not None:
+            district = districts.get(new.district)
             if district is None:
                 district = org_insert(
-                    code=_free_code(f"D-{district_name}"),
-                    name=district_name,
+                    code=_free_code(f"D-{new.district}"),
+                    name=new.district,
                     kind=OrgKind.DISTRICT,
                     parent=root,
                 )
-                districts[district_name] = district
-                report.orgs_created += 1
-            if district.path.startswith(scope):
-                parent = district
-        assert parent is not None
-        unit = org_insert(code=code, name=name or code, kind=OrgKind.UNIT, parent=parent)
-        unit_ids[code] = unit.pk
-        report.orgs_created += 1
+                districts[new.district] = district
+                report.org_created(district, actor=actor)
+            parent = district
+        unit = org_insert(code=new.code, name=new.name, kind=OrgKind.UNIT, parent=parent)
+        unit_ids[new.code] = unit.pk
+        report.org_created(unit, actor=actor)
     return unit_ids
 
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.services import audit_denial, audit_record
-from huzhu.core import bounds, idnumber
+from huzhu.core import bounds, idnumber, names
 from huzhu.core.errors import Conflict, DomainError, Forbidden, NotFound
 from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
@@ -44,6 +44,7 @@ def org_create(
     *, code: str, name: str, kind: str, parent: Organisation | None, actor: User | None = None
 ) -> Organisation:
     """Create an organisation under `parent` (None for the root city)."""
+    name = names.parse_name(name)
     if problem := rules.code_problem(code):
         raise DomainError("invalid_code", problem, field="code")
     if problem := rules.parent_kind_problem(kind, parent.kind if parent else None):
@@ -70,6 +71,8 @@ def org_update(
     actor: User | None = None,
 ) -> Organisation:
     """Rename or move an organisation; moving rewrites the paths of its whole subtree at once."""
+    if name is not None:
+        name = names.parse_name(name)
     _check_actor_may_manage(actor, org)
     with transaction.atomic():
         if name is not None:
@@ -104,11 +107,8 @@ def member_create_or_update(
 ) -> tuple[Member, bool]:
     """Create the member with this ID number, or update it (it may move units). Returns
     (member, created)."""
-    value = idnumber.normalize(id_number)
-    if problem := idnumber.id_number_problem(value):
-        raise DomainError("invalid_id_number", f"id_number: {problem}", field="id_number")
-    if not name.strip():
-        raise DomainError("required", "name is required", field="name")
+    value = idnumber.parse_id_number(id_number)
+    name = names.parse_name(name)
     if unit.kind != "unit":
         raise DomainError(
             "invalid_unit", f"{unit.code} is not a workplace union", field="unit_code"
@@ -137,7 +137,7 @@ def member_create_or_update(
             )
         elif actor is not None and not member.unit.path.startswith(staff_scope_path(actor)):
             raise NotFound("member")  # moved out of the actor's subtree a moment ago
-        member.name = name.strip()
+        member.name = name
         member.unit = unit
         if phone:
             member.phone_cipher = v.encrypt(phone)
@@ -165,6 +165,7 @@ def _refuse_member_elsewhere(actor: User) -> None:
 
 
 def member_find(id_number: str) -> Member | None:
+    """The member with this ID number, in any spelling that normalises to it (core.idnumber)."""
     value = idnumber.normalize(id_number)
     return Member.objects.filter(id_hash=vault().lookup_hash(value)).first()
 

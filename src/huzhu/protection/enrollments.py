@@ -37,7 +37,7 @@ def enrollments_import(
 ) -> ImportReport:
     """Enrol members in plan versions; a known (member, version) updates payment date and amount."""
     table = tb.read_table(data, file=file, columns=ENROLLMENT_COLUMNS)
-    df = table.df.with_columns(pl.col("id_number").str.to_uppercase().str.replace_all(r"\s", ""))
+    df = table.df.with_columns(idnumber.normalize_series(table.df["id_number"]))
     table.df = df
     errors = tb.collect_errors(
         table,

@@ -148,9 +148,10 @@ def _content_hash(df: pl.DataFrame) -> pl.Series:
 
 
 def _normalise(table: tb.Table) -> None:
-    """ID numbers without spaces and in capitals, and so on, before anything looks at them."""
+    """ID numbers in their one spelling (core.idnumber: NFKC, no spaces, capitals), and so on,
+    before anything looks at them."""
     table.df = table.df.with_columns(
-        pl.col("id_number").str.to_uppercase().str.replace_all(r"\s", ""),
+        idnumber.normalize_series(table.df["id_number"]),
         pl.col("is_accident").str.to_lowercase(),
         pl.col("diagnosis_code").str.to_uppercase(),
     )

@@ -228,10 +228,7 @@ def claim_document(
 
 
 def _member_by_id_number(user: User, raw: str) -> Member:
-    number = idnumber.normalize(raw)
-    problem = idnumber.id_number_problem(number) if number else _("请填写身份证号")
-    if problem:
-        raise DomainError("invalid_id_number", problem, field="id_number")
+    number = idnumber.parse_id_number(raw)
     member = (
         members_visible_to(user)
         .select_related("unit")

@@ -30,7 +30,7 @@ from huzhu.core.errors import DomainError
 from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members import rules as member_rules
-from huzhu.members.models import Card, CardStatus
+from huzhu.members.models import Card, CardStatus, OrgKind
 from huzhu.members.roster import members_export, members_import
 from huzhu.members.selectors import member_count, members_visible_to, orgs_visible_to
 from huzhu.members.services import member_reveal_id_number
@@ -84,9 +84,8 @@ def _member_search(user: User, q: str) -> object:
     qs = members_visible_to(user).select_related("unit").order_by("id")
     if not q:
         return qs
-    value = idnumber.normalize(q)
-    if len(value) == 18 and not idnumber.id_number_problem(value):
-        return qs.filter(id_hash=vault().lookup_hash(value))
+    if idnumber.is_valid(q):  # a full ID number, in any spelling that normalises to it
+        return qs.filter(id_hash=vault().lookup_hash(idnumber.normalize(q)))
     phone = member_rules.normalize_phone(q)
     if not member_rules.phone_problem(phone):
         return qs.filter(phone_hash=vault().lookup_hash(phone))
@@ -179,6 +178,9 @@ def import_members(request: HttpRequest, user: User) -> HttpResponse:
             )
             context["report"] = report
             context["errors"] = report.errors
+            context["created_orgs"] = [
+                {**org, "kind": OrgKind(org["kind"]).label} for org in report.created_orgs
+            ]
         except TableError as exc:
             context["errors"] = exc.errors
             context["refused"] = True
