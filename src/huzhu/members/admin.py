@@ -1,5 +1,5 @@
 """The Django admin of organisations, members and cards: scoped to the user's subtree and
-audited (core.admin_scope); names and ID numbers pass the same validators as the API and the
+audited (audit.admin_scope); names and ID numbers pass the same validators as the API and the
 importers (core.names, core.idnumber)."""
 
 from typing import Any
