@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.benefits.models import Booking
 from huzhu.core.aggregates import MoneySum
@@ -75,7 +76,9 @@ def member_data_export(*, member: Member, actor: User) -> dict[str, Any]:
                 "id", "activity__title", "status", "created_at"
             )
         )
-    audit_record(actor=actor, action="member.data_export", obj=member, org_path=member.unit.path)
+    audit_record(
+        actor=actor, action=Action.MEMBER_DATA_EXPORT, obj=member, org_path=member.unit.path
+    )
     return data
 
 
@@ -109,6 +112,10 @@ def member_erase(*, member: Member, actor: User, reason: str) -> Member:
             )
         User.objects.filter(member=member).update(is_active=False)
         audit_record(
-            actor=actor, action="member.erase", obj=member, org_path=member.unit.path, reason=reason
+            actor=actor,
+            action=Action.MEMBER_ERASE,
+            obj=member,
+            org_path=member.unit.path,
+            reason=reason,
         )
     return member

@@ -169,7 +169,10 @@ def test_audit_log_is_scoped_and_filtered(tree, make_member, staff, staff_client
     assert "西城原因" in html and "怀柔原因" not in html
     city = staff_client(staff(Role.CITY_ADMIN, tree.city))
     html = city.get("/console/audit/", {"action": "member.reveal_id"}).content.decode()
-    assert "西城原因" in html and "怀柔原因" in html and "<td>member.create</td>" not in html
+    assert "西城原因" in html and "怀柔原因" in html and "<td>新建会员</td>" not in html
+    # Actions and objects in words, not codes.
+    assert "<td>查看完整身份证号</td>" in html and "member.reveal_id</td>" not in html
+    assert "<td>会员 " in html and "members.member" not in html
     html = city.get("/console/audit/", {"actor": huairou.username}).content.decode()
     assert "西城原因" not in html and "怀柔原因" in html
 

@@ -31,6 +31,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from huzhu.accounts.models import LoginThrottle, User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core.client import client_address, client_ip
 
@@ -179,7 +180,7 @@ def _normal_username(username: str) -> str:
     return username.strip().casefold()
 
 
-def _audit(action: str, *, username: str, request: HttpRequest | None, **data: Any) -> None:
+def _audit(action: Action, *, username: str, request: HttpRequest | None, **data: Any) -> None:
     """A sign-in event. The username is kept only when such an account exists (what else is
     typed there is sometimes a password), and the event goes to that account's organisation."""
     target = _target(username) if username else None
@@ -203,7 +204,11 @@ def _refuse(
     if hit.first_refusal:
         lock = "pair" if username else "address"
         _audit(
-            "login.locked", username=username, request=request, lock=lock, until=until.isoformat()
+            Action.LOGIN_LOCKED,
+            username=username,
+            request=request,
+            lock=lock,
+            until=until.isoformat(),
         )
     refused = SignInRefused(until)
     if request is not None:
@@ -238,7 +243,7 @@ def password_check(
         if address_key:
             throttle_refund(address_key)
         return user
-    _audit("login.failed", username=username, request=request)
+    _audit(Action.LOGIN_FAILED, username=username, request=request)
     return None
 
 

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 
 
@@ -32,7 +33,7 @@ class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg,unused-ignore]
 
     org_path_field = ""
 
-    def _audit(self, request: HttpRequest, action: str, obj: Model, **data: Any) -> None:
+    def _audit(self, request: HttpRequest, action: Action, obj: Model, **data: Any) -> None:
         audit_record(
             actor=request.user,
             action=action,
@@ -44,19 +45,19 @@ class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg,unused-ignore]
 
     def log_addition(self, request: HttpRequest, obj: Model, message: Any) -> Any:
         entry = super().log_addition(request, obj, message)
-        self._audit(request, "admin.add", obj, changes=message)
+        self._audit(request, Action.ADMIN_ADD, obj, changes=message)
         return entry
 
     def log_change(self, request: HttpRequest, obj: Model, message: Any) -> Any:
         entry = super().log_change(request, obj, message)
-        self._audit(request, "admin.change", obj, changes=message)
+        self._audit(request, Action.ADMIN_CHANGE, obj, changes=message)
         return entry
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         doomed = list(queryset)  # called before the deletion, as Django's own history is
         entries = super().log_deletions(request, queryset)
         for obj in doomed:
-            self._audit(request, "admin.delete", obj)
+            self._audit(request, Action.ADMIN_DELETE, obj)
         return entries
 
 

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from huzhu.audit.actions import Action
+
 
 class AuditEvent(models.Model):
     """One recorded action: a state change or a reveal of personal data."""
@@ -20,7 +22,7 @@ class AuditEvent(models.Model):
         related_name="+",
     )
     actor_label = models.CharField(_("操作人"), max_length=150, blank=True, default="")
-    action = models.CharField(_("操作"), max_length=64, db_index=True)
+    action = models.CharField(_("操作"), max_length=64, db_index=True, choices=Action.choices)
     object_type = models.CharField(_("对象类型"), max_length=64, blank=True, default="")
     object_id = models.CharField(_("对象"), max_length=64, blank=True, default="")
     org_path = models.CharField(max_length=512, blank=True, default="", db_index=True)

@@ -21,6 +21,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
 
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core.bulk import update_frame
 from huzhu.core.config import write_private
@@ -69,7 +70,7 @@ def pii_rotate(new_key: str | None = None) -> dict[str, int]:
             counts[f"{table}.{cipher}"] = len(rows)
         audit_record(
             actor=None,
-            action="pii.rotate",
+            action=Action.PII_ROTATE,
             reason="key rotation",
             columns=counts,
         )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from huzhu.audit.actions import Action
 from huzhu.audit.models import AuditEvent
 
 
 def audit_record(
     *,
     actor: Any | None,
-    action: str,
+    action: Action,
     obj: Any | None = None,
     object_type: str = "",
     object_id: str = "",
@@ -66,7 +67,7 @@ def audit_denial(
     org_path = org.path if org is not None else (member.unit.path if member is not None else "")
     audit_record(
         actor=actor,
-        action="access.denied",
+        action=Action.ACCESS_DENIED,
         org_path=org_path,
         code=code,
         method=method,

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.benefits import rules, vouchers
 from huzhu.benefits.models import Activity, ExclusiveGroup, Mode
@@ -163,7 +164,7 @@ def activity_create(
         quotas_create(activity=activity, size=quota, shards=shards, day_quotas=day_quotas)
         audit_record(
             actor=actor,
-            action="activity.create",
+            action=Action.ACTIVITY_CREATE,
             obj=activity,
             org_path=eligible_org.path,
             quota=quota,
@@ -218,7 +219,7 @@ def activity_update(
             changes["quota"] = quota
         audit_record(
             actor=actor,
-            action="activity.update",
+            action=Action.ACTIVITY_UPDATE,
             obj=activity,
             org_path=activity.eligible_org.path,
             **{k: str(v) for k, v in changes.items()},

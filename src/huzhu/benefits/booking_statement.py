@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_insert_sql
 from huzhu.benefits import shards
 from huzhu.benefits.admission import booking_conflict, check_may_book
@@ -82,7 +83,7 @@ _FCFS_STATEMENT = _FCFS_STATEMENT.replace(
         at="%(now)s::timestamptz",
         actor="%(user)s::bigint",
         actor_label="%(username)s::text",
-        action="'booking.create'",
+        action=f"'{Action.BOOKING_CREATE.value}'",
         object_type=f"'{Booking._meta.label_lower}'",
         object_id="id::text",
         org_path="%(org_path)s::text",

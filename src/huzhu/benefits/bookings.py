@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.benefits import rules
 from huzhu.benefits.admission import booking_conflict, check_may_book
@@ -91,7 +92,7 @@ def _booking_create(
                 )
             audit_record(
                 actor=actor,
-                action="booking.register" if lottery else "booking.create",
+                action=Action.BOOKING_REGISTER if lottery else Action.BOOKING_CREATE,
                 obj=booking,
                 org_path=member.unit.path,
                 activity=activity.pk,
@@ -129,7 +130,7 @@ def booking_cancel(*, booking: Booking, actor: User | None) -> Booking:
         booking.save(update_fields=["status", "cancelled_at"])
         audit_record(
             actor=actor,
-            action="booking.cancel",
+            action=Action.BOOKING_CANCEL,
             obj=booking,
             org_path=booking.member.unit.path,
             returned=held,
@@ -174,7 +175,10 @@ def _promote_waiting(activity: Activity) -> Booking | None:
             continue
         candidate.refresh_from_db()
         audit_record(
-            actor=None, action="booking.promote", obj=candidate, org_path=activity.eligible_org.path
+            actor=None,
+            action=Action.BOOKING_PROMOTE,
+            obj=candidate,
+            org_path=activity.eligible_org.path,
         )
         return candidate
 

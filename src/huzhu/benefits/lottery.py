@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.benefits import rules
 from huzhu.benefits.activities import check_manager, check_texts
@@ -45,7 +46,7 @@ def lottery_draw(*, activity: Activity, seed: str, actor: User | None) -> dict[s
         activity.save(update_fields=["draw_seed", "drawn_at", "draw_result"])
         audit_record(
             actor=actor,
-            action="activity.draw",
+            action=Action.ACTIVITY_DRAW,
             obj=activity,
             org_path=activity.eligible_org.path,
             seed=seed,

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_insert_sql, audit_record
 from huzhu.benefits import rules, vouchers
 from huzhu.benefits.models import HOLDING, Activity, Booking, BookingStatus, Scan, ScanResult
@@ -152,7 +153,7 @@ SELECT id FROM scan
         at="%(now)s::timestamptz",
         actor="%(user)s::bigint",
         actor_label="%(username)s::text",
-        action="'booking.redeem'",
+        action=f"'{Action.BOOKING_REDEEM.value}'",
         object_type=f"'{Booking._meta.label_lower}'",
         object_id="%(booking)s::bigint::text",
         org_path="%(org_path)s::text",
@@ -210,7 +211,9 @@ def _scan_log(
         response=outcome.body,
     )
     if booking is not None:
-        audit_record(actor=actor, action="booking.redeem", obj=booking, org_path=org_path, **audit)
+        audit_record(
+            actor=actor, action=Action.BOOKING_REDEEM, obj=booking, org_path=org_path, **audit
+        )
 
 
 def _replayed(scan: Scan) -> ScanOutcome:

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.care.models import (
     BeneficiaryKind,
@@ -86,7 +87,7 @@ def care_campaign_create(
         )
         audit_record(
             actor=actor,
-            action="care.campaign_create",
+            action=Action.CARE_CAMPAIGN_CREATE,
             obj=campaign,
             org_path=org.path,
             budget=str(amount),
@@ -114,7 +115,7 @@ def care_campaign_budget_set(
         locked.save(update_fields=["budget"])
         audit_record(
             actor=actor,
-            action="care.budget_set",
+            action=Action.CARE_BUDGET_SET,
             obj=locked,
             org_path=locked.org.path,
             reason=reason,
@@ -164,7 +165,7 @@ def care_allocation_create(
         )
         audit_record(
             actor=actor,
-            action="care.allocate",
+            action=Action.CARE_ALLOCATE,
             obj=entry,
             org_path=org.path,
             campaign=locked.code,
@@ -278,7 +279,7 @@ def care_visit_record(
             _spend_line(visit, line, actor=actor)
         audit_record(
             actor=actor,
-            action="care.visit_record",
+            action=Action.CARE_VISIT_RECORD,
             obj=visit,
             org_path=org.path,
             campaign=locked.code,
@@ -352,7 +353,7 @@ def care_entry_reverse(
         )
         audit_record(
             actor=actor,
-            action="care.entry_reverse",
+            action=Action.CARE_ENTRY_REVERSE,
             obj=reversal,
             org_path=entry.org.path,
             reverses=entry.pk,
@@ -376,7 +377,7 @@ def care_visit_cancel(*, visit: CareVisit, actor: User | None, reason: str) -> C
         visit.save(update_fields=["cancelled_at", "cancel_reason"])
         audit_record(
             actor=actor,
-            action="care.visit_cancel",
+            action=Action.CARE_VISIT_CANCEL,
             obj=visit,
             org_path=visit.org.path,
             reason=reason,
@@ -417,6 +418,6 @@ def labour_model_create(
             note=note,
         )
         audit_record(
-            actor=actor, action="care.labour_model_create", obj=labour_model, org_path=org.path
+            actor=actor, action=Action.CARE_LABOUR_MODEL_CREATE, obj=labour_model, org_path=org.path
         )
     return labour_model

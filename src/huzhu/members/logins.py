@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
 from huzhu.accounts.services import TOKEN_TOUCH_EVERY, credentials_stamp, hash_token
 from huzhu.accounts.throttle import Rule, throttle_hit, throttle_refused_until
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core import prepared
 from huzhu.core.errors import Conflict, DomainError, NotFound
@@ -77,7 +78,9 @@ def staff_create(
         )
         user.set_password(password)
         user.save()
-        audit_record(actor=actor, action="staff.create", obj=user, org_path=org.path, role=role)
+        audit_record(
+            actor=actor, action=Action.STAFF_CREATE, obj=user, org_path=org.path, role=role
+        )
     return user
 
 
@@ -193,7 +196,7 @@ def _sms_limit(key: str, rule: Rule, code: str, message: str, *, audit: bool, **
         return
     if audit and hit.first_refusal:
         limit = key.split(":", 1)[0]
-        audit_record(actor=AnonymousUser(), action="sms.limited", limit=limit, **data)
+        audit_record(actor=AnonymousUser(), action=Action.SMS_LIMITED, limit=limit, **data)
     until = throttle_refused_until(key, rule)
     raise DomainError(code, message, status=429, field="phone", retry_after=until.isoformat())
 
@@ -283,11 +286,14 @@ def otp_sign_in(*, phone: str, code: str) -> User:
             otp.attempts += 1
             otp.save(update_fields=["attempts"])
             audit_record(
-                actor=AnonymousUser(), action="login.failed", obj=otp, phone=mask_phone(value)
+                actor=AnonymousUser(), action=Action.LOGIN_FAILED, obj=otp, phone=mask_phone(value)
             )
             if otp.attempts >= OTP_MAX_ATTEMPTS:  # this code is used up
                 audit_record(
-                    actor=AnonymousUser(), action="login.locked", obj=otp, phone=mask_phone(value)
+                    actor=AnonymousUser(),
+                    action=Action.LOGIN_LOCKED,
+                    obj=otp,
+                    phone=mask_phone(value),
                 )
     # Outside the block above: a wrong try must be counted, not rolled back with the error.
     if not good:
@@ -307,7 +313,7 @@ def member_login(*, member: Member) -> User:
             user.set_unusable_password()
             user.save()
             audit_record(
-                actor=None, action="member.login_create", obj=user, org_path=member.unit.path
+                actor=None, action=Action.MEMBER_LOGIN_CREATE, obj=user, org_path=member.unit.path
             )
     if not user.is_active:
         raise DomainError("inactive", _("该账号已停用，请联系所在工会"), status=403)

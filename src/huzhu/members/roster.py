@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core import idnumber, names, sheets
 from huzhu.core import tabular as tb
@@ -88,7 +89,7 @@ class ImportReport:
             }
         )
         audit_record(
-            actor=actor, action="org.create", obj=org, org_path=org.path, file=self.file[:200]
+            actor=actor, action=Action.ORG_CREATE, obj=org, org_path=org.path, file=self.file[:200]
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -104,7 +105,7 @@ class ImportReport:
             "errors": [e.as_dict() for e in self.errors],
         }
 
-    def audit(self, *, actor: User | None, action: str, scope: str) -> None:
+    def audit(self, *, actor: User | None, action: Action, scope: str) -> None:
         """One audit event for the whole file: who imported it, where, and what it did."""
         audit_record(
             actor=actor,
@@ -246,7 +247,7 @@ def orgs_import(
             else:
                 report.unchanged += 1
         report.skipped = len(refused)
-        report.audit(actor=actor, action="orgs.import", scope=scope)
+        report.audit(actor=actor, action=Action.ORGS_IMPORT, scope=scope)
     return report
 
 
@@ -421,7 +422,7 @@ def members_import(
         )
         say("updated", report.updated)
         _apply_cards(df.filter(pl.col("card_no").is_not_null()), card_owner, now)
-        report.audit(actor=actor, action="members.import", scope=scope)
+        report.audit(actor=actor, action=Action.MEMBERS_IMPORT, scope=scope)
     return report
 
 
@@ -725,7 +726,7 @@ def members_export(out: Path, *, actor: User | None = None, reason: str = "roste
         )
     audit_record(
         actor=actor,
-        action="members.export",
+        action=Action.MEMBERS_EXPORT,
         object_type="file",
         object_id=out.name[:64],
         org_path=scope,

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_denial, audit_record
 from huzhu.core import bounds, idnumber, names
 from huzhu.core.errors import Conflict, DomainError, Forbidden, NotFound
@@ -59,7 +60,7 @@ def org_create(
         raise Conflict("duplicate_code", f"organisation code {code} exists", field="code")
     with transaction.atomic():
         org = org_insert(code=code, name=name, kind=kind, parent=parent)
-        audit_record(actor=actor, action="org.create", obj=org, org_path=org.path)
+        audit_record(actor=actor, action=Action.ORG_CREATE, obj=org, org_path=org.path)
     return org
 
 
@@ -92,7 +93,7 @@ def org_update(
             )
             Organisation.objects.filter(pk=org.pk).update(parent=parent)
             org.refresh_from_db()
-        audit_record(actor=actor, action="org.update", obj=org, org_path=org.path)
+        audit_record(actor=actor, action=Action.ORG_UPDATE, obj=org, org_path=org.path)
     return org
 
 
@@ -148,7 +149,7 @@ def member_create_or_update(
         member.save()
         audit_record(
             actor=actor,
-            action="member.create" if created else "member.update",
+            action=Action.MEMBER_CREATE if created else Action.MEMBER_UPDATE,
             obj=member,
             org_path=unit.path,
         )
@@ -180,7 +181,7 @@ def member_reveal_id_number(*, member: Member, actor: User, reason: str) -> str:
         raise DomainError("reason_required", "say why you need the full ID number", field="reason")
     audit_record(
         actor=actor,
-        action="member.reveal_id",
+        action=Action.MEMBER_REVEAL_ID,
         obj=member,
         org_path=member.unit.path,
         reason=reason.strip(),
@@ -201,7 +202,7 @@ def member_reveal_phone(*, member: Member, actor: User, reason: str) -> str:
         return ""
     audit_record(
         actor=actor,
-        action="member.reveal_phone",
+        action=Action.MEMBER_REVEAL_PHONE,
         obj=member,
         org_path=member.unit.path,
         reason=reason.strip(),
@@ -223,7 +224,7 @@ def card_issue(*, member: Member, card_no: str, actor: User | None = None) -> Ca
         if Card.objects.filter(member=member, status=CardStatus.ACTIVE).exists():
             raise Conflict("card_active", "the member already holds an active card; replace it")
         card = Card.objects.create(member=member, card_no=card_no, issued_at=timezone.now())
-        audit_record(actor=actor, action="card.issue", obj=card, org_path=member.unit.path)
+        audit_record(actor=actor, action=Action.CARD_ISSUE, obj=card, org_path=member.unit.path)
     return card
 
 
@@ -238,7 +239,7 @@ def card_report_lost(*, card: Card, actor: User | None = None) -> Card:
         card.ended_at = timezone.now()
         card.save(update_fields=["status", "ended_at"])
         audit_record(
-            actor=actor, action="card.report_lost", obj=card, org_path=card.member.unit.path
+            actor=actor, action=Action.CARD_REPORT_LOST, obj=card, org_path=card.member.unit.path
         )
     return card
 
@@ -264,7 +265,7 @@ def card_replace(*, card: Card, new_card_no: str, actor: User | None = None) -> 
         )
         audit_record(
             actor=actor,
-            action="card.replace",
+            action=Action.CARD_REPLACE,
             obj=new,
             org_path=card.member.unit.path,
             replaced=card.card_no,

@@ -23,6 +23,7 @@ from django.core.files.base import File
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core import sealed
 from huzhu.core.errors import Conflict, DomainError, NotFound
@@ -137,7 +138,7 @@ def document_download(*, actor: Any, document: ClaimDocument) -> tuple[Iterator[
     claim = document.claim
     audit_record(
         actor=actor,
-        action="claim.document_download",
+        action=Action.CLAIM_DOCUMENT_DOWNLOAD,
         obj=claim,
         org_path=claim.member.unit.path if claim.member else "",
         document=document.pk,
@@ -170,5 +171,5 @@ def documents_encrypt_legacy() -> int:
             transaction.on_commit(partial(storage.delete, plain_name))
         done += 1
     if done:
-        audit_record(actor=None, action="claim.documents_encrypt", documents=done)
+        audit_record(actor=None, action=Action.CLAIM_DOCUMENTS_ENCRYPT, documents=done)
     return done

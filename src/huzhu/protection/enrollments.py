@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core import idnumber
 from huzhu.core import tabular as tb
@@ -143,7 +144,7 @@ def enrollments_import(
         )
         audit_record(
             actor=actor,
-            action="enrollments.import",
+            action=Action.ENROLLMENTS_IMPORT,
             object_type="file",
             object_id=file[:64],
             rows=report.rows,

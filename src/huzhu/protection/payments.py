@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core import locking, sheets
 from huzhu.core import tabular as tb
@@ -206,7 +207,7 @@ def payment_run_create(*, actor: User | None) -> RunResult:
             run.save(update_fields=["total"])
             audit_record(
                 actor=actor,
-                action="payment.run_create",
+                action=Action.PAYMENT_RUN_CREATE,
                 obj=run,
                 items=len(items),
                 total=str(run.total),
@@ -252,7 +253,7 @@ def payment_run_release(*, actor: User | None, run: PaymentRun) -> PaymentRun:
         locked.save(update_fields=["state", "released_by", "released_at"])
         audit_record(
             actor=actor,
-            action="payment.run_release",
+            action=Action.PAYMENT_RUN_RELEASE,
             obj=locked,
             total=str(locked.total),
             created_by=locked.created_by.username if locked.created_by else None,
@@ -272,7 +273,7 @@ def payment_run_cancel(*, actor: User, run: PaymentRun, reason: str = "") -> Pay
         locked.items.update(state=PaymentItemState.CANCELLED, settled_at=timezone.now())
         audit_record(
             actor=actor,
-            action="payment.run_cancel",
+            action=Action.PAYMENT_RUN_CANCEL,
             obj=locked,
             total=str(locked.total),
             reason=reason.strip(),
@@ -310,7 +311,7 @@ def payment_run_file(*, run: PaymentRun, actor: User) -> bytes:
     data = payment_run_csv(run)
     audit_record(
         actor=actor,
-        action="payment.file_download",
+        action=Action.PAYMENT_FILE_DOWNLOAD,
         obj=run,
         items=run.items.count(),
         total=str(run.total),
@@ -346,7 +347,7 @@ def payment_run_write_file(*, out: Path, run: PaymentRun | None = None) -> Payme
         waiting.save(update_fields=["file_written_at"])
         audit_record(
             actor=None,
-            action="payment.file_download",
+            action=Action.PAYMENT_FILE_DOWNLOAD,
             obj=waiting,
             items=waiting.items.count(),
             total=str(waiting.total),
@@ -404,7 +405,7 @@ def payment_item_confirm(*, actor: User | None, item: PaymentItem) -> PaymentIte
         paid_claims = claims_mark_paid(claim_ids=claim_ids, actor=actor)
         audit_record(
             actor=actor,
-            action="payment.item_paid",
+            action=Action.PAYMENT_ITEM_PAID,
             obj=locked,
             amount=str(locked.amount),
             claims_paid=paid_claims,
@@ -432,7 +433,7 @@ def payment_item_fail(*, actor: User | None, item: PaymentItem, reason: str = ""
         freed = locked.links.filter(live=True).update(live=False)
         audit_record(
             actor=actor,
-            action="payment.item_failed",
+            action=Action.PAYMENT_ITEM_FAILED,
             obj=locked,
             reason=reason.strip(),
             amount=str(locked.amount),

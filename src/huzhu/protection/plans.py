@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from huzhu.accounts.models import Role, User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core.bounds import date_problem, money_problem
 from huzhu.core.errors import Conflict, DomainError, Forbidden
@@ -209,7 +210,7 @@ def plan_load_toml(
     found = _plan_file(data, file=file)
     with transaction.atomic():
         version, created = _version_save(found, file=file)
-        audit_record(actor=actor, action="plan.load", obj=version, file=file, created=created)
+        audit_record(actor=actor, action=Action.PLAN_LOAD, obj=version, file=file, created=created)
     return version, created
 
 
@@ -362,7 +363,7 @@ def plan_version_update(
         locked.save()
         audit_record(
             actor=actor,
-            action="plan.version_update",
+            action=Action.PLAN_VERSION_UPDATE,
             obj=locked,
             changed=sorted(changes),
         )

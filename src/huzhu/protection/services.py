@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from huzhu.accounts.models import ROSTER_ROLES, Role, User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core.bounds import parse_date, parse_money
 from huzhu.core.errors import Conflict, DomainError, Forbidden, NotFound
@@ -123,7 +124,7 @@ def _event(
     from_state: str,
     reason_code: str,
     note: str = "",
-    action: str | None = None,
+    action: Action | None = None,
     **details: Any,
 ) -> ClaimEvent:
     event = ClaimEvent.objects.create(
@@ -136,7 +137,7 @@ def _event(
     )
     audit_record(
         actor=actor,
-        action=action or f"claim.{claim.state}",
+        action=action or Action(f"claim.{claim.state}"),
         obj=claim,
         org_path=claim.member.unit.path if claim.member else "",
         reason=note,
@@ -481,7 +482,7 @@ def claim_document_add(
         doc = document_store(claim=locked, title=title, content=content, kind=kind)
         audit_record(
             actor=actor,
-            action="claim.document_add",
+            action=Action.CLAIM_DOCUMENT_ADD,
             obj=locked,
             org_path=locked.member.unit.path if locked.member else "",
             document=doc.pk,
@@ -589,7 +590,7 @@ def _rebook(locked: Claim, *, actor: User | None, memo: str) -> list[ledger.Rebo
                 from_state=claim.state,
                 reason_code="recomputed",
                 note=f"{delta:+.2f} (claim {locked.pk})",
-                action="claim.recomputed",
+                action=Action.CLAIM_RECOMPUTED,
             )
 
     assert locked.member_id is not None and locked.version_id is not None
@@ -786,7 +787,7 @@ def claim_correct(
         )
         audit_record(
             actor=actor,
-            action="claim.correction_request",
+            action=Action.CLAIM_CORRECTION_REQUEST,
             obj=locked,
             org_path=locked.member.unit.path,
             kind=kind,
@@ -823,7 +824,7 @@ def _correction_book(
         from_state=claim.state,
         reason_code=correction.reason_code,
         note=correction.note,
-        action="claim.corrected",
+        action=Action.CLAIM_CORRECTED,
         kind=correction.kind,
         amount=f"{correction.amount:.2f}",
         requested_by=correction.requested_by.username,
@@ -854,7 +855,7 @@ def claim_correction_refuse(
         locked.save()
         audit_record(
             actor=actor,
-            action="claim.correction_refuse",
+            action=Action.CLAIM_CORRECTION_REFUSE,
             obj=locked.claim,
             org_path=locked.claim.member.unit.path,
             correction=locked.pk,
@@ -939,7 +940,7 @@ def enrollment_create_for_unit(
         Enrollment.objects.bulk_create(new, batch_size=1000)
         audit_record(
             actor=actor,
-            action="enrollments.unit",
+            action=Action.ENROLLMENTS_UNIT,
             obj=version,
             org_path=unit.path,
             unit=unit.code,

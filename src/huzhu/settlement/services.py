@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import User
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core import idnumber, locking
 from huzhu.core import tabular as tb
@@ -380,7 +381,7 @@ def settlements_import(
         batch.save(update_fields=["finished_at", "summary"])
         audit_record(
             actor=actor,
-            action="settlements.import",
+            action=Action.SETTLEMENTS_IMPORT,
             obj=batch,
             rows=report.rows,
             new=report.new,

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.actions import Action
 from huzhu.core import bounds
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update
@@ -309,7 +310,7 @@ def stations_import(
     with transaction.atomic():
         _write(report, new_rows=new_rows, changed_rows=changed_rows)
         report.unchanged = unchanged
-        report.audit(actor=actor, action="stations.import", scope=scope)
+        report.audit(actor=actor, action=Action.STATIONS_IMPORT, scope=scope)
     say("written", report.created + report.updated)
     return report
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
+from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.core import bounds
 from huzhu.core.errors import DomainError, Forbidden, NotFound
@@ -156,7 +157,7 @@ def station_create(
             status=_checked_status(status),
             note=note,
         )
-        audit_record(actor=actor, action="station.create", obj=station, org_path=org.path)
+        audit_record(actor=actor, action=Action.STATION_CREATE, obj=station, org_path=org.path)
     return station
 
 
@@ -217,7 +218,7 @@ def station_update(
             station.save(update_fields=[*changed, "updated_at"])
         audit_record(
             actor=actor,
-            action="station.update",
+            action=Action.STATION_UPDATE,
             obj=station,
             org_path=station.org.path,
             fields=sorted(changed),
@@ -276,7 +277,7 @@ def station_operator_add(*, station: Station, user: User, actor: User | None) ->
         station.operators.add(user)
         audit_record(
             actor=actor,
-            action="station.operator_add",
+            action=Action.STATION_OPERATOR_ADD,
             obj=station,
             org_path=station.org.path,
             operator=user.username,
@@ -296,7 +297,7 @@ def station_qr_rotate(*, station: Station, actor: User | None) -> str:
         station.save(update_fields=["qr_version", "updated_at"])
         audit_record(
             actor=actor,
-            action="station.qr_rotate",
+            action=Action.STATION_QR_ROTATE,
             obj=station,
             org_path=station.org.path,
             version=station.qr_version,
@@ -372,7 +373,7 @@ def station_visit_tally(
         )
         audit_record(
             actor=actor,
-            action="station.visit_tally",
+            action=Action.STATION_VISIT_TALLY,
             obj=station,
             org_path=station.org.path,
             day=on.isoformat(),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from django.apps import apps
 from django.core.paginator import Paginator
 from django.db.models import F, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -22,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_READ_ROLES, ROSTER_ROLES, Role, User
-from huzhu.audit.models import AuditEvent
+from huzhu.audit.actions import Action
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits.models import Activity
 from huzhu.core import bounds, idnumber, sheets
@@ -39,6 +40,14 @@ from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
 from huzhu.web import selectors, services
 from huzhu.web.access import View, staff_required
 from huzhu.web.models import JobStatus, SettlementJob
+
+
+def _object_words(object_type: str) -> str:
+    """`benefits.booking` as people say it (预约), or as stored when no model has that name."""
+    try:
+        return str(apps.get_model(object_type)._meta.verbose_name)
+    except (LookupError, ValueError):
+        return object_type
 
 
 def _page(request: HttpRequest, qs: object, per_page: int = 50) -> object:
@@ -369,15 +378,17 @@ def audit_log(request: HttpRequest, user: User) -> HttpResponse:
     )
     if problems:
         qs = qs.none()
-    actions = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()[:200]
     query = urlencode({k: v for k, v in f.items() if v})
+    page = _page(request, qs)
+    for event in page:  # type: ignore[attr-defined]
+        event.object_words = _object_words(event.object_type)
     return render(
         request,
         "web/console/audit.html",
         {
-            "page": _page(request, qs),
+            "page": page,
             "f": f,
-            "actions": sorted(actions),
+            "actions": sorted(Action.choices, key=lambda choice: choice[0]),
             "query": query,
             "errors": problems,
         },
