@@ -105,16 +105,12 @@ from huzhu.care.services import (
 )
 from huzhu.members.logins import member_login, staff_create
 from huzhu.members.services import card_issue, member_create_or_update
+from huzhu.protection.corrections import claim_correct
+from huzhu.protection.filing import claim_file
 from huzhu.protection.models import Enrollment, PaymentItem
 from huzhu.protection.payments import payment_run_create, payment_run_release
 from huzhu.protection.plans import plan_load_toml
-from huzhu.protection.services import (
-    claim_accept,
-    claim_approve,
-    claim_correct,
-    claim_file,
-    claim_review,
-)
+from huzhu.protection.services import claim_accept, claim_approve, claim_review
 from huzhu.stations.services import station_create, station_operator_add, station_qr_content
 from huzhu.web.models import JobStatus, SettlementJob
 from tests.conftest import PASSWORD, Tree, new_id_number

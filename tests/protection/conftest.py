@@ -11,14 +11,10 @@ import pytest
 from huzhu.accounts.models import Role
 from huzhu.core import sms
 from huzhu.members.services import card_issue
+from huzhu.protection.filing import claim_file
 from huzhu.protection.models import Enrollment, PlanVersion
 from huzhu.protection.plans import plan_load_toml
-from huzhu.protection.services import (
-    claim_accept,
-    claim_approve,
-    claim_file,
-    claim_review,
-)
+from huzhu.protection.services import claim_accept, claim_approve, claim_review
 from tests.protection.factories import a_stay
 
 ZY = """

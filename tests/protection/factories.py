@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from huzhu.protection.services import StayFigures
+from huzhu.protection.filing import StayFigures
 
 _next = itertools.count()
 

@@ -12,14 +12,9 @@ from huzhu.accounts.models import Role
 from huzhu.audit.models import AuditEvent
 from huzhu.core.errors import DomainError
 from huzhu.protection.documents import document_read
+from huzhu.protection.filing import claim_document_add
 from huzhu.protection.models import ClaimEvent, ClaimState, LedgerEntry, PlanVersion
-from huzhu.protection.services import (
-    claim_accept,
-    claim_approve,
-    claim_document_add,
-    claim_reject,
-    claim_review,
-)
+from huzhu.protection.services import claim_accept, claim_approve, claim_reject, claim_review
 
 
 def test_a_filed_claim_is_submitted_with_its_documents_and_an_event(

@@ -16,13 +16,10 @@ from hypothesis import strategies as st
 from huzhu.core.errors import DomainError
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection import rules
+from huzhu.protection.filing import claim_file_disability
 from huzhu.protection.models import Claim, ClaimState, LedgerEntry, PlanVersion
 from huzhu.protection.plans import plan_load_toml
-from huzhu.protection.services import (
-    claim_approve,
-    claim_file_disability,
-    claim_reject,
-)
+from huzhu.protection.services import claim_approve, claim_reject
 from huzhu.protection.stays import claim_assessment
 from huzhu.settlement.exports import payout_rows
 from huzhu.settlement.services import settlements_import

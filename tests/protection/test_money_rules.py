@@ -15,6 +15,7 @@ import pytest
 from huzhu.accounts.models import Role
 from huzhu.core.errors import DomainError
 from huzhu.members.services import member_reveal_id_number
+from huzhu.protection.corrections import claim_correct
 from huzhu.protection.models import (
     Claim,
     ClaimEvent,
@@ -25,10 +26,7 @@ from huzhu.protection.models import (
     PlanVersion,
 )
 from huzhu.protection.plans import plan_load_toml
-from huzhu.protection.services import (
-    claim_approve,
-    claim_correct,
-)
+from huzhu.protection.services import claim_approve
 from huzhu.protection.stays import claim_assessment
 from huzhu.settlement.exports import payout_rows
 from huzhu.settlement.services import settlements_import

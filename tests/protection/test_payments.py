@@ -13,6 +13,7 @@ from huzhu.cli import main
 from huzhu.core.errors import DomainError
 from huzhu.core.tabular import TableError
 from huzhu.members.services import card_report_lost
+from huzhu.protection.corrections import claim_correct
 from huzhu.protection.models import (
     ClaimState,
     LedgerEntry,
@@ -28,7 +29,6 @@ from huzhu.protection.payments import (
     payment_run_csv,
     payment_run_release,
 )
-from huzhu.protection.services import claim_correct
 
 
 @pytest.fixture

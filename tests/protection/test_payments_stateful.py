@@ -34,7 +34,7 @@ from hypothesis.stateful import (
 from huzhu.core.errors import DomainError
 from huzhu.members.models import CardStatus
 from huzhu.members.services import card_issue, card_report_lost
-from huzhu.protection import payments, services
+from huzhu.protection import filing, payments, services
 from huzhu.protection.models import (
     Claim,
     ClaimState,
@@ -91,7 +91,7 @@ class ClaimsAndPayments(RuleBasedStateMachine):
 
     @rule(target=applications, who=st.integers(0, 1), requested=amounts)
     def file(self, who: int, requested: Decimal) -> int:
-        claim = services.claim_file(
+        claim = filing.claim_file(
             actor=self.world["unit_admin"],
             member=self.world["members"][who],
             version=self.world["version"],

@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from huzhu.accounts.models import Role
 from huzhu.members.services import card_issue
+from huzhu.protection.filing import claim_file
 from huzhu.protection.models import (
     Claim,
     ClaimState,
@@ -26,7 +27,7 @@ from huzhu.protection.models import (
 )
 from huzhu.protection.payments import payment_run_release
 from huzhu.protection.plans import plan_load_toml
-from huzhu.protection.services import claim_accept, claim_file, claim_review
+from huzhu.protection.services import claim_accept, claim_review
 from tests.conftest import new_id_number
 from tests.protection.conftest import ZY
 from tests.protection.factories import a_stay

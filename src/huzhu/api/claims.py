@@ -17,7 +17,7 @@ from huzhu.core.bounds import parse_date
 from huzhu.core.downloads import attachment
 from huzhu.core.errors import DomainError, NotFound
 from huzhu.members.models import Member
-from huzhu.protection import selectors, services
+from huzhu.protection import corrections, filing, selectors, services
 from huzhu.protection.documents import document_download
 from huzhu.protection.models import (
     Claim,
@@ -307,7 +307,7 @@ def file_claim(
             "required", "admitted_on: the date of admission is required", field="admitted_on"
         )
     version = _claim_version(member, plan_code=plan_code, period_start=period_start, day=day)
-    stay = services.stay_from_input(
+    stay = filing.stay_from_input(
         version=version,
         admitted_on=admitted_on,
         discharged_on=discharged_on,
@@ -320,7 +320,7 @@ def file_claim(
         is_accident=is_accident,
         settlement_id=settlement_id,
     )
-    claim = services.claim_file(
+    claim = filing.claim_file(
         actor=actor(request),
         member=member,
         version=version,
@@ -370,7 +370,7 @@ def _file_disability(
     version starting `period_start` or the member's version of the plan covering that date."""
     day = parse_date(event_date, "event_date")
     version = _claim_version(member, plan_code=plan_code, period_start=period_start, day=day)
-    return services.claim_file_disability(
+    return filing.claim_file_disability(
         actor=actor(request),
         member=member,
         version=version,
@@ -412,7 +412,7 @@ def add_document(
     request: HttpRequest, claim_id: int, file: File[UploadedFile], title: Form[str] = ""
 ) -> Status[ClaimDocument]:
     _upload_bytes_limit(file)
-    doc = services.claim_document_add(
+    doc = filing.claim_document_add(
         actor=actor(request),
         claim=_claim(request, claim_id),
         title=title or file.name or "document",
@@ -475,7 +475,7 @@ def correct_claim(
     """An admin corrects what a decided claim pays (`adjustment` or `clawback`, with a reason
     code and a note), inside the rules; above the two-person threshold the correction waits
     (`pending`) until another admin sends the same one."""
-    correction = services.claim_correct(
+    correction = corrections.claim_correct(
         actor=actor(request),
         claim=_claim(request, claim_id),
         kind=body.kind,
@@ -497,7 +497,7 @@ def refuse_correction(
     )
     if correction is None:
         raise NotFound("correction")
-    return services.claim_correction_refuse(
+    return corrections.claim_correction_refuse(
         actor=actor(request), correction=correction, note=body.note
     )
 

@@ -17,7 +17,7 @@ from huzhu.core.bounds import Day, Year
 from huzhu.core.errors import Forbidden, NotFound
 from huzhu.members.models import Organisation
 from huzhu.members.selectors import orgs_visible_to
-from huzhu.protection import selectors, services
+from huzhu.protection import selectors, unit_enrolment
 from huzhu.protection.models import (
     Plan,
     PlanVersion,
@@ -170,7 +170,7 @@ def _org(request: HttpRequest, code: str) -> Organisation:
 @router.post("/units/{code}/enrollments", response={201: UnitEnrolOut})
 def enrol_unit(request: HttpRequest, code: str, body: UnitEnrolIn) -> Status[dict[str, Any]]:
     """Enrol every active member of the unit not yet enrolled in the version."""
-    result = services.enrollment_create_for_unit(
+    result = unit_enrolment.enrollment_create_for_unit(
         actor=actor(request),
         unit=_org(request, code),
         version=plan_version(body.plan_code, body.period_start),

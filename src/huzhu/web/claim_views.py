@@ -27,7 +27,7 @@ from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members.models import Member
 from huzhu.members.selectors import members_visible_to
-from huzhu.protection import payments, selectors, services
+from huzhu.protection import corrections, filing, payments, selectors, services
 from huzhu.protection.documents import document_download
 from huzhu.protection.models import (
     Claim,
@@ -120,7 +120,7 @@ def _decide(user: User, claim: Claim, post: Any) -> None:
     elif action == "reject":
         services.claim_reject(actor=user, claim=claim, reason_code=code or "", note=note)
     elif action == "correct":
-        services.claim_correct(
+        corrections.claim_correct(
             actor=user,
             claim=claim,
             kind=post.get("kind", ""),
@@ -137,7 +137,7 @@ def _decide(user: User, claim: Claim, post: Any) -> None:
         )
         if correction is None:
             raise DomainError("not_found", _("没有这条更正"), status=404)
-        services.claim_correction_refuse(actor=user, correction=correction, note=note)
+        corrections.claim_correction_refuse(actor=user, correction=correction, note=note)
     else:
         raise DomainError("unknown_action", _("未知操作"))
 
@@ -178,7 +178,8 @@ def claim_detail(request: HttpRequest, user: User, claim_id: int) -> HttpRespons
             for c in claim.corrections.select_related("requested_by", "signed_by").order_by("id")
         ],
         "correct_codes": _codes("correct"),
-        "may_correct": user.role in services.CORRECT_ROLES and claim.state in services.CORRECTABLE,
+        "may_correct": user.role in services.CORRECT_ROLES
+        and claim.state in corrections.CORRECTABLE,
         "may_second": may_decide
         and claim.state == ClaimState.AWAITING_SECOND_APPROVAL
         and claim.first_approver_id != user.pk,
@@ -253,7 +254,7 @@ def _file(user: User, request: HttpRequest) -> Claim:
     )
     if version is None:
         raise DomainError("version_required", _("请选择保障计划"), field="version")
-    stay = services.stay_from_input(
+    stay = filing.stay_from_input(
         version=version,
         **{
             name: post.get(name)
@@ -274,7 +275,7 @@ def _file(user: User, request: HttpRequest) -> Claim:
     uploads = request.FILES.getlist("documents")
     for f in uploads:
         _upload_limit(f)
-    return services.claim_file(
+    return filing.claim_file(
         actor=user,
         member=member,
         version=version,

@@ -18,7 +18,7 @@ from huzhu.members.selectors import orgs_visible_to
 from huzhu.protection.enrollments import contribution_statement
 from huzhu.protection.models import Enrollment, PlanVersion
 from huzhu.protection.plans import plan_version_update
-from huzhu.protection.services import enrollment_create_for_unit
+from huzhu.protection.unit_enrolment import enrollment_create_for_unit
 from huzhu.web.access import staff_required
 
 

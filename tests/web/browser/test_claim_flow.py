@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from huzhu.accounts.models import Role
+from huzhu.protection.filing import claim_file
 from huzhu.protection.models import Claim, ClaimState, Enrollment, LedgerEntry
 from huzhu.protection.plans import plan_load_toml
-from huzhu.protection.services import claim_accept, claim_file, claim_review
+from huzhu.protection.services import claim_accept, claim_review
 from tests.protection.conftest import ZY
 from tests.protection.factories import a_stay
 from tests.web.browser.conftest import (

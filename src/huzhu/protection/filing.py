@@ -1,0 +1,373 @@
+"""Filing claims (申请理赔): a union files a hospital stay or a disability claim for its member,
+with the documents; the stay is checked as the settlement file would be."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.core.files.base import File
+from django.db import transaction
+
+from huzhu.accounts.models import User
+from huzhu.audit.actions import Action
+from huzhu.audit.services import audit_record
+from huzhu.core.bounds import parse_date, parse_money
+from huzhu.core.errors import Conflict, DomainError, NotFound
+from huzhu.members.models import Member
+from huzhu.protection import ledger, stays
+from huzhu.protection.documents import document_check, document_store
+from huzhu.protection.models import (
+    Claim,
+    ClaimDocument,
+    ClaimSource,
+    ClaimState,
+    Enrollment,
+    PlanVersion,
+)
+from huzhu.protection.plans import terms_of
+from huzhu.protection.services import (
+    FILE_ROLES,
+    MAX_DOCUMENTS,
+    REVIEW_ROLES,
+    ZERO,
+    claim_event,
+    claim_locked,
+    money,
+    reason_for,
+    refusal,
+    require_role,
+    require_scope,
+)
+
+_RESERVED_KEY = re.compile(r"^C[0-9]+$", re.ASCII)  # C<claim id> names a claim without one
+_TEXT_KEY = re.compile(r"^[0-9A-Za-z_.:/-]{1,64}$", re.ASCII)
+
+
+# -- filing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StayFigures:
+    """A hospital stay as the member's settlement sheet shows it, in the settlement file's
+    terms (INTERFACES "settlements"). `stay_ref`: the sheet's 结算流水号, if it has one."""
+
+    admitted_on: date
+    discharged_on: date
+    settled_on: date
+    in_scope_self_pay: Decimal = ZERO
+    out_of_scope_self_pay: Decimal = ZERO
+    hospital: str = ""
+    diagnosis_code: str = ""
+    is_accident: bool = False
+    stay_ref: str = ""
+
+
+_TRUE = {"1", "是", "true", "y", "yes", "on"}
+_FALSE = {"0", "否", "false", "n", "no", "off"}
+
+
+def _given(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _stay_dates(
+    admitted_on: object, discharged_on: object, settled_on: object, event_date: object
+) -> tuple[date, date, date]:
+    """(admitted, discharged, settled): `event_date`, when given, must equal `admitted_on` (and
+    stands for it when missing); the discharge defaults to the admission, the settlement to
+    the discharge; neither may come before the admission."""
+    event = parse_date(event_date, "event_date") if _given(event_date) else None
+    if _given(admitted_on):
+        admitted = parse_date(admitted_on, "admitted_on")
+    elif event is not None:
+        admitted = event
+    else:
+        raise DomainError(
+            "required", "admitted_on: the date of admission is required", field="admitted_on"
+        )
+    if event is not None and event != admitted:
+        raise DomainError(
+            "event_date_mismatch",
+            f"event_date: {event} must equal admitted_on {admitted}",
+            field="event_date",
+        )
+    discharged = parse_date(discharged_on, "discharged_on") if _given(discharged_on) else admitted
+    settled = parse_date(settled_on, "settled_on") if _given(settled_on) else discharged
+    for field, day in (("discharged_on", discharged), ("settled_on", settled)):
+        if day < admitted:
+            raise DomainError(
+                "invalid_date",
+                f"{field}: {day} is before admission on {admitted}",
+                field=field,
+            )
+    return admitted, discharged, settled
+
+
+def _accident_flag(value: object, *, default: bool) -> bool:
+    if not _given(value):
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().casefold()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise DomainError("invalid_flag", "is_accident: 1/0 or 是/否", field="is_accident")
+
+
+def _stay_ref(value: object) -> str:
+    ref = str(value).strip() if _given(value) else ""
+    if ref and not _TEXT_KEY.match(ref):
+        raise DomainError(
+            "invalid_settlement_id",
+            "settlement_id: at most 64 letters, digits and . _ : / -",
+            field="settlement_id",
+        )
+    if _RESERVED_KEY.match(ref):
+        raise DomainError(
+            "invalid_settlement_id",
+            "settlement_id: C followed by digits names a claim filed without one",
+            field="settlement_id",
+        )
+    return ref
+
+
+def _text(value: object, field: str, limit: int, *, upper: bool = False) -> str:
+    text = str(value).strip() if _given(value) else ""
+    if len(text) > limit:
+        raise DomainError("too_long", f"{field}: at most {limit} characters", field=field)
+    return text.upper() if upper else text
+
+
+def stay_from_input(
+    *,
+    version: PlanVersion,
+    admitted_on: object = None,
+    discharged_on: object = None,
+    settled_on: object = None,
+    event_date: object = None,
+    in_scope_self_pay: object = None,
+    out_of_scope_self_pay: object = None,
+    hospital: object = None,
+    diagnosis_code: object = None,
+    is_accident: object = None,
+    settlement_id: object = None,
+) -> StayFigures:
+    """The stay from what a form or the API sent (text or typed values), every problem a
+    DomainError naming its field. Amounts default to 0.00, `is_accident` to whether the plan
+    is an accident plan; the dates as `_stay_dates` says."""
+    admitted, discharged, settled = _stay_dates(admitted_on, discharged_on, settled_on, event_date)
+
+    def amount(value: object, field: str) -> Decimal:
+        return parse_money(value, field, allow_zero=True) if _given(value) else ZERO
+
+    return StayFigures(
+        admitted_on=admitted,
+        discharged_on=discharged,
+        settled_on=settled,
+        in_scope_self_pay=amount(in_scope_self_pay, "in_scope_self_pay"),
+        out_of_scope_self_pay=amount(out_of_scope_self_pay, "out_of_scope_self_pay"),
+        hospital=_text(hospital, "hospital", 200),
+        diagnosis_code=_text(diagnosis_code, "diagnosis_code", 32, upper=True),
+        is_accident=_accident_flag(is_accident, default=version.plan.benefit == "accident"),
+        stay_ref=_stay_ref(settlement_id),
+    )
+
+
+def _same_stay_filed(member: Member, version: PlanVersion, stay: StayFigures) -> Claim | None:
+    """A live claim filed by hand for the same stay in the same version (one stay, one claim)."""
+    live = Claim.objects.filter(
+        member=member, version=version, source=ClaimSource.APPLICATION
+    ).exclude(state=ClaimState.REJECTED)
+    if stay.stay_ref:
+        return live.filter(stay_ref=stay.stay_ref).first()
+    return live.filter(admitted_on=stay.admitted_on, discharged_on=stay.discharged_on).first()
+
+
+def claim_file(
+    *,
+    actor: User,
+    member: Member,
+    version: PlanVersion,
+    stay: StayFigures,
+    requested: Decimal | str,
+    description: str = "",
+    documents: Sequence[tuple[str, File[bytes]]] = (),
+) -> Claim:
+    """A union files a claim for a hospital stay of its member, under a plan version the member
+    is enrolled in whose period holds the admission."""
+    require_role(actor, FILE_ROLES, "file claims")
+    require_scope(actor, member)
+    amount = money(requested, "requested")
+    if not version.period_start <= stay.admitted_on <= version.period_end:
+        raise DomainError(
+            "event_outside_period",
+            f"admitted_on: {stay.admitted_on} is outside {version.period_start}~"
+            f"{version.period_end}",
+            field="admitted_on",
+        )
+    if not Enrollment.objects.filter(member=member, version=version).exists():
+        raise DomainError(
+            "not_enrolled", f"the member is not enrolled in {version}", field="version"
+        )
+    if len(documents) > MAX_DOCUMENTS:
+        raise DomainError("too_many_documents", f"at most {MAX_DOCUMENTS} documents")
+    kinds = [document_check(content, field="documents") for _, content in documents]
+    if len(description) > 4000:
+        raise DomainError("too_long", "description: at most 4000 characters", field="description")
+    with transaction.atomic():
+        ledger.ledger_lock(member.pk)
+        earlier = _same_stay_filed(member, version, stay)
+        if earlier is not None:
+            raise Conflict(
+                "duplicate_stay",
+                f"this stay is already claim {earlier.pk} ({earlier.state})",
+                claim_id=earlier.pk,
+            )
+        claim = Claim.objects.create(
+            source=ClaimSource.APPLICATION,
+            state=ClaimState.SUBMITTED,
+            member=member,
+            version=version,
+            plan_code=version.plan.code,
+            event_date=stay.admitted_on,
+            requested=amount,
+            description=description.strip(),
+            filed_by=actor,
+            stay_ref=stay.stay_ref,
+            hospital=stay.hospital,
+            admitted_on=stay.admitted_on,
+            discharged_on=stay.discharged_on,
+            settled_on=stay.settled_on,
+            in_scope_self_pay=stay.in_scope_self_pay,
+            out_of_scope_self_pay=stay.out_of_scope_self_pay,
+            diagnosis_code=stay.diagnosis_code,
+            is_accident=stay.is_accident,
+        )
+        for (title, content), kind in zip(documents, kinds, strict=True):
+            document_store(claim=claim, title=title, content=content, kind=kind)
+        claim_event(claim=claim, actor=actor, from_state="", reason_code=reason_for("file", None))
+    return claim
+
+
+def claim_file_disability(
+    *,
+    actor: User,
+    member: Member,
+    version: PlanVersion,
+    grade: object,
+    event_date: object,
+    requested: Decimal | str,
+    description: str = "",
+    documents: Sequence[tuple[str, File[bytes]]] = (),
+) -> Claim:
+    """A union files a disability claim (伤残) for its member: the grade (1–10) and the accident's
+    date from the appraisal certificate, attached as a document, under an accident plan version
+    that pays disability lump sums; the accident on or after the member's coverage start."""
+    require_role(actor, FILE_ROLES, "file claims")
+    require_scope(actor, member)
+    amount = money(requested, "requested")
+    level = _grade(grade)
+    day = parse_date(event_date, "event_date")
+    terms = terms_of(version)
+    if terms.accident is None or terms.accident.disability_sum is None:
+        raise DomainError(
+            "no_disability_benefit",
+            f"{version} pays no disability lump sum",
+            field="disability_grade",
+        )
+    enrolment = next((e for e in stays.enrolments_of(member.pk) if e.version == version.pk), None)
+    if enrolment is None:
+        raise DomainError(
+            "not_enrolled", f"the member is not enrolled in {version}", field="version"
+        )
+    if not enrolment.covers(day):
+        raise DomainError(
+            "event_outside_period",
+            f"event_date: {day} is outside the member's cover {enrolment.starts}~"
+            f"{version.period_end}",
+            field="event_date",
+        )
+    if not documents:
+        raise DomainError(
+            "certificate_required",
+            "documents: attach the disability appraisal certificate",
+            field="documents",
+        )
+    if len(documents) > MAX_DOCUMENTS:
+        raise DomainError("too_many_documents", f"at most {MAX_DOCUMENTS} documents")
+    with transaction.atomic():
+        ledger.ledger_lock(member.pk)
+        earlier = (
+            Claim.objects.filter(
+                member=member, version=version, event_date=day, disability_grade=level
+            )
+            .exclude(state=ClaimState.REJECTED)
+            .first()
+        )
+        if earlier is not None:
+            raise Conflict(
+                "duplicate_claim",
+                f"grade {level} of the accident of {day} is already claim {earlier.pk}",
+                claim_id=earlier.pk,
+            )
+        claim = Claim.objects.create(
+            source=ClaimSource.APPLICATION,
+            state=ClaimState.SUBMITTED,
+            member=member,
+            version=version,
+            plan_code=version.plan.code,
+            event_date=day,
+            disability_grade=level,
+            is_accident=True,
+            requested=amount,
+            description=description.strip()[:4000],
+            filed_by=actor,
+        )
+        for title, content in documents:
+            ClaimDocument.objects.create(claim=claim, file=content, title=title[:200])
+        claim_event(claim=claim, actor=actor, from_state="", reason_code=reason_for("file", None))
+    return claim
+
+
+def _grade(value: object) -> int:
+    text = str(value).strip() if value is not None and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text[:3] or 0) <= 10 and len(text) <= 2):
+        raise DomainError(
+            "invalid_grade",
+            "disability_grade: a whole number from 1 (the worst) to 10",
+            field="disability_grade",
+        )
+    return int(text)
+
+
+def claim_document_add(
+    *, actor: User, claim: Claim, title: str, content: File[bytes]
+) -> ClaimDocument:
+    """More documents while the claim is still being decided."""
+    require_role(actor, FILE_ROLES | REVIEW_ROLES, "add documents")
+    if claim.member is None:
+        raise NotFound("claim")
+    require_scope(actor, claim.member)
+    kind = document_check(content, field="file")
+    with transaction.atomic():
+        locked = claim_locked(claim)
+        if locked.state not in (
+            ClaimState.SUBMITTED,
+            ClaimState.ACCEPTED,
+            ClaimState.UNDER_REVIEW,
+            ClaimState.AWAITING_SECOND_APPROVAL,
+        ):
+            raise refusal(locked, "add documents to")
+        doc = document_store(claim=locked, title=title, content=content, kind=kind)
+        audit_record(
+            actor=actor,
+            action=Action.CLAIM_DOCUMENT_ADD,
+            obj=locked,
+            org_path=locked.member.unit.path if locked.member else "",
+            document=doc.pk,
+        )
+    return doc
