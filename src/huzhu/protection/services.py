@@ -11,8 +11,9 @@ and writes the new state, a ClaimEvent and an audit event in one transaction. Wh
   and reject claims of members in their subtree. An approval can never exceed what the rules
   assess for the stay (`protection.stays.claim_assessment`), nor the requested amount; above
   `HUZHU_SECOND_APPROVAL_ABOVE` it takes two different people (双人复核);
-- `district_admin`, `city_admin` correct what a decided claim pays (`corrections.claim_correct`, 调整/追回),
-  within the rules, with a reason code and a note, two people above the threshold;
+- `district_admin`, `city_admin` correct what a decided claim pays (调整/追回,
+  `corrections.claim_correct`), within the rules, with a reason code and a note, two people
+  above the threshold;
 - a claim becomes paid when every entry of it is in a confirmed payment (protection.payments).
 
 Money is booked only by `protection.ledger`: an approval or a correction sets the claim's limit
