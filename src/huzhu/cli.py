@@ -218,7 +218,7 @@ def importers() -> dict[str, Importer]:
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.kind == "members":
-        from huzhu.members.roster import members_export
+        from huzhu.members.roster_export import members_export
 
         if out.suffix.lower() not in (".csv", ".xlsx"):
             print(f"{args.out}: use a .csv or .xlsx file name", file=sys.stderr)

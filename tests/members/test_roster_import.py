@@ -11,7 +11,8 @@ from huzhu.accounts.models import Role
 from huzhu.audit.models import AuditEvent
 from huzhu.core.tabular import TableError
 from huzhu.members.models import Card, Member, Organisation
-from huzhu.members.roster import members_export, members_import, orgs_import
+from huzhu.members.roster import members_import, orgs_import
+from huzhu.members.roster_export import members_export
 from huzhu.members.services import member_find
 from tests.conftest import new_id_number
 

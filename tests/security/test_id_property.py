@@ -19,7 +19,8 @@ from huzhu.core import idnumber, names
 from huzhu.core.errors import DomainError
 from huzhu.core.tabular import TableError
 from huzhu.members.models import Member
-from huzhu.members.roster import members_export, members_import
+from huzhu.members.roster import members_import
+from huzhu.members.roster_export import members_export
 from huzhu.members.services import member_create_or_update, member_find
 from tests.conftest import new_id_number
 

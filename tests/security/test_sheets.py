@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from huzhu.core.sheets import SheetColumn, csv_text, xlsx_bytes
 from huzhu.members.models import Member, Organisation
-from huzhu.members.roster import members_export
+from huzhu.members.roster_export import members_export
 
 # Written out here, not imported: the test states the contract on its own.
 DANGEROUS = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"  # and ＝＋－＠, the full-width forms

@@ -165,7 +165,7 @@ def test_a_damaged_workbook_is_a_400_naming_the_file_never_a_500(
 
 
 def test_huzhus_own_exports_pass_the_checks(tree, make_member, tmp_path):
-    from huzhu.members.roster import members_export
+    from huzhu.members.roster_export import members_export
 
     for n in range(200):
         make_member(tree.u1, name=f"会员{n}")

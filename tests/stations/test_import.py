@@ -7,7 +7,7 @@ import pytest
 from huzhu import cli
 from huzhu.audit.models import AuditEvent
 from huzhu.core.tabular import TableError
-from huzhu.members.roster import write_rows
+from huzhu.members.roster_export import write_rows
 from huzhu.stations import geo
 from huzhu.stations.importer import stations_import
 from huzhu.stations.models import Station

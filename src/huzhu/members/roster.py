@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import TypedDict
 
 import polars as pl
@@ -20,15 +19,15 @@ from huzhu.accounts.models import ROSTER_ROLES, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
-from huzhu.core import idnumber, names, sheets
+from huzhu.core import idnumber, names
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import bulk_insert, bulk_update, lookup_many
 from huzhu.core.errors import Forbidden
-from huzhu.core.files import atomic_write
 from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
 from huzhu.members.models import Card, CardStatus, Member, Organisation, OrgKind
-from huzhu.members.services import org_insert, org_root
+from huzhu.members.new_units import ensure_units, plan_new_units
+from huzhu.members.services import org_insert
 
 ORG_COLUMNS = (
     tb.Column("code", "编码", required=True),
@@ -336,7 +335,7 @@ def members_import(
         .iter_rows()
     ):
         errors.append(tb.RowError(row, unit_header, refused_units[code], file))
-    new_units, unit_errors = _plan_new_units(table, orgs, scope)
+    new_units, unit_errors = plan_new_units(table, orgs, scope)
     errors += unit_errors
 
     # Keyed hashes of every ID number, then which members and cards already exist.
@@ -372,7 +371,7 @@ def members_import(
     say("validated", df.height)
 
     with transaction.atomic():
-        unit_ids = _ensure_units(df, orgs, new_units, scope, report, actor)
+        unit_ids = ensure_units(df, orgs, new_units, scope, report, actor)
         now = connection.ops.adapt_datetimefield_value(timezone.now())  # once, not per row
         is_new = ~pl.col("id_hash").is_in(list(existing))
         new_rows = df.filter(is_new)
@@ -460,166 +459,6 @@ def _existing_card_owners(card_nos: list[str]) -> dict[str, int]:
     return lookup_many(Card._meta.db_table, "card_no", "member_id", card_nos)
 
 
-@dataclass(frozen=True)
-class _NewUnit:
-    """A unit the file creates: its name, and the district named for it (None: the actor's own
-    organisation, the root for the command line)."""
-
-    code: str
-    name: str
-    district: str | None
-
-
-def _districts_by_name(orgs: dict[str, Organisation]) -> dict[str, Organisation]:
-    districts: dict[str, Organisation] = {}
-    for o in orgs.values():
-        if o.kind == OrgKind.DISTRICT:
-            # A row may name the district as 西城区, 西城区总工会 or by its code.
-            districts.update({o.name: o, o.name.removesuffix("总工会"): o, o.code: o})
-    return districts
-
-
-def _scope_org(orgs: dict[str, Organisation], scope: str) -> Organisation | None:
-    """The organisation at `scope` (the root for "/"; None when the tree has no root yet)."""
-    for o in orgs.values():
-        if (o.path == scope) if scope != "/" else (o.parent_id is None):
-            return o
-    return None
-
-
-def _plan_new_units(
-    table: tb.Table, orgs: dict[str, Organisation], scope: str
-) -> tuple[dict[str, _NewUnit], list[tb.RowError]]:
-    """The units the file creates (by code), and every row that cannot have its unit: an
-    unknown `unit_code` that no row names (a typo must not create a union), a unit named or
-    placed two ways, a bad name, a district outside the actor's organisation, or a new district
-    that only the root's staff may create."""
-    df, file = table.df, table.file
-    unknown = df.filter(
-        pl.col("unit_code").str.contains(rules.CODE_PATTERN)  # a malformed code is reported
-        & ~pl.col("unit_code").is_in(list(orgs))
-    )
-    if unknown.height == 0:
-        return {}, []
-    unit_names, unit_name_problems = names.name_series(unknown["unit_name"])
-    district_names, district_problems = names.name_series(unknown["district"])
-    unknown = unknown.with_columns(
-        unit_names,
-        unit_name_problems.alias("_unit_name_problem"),
-        district_names,
-        district_problems.alias("_district_problem"),
-    )
-    unit_header, name_header, district_header = (
-        table.header_of("unit_code"),
-        table.header_of("unit_name"),
-        table.header_of("district"),
-    )
-    districts = _districts_by_name(orgs)
-    scope_org = _scope_org(orgs, scope)
-    at_root = scope_org is None or scope_org.parent_id is None
-    plan: dict[str, _NewUnit] = {}
-    errors: list[tb.RowError] = []
-    columns = (tb.ROW, "unit_name", "_unit_name_problem", "district", "_district_problem")
-    for (code,), rows in unknown.group_by("unit_code", maintain_order=True):
-        code = str(code)
-        lines = list(rows.select(columns).iter_rows())
-        found: list[tb.RowError] = []
-        named = [(row, name) for row, name, *_ in lines if name is not None]
-        placed = [(row, d) for row, _n, _p, d, _dp in lines if d is not None]
-        if not named:
-            found += [
-                tb.RowError(row, unit_header, f"unknown unit code {code} (no row names it)", file)
-                for row, *_ in lines
-            ]
-        for row, name, name_problem, district, district_problem in lines:
-            if name_problem is not None:
-                found.append(tb.RowError(row, name_header, name_problem, file))
-            elif name is not None and name != named[0][1]:
-                reason = f"unit {code} is named {named[0][1]} on row {named[0][0]}"
-                found.append(tb.RowError(row, name_header, reason, file))
-            if district_problem is not None:
-                found.append(tb.RowError(row, district_header, district_problem, file))
-            elif district is not None and district != placed[0][1]:
-                reason = f"unit {code} is placed in {placed[0][1]} on row {placed[0][0]}"
-                found.append(tb.RowError(row, district_header, reason, file))
-        district = placed[0][1] if placed else None
-        if district is not None and not found:
-            known = districts.get(district)
-            if known is not None and not known.path.startswith(scope):
-                reason = f"{district} is outside your organisation"
-                found += [tb.RowError(row, district_header, reason, file) for row, *_ in lines]
-            elif known is None and not at_root:
-                reason = f"unknown district {district} (only the city may create districts)"
-                found += [tb.RowError(row, district_header, reason, file) for row, *_ in lines]
-        elif (
-            district is None
-            and not found
-            and scope_org is not None
-            and (problem := rules.parent_kind_problem(OrgKind.UNIT, scope_org.kind))
-        ):
-            found += [tb.RowError(row, unit_header, problem, file) for row, *_ in lines]
-        if found:
-            # Every row of a unit that cannot be created is refused, each with a reason.
-            first = min(e.row for e in found)
-            reported = {e.row for e in found}
-            found += [
-                tb.RowError(row, unit_header, f"unit {code} cannot be created (row {first})", file)
-                for row, *_ in lines
-                if row not in reported
-            ]
-            errors += found
-        else:
-            plan[code] = _NewUnit(code, named[0][1], district)
-    return plan, errors
-
-
-def _ensure_units(
-    df: pl.DataFrame,
-    orgs: dict[str, Organisation],
-    plan: dict[str, _NewUnit],
-    scope: str,
-    report: ImportReport,
-    actor: User | None,
-) -> dict[str, int]:
-    """unit_code -> id, creating the planned units still in `df` (and their new districts)."""
-    unit_ids = {code: o.pk for code, o in orgs.items() if o.kind == OrgKind.UNIT}
-    districts = _districts_by_name(orgs)
-    wanted = [plan[c] for c in df["unit_code"].unique(maintain_order=True).to_list() if c in plan]
-    if not wanted:
-        return unit_ids
-    root = org_root()
-    if root is None:
-        root = org_insert(code="city", name="市总工会", kind=OrgKind.CITY, parent=None)
-        report.org_created(root, actor=actor)
-    parent_default = _scope_org(orgs, scope) or root
-    for new in wanted:
-        parent = parent_default
-        if new.district is not None:
-            district = districts.get(new.district)
-            if district is None:
-                district = org_insert(
-                    code=_free_code(f"D-{new.district}"),
-                    name=new.district,
-                    kind=OrgKind.DISTRICT,
-                    parent=root,
-                )
-                districts[new.district] = district
-                report.org_created(district, actor=actor)
-            parent = district
-        unit = org_insert(code=new.code, name=new.name, kind=OrgKind.UNIT, parent=parent)
-        unit_ids[new.code] = unit.pk
-        report.org_created(unit, actor=actor)
-    return unit_ids
-
-
-def _free_code(base: str) -> str:
-    code, n = base[:60], 1
-    while Organisation.objects.filter(code=code).exists():
-        n += 1
-        code = f"{base[:56]}-{n}"
-    return code
-
-
 def _update_members(
     rows: pl.DataFrame, existing: dict[str, _Known], unit_ids: dict[str, int], now: object
 ) -> tuple[int, int]:
@@ -683,78 +522,3 @@ def _apply_cards(rows: pl.DataFrame, card_owner: dict[str, int], now: object) ->
 
 def _member_ids(hashes: list[str]) -> dict[str, int]:
     return lookup_many(Member._meta.db_table, "id_hash", "id", hashes)
-
-
-# -- export ---------------------------------------------------------------------------------------
-
-
-def members_export(out: Path, *, actor: User | None = None, reason: str = "roster export") -> int:
-    """The roster with the import's columns (full ID numbers: the export is itself logged)."""
-    scope = "/" if actor is None else staff_scope_path(actor)
-    if actor is not None and actor.role not in ROSTER_ROLES:
-        raise Forbidden("forbidden", "your role may not export rosters")
-    v = vault()
-    orgs = {o.pk: o for o in Organisation.objects.all()}
-
-    def district_of(org: Organisation) -> str:
-        cur: Organisation | None = org
-        while cur is not None and cur.kind != OrgKind.DISTRICT:
-            cur = orgs.get(cur.parent_id) if cur.parent_id else None
-        return cur.name if cur else ""
-
-    cards = dict(Card.objects.filter(status=CardStatus.ACTIVE).values_list("member_id", "card_no"))
-    header = [c.name for c in MEMBER_COLUMNS]
-    rows: list[list[object]] = []
-    qs = (
-        Member.objects.filter(unit__path__startswith=scope)
-        .order_by("id")
-        .values_list("id", "id_cipher", "name", "unit_id", "phone_cipher", "joined_on")
-    )
-    for member_id, id_cipher, name, unit_id, phone_cipher, joined in qs.iterator(chunk_size=20_000):
-        unit = orgs[unit_id]
-        rows.append(
-            [
-                v.decrypt(id_cipher),
-                name,
-                unit.code,
-                unit.name,
-                district_of(unit),
-                v.decrypt(phone_cipher) if phone_cipher else "",
-                cards.get(member_id, ""),
-                joined.isoformat() if joined else "",
-            ]
-        )
-    audit_record(
-        actor=actor,
-        action=Action.MEMBERS_EXPORT,
-        object_type="file",
-        object_id=out.name[:64],
-        org_path=scope,
-        reason=reason,
-        rows=len(rows),
-    )
-    write_rows(out, header, rows)
-    return len(rows)
-
-
-def write_rows(out: Path, header: list[str], rows: list[list[object]]) -> None:
-    """Write a table as .xlsx (first sheet, text cells for codes) or UTF-8 CSV with BOM, all or
-    nothing (core.files.atomic_write: a full disk leaves the earlier file at `out` as it was).
-    Cells go through core.sheets: no name can become a formula."""
-    if out.suffix.lower() == ".xlsx":
-        # Built in memory (compressed, far smaller than `rows`): openpyxl cannot clean up after
-        # a write that fails half-way into a file.
-        data = sheets.xlsx_bytes(
-            header, ([str(c) if c is not None else None for c in row] for row in rows)
-        )
-        with atomic_write(out, binary=True) as fh:
-            fh.write(data)
-    else:
-        with atomic_write(out, encoding="utf-8-sig") as fh:
-            writer = sheets.csv_writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-
-
-def to_csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:
-    return sheets.csv_text(header, rows).encode("utf-8")

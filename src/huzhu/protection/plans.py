@@ -18,6 +18,7 @@ from huzhu.core.bounds import date_problem, money_problem
 from huzhu.core.errors import Conflict, DomainError, Forbidden
 from huzhu.protection import rules
 from huzhu.protection.models import Payer, Plan, PlanVersion
+from huzhu.protection.terms import STANDARD_DISABILITY_RATIOS
 
 # Days in a plan's terms: a waiting period, excluded and paid days of a year's allowance.
 MAX_DAYS = 3660
@@ -102,9 +103,7 @@ def _accident_terms(where: str, section: dict[str, Any]) -> dict[str, Any]:
     terms: dict[str, Any] = {"cap": str(_money(f"{where} cap", section["cap"]))}
     if "disability_sum" in section:
         terms["disability_sum"] = str(_money(f"{where} disability_sum", section["disability_sum"]))
-        ratios = section.get(
-            "disability_ratios", [str(r) for r in rules.STANDARD_DISABILITY_RATIOS]
-        )
+        ratios = section.get("disability_ratios", [str(r) for r in STANDARD_DISABILITY_RATIOS])
         if not isinstance(ratios, list) or len(ratios) != 10:
             raise DomainError(
                 "invalid_plan", f"{where} disability_ratios: ten ratios, for the grades 1..10"
@@ -162,7 +161,7 @@ def version_terms(
             disability_ratios=tuple(
                 Decimal(r)
                 for r in terms.get(
-                    "disability_ratios", [str(r) for r in rules.STANDARD_DISABILITY_RATIOS]
+                    "disability_ratios", [str(r) for r in STANDARD_DISABILITY_RATIOS]
                 )
             ),
         )

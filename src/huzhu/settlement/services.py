@@ -44,15 +44,10 @@ from huzhu.protection.models import (
     PlanVersion,
 )
 from huzhu.protection.plans import terms_of
-from huzhu.settlement.booking import (
-    Booked,
-    Touched,
-    adjudicate_and_book,
-    as_settlement_frame,
-    read_touched,
-)
+from huzhu.settlement.booking import Booked, adjudicate_and_book
 from huzhu.settlement.engine import VersionSpec
 from huzhu.settlement.models import Settlement, SettlementImport
+from huzhu.settlement.touched import Touched, as_settlement_frame, is_reversal, read_touched
 
 SETTLEMENT_COLUMNS = (
     tb.Column("settlement_id", "结算流水号", required=True),
@@ -123,10 +118,6 @@ class SettlementReport:
         }
 
 
-def _is_reversal() -> pl.Expr:
-    return pl.col("reverses").is_not_null()
-
-
 def _content_hash(df: pl.DataFrame) -> pl.Series:
     """A hash of a row's meaning (normalised values, so `100` and `100.00` are the same)."""
     parts = [
@@ -161,7 +152,7 @@ def _normalise(table: tb.Table) -> None:
 def _validate(table: tb.Table) -> tuple[pl.DataFrame, list[tb.RowError]]:
     """Every problem of every row (`_normalise` first), and the rows with amounts in fen."""
     df = table.df
-    normal = ~_is_reversal()
+    normal = ~is_reversal()
 
     def only_normal(expr: pl.Expr) -> pl.Expr:
         return pl.when(normal).then(expr).otherwise(None)
@@ -323,7 +314,7 @@ def settlements_import(
         people = people.join(bg.result(match_job), on="id_hash", how="left")
         _stage("members matched")
         first_id = reserve_ids(Settlement._meta.db_table, fresh.height)
-        targets = fresh.filter(_is_reversal()).select("reverses", "settlement_id")
+        targets = fresh.filter(is_reversal()).select("reverses", "settlement_id")
         report.reversals = targets.height
         touched = (
             pl.concat(
@@ -459,14 +450,14 @@ def _reversal_problems(
     itself and not reversed already (by an earlier file or an earlier row of this one)."""
     errors: list[tb.RowError] = []
     header = table.header_of("reverses")
-    in_file = set(fresh.filter(~_is_reversal())["settlement_id"].to_list())
+    in_file = set(fresh.filter(~is_reversal())["settlement_id"].to_list())
     old = {
         sid: (rev, by)
         for sid, rev, by in known.select("settlement_id", "reverses", "reversed_by").iter_rows()
     }
     claimed: dict[str, str] = {}
     for row, sid, target in (
-        fresh.filter(_is_reversal()).select(tb.ROW, "settlement_id", "reverses").iter_rows()
+        fresh.filter(is_reversal()).select(tb.ROW, "settlement_id", "reverses").iter_rows()
     ):
         before = old.get(target)
         if before is None and target not in in_file:
@@ -533,7 +524,7 @@ def _number_settlements(
         .with_row_index("spk", offset=first_id)
         .with_columns(pl.col("spk").cast(pl.Int64))
     )
-    report.matched = fresh.filter(pl.col("member_id").is_not_null() & ~_is_reversal()).height
+    report.matched = fresh.filter(pl.col("member_id").is_not_null() & ~is_reversal()).height
     return fresh
 
 

@@ -32,7 +32,8 @@ from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Card, CardStatus, OrgKind
-from huzhu.members.roster import members_export, members_import
+from huzhu.members.roster import members_import
+from huzhu.members.roster_export import members_export
 from huzhu.members.selectors import member_count, members_visible_to, orgs_visible_to
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
