@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
@@ -87,7 +88,7 @@ def member_erase(*, member: Member, actor: User, reason: str) -> Member:
     bookings stay (they are the federation's accounts) but no longer point to a person."""
     if actor.role != Role.CITY_ADMIN:
         raise Forbidden("forbidden", "only the city federation erases members")
-    if not member.unit.path.startswith(staff_scope_path(actor)):
+    if not in_subtree(member.unit.path, staff_scope_path(actor)):
         raise NotFound("member")
     v = vault()
     with transaction.atomic():

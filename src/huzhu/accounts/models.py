@@ -17,16 +17,6 @@ class Role(models.TextChoices):
     MEMBER = "member", _("会员")
 
 
-STAFF_ROLES = frozenset(r for r in Role if r != Role.MEMBER)
-# Roles whose work needs full ID numbers (rosters, claims); each reveal is still logged.
-ID_REVEAL_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN, Role.REVIEWER})
-# Roles that manage the organisation tree and rosters of their subtree.
-ROSTER_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN})
-# Roles that read the roster (members and their cards): the admins, and reviewers for claims.
-# Gate staff and station operators (who may work for a station's host) see no roster.
-ROSTER_READ_ROLES = ROSTER_ROLES | {Role.REVIEWER}
-
-
 class User(AbstractUser):
     """A login. Staff belong to one organisation and see its subtree; a member login is tied
     to its member record."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from huzhu.accounts.models import ROSTER_READ_ROLES, STAFF_ROLES, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import ROSTER_READ_ROLES, STAFF_ROLES
 from huzhu.core.errors import Forbidden
 
 

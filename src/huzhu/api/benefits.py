@@ -19,6 +19,7 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.api.pagination import Paged
 from huzhu.benefits import rules, selectors
@@ -351,7 +352,7 @@ def create_booking(
                 "member_required", "staff book for a member: give its id_number", field="member"
             )
         member = member_find(parse_id_number(body.member, "member"))
-        if member is None or not member.unit.path.startswith(staff_scope_path(user)):
+        if member is None or not in_subtree(member.unit.path, staff_scope_path(user)):
             raise NotFound("member")
     booking = booking_create(
         activity=activity,

@@ -12,7 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from huzhu.accounts.models import ROSTER_ROLES, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import ROSTER_ROLES
 from huzhu.core.bounds import Day, Year
 from huzhu.core.errors import Forbidden, NotFound
 from huzhu.members.models import Organisation

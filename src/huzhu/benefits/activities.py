@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
+from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
@@ -30,7 +31,7 @@ def check_manager(actor: User | None, org: Organisation) -> None:
         return
     if actor.role not in MANAGER_ROLES:
         raise Forbidden("forbidden", _("只有工会工作人员可以管理活动"))
-    if not org.path.startswith(staff_scope_path(actor)):
+    if not in_subtree(org.path, staff_scope_path(actor)):
         raise Forbidden("forbidden", _("超出本单位管理范围"))
 
 

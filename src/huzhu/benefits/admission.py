@@ -11,6 +11,7 @@ from django.db import IntegrityError
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits import rules
 from huzhu.benefits.models import Activity
@@ -27,7 +28,7 @@ def check_may_book(*, activity: Activity, member: Member, actor: User, now: date
             raise Forbidden("forbidden", _("会员只能为本人预约"))
     elif actor.role not in MANAGER_ROLES:
         raise Forbidden("forbidden", _("只有工会工作人员可以管理活动"))
-    elif not member.unit.path.startswith(staff_scope_path(actor)):
+    elif not in_subtree(member.unit.path, staff_scope_path(actor)):
         raise NotFound("member")
     state = rules.window_state(now, activity.opens_at, activity.closes_at)
     if state is not rules.Window.OPEN:

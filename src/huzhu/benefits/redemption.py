@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from huzhu.accounts.models import User
+from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_insert_sql, audit_record
@@ -240,7 +241,9 @@ def _redeem(
     except vouchers.InvalidVoucher as exc:
         return _outcome(ScanResult.INVALID_CODE, reason=str(exc)), None, None
     scope = staff_scope_path(actor)
-    if not (activity.organiser.path.startswith(scope) or scope.startswith(activity.organiser.path)):
+    if not (
+        in_subtree(activity.organiser.path, scope) or in_subtree(scope, activity.organiser.path)
+    ):
         return (
             _outcome(ScanResult.INVALID_CODE, reason="another organiser's voucher"),
             activity,

@@ -13,6 +13,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import Permission, roles
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits.models import (
     HOLDING,
@@ -29,9 +30,9 @@ from huzhu.core.errors import Forbidden, NotFound
 from huzhu.members.models import Card, CardStatus, Member
 
 # Staff who run activities (create, change, draw, book for members of their subtree).
-MANAGER_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN})
+MANAGER_ROLES = roles(Permission.ACTIVITY_MANAGE)
 # Staff who may scan vouchers at a gate.
-GATE_ROLES = MANAGER_ROLES | {Role.GATE}
+GATE_ROLES = roles(Permission.VOUCHER_REDEEM)
 
 
 def path_prefixes(path: str) -> list[str]:

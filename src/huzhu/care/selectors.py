@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
-from huzhu.accounts.models import ROSTER_ROLES, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import Permission, in_subtree, roles
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.care.models import (
     CareBeneficiary,
@@ -23,7 +24,7 @@ from huzhu.core.errors import Forbidden, NotFound
 from huzhu.members.models import Organisation
 
 # Care work is for the federation's admins (city, district, workplace union).
-CARE_ROLES = ROSTER_ROLES
+CARE_ROLES = roles(Permission.CARE_MANAGE)
 
 
 def care_scope_path(user: User) -> str:
@@ -94,13 +95,13 @@ def campaign_funds(campaign: CareCampaign) -> dict[int, OrgFunds]:
 def campaign_summary(*, campaign: CareCampaign, user: User | None = None) -> CampaignSummary:
     funds = campaign_funds(campaign)
     scope = "/" if user is None else care_scope_path(user)
-    partial = not campaign.org.path.startswith(scope)
+    partial = not in_subtree(campaign.org.path, scope)
     orgs = Organisation.objects.in_bulk(list(funds))
     lines = sorted(
         (
             OrgLine(orgs[org_id], f)
             for org_id, f in funds.items()
-            if orgs[org_id].path.startswith(scope)
+            if in_subtree(orgs[org_id].path, scope)
         ),
         key=lambda line: line.org.path,
     )

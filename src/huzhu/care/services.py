@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import User
+from huzhu.accounts.policy import in_subtree
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.care.models import (
@@ -36,7 +37,7 @@ ZERO = Decimal("0.00")
 
 
 def _check_scope(actor: User | None, org: Organisation, what: str = "organisation") -> None:
-    if actor is not None and not org.path.startswith(care_scope_path(actor)):
+    if actor is not None and not in_subtree(org.path, care_scope_path(actor)):
         raise Forbidden("forbidden", f"the {what} is outside your organisation")
 
 

@@ -25,7 +25,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from huzhu.accounts.models import STAFF_ROLES, ApiToken, OneTimeCode, Role, User
+from huzhu.accounts.models import ApiToken, OneTimeCode, Role, User
+from huzhu.accounts.policy import STAFF_ROLES
 from huzhu.accounts.services import TOKEN_TOUCH_EVERY, credentials_stamp, hash_token
 from huzhu.accounts.throttle import Rule, throttle_hit, throttle_refused_until
 from huzhu.audit.actions import Action

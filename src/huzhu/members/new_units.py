@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from huzhu.accounts.models import User
+from huzhu.accounts.policy import in_subtree
 from huzhu.core import names
 from huzhu.core import tabular as tb
 from huzhu.members import rules
@@ -104,7 +105,7 @@ def plan_new_units(
         district = placed[0][1] if placed else None
         if district is not None and not found:
             known = districts.get(district)
-            if known is not None and not known.path.startswith(scope):
+            if known is not None and not in_subtree(known.path, scope):
                 reason = f"{district} is outside your organisation"
                 found += [tb.RowError(row, district_header, reason, file) for row, *_ in lines]
             elif known is None and not at_root:

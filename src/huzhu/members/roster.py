@@ -15,7 +15,8 @@ import polars as pl
 from django.db import connection, transaction
 from django.utils import timezone
 
-from huzhu.accounts.models import ROSTER_ROLES, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import ROSTER_ROLES, in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
@@ -327,7 +328,7 @@ def members_import(
         org = orgs.get(code)
         if org is not None and org.kind != OrgKind.UNIT:
             refused_units[code] = f"{code} is a {org.kind}, not a workplace union"
-        elif org is not None and not org.path.startswith(scope):
+        elif org is not None and not in_subtree(org.path, scope):
             refused_units[code] = f"{code} is outside your organisation"
     for row, code in (
         df.filter(pl.col("unit_code").is_in(list(refused_units)))
@@ -357,7 +358,7 @@ def members_import(
             )
     if actor is not None:
         id_header = table.header_of("id_number")
-        outside = [h for h, m in existing.items() if not m.unit_path.startswith(scope)]
+        outside = [h for h, m in existing.items() if not in_subtree(m.unit_path, scope)]
         for (row,) in df.filter(pl.col("id_hash").is_in(outside)).select(tb.ROW).iter_rows():
             errors.append(
                 tb.RowError(

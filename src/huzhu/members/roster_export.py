@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from huzhu.accounts.models import ROSTER_ROLES, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import ROSTER_ROLES
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record

@@ -10,7 +10,8 @@ from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_ROLES, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import ID_REVEAL_ROLES, ROSTER_ROLES, in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_denial, audit_record
@@ -24,7 +25,7 @@ from huzhu.members.models import Card, CardStatus, Member, Organisation
 def _check_actor_may_manage(actor: User | None, org: Organisation) -> None:
     if actor is None:
         return
-    if actor.role not in ROSTER_ROLES or not org.path.startswith(staff_scope_path(actor)):
+    if actor.role not in ROSTER_ROLES or not in_subtree(org.path, staff_scope_path(actor)):
         raise Forbidden("forbidden", "outside your organisation or role")
 
 
@@ -124,7 +125,7 @@ def member_create_or_update(
     id_hash = v.lookup_hash(value)
     if actor is not None:
         held = Member.objects.select_related("unit").filter(id_hash=id_hash).first()
-        if held is not None and not held.unit.path.startswith(staff_scope_path(actor)):
+        if held is not None and not in_subtree(held.unit.path, staff_scope_path(actor)):
             _refuse_member_elsewhere(actor)
     with transaction.atomic():
         member = Member.objects.select_for_update().filter(id_hash=id_hash).first()
@@ -136,7 +137,7 @@ def member_create_or_update(
                 id_masked=mask_id_number(value),
                 birth_date=idnumber.birth_date(value),
             )
-        elif actor is not None and not member.unit.path.startswith(staff_scope_path(actor)):
+        elif actor is not None and not in_subtree(member.unit.path, staff_scope_path(actor)):
             raise NotFound("member")  # moved out of the actor's subtree a moment ago
         member.name = name
         member.unit = unit
@@ -175,7 +176,7 @@ def member_reveal_id_number(*, member: Member, actor: User, reason: str) -> str:
     """The full ID number, for a role that needs it, with the reveal logged (who, when, why)."""
     if actor.role not in ID_REVEAL_ROLES:
         raise Forbidden("reveal_not_allowed", "your role may not see full ID numbers")
-    if not member.unit.path.startswith(staff_scope_path(actor)):
+    if not in_subtree(member.unit.path, staff_scope_path(actor)):
         raise NotFound("member")
     if not reason.strip():
         raise DomainError("reason_required", "say why you need the full ID number", field="reason")
@@ -194,7 +195,7 @@ def member_reveal_phone(*, member: Member, actor: User, reason: str) -> str:
     member of the actor's subtree, a reason, and the reveal logged."""
     if actor.role not in ID_REVEAL_ROLES:
         raise Forbidden("reveal_not_allowed", "your role may not see phone numbers")
-    if not member.unit.path.startswith(staff_scope_path(actor)):
+    if not in_subtree(member.unit.path, staff_scope_path(actor)):
         raise NotFound("member")
     if not reason.strip():
         raise DomainError("reason_required", _("请填写查看完整手机号的原因"), field="reason")

@@ -29,7 +29,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from huzhu.accounts.models import Role, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import Permission, in_subtree, roles
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
@@ -47,9 +48,9 @@ from huzhu.protection.models import (
 )
 from huzhu.protection.reasons import TRANSITION_CODES
 
-FILE_ROLES = frozenset({Role.UNIT_ADMIN})
-REVIEW_ROLES = frozenset({Role.REVIEWER, Role.DISTRICT_ADMIN, Role.CITY_ADMIN})
-CORRECT_ROLES = frozenset({Role.DISTRICT_ADMIN, Role.CITY_ADMIN})
+FILE_ROLES = roles(Permission.CLAIM_FILE)
+REVIEW_ROLES = roles(Permission.CLAIM_REVIEW)
+CORRECT_ROLES = roles(Permission.CLAIM_CORRECT)
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_DOCUMENTS = 20
@@ -89,7 +90,7 @@ def require_role(actor: User, roles: frozenset[str], what: str) -> None:
 
 
 def require_scope(actor: User, member: Member) -> None:
-    if not member.unit.path.startswith(staff_scope_path(actor)):
+    if not in_subtree(member.unit.path, staff_scope_path(actor)):
         raise NotFound("member")
 
 

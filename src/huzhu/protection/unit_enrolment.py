@@ -7,7 +7,8 @@ from datetime import date
 
 from django.db import transaction
 
-from huzhu.accounts.models import ROSTER_ROLES, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import ROSTER_ROLES, in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
@@ -38,7 +39,7 @@ def enrollment_create_for_unit(
     """Enrol every active member of a workplace union in a version, those not yet enrolled; the
     payer is the version's and the amount its contribution."""
     require_role(actor, frozenset(ROSTER_ROLES), "enrol members")
-    if not unit.path.startswith(staff_scope_path(actor)):
+    if not in_subtree(unit.path, staff_scope_path(actor)):
         raise NotFound(f"organisation {unit.code}")
     if unit.kind != OrgKind.UNIT:
         raise DomainError("not_a_unit", f"{unit.code} is not a workplace union", field="code")

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import User
+from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.core import bounds
@@ -205,9 +206,9 @@ def _row_values(
     org = orgs.get(r["org_code"] or "")
     if r["org_code"] and org is None:
         refuse("org_code", f"unknown organisation {r['org_code']}")
-    elif org is not None and not org.path.startswith(scope):
+    elif org is not None and not in_subtree(org.path, scope):
         refuse("org_code", f"{org.code} is outside your organisation")
-    if existing is not None and not existing["org__path"].startswith(scope):
+    if existing is not None and not in_subtree(existing["org__path"], scope):
         refuse("code", f"station {r['code']} belongs to an organisation outside yours")
     hours = None
     try:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from django.db.models import F, QuerySet, Sum
 
 from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import Permission, roles
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.core.errors import NotFound
 from huzhu.stations import geo
@@ -15,7 +16,7 @@ from huzhu.stations.hours import parse_hours
 from huzhu.stations.models import Station, StationStatus, StationVisit
 
 # Staff roles that manage the stations of their subtree (create, edit every field, operators).
-STATION_ADMIN_ROLES = frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN, Role.UNIT_ADMIN})
+STATION_ADMIN_ROLES = roles(Permission.STATION_MANAGE)
 
 # The nearest query starts with this radius and doubles it until it has enough stations.
 FIRST_RADIUS_M = 1_000.0

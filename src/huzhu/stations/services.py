@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
@@ -55,7 +56,7 @@ def station_may_manage(user: User, station: Station) -> bool:
         scope = staff_scope_path(user)
     except Forbidden:
         return False
-    if not station.org.path.startswith(scope):
+    if not in_subtree(station.org.path, scope):
         return False
     if user.role in STATION_ADMIN_ROLES:
         return True
@@ -65,7 +66,7 @@ def station_may_manage(user: User, station: Station) -> bool:
 def _check_admin(actor: User | None, org: Organisation) -> None:
     if actor is None:
         return
-    if actor.role not in STATION_ADMIN_ROLES or not org.path.startswith(staff_scope_path(actor)):
+    if actor.role not in STATION_ADMIN_ROLES or not in_subtree(org.path, staff_scope_path(actor)):
         raise Forbidden("forbidden", "only the admins of this organisation may do that")
 
 

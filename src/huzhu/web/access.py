@@ -12,7 +12,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
-from huzhu.accounts.models import STAFF_ROLES, Role, User
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import STAFF_ROLES
 
 View = Callable[..., HttpResponseBase]
 

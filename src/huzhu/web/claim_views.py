@@ -19,7 +19,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from huzhu.accounts.models import Role, User
+from huzhu.accounts.models import User
+from huzhu.accounts.policy import Permission, roles
 from huzhu.core import idnumber
 from huzhu.core.downloads import attachment
 from huzhu.core.errors import DomainError
@@ -44,7 +45,7 @@ from huzhu.web.access import staff_required
 from huzhu.web.console_views import _page
 
 CLAIM_ROLES = services.FILE_ROLES | services.REVIEW_ROLES
-PAYER_ROLES = frozenset({Role.CITY_ADMIN})
+PAYER_ROLES = roles(Permission.PAYMENT_RUN)
 DECISIONS = ("accept", "review", "approve", "fast_track", "reject")
 
 

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from huzhu.accounts.models import ID_REVEAL_ROLES, ROSTER_READ_ROLES, ROSTER_ROLES, Role, User
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import ID_REVEAL_ROLES, ROSTER_READ_ROLES, ROSTER_ROLES
 from huzhu.audit.actions import Action
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits.models import Activity

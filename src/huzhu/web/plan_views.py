@@ -9,7 +9,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from huzhu.accounts.models import ROSTER_ROLES, Role, User
+from huzhu.accounts.models import Role, User
+from huzhu.accounts.policy import ROSTER_ROLES
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.core.aggregates import MoneySum
 from huzhu.core.bounds import parse_date, parse_money, year_problem
