@@ -277,18 +277,7 @@ def summaries_apply_entries(
             .agg(pl.col("fen").sum().alias("delta"), pl.col("month").min().alias("first"))
             .sort("claim_id")
         )
-        given = pl.DataFrame(schema=KEY_SCHEMA)
-        if keys is not None:
-            given = keys.select([pl.col(k).cast(v) for k, v in KEY_SCHEMA.items()]).join(
-                totals.select("claim_id"), on="claim_id", how="semi"
-            )
-        unknown = totals.join(given, on="claim_id", how="anti")["claim_id"]
-        if unknown.len():
-            given = pl.concat([given, _claim_keys(unknown)])
-        keys = given.unique("claim_id")
-        if keys.height != totals.height:
-            missing = totals.join(keys, on="claim_id", how="anti")["claim_id"].head(10)
-            raise ValueError(f"ledger entries on claims without a member: {missing.to_list()}")
+        keys = _keys_of(totals, keys)
         is_new = (
             pl.col("claim_id").is_in(new_claims.implode())
             if new_claims is not None
@@ -305,23 +294,7 @@ def summaries_apply_entries(
             .agg(pl.col("fen").sum(), pl.len().cast(pl.Int64).alias("n"))
             .with_columns(pl.lit(0, pl.Int64).alias("persons"))
         )
-        # Person-times: the claim leaves its old first month if it was counted there, and
-        # counts in its (possibly earlier) first month if its net is above zero now.
-        claims = totals.join(before, on="claim_id", how="left")
-        left = claims.filter(pl.col("net") > 0).select(
-            "claim_id",
-            pl.col("old_first").alias("month"),
-            pl.lit(0, pl.Int64).alias("fen"),
-            pl.lit(0, pl.Int64).alias("n"),
-            pl.lit(-1, pl.Int64).alias("persons"),
-        )
-        counted = claims.filter(pl.col("net") + pl.col("delta") > 0).select(
-            "claim_id",
-            pl.min_horizontal("first", "old_first").alias("month"),
-            pl.lit(0, pl.Int64).alias("fen"),
-            pl.lit(0, pl.Int64).alias("n"),
-            pl.lit(1, pl.Int64).alias("persons"),
-        )
+        left, counted = _person_times(totals.join(before, on="claim_id", how="left"))
         sums = (
             pl.concat([amounts.select(left.columns), left, counted])
             .join(keys, on="claim_id")
@@ -331,6 +304,43 @@ def summaries_apply_entries(
         )
         _summaries_add(sums)
     return df.height
+
+
+def _keys_of(totals: pl.DataFrame, keys: pl.DataFrame | None) -> pl.DataFrame:
+    """The summary key of every claim in `totals`: those the caller gave, the rest looked up."""
+    given = pl.DataFrame(schema=KEY_SCHEMA)
+    if keys is not None:
+        given = keys.select([pl.col(k).cast(v) for k, v in KEY_SCHEMA.items()]).join(
+            totals.select("claim_id"), on="claim_id", how="semi"
+        )
+    unknown = totals.join(given, on="claim_id", how="anti")["claim_id"]
+    if unknown.len():
+        given = pl.concat([given, _claim_keys(unknown)])
+    found = given.unique("claim_id")
+    if found.height != totals.height:
+        missing = totals.join(found, on="claim_id", how="anti")["claim_id"].head(10)
+        raise ValueError(f"ledger entries on claims without a member: {missing.to_list()}")
+    return found
+
+
+def _person_times(claims: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Person-times: a claim leaves its old first month if it was counted there (`left`), and
+    counts in its (possibly earlier) first month if its net is above zero now (`counted`)."""
+    left = claims.filter(pl.col("net") > 0).select(
+        "claim_id",
+        pl.col("old_first").alias("month"),
+        pl.lit(0, pl.Int64).alias("fen"),
+        pl.lit(0, pl.Int64).alias("n"),
+        pl.lit(-1, pl.Int64).alias("persons"),
+    )
+    counted = claims.filter(pl.col("net") + pl.col("delta") > 0).select(
+        "claim_id",
+        pl.min_horizontal("first", "old_first").alias("month"),
+        pl.lit(0, pl.Int64).alias("fen"),
+        pl.lit(0, pl.Int64).alias("n"),
+        pl.lit(1, pl.Int64).alias("persons"),
+    )
+    return left, counted
 
 
 def summaries_apply_entry(entry: LedgerEntry) -> None:

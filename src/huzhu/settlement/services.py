@@ -25,7 +25,7 @@ from django.utils import timezone
 from huzhu.accounts.models import User
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
-from huzhu.core import idnumber, locking
+from huzhu.core import locking
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import (
     Background,
@@ -45,6 +45,7 @@ from huzhu.protection.models import (
 )
 from huzhu.protection.plans import terms_of
 from huzhu.settlement.booking import Booked, adjudicate_and_book
+from huzhu.settlement.checks import normalise, rows_to_store
 from huzhu.settlement.engine import VersionSpec
 from huzhu.settlement.models import Settlement, SettlementImport
 from huzhu.settlement.touched import Touched, as_settlement_frame, is_reversal, read_touched
@@ -65,8 +66,6 @@ SETTLEMENT_COLUMNS = (
     tb.Column("is_accident", "是否意外"),
     tb.Column("reverses", "冲销流水号"),
 )
-TRUE_WORDS = ["1", "是", "true", "y", "yes"]
-FALSE_WORDS = ["0", "否", "false", "n", "no"]
 LOCK_KEY = 784513
 STORE_SLICE = 250_000  # settlements per COPY
 CENT = Decimal("0.01")
@@ -118,121 +117,6 @@ class SettlementReport:
         }
 
 
-def _content_hash(df: pl.DataFrame) -> pl.Series:
-    """A hash of a row's meaning (normalised values, so `100` and `100.00` are the same)."""
-    parts = [
-        pl.col("id_number").fill_null(""),  # missing: reported as an error, not hashed away
-        pl.col("name").fill_null(""),
-        pl.col("hospital").fill_null(""),
-        pl.col("admitted_on").fill_null(""),
-        pl.col("discharged_on").fill_null(""),
-        pl.col("settled_on").fill_null(""),
-        *[
-            pl.col(f"{c}_fen").cast(pl.String).fill_null("")
-            for c in ("total_cost", "fund_paid", "in_scope_self_pay", "out_of_scope_self_pay")
-        ],
-        pl.col("diagnosis_code").fill_null(""),
-        pl.col("is_accident_b").cast(pl.String),
-        pl.col("reverses").fill_null(""),
-    ]
-    joined = df.select(pl.concat_str(parts, separator="\x1f").alias("k"))["k"].to_list()
-    return pl.Series("content_hash", [hashlib.sha256(k.encode()).hexdigest() for k in joined])
-
-
-def _normalise(table: tb.Table) -> None:
-    """ID numbers in their one spelling (core.idnumber: NFKC, no spaces, capitals), and so on,
-    before anything looks at them."""
-    table.df = table.df.with_columns(
-        idnumber.normalize_series(table.df["id_number"]),
-        pl.col("is_accident").str.to_lowercase(),
-        pl.col("diagnosis_code").str.to_uppercase(),
-    )
-
-
-def _validate(table: tb.Table) -> tuple[pl.DataFrame, list[tb.RowError]]:
-    """Every problem of every row (`_normalise` first), and the rows with amounts in fen."""
-    df = table.df
-    normal = ~is_reversal()
-
-    def only_normal(expr: pl.Expr) -> pl.Expr:
-        return pl.when(normal).then(expr).otherwise(None)
-
-    amounts = ["total_cost", "fund_paid", "in_scope_self_pay", "out_of_scope_self_pay"]
-    admitted, discharged, settled = (
-        tb.as_date("admitted_on"),
-        tb.as_date("discharged_on"),
-        tb.as_date("settled_on"),
-    )
-    checks: dict[str, list[pl.Expr]] = {
-        "settlement_id": [
-            tb.required("settlement_id"),
-            pl.when(pl.col("settlement_id").str.len_chars() > 64)
-            .then(pl.lit("longer than 64 characters"))
-            .otherwise(None),
-        ],
-        "id_number": [
-            tb.required("id_number"),
-            idnumber.problems_expr("id_number", today=timezone.localdate()),
-        ],
-        "admitted_on": [
-            only_normal(tb.required("admitted_on")),
-            only_normal(tb.date_problem("admitted_on")),
-        ],
-        "discharged_on": [
-            only_normal(tb.required("discharged_on")),
-            only_normal(tb.date_problem("discharged_on")),
-            only_normal(
-                pl.when(discharged < admitted)
-                .then(
-                    pl.format(
-                        "discharged on {} before admission on {}",
-                        pl.col("discharged_on"),
-                        pl.col("admitted_on"),
-                    )
-                )
-                .otherwise(None)
-            ),
-        ],
-        "settled_on": [
-            only_normal(tb.required("settled_on")),
-            only_normal(tb.date_problem("settled_on")),
-            only_normal(
-                pl.when(settled < admitted)
-                .then(
-                    pl.format(
-                        "settled on {} before admission on {}",
-                        pl.col("settled_on"),
-                        pl.col("admitted_on"),
-                    )
-                )
-                .otherwise(None)
-            ),
-        ],
-        "in_scope_self_pay": [only_normal(tb.required("in_scope_self_pay"))],
-        "is_accident": [
-            pl.when(
-                pl.col("is_accident").is_not_null()
-                & ~pl.col("is_accident").is_in(TRUE_WORDS + FALSE_WORDS)
-            )
-            .then(pl.format("not 1/0 or 是/否: {}", pl.col("is_accident")))
-            .otherwise(None)
-        ],
-        "reverses": [
-            pl.when(pl.col("reverses") == pl.col("settlement_id"))
-            .then(pl.lit("a settlement cannot reverse itself"))
-            .otherwise(None)
-        ],
-    }
-    for a in amounts:
-        checks.setdefault(a, []).append(only_normal(tb.amount_problem(a)))
-    errors = tb.collect_errors(table, checks)
-    df = df.with_columns(
-        *[pl.when(normal).then(tb.as_fen(a)).otherwise(None).alias(f"{a}_fen") for a in amounts],
-        pl.col("is_accident").is_in(TRUE_WORDS).fill_null(False).alias("is_accident_b"),
-    )
-    return df, errors
-
-
 def settlements_import(
     data: bytes,
     *,
@@ -256,7 +140,6 @@ def settlements_import(
     say("read", table.df.height)
     _stage("read")
     report = SettlementReport(file=file, rows=table.df.height)
-    sid_header = table.header_of("settlement_id")
 
     # A second connection reads beside the writes, unless an outer transaction holds writes
     # that it could not see (then every statement goes through this one).
@@ -270,7 +153,7 @@ def settlements_import(
         )
         keys = pl.concat([table.df["settlement_id"], table.df["reverses"].drop_nulls()])
         known_job = bg.submit_read(_known_settlements, keys.drop_nulls().unique())
-        _normalise(table)
+        normalise(table)
         known: pl.DataFrame = bg.result(known_job)
         _stage("known settlement ids")
         known_ids = known["settlement_id"].implode()
@@ -278,37 +161,7 @@ def settlements_import(
         people = _people(table.df.filter(~pl.col("settlement_id").is_in(known_ids))["id_number"])
         _stage("ID numbers hashed and encrypted")
         match_job = bg.submit_read(_match_members, people["id_hash"])
-        df, errors = _validate(table)
-        _stage("validate")
-        # Duplicates inside the file: the same content is one row; different content is refused.
-        df = df.with_columns(_content_hash(df))
-        if df["settlement_id"].is_duplicated().any():
-            df = _drop_repeats(df, errors, sid_header, file)
-        _stage("content hash")
-        changed = df.join(
-            known.select("settlement_id", pl.col("content_hash").alias("old")),
-            on="settlement_id",
-            how="inner",
-        ).filter(pl.col("content_hash") != pl.col("old"))
-        for row, sid in changed.select(tb.ROW, "settlement_id").iter_rows():
-            errors.append(
-                tb.RowError(
-                    row,
-                    sid_header,
-                    f"{sid} was received before with different content "
-                    "(send a reversal and a new settlement)",
-                    file,
-                )
-            )
-        resent = df.filter(pl.col("settlement_id").is_in(known_ids))
-        fresh = df.filter(~pl.col("settlement_id").is_in(known_ids))
-        errors.extend(_reversal_problems(fresh, known, table, file))
-        report.errors = sorted(set(errors))
-        if report.errors and not keep_valid:
-            raise tb.TableError(report.errors)
-        bad_rows = [e.row for e in report.errors]
-        fresh = fresh.filter(~pl.col(tb.ROW).is_in(bad_rows))
-        report.resent = resent.height
+        fresh = rows_to_store(table, known, report, keep_valid=keep_valid, stage=_stage)
         say("validated", fresh.height)
         # Each person with the member they are (null: no member).
         people = people.join(bg.result(match_job), on="id_hash", how="left")
@@ -316,38 +169,14 @@ def settlements_import(
         first_id = reserve_ids(Settlement._meta.db_table, fresh.height)
         targets = fresh.filter(is_reversal()).select("reverses", "settlement_id")
         report.reversals = targets.height
-        touched = (
-            pl.concat(
-                [
-                    fresh.select("id_number").join(people, on="id_number")["member_id"],
-                    known.filter(pl.col("settlement_id").is_in(targets["reverses"].implode()))[
-                        "member_id"
-                    ],
-                ]
-            )
-            .drop_nulls()
-            .unique()
-            .sort()
-        )
+        touched = _touched_members(fresh, people, known, targets)
         report.members_recomputed = touched.len()
         # What the rules need besides this file: read while its rows are prepared for storing.
         stored_job = bg.submit_read(read_touched, touched, targets["reverses"])
         fresh = _number_settlements(fresh, people, first_id, report)
         report.new = fresh.height
         # In slices, so that the first COPY starts while the next slice's rows are prepared.
-        stored = [
-            bg.submit(insert_frame, Settlement._meta.db_table, rows, csv=frame_csv(rows))
-            for rows in (_settlement_rows(part, batch) for part in fresh.iter_slices(STORE_SLICE))
-        ]
-        bg.submit(
-            update_frame,
-            Settlement._meta.db_table,
-            "settlement_id",
-            targets.select(
-                pl.col("reverses").alias("settlement_id"),
-                pl.col("settlement_id").alias("reversed_by"),
-            ),
-        )
+        stored = _store_settlements(bg, fresh, targets, batch)
         _stage("settlements prepared")
         touched_now: Touched = bg.result(stored_job)
         _stage("members' settlements, enrolments and claims read")
@@ -367,21 +196,66 @@ def settlements_import(
         )
         _report_booked(report, booked)
         say("paid", booked.entries)
-        batch.finished_at = timezone.now()
-        batch.summary = {k: v for k, v in report.as_dict().items() if k != "errors"}
-        batch.save(update_fields=["finished_at", "summary"])
-        audit_record(
-            actor=actor,
-            action=Action.SETTLEMENTS_IMPORT,
-            obj=batch,
-            rows=report.rows,
-            new=report.new,
-            entries=report.entries,
-            claims_taken_over=report.claims_taken_over,
-            duplicate_claims=report.duplicate_claims,
-        )
+        _finish(batch, report, actor=actor)
     _stage("commit")
     return report
+
+
+def _touched_members(
+    fresh: pl.DataFrame, people: pl.DataFrame, known: pl.DataFrame, targets: pl.DataFrame
+) -> pl.Series:
+    """The members whose stays the file changes: those of its new settlements, and those of
+    the settlements it reverses."""
+    return (
+        pl.concat(
+            [
+                fresh.select("id_number").join(people, on="id_number")["member_id"],
+                known.filter(pl.col("settlement_id").is_in(targets["reverses"].implode()))[
+                    "member_id"
+                ],
+            ]
+        )
+        .drop_nulls()
+        .unique()
+        .sort()
+    )
+
+
+def _store_settlements(
+    bg: Background, fresh: pl.DataFrame, targets: pl.DataFrame, batch: SettlementImport
+) -> list[Any]:
+    """The new settlements written in slices (the first COPY starts while the next slice's
+    rows are prepared), and the reversed ones marked; returns the jobs that count the rows."""
+    stored = [
+        bg.submit(insert_frame, Settlement._meta.db_table, rows, csv=frame_csv(rows))
+        for rows in (_settlement_rows(part, batch) for part in fresh.iter_slices(STORE_SLICE))
+    ]
+    bg.submit(
+        update_frame,
+        Settlement._meta.db_table,
+        "settlement_id",
+        targets.select(
+            pl.col("reverses").alias("settlement_id"),
+            pl.col("settlement_id").alias("reversed_by"),
+        ),
+    )
+    return stored
+
+
+def _finish(batch: SettlementImport, report: SettlementReport, *, actor: User | None) -> None:
+    batch.finished_at = timezone.now()
+    batch.summary = {k: v for k, v in report.as_dict().items() if k != "errors"}
+    batch.save(update_fields=["finished_at", "summary"])
+    audit_record(
+        actor=actor,
+        action=Action.SETTLEMENTS_IMPORT,
+        obj=batch,
+        rows=report.rows,
+        new=report.new,
+        entries=report.entries,
+        claims_taken_over=report.claims_taken_over,
+        duplicate_claims=report.duplicate_claims,
+    )
 
 
 def _report_booked(report: SettlementReport, booked: Booked) -> None:
@@ -394,31 +268,6 @@ def _report_booked(report: SettlementReport, booked: Booked) -> None:
     for reason, count in booked.rows.group_by("reason").len().iter_rows():
         key = reason or "PAID"
         report.reasons[key] = report.reasons.get(key, 0) + count
-
-
-def _drop_repeats(
-    df: pl.DataFrame, errors: list[tb.RowError], sid_header: str, file: str
-) -> pl.DataFrame:
-    """Keep the first row of each settlement_id; a later row with other content is an error."""
-    first = df.group_by("settlement_id", maintain_order=True).agg(
-        pl.col(tb.ROW).first().alias("first_row"),
-        pl.col("content_hash").first().alias("first_hash"),
-    )
-    df = df.join(first, on="settlement_id", how="left")
-    for row, sid, first_row in (
-        df.filter(
-            (pl.col(tb.ROW) != pl.col("first_row"))
-            & (pl.col("content_hash") != pl.col("first_hash"))
-        )
-        .select(tb.ROW, "settlement_id", "first_row")
-        .iter_rows()
-    ):
-        errors.append(
-            tb.RowError(
-                row, sid_header, f"{sid} appears on row {first_row} with different content", file
-            )
-        )
-    return df.filter(pl.col(tb.ROW) == pl.col("first_row")).drop("first_row", "first_hash")
 
 
 KNOWN_SCHEMA = {
@@ -441,35 +290,6 @@ def _known_settlements(keys: pl.Series, *, conn: Any) -> pl.DataFrame:
         KNOWN_SCHEMA,
         conn=conn,
     )
-
-
-def _reversal_problems(
-    fresh: pl.DataFrame, known: pl.DataFrame, table: tb.Table, file: str
-) -> list[tb.RowError]:
-    """A reversal names a settlement received before or in this file, which is no reversal
-    itself and not reversed already (by an earlier file or an earlier row of this one)."""
-    errors: list[tb.RowError] = []
-    header = table.header_of("reverses")
-    in_file = set(fresh.filter(~is_reversal())["settlement_id"].to_list())
-    old = {
-        sid: (rev, by)
-        for sid, rev, by in known.select("settlement_id", "reverses", "reversed_by").iter_rows()
-    }
-    claimed: dict[str, str] = {}
-    for row, sid, target in (
-        fresh.filter(is_reversal()).select(tb.ROW, "settlement_id", "reverses").iter_rows()
-    ):
-        before = old.get(target)
-        if before is None and target not in in_file:
-            errors.append(tb.RowError(row, header, f"reverses unknown settlement {target}", file))
-        elif before is not None and before[0]:
-            errors.append(tb.RowError(row, header, f"{target} is itself a reversal", file))
-        elif (before is not None and before[1]) or target in claimed:
-            by = before[1] if before is not None and before[1] else claimed[target]
-            errors.append(tb.RowError(row, header, f"{target} is already reversed by {by}", file))
-        else:
-            claimed[target] = sid
-    return errors
 
 
 def _lock_imports() -> None:
