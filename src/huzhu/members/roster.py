@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import polars as pl
 from django.db import connection, transaction
@@ -153,8 +153,6 @@ def orgs_import(
     data: bytes, *, file: str, actor: User | None = None, keep_valid: bool = False
 ) -> ImportReport:
     """The organisation tree. Rows may come in any order; a parent is in the file or known."""
-    from huzhu.members.services import org_update
-
     scope = _actor_scope(actor)
     table = tb.read_table(data, file=file, columns=ORG_COLUMNS)
     org_names, name_problems = names.name_series(table.df["name"])
@@ -162,22 +160,8 @@ def orgs_import(
         pl.col("kind").str.to_lowercase(), org_names, name_problems.alias("_name_problem")
     )
     table.df = df
-    errors = tb.collect_errors(
-        table,
-        {
-            "code": [tb.required("code"), _code_check("code"), _duplicates(df, "code", "code")],
-            "name": [tb.required("name"), pl.col("_name_problem")],
-            "kind": [
-                tb.required("kind"),
-                pl.when(~pl.col("kind").is_in(list(OrgKind.values)))
-                .then(pl.format("unknown kind {} (city, district, town, unit)", pl.col("kind")))
-                .otherwise(None),
-            ],
-            "parent_code": [_code_check("parent_code")],
-        },
-    )
+    errors = tb.collect_errors(table, _org_checks(df))
     known = {o.code: o for o in Organisation.objects.all()}
-    root = next((o for o in known.values() if o.parent_id is None), None)
     bad = {e.row for e in errors}
     pending = {r["code"]: r for r in df.iter_rows(named=True) if r[tb.ROW] not in bad}
     parent_header, kind_header = table.header_of("parent_code"), table.header_of("kind")
@@ -185,8 +169,50 @@ def orgs_import(
     def refuse(row: dict[str, object], column: str, reason: str) -> None:
         errors.append(tb.RowError(int(row[tb.ROW]), column, reason, file))  # type: ignore[call-overload]
 
+    placed = _parents_first(
+        pending, known, scope=scope, refuse=refuse, headers=(parent_header, kind_header)
+    )
+    errors = sorted(set(errors))
+    report = ImportReport(file=file, rows=df.height, errors=errors)
+    if errors and not keep_valid:
+        raise tb.TableError(errors)
+    refused = {e.row for e in errors}
+    with transaction.atomic():
+        _write_orgs(placed, refused, known, report, actor=actor)
+        report.skipped = len(refused)
+        report.audit(actor=actor, action=Action.ORGS_IMPORT, scope=scope)
+    return report
+
+
+def _org_checks(df: pl.DataFrame) -> dict[str, list[pl.Expr]]:
+    return {
+        "code": [tb.required("code"), _code_check("code"), _duplicates(df, "code", "code")],
+        "name": [tb.required("name"), pl.col("_name_problem")],
+        "kind": [
+            tb.required("kind"),
+            pl.when(~pl.col("kind").is_in(list(OrgKind.values)))
+            .then(pl.format("unknown kind {} (city, district, town, unit)", pl.col("kind")))
+            .otherwise(None),
+        ],
+        "parent_code": [_code_check("parent_code")],
+    }
+
+
+def _parents_first(
+    pending: dict[str, dict[str, Any]],
+    known: dict[str, Organisation],
+    *,
+    scope: str,
+    refuse: Callable[[dict[str, Any], str, str], None],
+    headers: tuple[str, str],
+) -> list[dict[str, Any]]:
+    """The rows in an order that places every parent before its children (a row is placed once
+    its parent is known or placed); refuses an unknown parent, a second root, a kind changed, a
+    kind that cannot sit under its parent, a parent outside the importer's, and cycles."""
+    parent_header, kind_header = headers
+    root = next((o for o in known.values() if o.parent_id is None), None)
     # Place rows parents-first: a row is placed once its parent is known or placed.
-    placed: list[dict[str, str | None]] = []
+    placed: list[dict[str, Any]] = []
     kinds = {code: o.kind for code, o in known.items()}
     progress = True
     while pending and progress:
@@ -205,9 +231,7 @@ def orgs_import(
                 row["kind"], kinds.get(parent) if parent else None
             ):
                 refuse(row, parent_header if parent else kind_header, problem)
-            elif known.get(parent or "") is not None and not known[parent or ""].path.startswith(
-                scope
-            ):
+            elif parent in known and not in_subtree(known[parent].path, scope):
                 refuse(row, parent_header, f"{parent} is outside your organisation")
             else:
                 kinds[code] = row["kind"]
@@ -217,38 +241,43 @@ def orgs_import(
     for row in pending.values():
         refuse(row, parent_header, "the parent chain has a cycle")
 
-    errors = sorted(set(errors))
-    report = ImportReport(file=file, rows=df.height, errors=errors)
-    if errors and not keep_valid:
-        raise tb.TableError(errors)
-    refused = {e.row for e in errors}
-    with transaction.atomic():
-        for row in placed:
-            if row[tb.ROW] in refused:  # a row refused after being placed (none today) stays out
-                continue
-            parent_org = (
-                Organisation.objects.get(code=row["parent_code"]) if row["parent_code"] else None
+    return placed
+
+
+def _write_orgs(
+    placed: list[dict[str, Any]],
+    refused: set[int],
+    known: dict[str, Organisation],
+    report: ImportReport,
+    *,
+    actor: User | None,
+) -> None:
+    """Each placed row created or updated, parents first; counted in `report`."""
+    from huzhu.members.services import org_update
+
+    for row in placed:
+        if row[tb.ROW] in refused:  # a row refused after being placed (none today) stays out
+            continue
+        parent_org = (
+            Organisation.objects.get(code=row["parent_code"]) if row["parent_code"] else None
+        )
+        existing = known.get(str(row["code"]))
+        if existing is None:
+            org = org_insert(
+                code=str(row["code"]),
+                name=str(row["name"]),
+                kind=str(row["kind"]),
+                parent=parent_org,
             )
-            existing = known.get(str(row["code"]))
-            if existing is None:
-                org = org_insert(
-                    code=str(row["code"]),
-                    name=str(row["name"]),
-                    kind=str(row["kind"]),
-                    parent=parent_org,
-                )
-                report.created += 1
-                report.org_created(org, actor=actor)
-            elif existing.name != row["name"] or (
-                parent_org is not None and existing.parent_id != parent_org.pk
-            ):
-                org_update(org=existing, name=str(row["name"]), parent=parent_org, actor=actor)
-                report.updated += 1
-            else:
-                report.unchanged += 1
-        report.skipped = len(refused)
-        report.audit(actor=actor, action=Action.ORGS_IMPORT, scope=scope)
-    return report
+            report.created += 1
+            report.org_created(org, actor=actor)
+        elif existing.name != row["name"] or (
+            parent_org is not None and existing.parent_id != parent_org.pk
+        ):
+            org_update(org=existing, name=str(row["name"]), parent=parent_org, actor=actor)
+            report.updated += 1
+        else:
+            report.unchanged += 1
 
 
 def _code_check(column: str) -> pl.Expr:

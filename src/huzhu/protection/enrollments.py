@@ -66,9 +66,44 @@ def enrollments_import(
     members = lookup_many(
         Member._meta.db_table, "id_hash", ["id", "unit_id"], df["id_hash"].to_list()
     )
+    rows = _enrolment_rows(table, df, errors, versions=versions, members=members)
+    report = ImportReport(file=file, rows=df.height, errors=sorted(set(errors)))
+    if report.errors and not keep_valid:
+        raise tb.TableError(report.errors)
+    report.skipped = df.height - len(rows)
+    with transaction.atomic():
+        _write_enrolments(rows, report)
+        audit_record(
+            actor=actor,
+            action=Action.ENROLLMENTS_IMPORT,
+            object_type="file",
+            object_id=file[:64],
+            rows=report.rows,
+            created=report.created,
+            updated=report.updated,
+        )
+    return report
+
+
+EnrolmentRow = tuple[
+    int, int, int, str | None, str, str
+]  # member, unit, version, paid, amount, payer
+
+
+def _enrolment_rows(
+    table: tb.Table,
+    df: pl.DataFrame,
+    errors: list[tb.RowError],
+    *,
+    versions: dict[tuple[str, str], tuple[int, str]],
+    members: dict[str, Any],
+) -> list[EnrolmentRow]:
+    """The rows to store; adds to `errors` an unknown version or member, or an enrolment given
+    twice."""
+    file = table.file
     bad = {e.row for e in errors}
     seen: dict[tuple[int, int], int] = {}
-    rows: list[tuple[int, int, int, str | None, str, str]] = []
+    rows: list[EnrolmentRow] = []
     for row, h, code, start, paid_on, amount in df.select(
         tb.ROW, "id_hash", "plan_code", "period_start", "paid_on", "amount"
     ).iter_rows():
@@ -104,54 +139,42 @@ def enrollments_import(
             continue
         seen[key] = row
         rows.append((member[0], member[1], version[0], paid_on, amount or "0.00", version[1]))
-    report = ImportReport(file=file, rows=df.height, errors=sorted(set(errors)))
-    if report.errors and not keep_valid:
-        raise tb.TableError(report.errors)
-    report.skipped = df.height - len(rows)
-    with transaction.atomic():
-        existing = (
-            {
-                (m, ver): (eid, paid, str(amt))
-                for eid, m, ver, paid, amt in Enrollment.objects.filter(
-                    member_id__in=list({r[0] for r in rows})
-                ).values_list("id", "member_id", "version_id", "paid_on", "amount")
-            }
-            if len(rows) < 50_000
-            else {
-                (m, ver): (eid, paid, str(amt))
-                for eid, m, ver, paid, amt in Enrollment.objects.values_list(
-                    "id", "member_id", "version_id", "paid_on", "amount"
-                )
-            }
-        )
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        new, changed = [], []
-        for member_id, unit_id, version_id, paid_on, amount, payer in rows:
-            old = existing.get((member_id, version_id))
-            if old is None:
-                new.append((member_id, unit_id, version_id, paid_on, amount, payer, now))
-            elif (old[1].isoformat() if old[1] else None, old[2]) != (paid_on, amount):
-                changed.append((paid_on, amount, old[0]))
-            else:
-                report.unchanged += 1
-        report.created = bulk_insert(
-            Enrollment._meta.db_table,
-            ["member_id", "unit_id", "version_id", "paid_on", "amount", "payer", "created_at"],
-            new,
-        )
-        report.updated = bulk_update(
-            Enrollment._meta.db_table, "id", ["paid_on", "amount"], changed
-        )
-        audit_record(
-            actor=actor,
-            action=Action.ENROLLMENTS_IMPORT,
-            object_type="file",
-            object_id=file[:64],
-            rows=report.rows,
-            created=report.created,
-            updated=report.updated,
-        )
-    return report
+    return rows
+
+
+def _write_enrolments(rows: list[EnrolmentRow], report: ImportReport) -> None:
+    """New enrolments inserted, changed ones updated, in bulk; counted in `report`."""
+    existing = (
+        {
+            (m, ver): (eid, paid, str(amt))
+            for eid, m, ver, paid, amt in Enrollment.objects.filter(
+                member_id__in=list({r[0] for r in rows})
+            ).values_list("id", "member_id", "version_id", "paid_on", "amount")
+        }
+        if len(rows) < 50_000
+        else {
+            (m, ver): (eid, paid, str(amt))
+            for eid, m, ver, paid, amt in Enrollment.objects.values_list(
+                "id", "member_id", "version_id", "paid_on", "amount"
+            )
+        }
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    new, changed = [], []
+    for member_id, unit_id, version_id, paid_on, amount, payer in rows:
+        old = existing.get((member_id, version_id))
+        if old is None:
+            new.append((member_id, unit_id, version_id, paid_on, amount, payer, now))
+        elif (old[1].isoformat() if old[1] else None, old[2]) != (paid_on, amount):
+            changed.append((paid_on, amount, old[0]))
+        else:
+            report.unchanged += 1
+    report.created = bulk_insert(
+        Enrollment._meta.db_table,
+        ["member_id", "unit_id", "version_id", "paid_on", "amount", "payer", "created_at"],
+        new,
+    )
+    report.updated = bulk_update(Enrollment._meta.db_table, "id", ["paid_on", "amount"], changed)
 
 
 def contribution_statement(unit_id: int, year: int) -> list[dict[str, Any]]:
