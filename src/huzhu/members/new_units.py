@@ -4,7 +4,7 @@ row names or the importer's own organisation; every other unknown `unit_code` is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -47,6 +47,37 @@ def _scope_org(orgs: dict[str, Organisation], scope: str) -> Organisation | None
     return None
 
 
+def _named_and_placed_once(
+    code: str,
+    lines: list[tuple[Any, ...]],
+    named: list[tuple[int, str]],
+    placed: list[tuple[int, str]],
+    headers: tuple[str, str, str],
+    file: str,
+) -> list[tb.RowError]:
+    """The rows of one new unit: named by some row, with one name and one district, each a
+    valid name."""
+    unit_header, name_header, district_header = headers
+    found: list[tb.RowError] = []
+    if not named:
+        found += [
+            tb.RowError(row, unit_header, f"unknown unit code {code} (no row names it)", file)
+            for row, *_ in lines
+        ]
+    for row, name, name_problem, district, district_problem in lines:
+        if name_problem is not None:
+            found.append(tb.RowError(row, name_header, name_problem, file))
+        elif name is not None and name != named[0][1]:
+            reason = f"unit {code} is named {named[0][1]} on row {named[0][0]}"
+            found.append(tb.RowError(row, name_header, reason, file))
+        if district_problem is not None:
+            found.append(tb.RowError(row, district_header, district_problem, file))
+        elif district is not None and district != placed[0][1]:
+            reason = f"unit {code} is placed in {placed[0][1]} on row {placed[0][0]}"
+            found.append(tb.RowError(row, district_header, reason, file))
+    return found
+
+
 def plan_new_units(
     table: tb.Table, orgs: dict[str, Organisation], scope: str
 ) -> tuple[dict[str, _NewUnit], list[tb.RowError]]:
@@ -83,25 +114,11 @@ def plan_new_units(
     for (code,), rows in unknown.group_by("unit_code", maintain_order=True):
         code = str(code)
         lines = list(rows.select(columns).iter_rows())
-        found: list[tb.RowError] = []
         named = [(row, name) for row, name, *_ in lines if name is not None]
         placed = [(row, d) for row, _n, _p, d, _dp in lines if d is not None]
-        if not named:
-            found += [
-                tb.RowError(row, unit_header, f"unknown unit code {code} (no row names it)", file)
-                for row, *_ in lines
-            ]
-        for row, name, name_problem, district, district_problem in lines:
-            if name_problem is not None:
-                found.append(tb.RowError(row, name_header, name_problem, file))
-            elif name is not None and name != named[0][1]:
-                reason = f"unit {code} is named {named[0][1]} on row {named[0][0]}"
-                found.append(tb.RowError(row, name_header, reason, file))
-            if district_problem is not None:
-                found.append(tb.RowError(row, district_header, district_problem, file))
-            elif district is not None and district != placed[0][1]:
-                reason = f"unit {code} is placed in {placed[0][1]} on row {placed[0][0]}"
-                found.append(tb.RowError(row, district_header, reason, file))
+        found = _named_and_placed_once(
+            code, lines, named, placed, (unit_header, name_header, district_header), file
+        )
         district = placed[0][1] if placed else None
         if district is not None and not found:
             known = districts.get(district)

@@ -348,23 +348,8 @@ def members_import(
     errors = tb.collect_errors(table, _member_checks(df, timezone.localdate()))
     report = ImportReport(file=file, rows=df.height)
 
-    # Known units must be workplace unions inside the actor's subtree; every row of a refused
-    # unit is reported.
     orgs = {o.code: o for o in Organisation.objects.all()}
-    unit_header = table.header_of("unit_code")
-    refused_units: dict[str, str] = {}
-    for code in df["unit_code"].drop_nulls().unique().to_list():
-        org = orgs.get(code)
-        if org is not None and org.kind != OrgKind.UNIT:
-            refused_units[code] = f"{code} is a {org.kind}, not a workplace union"
-        elif org is not None and not in_subtree(org.path, scope):
-            refused_units[code] = f"{code} is outside your organisation"
-    for row, code in (
-        df.filter(pl.col("unit_code").is_in(list(refused_units)))
-        .select(tb.ROW, "unit_code")
-        .iter_rows()
-    ):
-        errors.append(tb.RowError(row, unit_header, refused_units[code], file))
+    errors += _known_unit_refusals(table, orgs, scope)
     new_units, unit_errors = plan_new_units(table, orgs, scope)
     errors += unit_errors
 
@@ -376,24 +361,9 @@ def members_import(
     say("hashed", df.height)
     existing = _existing_members(df["id_hash"].to_list())
     card_owner = _existing_card_owners(df["card_no"].drop_nulls().unique().to_list())
-    card_header = table.header_of("card_no")
-    for row, card_no, h in (
-        df.filter(pl.col("card_no").is_not_null()).select(tb.ROW, "card_no", "id_hash").iter_rows()
-    ):
-        owner = card_owner.get(card_no)
-        if owner is not None and (h not in existing or existing[h].id != owner):
-            errors.append(
-                tb.RowError(row, card_header, f"card {card_no} belongs to another member", file)
-            )
+    errors += _card_refusals(table, df, existing, card_owner)
     if actor is not None:
-        id_header = table.header_of("id_number")
-        outside = [h for h, m in existing.items() if not in_subtree(m.unit_path, scope)]
-        for (row,) in df.filter(pl.col("id_hash").is_in(outside)).select(tb.ROW).iter_rows():
-            errors.append(
-                tb.RowError(
-                    row, id_header, "the member belongs to a unit outside your organisation", file
-                )
-            )
+        errors += _outside_refusals(table, df, existing, scope)
 
     report.errors = sorted(set(errors))
     df = _raise_or_keep(report.errors, keep_valid, df)
@@ -404,47 +374,7 @@ def members_import(
         unit_ids = ensure_units(df, orgs, new_units, scope, report, actor)
         now = connection.ops.adapt_datetimefield_value(timezone.now())  # once, not per row
         is_new = ~pl.col("id_hash").is_in(list(existing))
-        new_rows = df.filter(is_new)
-
-        def member_rows():  # type: ignore[no-untyped-def]
-            for h, value, name, unit_code, phone, joined in new_rows.select(
-                "id_hash", "id_number", "name", "unit_code", "phone", "joined_on"
-            ).iter_rows():
-                yield (
-                    h,
-                    v.encrypt(value),
-                    mask_id_number(value),
-                    name,
-                    f"{value[6:10]}-{value[10:12]}-{value[12:14]}",
-                    v.encrypt(phone) if phone else "",
-                    mask_phone(phone) if phone else "",
-                    v.lookup_hash(phone) if phone else "",
-                    unit_ids[unit_code],
-                    joined,
-                    True,
-                    now,
-                    now,
-                )
-
-        report.created = bulk_insert(
-            Member._meta.db_table,
-            [
-                "id_hash",
-                "id_cipher",
-                "id_masked",
-                "name",
-                "birth_date",
-                "phone_cipher",
-                "phone_masked",
-                "phone_hash",
-                "unit_id",
-                "joined_on",
-                "is_active",
-                "created_at",
-                "updated_at",
-            ],
-            member_rows(),
-        )
+        report.created = _insert_members(df.filter(is_new), unit_ids, now)
         say("inserted", report.created)
         report.updated, report.unchanged = _update_members(
             df.filter(~is_new), existing, unit_ids, now
@@ -453,6 +383,105 @@ def members_import(
         _apply_cards(df.filter(pl.col("card_no").is_not_null()), card_owner, now)
         report.audit(actor=actor, action=Action.MEMBERS_IMPORT, scope=scope)
     return report
+
+
+def _known_unit_refusals(
+    table: tb.Table, orgs: dict[str, Organisation], scope: str
+) -> list[tb.RowError]:
+    """Known units must be workplace unions inside the actor's subtree; every row of a refused
+    unit is reported."""
+    df, file = table.df, table.file
+    unit_header = table.header_of("unit_code")
+    refused_units: dict[str, str] = {}
+    for code in df["unit_code"].drop_nulls().unique().to_list():
+        org = orgs.get(code)
+        if org is not None and org.kind != OrgKind.UNIT:
+            refused_units[code] = f"{code} is a {org.kind}, not a workplace union"
+        elif org is not None and not in_subtree(org.path, scope):
+            refused_units[code] = f"{code} is outside your organisation"
+    return [
+        tb.RowError(row, unit_header, refused_units[code], file)
+        for row, code in df.filter(pl.col("unit_code").is_in(list(refused_units)))
+        .select(tb.ROW, "unit_code")
+        .iter_rows()
+    ]
+
+
+def _card_refusals(
+    table: tb.Table, df: pl.DataFrame, existing: dict[str, _Known], card_owner: dict[str, int]
+) -> list[tb.RowError]:
+    """A card number that another member holds."""
+    card_header = table.header_of("card_no")
+    errors = []
+    for row, card_no, h in (
+        df.filter(pl.col("card_no").is_not_null()).select(tb.ROW, "card_no", "id_hash").iter_rows()
+    ):
+        owner = card_owner.get(card_no)
+        if owner is not None and (h not in existing or existing[h].id != owner):
+            errors.append(
+                tb.RowError(
+                    row, card_header, f"card {card_no} belongs to another member", table.file
+                )
+            )
+    return errors
+
+
+def _outside_refusals(
+    table: tb.Table, df: pl.DataFrame, existing: dict[str, _Known], scope: str
+) -> list[tb.RowError]:
+    """A member who belongs to a unit outside the importer's organisation."""
+    id_header = table.header_of("id_number")
+    outside = [h for h, m in existing.items() if not in_subtree(m.unit_path, scope)]
+    reason = "the member belongs to a unit outside your organisation"
+    return [
+        tb.RowError(row, id_header, reason, table.file)
+        for (row,) in df.filter(pl.col("id_hash").is_in(outside)).select(tb.ROW).iter_rows()
+    ]
+
+
+def _insert_members(new_rows: pl.DataFrame, unit_ids: dict[str, int], now: object) -> int:
+    """New members in one bulk insert, their ID numbers and phones sealed and masked."""
+    v = vault()
+
+    def member_rows():  # type: ignore[no-untyped-def]
+        for h, value, name, unit_code, phone, joined in new_rows.select(
+            "id_hash", "id_number", "name", "unit_code", "phone", "joined_on"
+        ).iter_rows():
+            yield (
+                h,
+                v.encrypt(value),
+                mask_id_number(value),
+                name,
+                f"{value[6:10]}-{value[10:12]}-{value[12:14]}",
+                v.encrypt(phone) if phone else "",
+                mask_phone(phone) if phone else "",
+                v.lookup_hash(phone) if phone else "",
+                unit_ids[unit_code],
+                joined,
+                True,
+                now,
+                now,
+            )
+
+    return bulk_insert(
+        Member._meta.db_table,
+        [
+            "id_hash",
+            "id_cipher",
+            "id_masked",
+            "name",
+            "birth_date",
+            "phone_cipher",
+            "phone_masked",
+            "phone_hash",
+            "unit_id",
+            "joined_on",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ],
+        member_rows(),
+    )
 
 
 @dataclass(frozen=True)

@@ -125,15 +125,11 @@ def settlements_import(
     keep_valid: bool = False,
     progress: Progress | None = None,
 ) -> SettlementReport:
-    """Import a settlement file (INTERFACES.md "settlements" and "Adjudication rules").
-
-    On PostgreSQL the database work runs on threads of its own (`Background`), so that the
-    two cores work at once: the stored settlements are looked up while the ID numbers are
-    normalised, members are matched while the rows are checked and their content hashed, the
-    touched members are read while the settlements' rows are prepared (these reads on a second
-    connection, when no outer transaction holds uncommitted work), and each COPY runs while
-    the next table's rows are computed. One transaction, as before: a crash anywhere leaves
-    nothing behind."""
+    """Import a settlement file (INTERFACES.md "settlements" and "Adjudication rules"), in one
+    transaction. On PostgreSQL the database work runs on threads of its own (`Background`) so
+    that two cores work at once: known settlements are looked up while ID numbers are
+    normalised, members matched while rows are checked, touched members read (on a second
+    connection) while rows are prepared, and each COPY runs while the next rows are computed."""
     say = progress or (lambda _s, _n: None)
     _last_mark.set(time.perf_counter())
     table = tb.read_table(data, file=file, columns=SETTLEMENT_COLUMNS)
