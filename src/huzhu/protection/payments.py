@@ -378,23 +378,32 @@ def _notify_paid(item: PaymentItem) -> None:
     transaction.on_commit(lambda: send_sms(phone, text))
 
 
+def _settle(item: PaymentItem, state: str) -> tuple[PaymentItem, bool]:
+    """Lock a pending transfer and mark it paid or failed as the bank answered; (the item,
+    False) when it already is in that state (the same answer again changes nothing)."""
+    locked = _locked_item(item)
+    if locked.state == state:
+        return locked, False
+    if locked.state != PaymentItemState.PENDING:
+        raise Conflict(
+            "invalid_transition",
+            f"transfer {locked.reference} is {locked.state}",
+            state=locked.state,
+        )
+    locked.state = state
+    locked.settled_at = timezone.now()
+    locked.save(update_fields=["state", "settled_at"])
+    return locked, True
+
+
 def payment_item_confirm(*, actor: User | None, item: PaymentItem) -> PaymentItem:
     """The bank paid this transfer: the item is paid, claims fully paid become paid, the member
     is told by SMS. Confirming a paid item again changes nothing."""
     _require_payer(actor)
     with transaction.atomic():
-        locked = _locked_item(item)
-        if locked.state == PaymentItemState.PAID:
+        locked, settled_now = _settle(item, PaymentItemState.PAID)
+        if not settled_now:
             return locked
-        if locked.state != PaymentItemState.PENDING:
-            raise Conflict(
-                "invalid_transition",
-                f"transfer {locked.reference} is {locked.state}",
-                state=locked.state,
-            )
-        locked.state = PaymentItemState.PAID
-        locked.settled_at = timezone.now()
-        locked.save(update_fields=["state", "settled_at"])
         claim_ids = sorted(
             set(
                 LedgerEntry.objects.filter(
@@ -418,18 +427,9 @@ def payment_item_fail(*, actor: User | None, item: PaymentItem, reason: str = ""
     """The bank returned this transfer: its entries go back to the queue for a later run."""
     _require_payer(actor)
     with transaction.atomic():
-        locked = _locked_item(item)
-        if locked.state == PaymentItemState.FAILED:
+        locked, settled_now = _settle(item, PaymentItemState.FAILED)
+        if not settled_now:
             return locked
-        if locked.state != PaymentItemState.PENDING:
-            raise Conflict(
-                "invalid_transition",
-                f"transfer {locked.reference} is {locked.state}",
-                state=locked.state,
-            )
-        locked.state = PaymentItemState.FAILED
-        locked.settled_at = timezone.now()
-        locked.save(update_fields=["state", "settled_at"])
         freed = locked.links.filter(live=True).update(live=False)
         audit_record(
             actor=actor,
