@@ -87,7 +87,14 @@
     }
 
     function getScanner() {
-      if (!scanner) scanner = new window.Html5Qrcode("reader", { verbose: false });
+      // Vouchers are QR codes only: trying every 1D barcode format too can read a noisy frame as
+      // some barcode, and post a code that was never shown (a red "invalid voucher" at the gate).
+      if (!scanner) {
+        scanner = new window.Html5Qrcode("reader", {
+          verbose: false,
+          formatsToSupport: [window.Html5QrcodeSupportedFormats.QR_CODE],
+        });
+      }
       return scanner;
     }
 
