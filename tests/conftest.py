@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.backends.signals import connection_created
 from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -38,6 +39,20 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile("huzhu")
 PRODUCTION_HASHERS: list[str] = []
+
+
+def _shared_cache_reads_take_no_locks(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """On SQLite the test database lives in memory, shared by every connection through SQLite's
+    shared cache, where a read holds a lock on its table and a write on another connection is
+    refused at once ('database table is locked'; the busy timeout does not apply). A settlement
+    job's thread then failed its first write when the live server read the job's page at that
+    moment. Production's file database is in WAL mode, where readers never block a writer;
+    `read_uncommitted` gives the shared cache the same: reads take no table locks."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        connection.connection.execute("PRAGMA read_uncommitted = 1")
+
+
+connection_created.connect(_shared_cache_reads_take_no_locks)
 
 
 def pytest_configure(config: Any) -> None:

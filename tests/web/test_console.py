@@ -4,16 +4,18 @@ live activity counters, settlement imports in the background, the audit log."""
 from __future__ import annotations
 
 import io
+import threading
 
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
 from huzhu.accounts.models import Role
 from huzhu.audit.models import AuditEvent
 from huzhu.protection.models import LedgerEntry
 from huzhu.web.models import JobStatus, SettlementJob
-from huzhu.web.services import settlement_job_run
+from huzhu.web.services import settlement_job_create, settlement_job_run
 from tests.benefits.conftest import make_activity
 from tests.conftest import new_id_number
 from tests.settlement.test_import import file, row
@@ -128,6 +130,31 @@ def test_settlement_import_runs_as_a_job_with_a_report(
     assert "every 1s" not in page and "已完成" in page
     csv_text = client.get(f"/console/settlements/{job.pk}/report.csv").content.decode("utf-8-sig")
     assert "rows,1" in csv_text and "paid_by_plan.ZY,5600.00" in csv_text
+
+
+def test_a_settlement_job_in_its_thread_runs_while_the_console_reads_the_job(
+    tree, enrolled, staff, settings, tmp_path, empty_append_only_tables
+):
+    """The job runs in its own thread and connection while the console's page reads the job:
+    a read in progress must never make the job's writes fail (CI once saw 'database table is
+    locked: web_settlementjob' on SQLite's shared in-memory test database)."""
+    settings.MEDIA_ROOT = tmp_path
+    data = file(row("S1", enrolled, "2026-03-01", "12000.00"))
+    city = staff(Role.CITY_ADMIN, tree.city)
+    job = settlement_job_create(data=data, file_name="bureau.csv", actor=city)
+    reading = connection.cursor()
+    # A read part-way through its rows (three of them), as a page being rendered has.
+    reading.execute(
+        "SELECT id FROM web_settlementjob, (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) AS three"
+    )
+    reading.fetchone()
+    outcome: list[SettlementJob] = []
+    worker = threading.Thread(target=lambda: outcome.append(settlement_job_run(job.pk)))
+    worker.start()
+    worker.join(timeout=60)
+    reading.close()
+    assert outcome and outcome[0].status == JobStatus.DONE, outcome and outcome[0].error
+    assert sum(e.amount for e in LedgerEntry.objects.all()) == 5600
 
 
 def test_a_bad_settlement_file_fails_with_rows_in_the_report(
