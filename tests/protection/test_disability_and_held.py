@@ -166,8 +166,10 @@ def test_disability_does_not_use_up_the_accident_cap(
 
 
 def test_a_disability_claim_needs_its_certificate_a_grade_and_a_covered_accident(
-    accident_insured, unit_admin, yw, zy
+    accident_insured, unit_admin, yw, zy, settings, tmp_path
 ):
+    settings.MEDIA_ROOT = tmp_path
+
     def file(**kw: Any) -> Any:
         args = {"actor": unit_admin, "member": accident_insured, "version": yw, "grade": "5",
                 "event_date": date(2026, 3, 5), "requested": "100.00",
@@ -176,6 +178,10 @@ def test_a_disability_claim_needs_its_certificate_a_grade_and_a_covered_accident
 
     for kw, code in (
         ({"documents": []}, "certificate_required"),
+        (
+            {"documents": [("鉴定书.pdf", ContentFile(b"MZ\x90\x00", "cert.pdf"))]},
+            "invalid_document",
+        ),
         ({"grade": "11"}, "invalid_grade"),
         ({"grade": "٥"}, "invalid_grade"),
         ({"event_date": date(2025, 12, 31)}, "event_outside_period"),
@@ -184,7 +190,10 @@ def test_a_disability_claim_needs_its_certificate_a_grade_and_a_covered_accident
         with pytest.raises(DomainError) as exc:
             file(**kw)
         assert exc.value.code == code, kw
-    file()
+    assert not Claim.objects.exists()
+    document = file().documents.get()  # the certificate is sealed like every medical document
+    assert document.content_type == "application/pdf" and document.key_cipher
+    assert b"%PDF" not in (tmp_path / document.file.name).read_bytes()
     with pytest.raises(DomainError) as exc:
         file()
     assert (exc.value.status, exc.value.code) == (409, "duplicate_claim")

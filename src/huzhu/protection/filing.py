@@ -213,11 +213,7 @@ def claim_file(
         raise DomainError(
             "not_enrolled", f"the member is not enrolled in {version}", field="version"
         )
-    if len(documents) > MAX_DOCUMENTS:
-        raise DomainError("too_many_documents", f"at most {MAX_DOCUMENTS} documents")
-    kinds = [document_check(content, field="documents") for _, content in documents]
-    if len(description) > 4000:
-        raise DomainError("too_long", "description: at most 4000 characters", field="description")
+    kinds = _papers_checked(description, documents)
     with transaction.atomic():
         ledger.ledger_lock(member.pk)
         earlier = _same_stay_filed(member, version, stay)
@@ -227,16 +223,13 @@ def claim_file(
                 f"this stay is already claim {earlier.pk} ({earlier.state})",
                 claim_id=earlier.pk,
             )
-        claim = Claim.objects.create(
-            source=ClaimSource.APPLICATION,
-            state=ClaimState.SUBMITTED,
-            member=member,
+        return _claim_created(
+            actor=actor,
             version=version,
-            plan_code=version.plan.code,
+            papers=(description, documents, kinds),
+            member=member,
             event_date=stay.admitted_on,
             requested=amount,
-            description=description.strip(),
-            filed_by=actor,
             stay_ref=stay.stay_ref,
             hospital=stay.hospital,
             admitted_on=stay.admitted_on,
@@ -247,9 +240,41 @@ def claim_file(
             diagnosis_code=stay.diagnosis_code,
             is_accident=stay.is_accident,
         )
-        for (title, content), kind in zip(documents, kinds, strict=True):
-            document_store(claim=claim, title=title, content=content, kind=kind)
-        claim_event(claim=claim, actor=actor, from_state="", reason_code=reason_for("file", None))
+
+
+def _papers_checked(description: str, documents: Sequence[tuple[str, File[bytes]]]) -> list[str]:
+    """A filed claim's description and documents, checked before anything is written: the
+    documents' types by their content (document_check), in the order given."""
+    if len(documents) > MAX_DOCUMENTS:
+        raise DomainError("too_many_documents", f"at most {MAX_DOCUMENTS} documents")
+    kinds = [document_check(content, field="documents") for _, content in documents]
+    if len(description) > 4000:
+        raise DomainError("too_long", "description: at most 4000 characters", field="description")
+    return kinds
+
+
+def _claim_created(
+    *,
+    actor: User,
+    version: PlanVersion,
+    papers: tuple[str, Sequence[tuple[str, File[bytes]]], list[str]],
+    **facts: object,
+) -> Claim:
+    """A claim filed by hand, submitted for review, in the caller's transaction: its documents
+    stored sealed (document_store) and its filing recorded in the claim's history."""
+    description, documents, kinds = papers
+    claim = Claim.objects.create(
+        source=ClaimSource.APPLICATION,
+        state=ClaimState.SUBMITTED,
+        version=version,
+        plan_code=version.plan.code,
+        description=description.strip(),
+        filed_by=actor,
+        **facts,
+    )
+    for (title, content), kind in zip(documents, kinds, strict=True):
+        document_store(claim=claim, title=title, content=content, kind=kind)
+    claim_event(claim=claim, actor=actor, from_state="", reason_code=reason_for("file", None))
     return claim
 
 
@@ -297,8 +322,7 @@ def claim_file_disability(
             "documents: attach the disability appraisal certificate",
             field="documents",
         )
-    if len(documents) > MAX_DOCUMENTS:
-        raise DomainError("too_many_documents", f"at most {MAX_DOCUMENTS} documents")
+    kinds = _papers_checked(description, documents)
     with transaction.atomic():
         ledger.ledger_lock(member.pk)
         earlier = (
@@ -314,23 +338,16 @@ def claim_file_disability(
                 f"grade {level} of the accident of {day} is already claim {earlier.pk}",
                 claim_id=earlier.pk,
             )
-        claim = Claim.objects.create(
-            source=ClaimSource.APPLICATION,
-            state=ClaimState.SUBMITTED,
-            member=member,
+        return _claim_created(
+            actor=actor,
             version=version,
-            plan_code=version.plan.code,
+            papers=(description, documents, kinds),
+            member=member,
             event_date=day,
             disability_grade=level,
             is_accident=True,
             requested=amount,
-            description=description.strip()[:4000],
-            filed_by=actor,
         )
-        for title, content in documents:
-            ClaimDocument.objects.create(claim=claim, file=content, title=title[:200])
-        claim_event(claim=claim, actor=actor, from_state="", reason_code=reason_for("file", None))
-    return claim
 
 
 def _grade(value: object) -> int:

@@ -29,16 +29,25 @@ from huzhu.members.models import Organisation
 from huzhu.protection.models import Claim
 
 
-class PayoutSummary(models.Model):
-    """Payout money and person-times per month, unit, benefit type and plan."""
+class PayoutFigures(models.Model):
+    """What a summary row counts for one key: the unit, benefit type and plan paid, in fen,
+    entries and person-times."""
 
-    month = models.DateField(_("月份"))
     unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     benefit = models.CharField(_("保障类型"), max_length=32)
     plan_code = models.CharField(_("计划编码"), max_length=32)
     amount_fen = models.BigIntegerField(_("金额（分）"), default=0)
     entries = models.BigIntegerField(_("笔数"), default=0)
     persons = models.BigIntegerField(_("人次"), default=0)
+
+    class Meta:
+        abstract = True
+
+
+class PayoutSummary(PayoutFigures):
+    """Payout money and person-times per month, unit, benefit type and plan."""
+
+    month = models.DateField(_("月份"))
 
     class Meta:
         verbose_name = _("给付汇总")
@@ -57,17 +66,11 @@ class PayoutSummary(models.Model):
         return Decimal(self.amount_fen) / 100
 
 
-class PayoutYearSummary(models.Model):
+class PayoutYearSummary(PayoutFigures):
     """`PayoutSummary` rolled up to years, so that figures over all 25 years read a few
     thousand rows. Person-times roll up exactly: a claim's first month lies in its first year."""
 
     year = models.PositiveSmallIntegerField(_("年度"))
-    unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    benefit = models.CharField(_("保障类型"), max_length=32)
-    plan_code = models.CharField(_("计划编码"), max_length=32)
-    amount_fen = models.BigIntegerField(_("金额（分）"), default=0)
-    entries = models.BigIntegerField(_("笔数"), default=0)
-    persons = models.BigIntegerField(_("人次"), default=0)
 
     class Meta:
         verbose_name = _("年度给付汇总")
