@@ -45,7 +45,9 @@ class ItemOut(Schema):
         return f"{obj.amount:.2f}"
 
 
-class RunOut(Schema):
+class RunHeadOut(Schema):
+    """What every answer about a payment run starts with."""
+
     reference: str
     created_at: dt.datetime
     state: str
@@ -53,6 +55,9 @@ class RunOut(Schema):
     released_by: str | None
     released_at: dt.datetime | None
     total: str
+
+
+class RunOut(RunHeadOut):
     items: int
 
     @staticmethod
@@ -84,14 +89,7 @@ class RunCreatedOut(Schema):
     held_next_run: int
 
 
-class RunDetailOut(Schema):
-    reference: str
-    created_at: dt.datetime
-    state: str
-    created_by: str | None
-    released_by: str | None
-    released_at: dt.datetime | None
-    total: str
+class RunDetailOut(RunHeadOut):
     items: list[ItemOut]  # a page of the transfers (`limit`, `offset`), by reference
     count: int  # the run's transfers
 

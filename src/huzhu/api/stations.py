@@ -64,7 +64,9 @@ def _station_out(station: Station, crs: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-class PublicStationOut(Schema):
+class StationCardOut(Schema):
+    """What a worker and the staff alike see of a station."""
+
     code: str
     name: str
     host: str
@@ -80,6 +82,9 @@ class PublicStationOut(Schema):
     contact_phone: str
     status: str
     open_now: bool
+
+
+class PublicStationOut(StationCardOut):
     distance_m: float
 
 
@@ -164,25 +169,12 @@ def scan_visit(request: HttpRequest, body: ScanIn) -> Status[dict[str, Any]]:
     return Status(201 if counted else 200, out)
 
 
-class StationOut(Schema):
-    code: str
-    name: str
-    host: str
+class StationOut(StationCardOut):
+    """The staff's view: the card, with who hosts and runs the station."""
+
     org_code: str
-    address: str
-    district: str
-    lat: float
-    lng: float
-    crs: str
-    hours: str
-    hours_exceptions: str
-    services: list[str]
-    capacity: int | None
     contact_name: str
-    contact_phone: str
-    status: str
     note: str
-    open_now: bool
     operators: list[str]
 
 

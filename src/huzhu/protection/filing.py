@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.core.files.base import File
 from django.db import transaction
+from django.db.models import QuerySet
 
 from huzhu.accounts.models import User
 from huzhu.audit.actions import Action
@@ -177,14 +178,14 @@ def stay_from_input(
     )
 
 
-def _same_stay_filed(member: Member, version: PlanVersion, stay: StayFigures) -> Claim | None:
-    """A live claim filed by hand for the same stay in the same version (one stay, one claim)."""
+def _same_stay_filed(member: Member, version: PlanVersion, stay: StayFigures) -> QuerySet[Claim]:
+    """Live claims filed by hand for the same stay in the same version (one stay, one claim)."""
     live = Claim.objects.filter(
         member=member, version=version, source=ClaimSource.APPLICATION
     ).exclude(state=ClaimState.REJECTED)
     if stay.stay_ref:
-        return live.filter(stay_ref=stay.stay_ref).first()
-    return live.filter(admitted_on=stay.admitted_on, discharged_on=stay.discharged_on).first()
+        return live.filter(stay_ref=stay.stay_ref)
+    return live.filter(admitted_on=stay.admitted_on, discharged_on=stay.discharged_on)
 
 
 def claim_file(
@@ -213,36 +214,38 @@ def claim_file(
         raise DomainError(
             "not_enrolled", f"the member is not enrolled in {version}", field="version"
         )
-    kinds = _papers_checked(description, documents)
-    with transaction.atomic():
-        ledger.ledger_lock(member.pk)
-        earlier = _same_stay_filed(member, version, stay)
-        if earlier is not None:
-            raise Conflict(
-                "duplicate_stay",
-                f"this stay is already claim {earlier.pk} ({earlier.state})",
-                claim_id=earlier.pk,
-            )
-        return _claim_created(
-            actor=actor,
-            version=version,
-            papers=(description, documents, kinds),
-            member=member,
-            event_date=stay.admitted_on,
-            requested=amount,
-            stay_ref=stay.stay_ref,
-            hospital=stay.hospital,
-            admitted_on=stay.admitted_on,
-            discharged_on=stay.discharged_on,
-            settled_on=stay.settled_on,
-            in_scope_self_pay=stay.in_scope_self_pay,
-            out_of_scope_self_pay=stay.out_of_scope_self_pay,
-            diagnosis_code=stay.diagnosis_code,
-            is_accident=stay.is_accident,
-        )
+    papers = _papers_checked(description, documents)
+    return _claim_created(
+        same=_same_stay_filed(member, version, stay),
+        conflict=("duplicate_stay", "this stay is already claim {claim} ({state})"),
+        actor=actor,
+        member=member,
+        version=version,
+        papers=papers,
+        event_date=stay.admitted_on,
+        requested=amount,
+        stay_ref=stay.stay_ref,
+        hospital=stay.hospital,
+        admitted_on=stay.admitted_on,
+        discharged_on=stay.discharged_on,
+        settled_on=stay.settled_on,
+        in_scope_self_pay=stay.in_scope_self_pay,
+        out_of_scope_self_pay=stay.out_of_scope_self_pay,
+        diagnosis_code=stay.diagnosis_code,
+        is_accident=stay.is_accident,
+    )
 
 
-def _papers_checked(description: str, documents: Sequence[tuple[str, File[bytes]]]) -> list[str]:
+@dataclass(frozen=True)
+class _Papers:
+    """A filed claim's description and documents, with each document's type by its content."""
+
+    description: str
+    documents: Sequence[tuple[str, File[bytes]]]
+    kinds: list[str]
+
+
+def _papers_checked(description: str, documents: Sequence[tuple[str, File[bytes]]]) -> _Papers:
     """A filed claim's description and documents, checked before anything is written: the
     documents' types by their content (document_check), in the order given."""
     if len(documents) > MAX_DOCUMENTS:
@@ -250,31 +253,44 @@ def _papers_checked(description: str, documents: Sequence[tuple[str, File[bytes]
     kinds = [document_check(content, field="documents") for _, content in documents]
     if len(description) > 4000:
         raise DomainError("too_long", "description: at most 4000 characters", field="description")
-    return kinds
+    return _Papers(description.strip(), documents, kinds)
 
 
 def _claim_created(
     *,
+    same: QuerySet[Claim],
+    conflict: tuple[str, str],
     actor: User,
+    member: Member,
     version: PlanVersion,
-    papers: tuple[str, Sequence[tuple[str, File[bytes]]], list[str]],
+    papers: _Papers,
     **facts: object,
 ) -> Claim:
-    """A claim filed by hand, submitted for review, in the caller's transaction: its documents
-    stored sealed (document_store) and its filing recorded in the claim's history."""
-    description, documents, kinds = papers
-    claim = Claim.objects.create(
-        source=ClaimSource.APPLICATION,
-        state=ClaimState.SUBMITTED,
-        version=version,
-        plan_code=version.plan.code,
-        description=description.strip(),
-        filed_by=actor,
-        **facts,
-    )
-    for (title, content), kind in zip(documents, kinds, strict=True):
-        document_store(claim=claim, title=title, content=content, kind=kind)
-    claim_event(claim=claim, actor=actor, from_state="", reason_code=reason_for("file", None))
+    """A claim filed by hand, submitted for review: refused (409, the `conflict` code and message
+    naming the claim) while a live claim in `same` exists, checked under the member's ledger
+    lock so that two filings of one event cannot both pass; its documents stored sealed
+    (document_store) and its filing recorded in the claim's history."""
+    with transaction.atomic():
+        ledger.ledger_lock(member.pk)
+        earlier = same.first()
+        if earlier is not None:
+            code, message = conflict
+            raise Conflict(
+                code, message.format(claim=earlier.pk, state=earlier.state), claim_id=earlier.pk
+            )
+        claim = Claim.objects.create(
+            source=ClaimSource.APPLICATION,
+            state=ClaimState.SUBMITTED,
+            member=member,
+            version=version,
+            plan_code=version.plan.code,
+            description=papers.description,
+            filed_by=actor,
+            **facts,
+        )
+        for (title, content), kind in zip(papers.documents, papers.kinds, strict=True):
+            document_store(claim=claim, title=title, content=content, kind=kind)
+        claim_event(claim=claim, actor=actor, from_state="", reason_code=reason_for("file", None))
     return claim
 
 
@@ -322,32 +338,25 @@ def claim_file_disability(
             "documents: attach the disability appraisal certificate",
             field="documents",
         )
-    kinds = _papers_checked(description, documents)
-    with transaction.atomic():
-        ledger.ledger_lock(member.pk)
-        earlier = (
-            Claim.objects.filter(
-                member=member, version=version, event_date=day, disability_grade=level
-            )
-            .exclude(state=ClaimState.REJECTED)
-            .first()
-        )
-        if earlier is not None:
-            raise Conflict(
-                "duplicate_claim",
-                f"grade {level} of the accident of {day} is already claim {earlier.pk}",
-                claim_id=earlier.pk,
-            )
-        return _claim_created(
-            actor=actor,
-            version=version,
-            papers=(description, documents, kinds),
-            member=member,
-            event_date=day,
-            disability_grade=level,
-            is_accident=True,
-            requested=amount,
-        )
+    papers = _papers_checked(description, documents)
+    same_accident = Claim.objects.filter(
+        member=member, version=version, event_date=day, disability_grade=level
+    ).exclude(state=ClaimState.REJECTED)
+    return _claim_created(
+        same=same_accident,
+        conflict=(
+            "duplicate_claim",
+            f"grade {level} of the accident of {day} is already claim {{claim}}",
+        ),
+        actor=actor,
+        member=member,
+        version=version,
+        papers=papers,
+        event_date=day,
+        disability_grade=level,
+        is_accident=True,
+        requested=amount,
+    )
 
 
 def _grade(value: object) -> int:

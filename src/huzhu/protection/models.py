@@ -4,16 +4,14 @@ and payment runs."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from huzhu.core.fields import MONEY, UNCHECKED_REFERENCE
 from huzhu.members.models import Member, Organisation
-
-MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
 
 
 class BenefitType(models.TextChoices):
@@ -132,34 +130,17 @@ class Claim(models.Model):
     # A copy of the settlement's or application's member, for queries: checked by the services
     # that write it, not by a database constraint that a million-row import would pay for.
     member = models.ForeignKey(
-        Member,
-        null=True,
-        blank=True,
-        db_constraint=False,
-        on_delete=models.PROTECT,
-        related_name="claims",
-        db_index=False,
+        Member, null=True, blank=True, related_name="claims", **UNCHECKED_REFERENCE
     )
     # Version and settlement likewise come from the import's own joins; a foreign-key check
     # per row would lock every referenced row at commit (FOR KEY SHARE), a million times.
     version = models.ForeignKey(
-        PlanVersion,
-        null=True,
-        blank=True,
-        db_constraint=False,
-        on_delete=models.PROTECT,
-        related_name="claims",
-        db_index=False,
+        PlanVersion, null=True, blank=True, related_name="claims", **UNCHECKED_REFERENCE
     )
     plan_code = models.CharField(max_length=32, blank=True, default="")
+    # Served by the unique (settlement, version) index.
     settlement = models.ForeignKey(
-        "settlement.Settlement",
-        null=True,
-        blank=True,
-        db_constraint=False,
-        on_delete=models.PROTECT,
-        related_name="claims",
-        db_index=False,  # served by the unique (settlement, version) index
+        "settlement.Settlement", null=True, blank=True, related_name="claims", **UNCHECKED_REFERENCE
     )
     base_amount = models.DecimalField(_("计算基数"), **MONEY, default=Decimal("0.00"))
     target = models.DecimalField(_("应付金额"), **MONEY, default=Decimal("0.00"))
@@ -196,25 +177,13 @@ class Claim(models.Model):
     # 双人复核: the first approval of an amount above the threshold, waiting for a second person.
     pending_amount = models.DecimalField(_("待复核金额"), **MONEY, null=True, blank=True)
     first_approver = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", **UNCHECKED_REFERENCE
     )
     # The claims a settlement import writes, a million at a time, are filed by nobody: indexed
     # only where set (see Meta), and no database foreign key, whose check trigger was queued
     # for every row written and fired at commit (staff logins are deactivated, not deleted).
     filed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", **UNCHECKED_REFERENCE
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -286,14 +255,9 @@ class LedgerEntry(models.Model):
     claim = models.ForeignKey(
         Claim, db_constraint=False, on_delete=models.PROTECT, related_name="entries"
     )
-    member = models.ForeignKey(  # a copy of the claim's member, as on Claim
-        Member,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
+    # A copy of the claim's member, as on Claim.
+    member = models.ForeignKey(
+        Member, null=True, blank=True, related_name="+", **UNCHECKED_REFERENCE
     )
     kind = models.CharField(max_length=16, choices=EntryKind.choices)
     amount = models.DecimalField(_("金额"), **MONEY)

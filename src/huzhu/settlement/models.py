@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from huzhu.core.fields import MONEY, UNCHECKED_REFERENCE
 from huzhu.members.models import Member
-
-MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
 
 
 class SettlementImport(models.Model):
@@ -41,13 +38,7 @@ class Settlement(models.Model):
     # Indexed by (member, admitted_on) below; fewer indexes make bulk imports faster.
     # Matched by the import itself; no database constraint for a million-row COPY to check.
     member = models.ForeignKey(
-        Member,
-        null=True,
-        blank=True,
-        db_constraint=False,
-        on_delete=models.PROTECT,
-        related_name="settlements",
-        db_index=False,
+        Member, null=True, blank=True, related_name="settlements", **UNCHECKED_REFERENCE
     )
     name = models.CharField(_("姓名"), max_length=100, blank=True, default="")
     hospital = models.CharField(_("医疗机构"), max_length=200, blank=True, default="")
@@ -63,13 +54,7 @@ class Settlement(models.Model):
     reverses = models.CharField(_("冲销流水号"), max_length=64, blank=True, default="")
     reversed_by = models.CharField(max_length=64, blank=True, default="")
     content_hash = models.CharField(max_length=64)
-    batch = models.ForeignKey(
-        SettlementImport,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
+    batch = models.ForeignKey(SettlementImport, related_name="+", **UNCHECKED_REFERENCE)
 
     class Meta:
         verbose_name = _("医保结算记录")

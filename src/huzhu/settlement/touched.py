@@ -28,10 +28,8 @@ def is_reversal() -> pl.Expr:
     return pl.col("reverses").is_not_null()
 
 
-SETTLEMENT_FRAME: dict[str, Any] = {
-    "spk": pl.Int64,
-    "sid": pl.String,
-    "member_id": pl.Int64,
+# A stay's figures, as the rules read them: on a settlement and on a claim filed by hand alike.
+STAY_COLUMNS: dict[str, Any] = {
     "admitted_on": pl.Date,
     "discharged_on": pl.Date,
     "settled_on": pl.Date,
@@ -39,6 +37,12 @@ SETTLEMENT_FRAME: dict[str, Any] = {
     "out_fen": "fen",
     "diagnosis_code": pl.String,
     "is_accident": pl.Boolean,
+}
+SETTLEMENT_FRAME: dict[str, Any] = {
+    "spk": pl.Int64,
+    "sid": pl.String,
+    "member_id": pl.Int64,
+    **STAY_COLUMNS,
     "reversed": pl.Boolean,
 }
 EXISTING_FRAME: dict[str, Any] = {
@@ -67,13 +71,7 @@ HAND_FRAME: dict[str, Any] = {
     "plan_code": pl.String,
     "old_state": pl.String,
     "stay_ref": pl.String,
-    "admitted_on": pl.Date,
-    "discharged_on": pl.Date,
-    "settled_on": pl.Date,
-    "in_fen": "fen",
-    "out_fen": "fen",
-    "diagnosis_code": pl.String,
-    "is_accident": pl.Boolean,
+    **STAY_COLUMNS,
     "limit_fen": "fen",
     "old_base": "fen",
     "old_target": "fen",

@@ -29,7 +29,7 @@ from huzhu.members.models import Organisation
 from huzhu.members.roster import ImportReport
 from huzhu.stations import geo, rules
 from huzhu.stations.hours import parse_hours, parse_week
-from huzhu.stations.models import Station
+from huzhu.stations.models import SERVICE_FIELDS, Station
 from huzhu.stations.selectors import STATION_ADMIN_ROLES
 
 STATION_COLUMNS = (
@@ -82,15 +82,7 @@ _FIELDS = (
     "org_id",
     "address",
     "district",
-    "lat",
-    "lng",
-    "hours",
-    "hours_exceptions",
-    "services",
-    "capacity",
-    "contact_name",
-    "contact_phone",
-    "status",
+    *SERVICE_FIELDS,
 )
 
 Progress = Callable[[str, int], None]

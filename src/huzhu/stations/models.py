@@ -28,6 +28,21 @@ class StationStatus(models.TextChoices):
     CLOSED = "closed", _("已撤销")
 
 
+# A station's service, day to day: where it is on the map, when it opens, what it offers and who
+# answers. An operator keeps these up to date; the import writes them too.
+SERVICE_FIELDS = (
+    "lat",
+    "lng",
+    "hours",
+    "hours_exceptions",
+    "services",
+    "capacity",
+    "contact_name",
+    "contact_phone",
+    "status",
+)
+
+
 class Station(models.Model):
     """A station hosted by a bank branch, post office or shop.
 

@@ -23,26 +23,17 @@ from huzhu.members import rules as member_rules
 from huzhu.members.models import Organisation
 from huzhu.stations import geo, rules
 from huzhu.stations.hours import BEIJING, parse_hours
-from huzhu.stations.models import Station, StationStatus, StationVisit, VisitSource
+from huzhu.stations.models import (
+    SERVICE_FIELDS,
+    Station,
+    StationStatus,
+    StationVisit,
+    VisitSource,
+)
 from huzhu.stations.selectors import STATION_ADMIN_ROLES
 
 # What an operator may change on a station it runs; the rest is its federation's to decide.
-OPERATOR_FIELDS = frozenset(
-    {
-        "name",
-        "address",
-        "lat",
-        "lng",
-        "hours",
-        "hours_exceptions",
-        "services",
-        "capacity",
-        "contact_name",
-        "contact_phone",
-        "status",
-        "note",
-    }
-)
+OPERATOR_FIELDS = frozenset({"name", "address", "note", *SERVICE_FIELDS})
 _UNSET = object()
 
 
