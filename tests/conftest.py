@@ -67,6 +67,14 @@ def pytest_configure(config: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache (the benefits page's counts are cached a second)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _postgres_only(request: Any) -> None:
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
         if os.environ.get("CI") == "true":

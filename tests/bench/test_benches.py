@@ -23,6 +23,7 @@ TINY = {
     "roster_import": (["--members", "300"], "ratio import/floor:"),
     "stations": (["--stations", "300", "--queries", "5"], "ratio (mean)"),
     "stats": (["--entries", "3000", "--members", "300", "--units", "10"], "by direct recount ("),
+    "waiting_phones": (["--requests", "30"], "ratio polling/booking (CPU over the sell-out):"),
     "settlements": (
         ["--members", "500", "--settlements", "200", "--sample", "20"],
         "ratio import/floor:",

@@ -4,12 +4,21 @@ plain words, booking and cancelling, the voucher, stations near me."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
+import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from huzhu.benefits.bookings import booking_create
 from huzhu.benefits.models import Booking, BookingStatus, Quota
 from huzhu.core import sms
+from huzhu.core.errors import Conflict
+from huzhu.members.logins import member_login
+from huzhu.members.services import card_issue
 from tests.benefits.conftest import make_activity
 from tests.stations.factories import make_station
 from tests.web.conftest import make_plan_with_claims
@@ -74,7 +83,10 @@ def test_plans_and_payouts_say_why_in_words(member, member_client):
 def test_book_show_voucher_and_cancel(tree, member, member_client):
     activity = make_activity(tree.xicheng, quota=3, title="冰雪节门票")
     html = member_client.get("/m/benefits/").content.decode()
-    assert "冰雪节门票" in html and "剩余名额 <strong>3</strong> / 3" in html
+    assert (
+        "冰雪节门票" in html
+        and "剩余名额 <strong data-n>3</strong> / <span data-q>3</span>" in html
+    )
     r = member_client.post(f"/m/benefits/{activity.pk}/book/")
     booking = Booking.objects.get(member=member)
     assert r.status_code == 302 and r["Location"] == f"/m/bookings/{booking.pk}/voucher/"
@@ -84,8 +96,8 @@ def test_book_show_voucher_and_cancel(tree, member, member_client):
     assert short and "<svg" in html and f"{short[:4]}-{short[4:8]}-{short[8:]}" in html
     assert member.name in html and member.id_masked in html  # for the gate's ID check
     assert "请调亮屏幕" in html
-    partial = member_client.get("/m/benefits/remaining/").content.decode()
-    assert 'hx-swap-oob="true"' in partial and "<strong>2</strong> / 3" in partial
+    places = member_client.get(f"/m/benefits/remaining/?ids={activity.pk}").json()
+    assert places["activities"] == {str(activity.pk): {"remaining": 2, "quota": 3}}
     r = member_client.post(f"/m/bookings/{booking.pk}/cancel/")
     assert r.status_code == 302
     booking.refresh_from_db()
@@ -163,3 +175,81 @@ def test_english_switch(member, member_client):
     html = member_client.get("/m/payouts/").content.decode()
     assert 'lang="en"' in html and "My payouts" in html
     assert "total has not passed the deductible of 1000.00 yuan" in html
+
+
+# -- the opening moment ---------------------------------------------------------------------------
+
+
+def test_the_places_poll_answers_counts_of_the_asked_activities_and_the_servers_clock(
+    tree, member, member_client
+):
+    open_one = make_activity(tree.xicheng, quota=3, title="冰雪节门票")
+    later = make_activity(tree.xicheng, quota=5, opens_in=timedelta(hours=2), title="音乐会")
+    closed = make_activity(
+        tree.xicheng, opens_in=timedelta(days=-2), closes_in=timedelta(days=-1), title="旧活动"
+    )
+    before = timezone.now().timestamp() * 1000
+    r = member_client.get(
+        f"/m/benefits/remaining/?ids={open_one.pk},{later.pk},{closed.pk},x,999999"
+    )
+    assert r.status_code == 200 and r["Cache-Control"] == "no-store"
+    body = r.json()
+    assert before - 1000 <= body["now"] <= timezone.now().timestamp() * 1000 + 1000
+    assert body["activities"] == {
+        str(open_one.pk): {"remaining": 3, "quota": 3},
+        str(later.pk): {"remaining": 5, "quota": 5},
+    }
+    assert Client().get("/m/benefits/remaining/?ids=1").status_code == 302  # members only
+
+
+def test_the_places_poll_reads_the_counts_once_a_second_not_once_a_phone(
+    tree, member, member_client
+):
+    activity = make_activity(tree.xicheng, quota=3)
+    url = f"/m/benefits/remaining/?ids={activity.pk}"
+    member_client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(5):
+            assert member_client.get(url).json()["activities"][str(activity.pk)]["remaining"] == 3
+    assert not [q for q in queries.captured_queries if "benefits_quota" in q["sql"]]
+
+
+def test_a_card_before_its_opening_waits_with_its_opening_time_by_the_servers_clock(
+    tree, member, member_client
+):
+    activity = make_activity(tree.xicheng, opens_in=timedelta(minutes=30), title="音乐会")
+    html = member_client.get("/m/benefits/").content.decode()
+    opens_ms = int(activity.opens_at.timestamp() * 1000)
+    assert f'data-opens-at="{opens_ms}"' in html
+    now_ms = int(re.search(r'data-server-now="(\d+)"', html).group(1))  # type: ignore[union-attr]
+    assert abs(now_ms - timezone.now().timestamp() * 1000) < 5000
+    card = html[html.index('id="act-') :]
+    assert re.search(r"<button[^>]*data-book[^>]*disabled[^>]*>未到预约时间</button>", card, re.S)
+    assert "开始预约" in card and "立即预约" not in card.split("</button>")[0].split(">")[-1]
+
+
+def test_a_sold_out_card_offers_no_booking(tree, member, member_client, make_member):
+    activity = make_activity(tree.xicheng, quota=1, title="冰雪节门票")
+    other = make_member(tree.u2, name="王五")
+    card_issue(member=other, card_no="HZ00000009")
+    booking_create(activity=activity, member=other, actor=member_login(member=other))
+    html = member_client.get("/m/benefits/").content.decode()
+    assert re.search(r"<button[^>]*data-book[^>]*disabled[^>]*>名额已约满</button>", html, re.S)
+
+
+def test_a_second_activity_of_a_group_is_refused_naming_the_first_and_how_to_change(
+    tree, member, member_client, member_user
+):
+    first = make_activity(tree.xicheng, group="冬季活动", title="冰雪节门票")
+    second = make_activity(tree.xicheng, group="冬季活动", title="温泉券")
+    booking_create(activity=first, member=member, actor=member_user)
+    html = member_client.get("/m/benefits/").content.decode()
+    card = html[html.index(f'id="act-{second.pk}"') :].split("</article>")[0]
+    assert "已选同组的“冰雪节门票”" in card and "data-book" not in card
+    with pytest.raises(Conflict) as exc:
+        booking_create(activity=second, member=member, actor=member_user)
+    assert exc.value.code == "already_booked_in_group"
+    assert "冰雪节门票" in exc.value.message and "取消" in exc.value.message
+    assert exc.value.details == {"held_activity": first.pk}
+    r = member_client.post(f"/m/benefits/{second.pk}/book/")
+    assert r.status_code == 409 and "您已选了同组的“冰雪节门票”" in r.content.decode()

@@ -14,7 +14,7 @@ from huzhu.accounts.models import Role, User
 from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits import rules
-from huzhu.benefits.models import Activity
+from huzhu.benefits.models import HOLDING, Activity, Booking
 from huzhu.benefits.selectors import MANAGER_ROLES, member_has_active_card
 from huzhu.core.errors import Busy, Conflict, DomainError, Forbidden, NotFound
 from huzhu.members.models import Member
@@ -48,13 +48,31 @@ def check_may_book(*, activity: Activity, member: Member, actor: User, now: date
         raise Forbidden("not_eligible", _("不符合参加条件：%(why)s") % {"why": problem})
 
 
-def booking_conflict(exc: IntegrityError, activity: Activity) -> DomainError:
+def group_refusal(member: Member, activity: Activity) -> Conflict:
+    """The refusal of a second place in an exclusive group (每人限选一项): it names the activity
+    the member already holds (this one, or another of the group) and how to change it."""
+    held = (
+        Booking.objects.filter(member=member, group_id=activity.group_id, status__in=HOLDING)
+        .select_related("activity")
+        .first()
+    )
+    if held is None or held.activity_id == activity.pk:
+        return Conflict("already_booked_in_group", _("您已预约该活动"))
+    return Conflict(
+        "already_booked_in_group",
+        _("您已选了同组的“%(title)s”，每人只能选其中一项。如要改选，请先在“我的预约”里取消它。")
+        % {"title": held.activity.title},
+        held_activity=held.activity_id,
+    )
+
+
+def booking_conflict(exc: IntegrityError, activity: Activity, member: Member) -> DomainError:
     """The answer to a booking the database refused."""
     text = str(exc)
     if "benefits_one_booking_per_group" in text or (
         "benefits_one_live_booking_per_activity" in text and activity.group_id
     ):
-        return Conflict("already_booked_in_group", _("每名会员同组活动只能选取一项"))
+        return group_refusal(member, activity)
     if "benefits_one_live_booking_per_activity" in text:
         return Conflict("already_booked", _("您已预约该活动"))
     if "benefits_idempotency_unique" in text:
@@ -64,6 +82,6 @@ def booking_conflict(exc: IntegrityError, activity: Activity) -> DomainError:
     if getattr(exc.__cause__, "sqlstate", None) == "23503":
         return NotFound("activity")  # deleted meanwhile (foreign keys are checked at commit)
     # SQLite names no constraint: tell the cases apart by what is in the table.
-    return Conflict(
-        "already_booked_in_group" if activity.group_id else "already_booked", _("您已预约该活动")
-    )
+    if activity.group_id:
+        return group_refusal(member, activity)
+    return Conflict("already_booked", _("您已预约该活动"))

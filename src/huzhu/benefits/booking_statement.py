@@ -141,7 +141,7 @@ def booking_fcfs(*, activity: Activity, member: Member, actor: User, key: str | 
         ):
             booking_id, answered_before = _fcfs_statement(params)
     except IntegrityError as exc:
-        refusal = booking_conflict(exc, activity)
+        refusal = booking_conflict(exc, activity, member)
         return answer_error(actor=actor, key=key, activity=activity, member=member, exc=refusal)
     except Busy as exc:
         return answer_error(actor=actor, key=key, activity=activity, member=member, exc=exc)

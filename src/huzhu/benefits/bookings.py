@@ -19,7 +19,7 @@ from huzhu.accounts.models import Role, User
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
 from huzhu.benefits import rules
-from huzhu.benefits.admission import booking_conflict, check_may_book
+from huzhu.benefits.admission import booking_conflict, check_may_book, group_refusal
 from huzhu.benefits.booking_statement import booking_fcfs, one_statement_booking
 from huzhu.benefits.idempotency import answer_error, booking_replay
 from huzhu.benefits.models import Activity, Booking, BookingStatus, IdempotencyKey, Mode
@@ -71,7 +71,7 @@ def _booking_create(
         if activity.drawn_at is not None:
             raise Conflict("window_closed", _("已摇号，报名结束"))
         if activity.group_id and member_holds_in_group(member, activity.group_id):
-            raise Conflict("already_booked_in_group", _("您已预约同组的其他活动"))
+            raise group_refusal(member, activity)
     elif quota_remaining(activity) <= 0 or (of_day is not None and of_day.remaining <= 0):
         # Read without a lock: once sold out, a flash crowd is answered without touching locks.
         raise Conflict("sold_out", _("名额已约满"))
@@ -101,7 +101,7 @@ def _booking_create(
             if not lottery and not quota_claim(activity=activity, day_quota=of_day):
                 raise Conflict("sold_out", _("名额已约满"))
     except IntegrityError as exc:
-        raise booking_conflict(exc, activity) from None
+        raise booking_conflict(exc, activity, member) from None
     return booking
 
 

@@ -7,8 +7,10 @@ import hmac
 import time
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
@@ -211,6 +213,29 @@ def remaining_by_activity(ids: list[int]) -> dict[int, int]:
         .values_list("activity_id", "size", "used")
     )
     return {a: size - used for a, size, used in rows}
+
+
+PLACES_CACHE_SECONDS = 1
+
+
+def places_left() -> dict[int, dict[str, int]]:
+    """Places left (`remaining`) of the `quota` of every activity still taking bookings, by id,
+    as the benefits page polls them. The same for every member, so read at most once a second
+    per app server (Django's cache, in the process by default): a crowd of phones waiting for
+    the opening costs one query a second, not one a phone. Not for deciding a booking: the
+    booking's own statement decides."""
+    cached = cache.get("benefits:places_left")
+    if cached is not None:
+        return cast(dict[int, dict[str, int]], cached)
+    rows = (
+        Quota.objects.filter(day__isnull=True, activity__closes_at__gt=timezone.now())
+        .values("activity_id")
+        .annotate(size=Sum("size"), used=Sum("used"))
+        .values_list("activity_id", "size", "used")
+    )
+    places = {a: {"remaining": size - used, "quota": size} for a, size, used in rows}
+    cache.set("benefits:places_left", places, PLACES_CACHE_SECONDS)
+    return places
 
 
 def _booking_scope_path(user: User) -> str:

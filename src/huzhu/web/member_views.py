@@ -3,12 +3,13 @@ live quota, vouchers as big QR codes, warm stations nearby. Thin: services and s
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import segno
 from django.conf import settings
 from django.contrib.auth import login
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +22,7 @@ from huzhu.benefits import bookings as benefit_bookings
 from huzhu.benefits import rules as benefit_rules
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits import voucher_codes
-from huzhu.benefits.models import HOLDING, LIVE, Booking, BookingStatus, Quota
+from huzhu.benefits.models import HOLDING, LIVE, Booking, BookingStatus, Mode, Quota
 from huzhu.benefits.vouchers import short_code_shown
 from huzhu.core import bounds
 from huzhu.core.errors import DomainError
@@ -112,7 +113,12 @@ def _activity_rows(user: User) -> list[dict[str, object]]:
             "opens_at", "id"
         )
     )
-    mine = {b.activity_id: b for b in Booking.objects.filter(member=user.member, status__in=LIVE)}
+    live = list(
+        Booking.objects.filter(member=user.member, status__in=LIVE).select_related("activity")
+    )
+    mine = {b.activity_id: b for b in live}
+    # 每人限选一项: the place held in each exclusive group, which closes the group's other cards.
+    held_in_group = {b.group_id: b for b in live if b.group_id and b.status in HOLDING}
     days: dict[int, list[Quota]] = {}
     per_day = [a.pk for a in activities if a.per_day]
     for q in Quota.objects.filter(activity_id__in=per_day, day__isnull=False).order_by("day"):
@@ -124,28 +130,60 @@ def _activity_rows(user: User) -> list[dict[str, object]]:
             "quota": int(a.quota_size or 0),  # type: ignore[attr-defined]
             "window": str(benefit_rules.window_state(now, a.opens_at, a.closes_at)),
             "mine": mine.get(a.pk),
+            "group_held": held_in_group.get(a.group_id) if a.group_id else None,
+            "fcfs": a.mode != Mode.LOTTERY,
+            "opens_ms": _epoch_ms(a.opens_at),
+            "closes_ms": _epoch_ms(a.closes_at),
             "days": [q for q in days.get(a.pk, []) if q.day and q.day >= timezone.localdate()],
         }
         for a in activities
     ]
 
 
+def _epoch_ms(moment: datetime) -> int:
+    """A moment as the milliseconds the browser's clock counts in."""
+    return int(moment.timestamp() * 1000)
+
+
+def _activity_ids(text: str) -> list[int]:
+    """`ids` of the poll: comma-separated activity ids, at most 50; anything else is ignored."""
+    parts = [p.strip() for p in text.split(",")[:50]]
+    return [int(p) for p in parts if p.isascii() and p.isdigit() and len(p) <= 18]
+
+
 @member_required
 def benefit_list(request: HttpRequest, user: User) -> HttpResponse:
-    bookings = (
-        benefits.bookings_visible(user).exclude(status=BookingStatus.CANCELLED).order_by("-id")[:50]
-    )
-    return render(
-        request,
-        "web/m/benefits.html",
-        {"rows": _activity_rows(user), "bookings": bookings, "holding": HOLDING},
-    )
+    """The activities with a live count of places; a card opens for booking at its opening time
+    by the server's clock, without a reload (site.js, "opening")."""
+    return render(request, "web/m/benefits.html", _benefits_page(user))
+
+
+def _benefits_page(user: User, **extra: object) -> dict[str, object]:
+    bookings = benefits.bookings_visible(user).exclude(status=BookingStatus.CANCELLED)
+    return {
+        "rows": _activity_rows(user),
+        "bookings": bookings.order_by("-id")[:50],
+        "holding": HOLDING,
+        "server_now_ms": _epoch_ms(timezone.now()),
+        **extra,
+    }
 
 
 @member_required
-def benefit_remaining(request: HttpRequest, user: User) -> HttpResponse:
-    """Polled by the benefits page: the remaining quota of each activity, swapped in place."""
-    return render(request, "web/m/_remaining.html", {"rows": _activity_rows(user)})
+def benefit_remaining(request: HttpRequest, user: User) -> JsonResponse:
+    """Polled by the benefits page: the places left of the activities it shows (`ids`, at most
+    50) and the server's clock. The counts are the same for every member and are read at most
+    once a second per app server (benefits.selectors.places_left), so that a flash crowd of waiting
+    phones costs a session lookup each, not a count each."""
+    wanted = _activity_ids(request.GET.get("ids", ""))
+    places = benefits.places_left()
+    return JsonResponse(
+        {
+            "now": _epoch_ms(timezone.now()),
+            "activities": {str(i): places[i] for i in wanted if i in places},
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @require_POST
@@ -160,14 +198,7 @@ def benefit_book(request: HttpRequest, user: User, activity_id: int) -> HttpResp
             activity=activity, member=member, actor=user, day=day
         )
     except DomainError as exc:
-        bookings = benefits.bookings_visible(user).exclude(status=BookingStatus.CANCELLED)
-        context = {
-            "rows": _activity_rows(user),
-            "bookings": bookings.order_by("-id")[:50],
-            "holding": HOLDING,
-            "error": exc.message,
-            "error_activity": activity_id,
-        }
+        context = _benefits_page(user, error=exc.message, error_activity=activity_id)
         response = render(request, "web/m/benefits.html", context, status=exc.status)
         response.error_code = exc.code  # type: ignore[attr-defined]  # not_eligible is no breach
         return response

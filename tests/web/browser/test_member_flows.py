@@ -4,9 +4,11 @@ showing the voucher, live quota, cancelling."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from huzhu.benefits.bookings import booking_create
 from huzhu.benefits.models import Booking, BookingStatus
@@ -81,3 +83,60 @@ def test_member_books_by_keyboard_sees_live_quota_shows_voucher_and_cancels(
     booking.refresh_from_db()
     assert booking.status == BookingStatus.CANCELLED
     assert "2 / 3" in page.locator(f"#remaining-{activity.pk}").inner_text()
+
+
+def test_a_page_opened_before_the_opening_books_at_the_moment_without_a_reload(
+    open_page, live_server, tree, member, member_user
+):
+    """The seed's moment (1月13日12时): the worker opens the page early and waits; the card counts
+    down by the server's clock, even on a phone whose own clock is an hour fast, opens for
+    booking at the second without a reload, and one tap books."""
+    from playwright.sync_api import expect
+
+    activity = make_activity(
+        tree.xicheng, quota=5, opens_in=timedelta(seconds=8), title="冰雪节门票"
+    )
+    page = open_page(PHONE, user=member_user)
+    page.clock.install(time=datetime.now() + timedelta(hours=1))
+    page.goto(live_server.url + "/m/benefits/")
+    form = page.locator(f'form[data-activity="{activity.pk}"]')
+    # As the page's script saw it on loading (its later counts correct the clock again).
+    expect(form).to_have_attribute("data-state", "before", timeout=1000)
+    button = form.locator("[data-book]")
+    expect(button).to_be_disabled()
+    expect(button).to_have_text("未到预约时间")
+    expect(form.locator("[data-countdown]")).to_contain_text(
+        re.compile(r"开始预约，还有 00:00:0\d")
+    )
+    expect(button).to_be_enabled(timeout=20_000)
+    opened = timezone.now()
+    expect(button).to_have_text("立即预约")
+    assert activity.opens_at - timedelta(milliseconds=500) <= opened
+    assert opened - activity.opens_at < timedelta(seconds=2), opened - activity.opens_at
+    button.click()
+    page.wait_for_url(re.compile(r"/m/bookings/\d+/voucher/$"))
+    assert Booking.objects.get(member=member).status == BookingStatus.BOOKED
+
+
+def test_a_second_phone_sees_sold_out_without_a_reload(
+    open_page, live_server, tree, member, member_user, make_member
+):
+    from playwright.sync_api import expect
+
+    activity = make_activity(tree.xicheng, quota=1, title="冰雪节门票")
+    other = make_member(tree.u2, name="王五")
+    card_issue(member=other, card_no="HZ00000009")
+    first, second = (
+        open_page(PHONE, user=member_user),
+        open_page(PHONE, user=member_login(member=other)),
+    )
+    for page in (first, second):
+        page.goto(live_server.url + "/m/benefits/")
+    waiting = second.locator(f'form[data-activity="{activity.pk}"] [data-book]')
+    expect(waiting).to_be_enabled()
+    first.locator(f'form[data-activity="{activity.pk}"] [data-book]').click()
+    first.wait_for_url(re.compile(r"/m/bookings/\d+/voucher/$"))
+    expect(waiting).to_have_text("名额已约满", timeout=12_000)
+    expect(waiting).to_be_disabled()
+    expect(second.locator(f"#remaining-{activity.pk} [data-sold-out]")).to_be_visible()
+    expect(second.locator(f"#remaining-{activity.pk} [data-places]")).to_be_hidden()
