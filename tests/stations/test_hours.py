@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
-from huzhu.stations.hours import BEIJING, Span, format_week, parse_hours, parse_week
+from huzhu.stations.hours import (
+    BEIJING,
+    Span,
+    distance_in_words,
+    format_week,
+    hours_in_words,
+    parse_hours,
+    parse_week,
+)
 
 
 def bj(y: int, m: int, d: int, hh: int, mm: int = 0, ss: int = 0) -> datetime:
@@ -152,3 +161,40 @@ def test_exception_text_is_canonical():
     hours = parse_hours("24/7", "2026-01-01 休息；2026-02-16 ~ 2026-02-22 10:00-14:00")
     assert hours.exceptions_text == "2026-01-01 off; 2026-02-16..2026-02-22 10:00-14:00"
     assert hours.exceptions[1].first == date(2026, 2, 16)
+
+
+@pytest.mark.parametrize(
+    ("weekly", "exceptions", "chinese", "english"),
+    [
+        (
+            "Mo-Th,Su 07:00-23:00; Fr,Sa 07:00-02:00",
+            "",
+            "周一至周四、周日 07:00–23:00；周五、周六 07:00–次日02:00",
+            "Mon to Thu, Sun 07:00–23:00; Fri, Sat 07:00–02:00 next day",
+        ),
+        ("24/7", "", "全天开放", "Open 24 hours"),
+        (
+            "Mo-Fr 09:00-12:00,14:00-18:00",
+            "2026-10-01..2026-10-07 off; 2026-12-31 09:00-12:00",
+            "周一至周五 09:00–12:00、14:00–18:00；2026-10-01至2026-10-07 休息；"
+            "2026-12-31 09:00–12:00",
+            "Mon to Fri 09:00–12:00, 14:00–18:00; 2026-10-01 to 2026-10-07 closed; "
+            "2026-12-31 09:00–12:00",
+        ),
+    ],
+)
+def test_opening_hours_read_as_people_say_them(weekly, exceptions, chinese, english):
+    hours = parse_hours(weekly, exceptions)
+    with translation.override("zh-hans"):
+        assert hours_in_words(hours) == chinese
+    with translation.override("en"):
+        assert hours_in_words(hours) == english
+
+
+def test_distances_are_in_kilometres_above_one():
+    with translation.override("zh-hans"):
+        assert [distance_in_words(m) for m in (0, 420.4, 999.4, 1000, 17378)] == [
+            "0 米", "420 米", "999 米", "1.0 公里", "17.4 公里"
+        ]  # fmt: skip
+    with translation.override("en"):
+        assert distance_in_words(17378) == "17.4 km"

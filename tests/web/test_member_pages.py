@@ -253,3 +253,55 @@ def test_a_second_activity_of_a_group_is_refused_naming_the_first_and_how_to_cha
     assert exc.value.details == {"held_activity": first.pk}
     r = member_client.post(f"/m/benefits/{second.pk}/book/")
     assert r.status_code == 409 and "您已选了同组的“冰雪节门票”" in r.content.decode()
+
+
+# -- payouts a member understands -----------------------------------------------------------------
+
+ZJ = """
+code = "ZJ"
+name = "重大疾病互助保障计划"
+benefit = "critical_illness"
+period_start = 2026-01-01
+period_end = 2026-12-31
+contribution = "40.00"
+waiting_days = 0
+[critical_illness]
+amount = "10000.00"
+icd10_prefixes = ["C", "I21", "I63"]
+""".encode()
+
+
+def test_payouts_show_each_stay_with_hospital_dates_arithmetic_and_transfer(tree, enrolled):
+    from huzhu.members.models import Member
+    from huzhu.protection.enrollments import enrollments_import
+    from huzhu.protection.plans import plan_load_toml
+    from huzhu.settlement.services import settlements_import
+    from tests.settlement.test_import import file, row
+
+    plan_load_toml(ZJ, file="zj.toml")
+    enrollments_import(
+        f"id_number,plan_code,period_start\n{enrolled},ZJ,2026-01-01\n".encode(), file="e.csv"
+    )
+    settlements_import(
+        file(row("S1", enrolled, "2026-03-01", "12000.00", discharged="2026-03-11"),
+             row("S2", enrolled, "2026-02-01", "800.00")),
+        file="bureau.csv",
+    )  # fmt: skip
+    client = Client()
+    client.force_login(member_login(member=Member.objects.get()))
+    html = client.get("/m/payouts/").content.decode()
+    # 800.00 stays below the 1,000.00 deductible; the March stay brings the year to 12,800.00:
+    # the first 10,000.00 above the deductible at 50%, the next 1,800.00 at 60%.
+    assert "协和医院 · 2026-03-01 入院，2026-03-11 出院" in html
+    assert (
+        "本次住院医保范围内个人自付 12,000.00 元；本保障期累计 12,800.00 元（此前 800.00 元）"
+        in html
+    )
+    assert (
+        "超过起付线 1,000.00 元的部分按比例计算：10,000.00 元 × 50% = 5,000.00 元；"
+        "1,800.00 元 × 60% = 1,080.00 元，合计 6,080.00 元" in html
+    )
+    assert "转账：等待下一个支付批次" in html
+    assert "不符合给付条件" in html and "已拒绝" not in html  # the February stay
+    # The critical-illness plan covers neither stay's diagnosis: no rows about it at all.
+    assert "重大疾病" not in html

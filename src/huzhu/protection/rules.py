@@ -57,6 +57,7 @@ __all__ = [
     "coverage_start",
     "disability_assessment",
     "in_waiting_period",
+    "inpatient_pieces",
     "inpatient_unrounded",
     "round_fen",
     "rule_base",
@@ -127,6 +128,10 @@ class Adjudication:
     payable: Decimal
     reason: Reason | None
     assessed: Decimal = ZERO
+    # What the period had used up before this stay, for showing the arithmetic: the base
+    # counted (inpatient: in-scope self-pay; allowance: days paid) and the money paid.
+    base_before: Decimal = ZERO
+    paid_before: Decimal = ZERO
 
 
 # --- the rules --------------------------------------------------------------------------------
@@ -187,6 +192,7 @@ def _result(
     payable: Decimal,
     reason: Reason | None,
     assessed: Decimal | None = None,
+    before: tuple[Decimal, Decimal] = (ZERO, ZERO),
 ) -> Adjudication:
     return Adjudication(
         settlement_id=s.settlement_id,
@@ -194,6 +200,8 @@ def _result(
         payable=round_fen(payable),
         reason=reason,
         assessed=round_fen(payable if assessed is None else assessed),
+        base_before=round_fen(before[0]),
+        paid_before=round_fen(before[1]),
     )
 
 
@@ -202,25 +210,33 @@ def _held(amount: Decimal, limit: Decimal | None) -> Decimal:
     return amount if limit is None else min(amount, limit)
 
 
-def inpatient_unrounded(terms: InpatientTerms, low: Decimal, high: Decimal) -> Decimal:
-    """The exact (unrounded) payout for the interval [low, high] of cumulative base.
+def inpatient_pieces(
+    terms: InpatientTerms, low: Decimal, high: Decimal
+) -> list[tuple[Decimal, Decimal]]:
+    """The parts of the interval [low, high] of cumulative base that fall in each band, with
+    the band's ratio: (amount in the band, ratio), bands that get nothing left out.
 
     Bands are measured above the deductible: a band covers cumulative base from
     deductible + (previous upto, or 0) to deductible + its upto. Base beyond the last band's
     upto, if it has one, pays nothing.
     """
-    total = Decimal(0)
+    pieces = []
     floor = terms.deductible
     for band in terms.bands:
         ceiling = None if band.upto is None else terms.deductible + band.upto
         start = max(low, floor)
         end = high if ceiling is None else min(high, ceiling)
         if end > start:
-            total += (end - start) * band.ratio
+            pieces.append((end - start, band.ratio))
         if ceiling is None:
             break
         floor = ceiling
-    return total
+    return pieces
+
+
+def inpatient_unrounded(terms: InpatientTerms, low: Decimal, high: Decimal) -> Decimal:
+    """The exact (unrounded) payout for the interval [low, high] of cumulative base."""
+    return sum((amount * ratio for amount, ratio in inpatient_pieces(terms, low, high)), Decimal(0))
 
 
 class _Inpatient:
@@ -232,6 +248,7 @@ class _Inpatient:
     def __call__(self, s: SettlementFacts, limit: Decimal | None) -> Adjudication:
         base = s.in_scope_self_pay
         low = self.cumulative_base
+        before = (low, self.paid)
         # Counted even when the cap leaves nothing to pay: B is base, not money paid.
         self.cumulative_base = low + base
         computed = round_fen(inpatient_unrounded(self.terms, low, self.cumulative_base))
@@ -239,10 +256,10 @@ class _Inpatient:
         payable = _held(assessed, limit)
         self.paid += payable
         if computed == 0:
-            return _result(s, base, ZERO, Reason.BELOW_DEDUCTIBLE)
+            return _result(s, base, ZERO, Reason.BELOW_DEDUCTIBLE, before=before)
         if payable == 0:
-            return _result(s, base, ZERO, Reason.CAP_REACHED)
-        return _result(s, base, payable, None, assessed)
+            return _result(s, base, ZERO, Reason.CAP_REACHED, before=before)
+        return _result(s, base, payable, None, assessed, before=before)
 
 
 class _Allowance:
@@ -255,12 +272,13 @@ class _Allowance:
         if days <= 0:
             return _result(s, ZERO, ZERO, Reason.BELOW_DEDUCTIBLE)
         paid_days = min(days, self.terms.max_days - self.days_paid)
+        before = (Decimal(self.days_paid), ZERO)
         if paid_days <= 0:
-            return _result(s, Decimal(days), ZERO, Reason.CAP_REACHED)
+            return _result(s, Decimal(days), ZERO, Reason.CAP_REACHED, before=before)
         # A limit holds the money back, not the days: they are spent as the stay had them.
         self.days_paid += paid_days
         assessed = self.terms.per_day * paid_days
-        return _result(s, Decimal(days), _held(assessed, limit), None, assessed)
+        return _result(s, Decimal(days), _held(assessed, limit), None, assessed, before=before)
 
 
 class _CriticalIllness:
@@ -288,14 +306,15 @@ class _Accident:
         if not s.is_accident:
             return _result(s, base, ZERO, Reason.NOT_COVERED)
         remaining = self.terms.cap - self.paid
+        before = (ZERO, self.paid)
         if remaining <= 0:
-            return _result(s, base, ZERO, Reason.CAP_REACHED)
+            return _result(s, base, ZERO, Reason.CAP_REACHED, before=before)
         if base == 0:
             return _result(s, base, ZERO, Reason.NOT_COVERED)
         assessed = min(base, remaining)
         payable = _held(assessed, limit)
         self.paid += payable
-        return _result(s, base, payable, None, assessed)
+        return _result(s, base, payable, None, assessed, before=before)
 
 
 Rule = Callable[[SettlementFacts, Decimal | None], Adjudication]
@@ -415,6 +434,8 @@ class StayRow:
     assessed: Decimal
     payable: Decimal
     reason: Reason | None
+    base_before: Decimal = ZERO  # as on Adjudication
+    paid_before: Decimal = ZERO
 
 
 def adjudicate_member(
@@ -459,7 +480,17 @@ def _version_rows(e: Enrolled, mine: list[Stay]) -> list[StayRow]:
     limits = {st.facts.settlement_id: st.limits[e.version] for st in live if e.version in st.limits}
     code = e.terms.plan_code
     rows = [
-        StayRow(a.settlement_id, e.version, code, a.base_amount, a.assessed, a.payable, a.reason)
+        StayRow(
+            a.settlement_id,
+            e.version,
+            code,
+            a.base_amount,
+            a.assessed,
+            a.payable,
+            a.reason,
+            a.base_before,
+            a.paid_before,
+        )
         for a in adjudicate_period(
             e.terms,
             new_to_plan=not e.renews,

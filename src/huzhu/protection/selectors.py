@@ -13,7 +13,7 @@ from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.core.errors import Forbidden
 from huzhu.members.models import Member
-from huzhu.protection import reasons
+from huzhu.protection import reasons, stays, workings
 from huzhu.protection.enrollments import contribution_statement
 from huzhu.protection.models import (
     Claim,
@@ -25,6 +25,7 @@ from huzhu.protection.models import (
     PaymentItemEntry,
     PaymentItemState,
 )
+from huzhu.protection.rules import Reason
 from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
 
 __all__ = ["contribution_statement"]  # per unit and year (enrollments.py)
@@ -191,12 +192,23 @@ def member_claims(user: User) -> dict[str, Any]:
     for e in LedgerEntry.objects.filter(claim__member=member).order_by("created_at", "id"):
         entries[e.claim_id].append(e)
     paid = paid_entry_ids([e.pk for es in entries.values() for e in es])
+    stays = _stay_details(member, claims)
+    transfers = _claim_transfers(member)
     out = []
     for claim in claims:
         es = entries.get(claim.pk, [])
         net = sum((e.amount for e in es), ZERO)
         out.append(
             {
+                **stays.get(claim.pk, {}),
+                "transfer": transfers.get(claim.pk),
+                # A bureau stay that a plan does not cover at all (a critical-illness plan and
+                # a stay with another diagnosis): nothing the member applied for or could get.
+                "applies": not (
+                    claim.source == ClaimSource.SETTLEMENT
+                    and net == 0
+                    and claim.reason in (Reason.NOT_COVERED, Reason.NOT_ENROLLED)
+                ),
                 "id": claim.pk,
                 "source": claim.source,
                 "state": claim.state,
@@ -226,6 +238,47 @@ def member_claims(user: User) -> dict[str, Any]:
             for p in payouts
         ],
     }
+
+
+def _stay_details(member: Member, claims: list[Claim]) -> dict[int, dict[str, Any]]:
+    """For each claim of a hospital stay: the hospital, the dates, and how its amount was worked
+    out (workings.stay_workings, from the rules' own figures for the member's stays)."""
+    found = stays.member_stays(member.pk)
+    terms = {e.version: e.terms for e in found.enrolments}
+    facts = {st.facts.settlement_id: st.facts for st in found.stays}
+    rows = {(r.key, r.version): r for r in found.rows()}
+    out: dict[int, dict[str, Any]] = {}
+    for claim in claims:
+        settlement = claim.settlement
+        key = settlement.settlement_id if settlement is not None else claim.stay_key
+        row = rows.get((key, claim.version_id))
+        stay = facts.get(key)
+        source = settlement if settlement is not None else claim
+        out[claim.pk] = {
+            "hospital": source.hospital,
+            "admitted_on": source.admitted_on,
+            "discharged_on": source.discharged_on,
+            "workings": (
+                workings.stay_workings(terms[claim.version_id], row, stay)
+                if row is not None and stay is not None and claim.version_id in terms
+                else []
+            ),
+        }
+    return out
+
+
+def _claim_transfers(member: Member) -> dict[int, dict[str, Any]]:
+    """The latest transfer to the card that carries each claim's money: its state and date."""
+    out: dict[int, dict[str, Any]] = {}
+    links = (
+        PaymentItemEntry.objects.filter(item__member=member, live=True)
+        .select_related("item__run")
+        .order_by("item__run__created_at", "item_id")
+        .values_list("entry__claim_id", "item__state", "item__settled_at", "item__run__created_at")
+    )
+    for claim_id, state, settled_at, made_at in links:
+        out[claim_id] = {"state": state, "date": settled_at or made_at}
+    return out
 
 
 def _last_code(claim: Claim) -> str:

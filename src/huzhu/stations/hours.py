@@ -29,6 +29,9 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+
 from huzhu.core import bounds
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -262,17 +265,93 @@ def format_week(week: tuple[Spans, ...]) -> str:
     return "; ".join(f"{_days_text(days)} {_spans_text(spans)}" for spans, days in groups.items())
 
 
-def _days_text(days: list[int]) -> str:
+def _runs(days: list[int]) -> list[list[int]]:
+    """Weekday numbers grouped into runs of consecutive days."""
     runs: list[list[int]] = []
     for d in days:
         if runs and runs[-1][-1] == d - 1:
             runs[-1].append(d)
         else:
             runs.append([d])
+    return runs
+
+
+def _days_text(days: list[int]) -> str:
     parts = []
-    for run in runs:
+    for run in _runs(days):
         if len(run) >= 3:
             parts.append(f"{DAYS[run[0]]}-{DAYS[run[-1]]}")
         else:
             parts.extend(DAYS[d] for d in run)
     return ",".join(parts)
+
+
+# -- in words, for people ----------------------------------------------------------------------
+
+
+def _day_names() -> tuple[str, ...]:
+    return (_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日"))
+
+
+def _span_words(span: Span) -> str:
+    end = _hhmm(span.end % DAY_MINUTES if span.end != DAY_MINUTES else DAY_MINUTES)
+    if span.overnight:
+        end = _("次日%(time)s") % {"time": end}
+    return f"{_hhmm(span.start)}–{end}"
+
+
+def _spans_words(spans: Spans) -> str:
+    if not spans:
+        return pgettext("开放时间", "休息")
+    if spans == (Span(0, DAY_MINUTES),):
+        return _("全天")
+    return _("、").join(_span_words(s) for s in spans)
+
+
+def _days_words(days: list[int]) -> str:
+    names = _day_names()
+    parts = []
+    for run in _runs(days):
+        if len(run) >= 3:
+            first, last = names[run[0]], names[run[-1]]
+            parts.append(_("%(first)s至%(last)s") % {"first": first, "last": last})
+        else:
+            parts.extend(names[d] for d in run)
+    return _("、").join(parts)
+
+
+def hours_in_words(hours: OpeningHours) -> str:
+    """The opening hours as a person reads them, in the active language: 周一至周四、周日
+    07:00–23:00；周五、周六 07:00–次日02:00 (全天开放 when always open; the dated exceptions
+    after the week)."""
+    if all(spans == (Span(0, DAY_MINUTES),) for spans in hours.week):
+        week = _("全天开放")
+    else:
+        groups: dict[Spans, list[int]] = {}
+        for index, spans in enumerate(hours.week):
+            if spans:
+                groups.setdefault(spans, []).append(index)
+        week = (
+            _("；").join(f"{_days_words(d)} {_spans_words(s)}" for s, d in groups.items())
+            if groups
+            else _("暂停开放")
+        )
+    dated = [
+        (
+            rule.first.isoformat()
+            if rule.last == rule.first
+            else _("%(first)s至%(last)s")
+            % {"first": rule.first.isoformat(), "last": rule.last.isoformat()}
+        )
+        + " "
+        + _spans_words(rule.spans)
+        for rule in hours.exceptions
+    ]
+    return _("；").join([week, *dated])
+
+
+def distance_in_words(metres: float) -> str:
+    """A distance as a person reads it: metres below 1 km, kilometres with one decimal above."""
+    if metres < 1000:
+        return _("%(n)s 米") % {"n": round(metres)}
+    return _("%(n)s 公里") % {"n": f"{metres / 1000:.1f}"}

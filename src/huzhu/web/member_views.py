@@ -32,7 +32,7 @@ from huzhu.protection.selectors import member_claims
 from huzhu.stations import geo
 from huzhu.stations import rules as station_rules
 from huzhu.stations import selectors as stations
-from huzhu.stations.hours import parse_hours
+from huzhu.stations.hours import distance_in_words, hours_in_words, parse_hours
 from huzhu.stations.models import Station
 from huzhu.web import selectors
 from huzhu.web.access import member_required
@@ -99,10 +99,12 @@ def payouts(request: HttpRequest, user: User) -> HttpResponse:
     """Claims with the reason for each amount in words, and the transfers to the card."""
     data = member_claims(user)
     total = sum((c["amount"] for c in data["claims"]), Decimal("0.00"))
+    # A plan that does not cover a stay at all is not news to the member: no row for it.
+    shown = [c for c in data["claims"] if c["applies"]]
     return render(
         request,
         "web/m/payouts.html",
-        {"claims": data["claims"], "transfers": data["payouts"], "total": total},
+        {"claims": shown, "transfers": data["payouts"], "total": total},
     )
 
 
@@ -290,14 +292,16 @@ def station_near(request: HttpRequest) -> HttpResponse:
     for n in found:
         s = by_id[n.station_id]
         try:
-            is_open = parse_hours(s.hours, s.hours_exceptions).is_open(now)
+            opening = parse_hours(s.hours, s.hours_exceptions)
+            is_open, hours = opening.is_open(now), hours_in_words(opening)
         except ValueError:
-            is_open = False
+            is_open, hours = False, s.hours
         glat, glng = geo.from_wgs84(s.lat, s.lng, "gcj02")
         items.append(
             {
                 "station": s,
-                "distance": round(n.distance_m),
+                "distance": distance_in_words(n.distance_m),
+                "hours": hours,
                 "open": is_open,
                 "services": [labels[x] for x in station_rules.services_of(s.services)],
                 "map": f"https://uri.amap.com/marker?position={glng:.6f},{glat:.6f}",
