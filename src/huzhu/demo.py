@@ -25,6 +25,7 @@ DEMO_SEED = 2021
 # (username, role, organisation code)
 DEMO_STAFF = (
     ("admin", Role.CITY_ADMIN, "BJ"),
+    ("finance", Role.CITY_ADMIN, "BJ"),  # the second signature on payment runs
     ("xicheng", Role.DISTRICT_ADMIN, "BJ02"),
     ("huairou", Role.DISTRICT_ADMIN, "BJ16"),
     ("reviewer", Role.REVIEWER, "BJ"),
@@ -37,6 +38,7 @@ APP_DEMOS = (
     "huzhu.stations.demo",
     "huzhu.care.demo",
     "huzhu.benefits.demo",
+    "huzhu.web.demo",  # last: the money, for the members made above
 )
 
 

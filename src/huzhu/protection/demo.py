@@ -1,4 +1,5 @@
-"""Demo plans for the current year: the four benefit types, with the demo members enrolled."""
+"""Demo plans for last year and this one: the four benefit types, with the demo members enrolled
+in both (so that this year's enrolment is a renewal, covered from the first day)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ def demo_load() -> dict[str, int]:
     from huzhu.protection.models import Enrollment, PlanVersion
     from huzhu.protection.plans import plan_load_toml
 
-    year = timezone.localdate().year
+    this_year = timezone.localdate().year
     folder = resources.files("huzhu.protection").joinpath("demo_plans")
     versions = []
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
-        text = item.read_text("utf-8").replace("YEAR", str(year))
-        version, _ = plan_load_toml(text.encode(), file=item.name)
-        versions.append(version)
+    for year in (this_year - 1, this_year):
+        for item in sorted(folder.iterdir(), key=lambda p: p.name):
+            text = item.read_text("utf-8").replace("YEAR", str(year))
+            version, _ = plan_load_toml(text.encode(), file=item.name)
+            versions.append(version)
     created = 0
     for version in versions:
         have = set(Enrollment.objects.filter(version=version).values_list("member_id", flat=True))

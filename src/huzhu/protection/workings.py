@@ -88,6 +88,8 @@ def _allowance(terms: VersionTerms, row: StayRow, facts: SettlementFacts) -> lis
     lines = [
         _("住院 %(stayed)s 天，扣除不计津贴的 %(excluded)s 天，计 %(days)s 天")
         % {"stayed": stayed, "excluded": t.excluded_days, "days": days}
+        if t.excluded_days
+        else _("住院 %(days)s 天") % {"days": days}
     ]
     if paid_days < days:
         lines.append(
