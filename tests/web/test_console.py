@@ -212,3 +212,58 @@ def test_orgs_page_lists_the_subtree(tree, staff, staff_client):
 def test_dashboard(tree, staff, staff_client):
     html = staff_client(staff()).get("/console/").content.decode()
     assert "西城区总工会" in html
+
+
+def test_the_member_list_counts_filters_by_unit_and_status_and_shows_cards(
+    tree, make_member, staff, staff_client
+):
+    from huzhu.members.models import Member
+    from huzhu.members.services import card_issue
+
+    carded = make_member(tree.u1, name="持卡人")
+    card_issue(member=carded, card_no="HZ55550001")
+    make_member(tree.u2, name="别的单位")
+    Member.objects.filter(pk=make_member(tree.u1, name="已退会").pk).update(is_active=False)
+    client = staff_client(staff(Role.DISTRICT_ADMIN, tree.xicheng))
+    html = client.get("/console/members/").content.decode()
+    assert "共 3 名会员" in html and "HZ55550001" in html
+    html = client.get(f"/console/members/?unit={tree.u1.code}").content.decode()
+    assert "共 2 名会员" in html and "别的单位" not in html and tree.u1.name in html
+    html = client.get(f"/console/members/?unit={tree.u1.code}&status=inactive").content.decode()
+    assert "共 1 名会员" in html and "已退会" in html and "持卡人" not in html
+    html = client.get("/console/members/?unit=NOPE").content.decode()
+    assert "没有编码为 NOPE 的单位" in html and "共 0 名会员" in html
+
+
+def test_the_roster_template_has_chinese_headers_text_cells_and_the_guide_and_imports(
+    tree, staff, staff_client
+):
+    from huzhu.members.models import Member
+    from tests.conftest import new_id_number
+
+    client = staff_client(staff(Role.UNIT_ADMIN, tree.u1))
+    page = client.get("/console/import/members/").content.decode()
+    assert "下载名册模板" in page and "id_number" in page and "必填" in page
+    r = client.get("/console/import/members/template.xlsx")
+    assert r.status_code == 200 and "attachment" in r["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(r.content))
+    roster, guide = book.worksheets
+    headers = [c.value for c in roster[1]]
+    assert headers[:3] == ["身份证号", "姓名", "单位编码"]
+    assert roster["A2"].number_format == "@" and roster["A1000"].number_format == "@"
+    assert [row[1] for row in guide.iter_rows(min_row=2, values_only=True)][:2] == [
+        "id_number", "name"
+    ]  # fmt: skip
+    # Filled in as a clerk would: the template's own headers, one member.
+    number = new_id_number()
+    roster["A2"], roster["B2"], roster["C2"] = number, "模板会员", tree.u1.code
+    filled = io.BytesIO()
+    book.save(filled)
+    upload = SimpleUploadedFile("名册.xlsx", filled.getvalue())
+    r = client.post("/console/import/members/", {"file": upload})
+    assert r.status_code == 200 and "新增 1 人" in r.content.decode()
+    assert Member.objects.filter(name="模板会员", unit=tree.u1).exists()
+    assert (
+        staff_client(staff(Role.GATE)).get("/console/import/members/template.xlsx").status_code
+        == 403
+    )

@@ -15,7 +15,7 @@ from huzhu.core.errors import Forbidden
 from huzhu.core.files import atomic_write
 from huzhu.core.pii import vault
 from huzhu.members.models import Card, CardStatus, Member, Organisation, OrgKind
-from huzhu.members.roster import MEMBER_COLUMNS
+from huzhu.members.roster import MEMBER_COLUMN_GUIDE, MEMBER_COLUMNS
 
 # -- export ---------------------------------------------------------------------------------------
 
@@ -86,3 +86,40 @@ def write_rows(out: Path, header: list[str], rows: list[list[object]]) -> None:
             writer = sheets.csv_writer(fh)
             writer.writerow(header)
             writer.writerows(rows)
+
+
+TEMPLATE_ROWS = 1000  # rows whose cells are text already, for ID and card numbers typed in Excel
+
+
+def roster_template_xlsx() -> bytes:
+    """The roster template (名册模板): the Chinese headers of a roster on the first sheet, its
+    first 1,000 rows formatted as text (Excel keeps an 18-digit ID number as typed), and the
+    column guide on the second (填写说明)."""
+    from io import BytesIO
+
+    from django.utils.translation import gettext as _
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = _("会员名册")
+    for index, column in enumerate(MEMBER_COLUMNS, start=1):
+        head = sheet.cell(row=1, column=index, value=column.zh)
+        head.font = Font(bold=True)
+        head.number_format = "@"
+        sheet.column_dimensions[head.column_letter].width = 24 if index == 1 else 16
+        for row in range(2, TEMPLATE_ROWS + 2):
+            sheet.cell(row=row, column=index).number_format = "@"
+    sheet.freeze_panes = "A2"
+    guide = book.create_sheet(_("填写说明"))
+    guide.append([_("列名"), _("英文列名"), _("是否必填"), _("填写说明")])
+    for column in MEMBER_COLUMNS:
+        required = _("必填") if column.required else _("选填")
+        guide.append([column.zh, column.name, required, str(MEMBER_COLUMN_GUIDE[column.name])])
+    for letter, width in zip("ABCD", (14, 14, 10, 70), strict=True):
+        guide.column_dimensions[letter].width = width
+    out = BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -9,11 +9,11 @@ from datetime import date
 from functools import wraps
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.apps import apps
 from django.core.paginator import Paginator
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -33,8 +33,8 @@ from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Card, CardStatus, OrgKind
-from huzhu.members.roster import members_import
-from huzhu.members.roster_export import members_export
+from huzhu.members.roster import MEMBER_COLUMN_GUIDE, MEMBER_COLUMNS, members_import
+from huzhu.members.roster_export import members_export, roster_template_xlsx
 from huzhu.members.selectors import member_count, members_visible_to, orgs_visible_to
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
@@ -105,17 +105,37 @@ def _member_search(user: User, q: str) -> object:
 
 @staff_required(ROSTER_READ_ROLES)
 def members(request: HttpRequest, user: User) -> HttpResponse:
-    """Search by name, full ID number, phone or card number; numbers are shown masked."""
+    """Search by name, full ID number, phone or card number; numbers are shown masked. Narrowed
+    to a unit (or a district or town: its whole subtree) by its code, and to members on or off
+    the roster; each row with its active card; the total of what was found."""
+    return render(request, "web/console/members.html", _member_list(request, user))
+
+
+def _member_list(request: HttpRequest, user: User) -> dict[str, object]:
     q = request.GET.get("q", "").strip()
-    return render(
-        request,
-        "web/console/members.html",
-        {
-            "page": _page(request, _member_search(user, q)),
-            "q": q,
-            "may_export": user.role in ROSTER_ROLES,
-        },
-    )
+    unit_code = request.GET.get("unit", "").strip()
+    status = request.GET.get("status", "")
+    found = _member_search(user, q)
+    unit = orgs_visible_to(user).filter(code=unit_code).first() if unit_code else None
+    if unit_code and unit is None:
+        found = found.none()  # type: ignore[attr-defined]
+    elif unit is not None:
+        found = found.filter(unit__path__startswith=unit.path)  # type: ignore[attr-defined]
+    if status in ("active", "inactive"):
+        found = found.filter(is_active=status == "active")  # type: ignore[attr-defined]
+    active_card = Card.objects.filter(member=OuterRef("pk"), status=CardStatus.ACTIVE)
+    found = found.annotate(card_no=Subquery(active_card.values("card_no")[:1]))  # type: ignore[attr-defined]
+    page = _page(request, found)
+    return {
+        "page": page,
+        "total": page.paginator.count,  # type: ignore[attr-defined]
+        "q": q,
+        "unit_code": unit_code,
+        "unit": unit,
+        "status": status,
+        "filters": urlencode({"q": q, "unit": unit_code, "status": status}),
+        "may_export": user.role in ROSTER_ROLES,
+    }
 
 
 @staff_required(ROSTER_READ_ROLES)
@@ -153,17 +173,8 @@ def members_export_xlsx(request: HttpRequest, user: User) -> HttpResponseBase:
     with its reason."""
     reason = request.POST.get("reason", "").strip()
     if not reason:
-        return render(
-            request,
-            "web/console/members.html",
-            {
-                "page": _page(request, _member_search(user, "")),
-                "q": "",
-                "may_export": True,
-                "export_error": _("请填写导出原因"),
-            },
-            status=400,
-        )
+        context = {**_member_list(request, user), "export_error": _("请填写导出原因")}
+        return render(request, "web/console/members.html", context, status=400)
     folder = Path(tempfile.mkdtemp(prefix="huzhu-export-"))
     out = folder / f"members-{timezone.localdate():%Y%m%d}.xlsx"
     members_export(out, actor=user, reason=reason)
@@ -197,12 +208,29 @@ def import_members(request: HttpRequest, user: User) -> HttpResponse:
             context["refused"] = True
         except DomainError as exc:
             context["failure"] = exc.message
+    context["guide"] = [
+        (c.zh, c.name, c.required, MEMBER_COLUMN_GUIDE[c.name]) for c in MEMBER_COLUMNS
+    ]
     return render(
         request,
         "web/console/import_members.html",
         context,
         status=400 if context.get("refused") else 200,
     )
+
+
+@staff_required(ROSTER_ROLES)
+def roster_template(request: HttpRequest, user: User) -> HttpResponse:
+    """The roster template (.xlsx): Chinese headers, text-formatted cells, the column guide."""
+    response = HttpResponse(
+        roster_template_xlsx(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    name = quote("会员名册模板.xlsx")
+    response["Content-Disposition"] = (
+        f"attachment; filename=\"roster-template.xlsx\"; filename*=UTF-8''{name}"
+    )
+    return response
 
 
 # -- activities and the gate ----------------------------------------------------------------------

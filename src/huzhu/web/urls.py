@@ -32,6 +32,11 @@ urlpatterns = [
     path("console/members/export/", console.members_export_xlsx, name="console_members_export"),
     path("console/members/<int:member_id>/", console.member_detail, name="console_member"),
     path("console/import/members/", console.import_members, name="console_import_members"),
+    path(
+        "console/import/members/template.xlsx",
+        console.roster_template,
+        name="console_roster_template",
+    ),
     path("console/activities/", console.activities, name="console_activities"),
     path(
         "console/activities/<int:activity_id>/",
