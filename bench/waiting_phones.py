@@ -14,7 +14,7 @@ booking (the member's tap, POST /m/benefits/<id>/book/), and prints:
   phones waiting for `--tickets` places sold out in `--sell-out` seconds (the seed's figures),
   polling as the page does, against the bookings themselves.
 
-    .venv/bin/python bench/waiting_phones.py [--pg-url postgres://…] [--requests 2000]
+    .venv/bin/python bench/waiting_phones.py [--database-url postgres://…] [--requests 2000]
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ def cpu_per_request(send: object, count: int, rounds: int = 3) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pg-url", default=None, help="PostgreSQL server (default: SQLite)")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL server (default: SQLite)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per measurement")
     parser.add_argument("--phones", type=int, default=40_000)
     parser.add_argument("--tickets", type=int, default=16_000)
     parser.add_argument("--sell-out", type=float, default=13.0, help="seconds to sell out")
     args = parser.parse_args()
-    vendor = setup_database(args.pg_url, "phones")
+    vendor = setup_database(args.database_url, "phones")
 
     from django.conf import settings
     from django.test import Client
