@@ -267,3 +267,29 @@ def test_the_roster_template_has_chinese_headers_text_cells_and_the_guide_and_im
         staff_client(staff(Role.GATE)).get("/console/import/members/template.xlsx").status_code
         == 403
     )
+
+
+def test_an_admin_creates_an_activity_in_the_console_and_bad_input_says_which_field(
+    tree, staff, staff_client
+):
+    from huzhu.benefits.models import Activity, Mode
+
+    client = staff_client(staff(Role.DISTRICT_ADMIN, tree.xicheng))
+    assert "新建活动" in client.get("/console/activities/").content.decode()
+    form = {
+        "title": "冬季游园", "venue": "陶然亭公园", "eligible_org": tree.xicheng.code,
+        "quota": "200", "opens_at": "2026-01-13T12:00", "closes_at": "2026-01-20T18:00",
+        "valid_from": "2026-01-14", "valid_to": "2026-02-28", "mode": "fcfs", "group": "冬季",
+    }  # fmt: skip
+    bad = client.post("/console/activities/new/", {**form, "quota": "十"})
+    assert bad.status_code == 400 and 'id="quota" name="quota"' in bad.content.decode()
+    assert 'aria-invalid="true"' in bad.content.decode() and not Activity.objects.exists()
+    r = client.post("/console/activities/new/", form)
+    activity = Activity.objects.get()
+    assert r.status_code == 302 and r["Location"] == f"/console/activities/{activity.pk}/?created=1"
+    assert activity.opens_at.isoformat() == "2026-01-13T04:00:00+00:00"  # 12:00 in Beijing
+    assert activity.mode == Mode.FCFS and activity.group.name == "冬季"
+    assert activity.eligible_org == tree.xicheng and activity.organiser == tree.xicheng
+    gate = staff_client(staff(Role.GATE))
+    assert gate.get("/console/activities/new/").status_code == 403
+    assert "新建活动" not in gate.get("/console/activities/").content.decode()

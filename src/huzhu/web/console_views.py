@@ -243,7 +243,8 @@ def activities(request: HttpRequest, user: User) -> HttpResponse:
         .annotate(remaining=F("quota_size") - F("quota_used"))
         .order_by("-opens_at", "-id")
     )
-    return render(request, "web/console/activities.html", {"page": _page(request, qs)})
+    context = {"page": _page(request, qs), "may_manage": user.role in benefits.MANAGER_ROLES}
+    return render(request, "web/console/activities.html", context)
 
 
 def _activity_for(user: User, activity_id: int) -> Activity:

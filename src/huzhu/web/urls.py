@@ -1,11 +1,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from huzhu.web import activity_views, views
 from huzhu.web import claim_views as claims
 from huzhu.web import console_views as console
 from huzhu.web import member_views as m
 from huzhu.web import plan_views as plans
-from huzhu.web import views
 
 app_name = "web"
 
@@ -38,6 +38,7 @@ urlpatterns = [
         name="console_roster_template",
     ),
     path("console/activities/", console.activities, name="console_activities"),
+    path("console/activities/new/", activity_views.activity_new, name="console_activity_new"),
     path(
         "console/activities/<int:activity_id>/",
         console.activity_detail,

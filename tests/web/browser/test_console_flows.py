@@ -167,3 +167,48 @@ def test_settlement_upload_runs_in_the_background_and_the_page_follows_it(
     assert "rows,2" in report and "reasons.BELOW_DEDUCTIBLE,1" in report
     job = SettlementJob.objects.get()
     assert job.status == JobStatus.DONE and job.finished_at is not None
+
+
+def test_an_activity_created_in_the_console_is_booked_by_a_member_at_its_opening(
+    open_page, live_server, tree, make_staff, make_member
+):
+    """A district official fills the form (opening in a few seconds, Beijing time); a member
+    who has the benefits page open sees the card appear on reload, waits, and books it."""
+    import re
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from playwright.sync_api import expect
+
+    from huzhu.benefits.models import Activity
+    from huzhu.members.services import card_issue
+
+    official = make_staff(Role.DISTRICT_ADMIN, tree.xicheng)
+    worker = make_member(tree.u1, name="赵预约")
+    card_issue(member=worker, card_no="HZ77770001")
+    console = open_page(DESKTOP, user=official)
+    console.goto(live_server.url + "/console/activities/")
+    console.get_by_role("link", name="新建活动").click()
+    every_field_labelled(console)
+    beijing = timezone.localtime() + timedelta(seconds=12)
+    console.get_by_label("活动名称").fill("新春游园会")
+    console.get_by_label("场所").fill("龙潭公园")
+    console.get_by_label("可参加的组织").select_option(tree.xicheng.code)
+    console.get_by_label("名额").fill("50")
+    console.get_by_label("开始预约").fill(beijing.strftime("%Y-%m-%dT%H:%M:%S"))
+    console.get_by_label("截止预约").fill((beijing + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"))
+    console.get_by_label("开始日期").fill(beijing.strftime("%Y-%m-%d"))
+    console.get_by_label("结束日期").fill((beijing + timedelta(days=30)).strftime("%Y-%m-%d"))
+    console.get_by_role("button", name="创建活动").click()
+    console.wait_for_url(re.compile(r"/console/activities/\d+/\?created=1$"))
+    expect(console.get_by_role("status")).to_contain_text("活动已创建")
+    activity = Activity.objects.get(title="新春游园会")
+
+    phone = open_page(PHONE, user=member_login(member=worker))
+    phone.goto(live_server.url + "/m/benefits/")
+    button = phone.locator(f'form[data-activity="{activity.pk}"] [data-book]')
+    expect(button).to_have_text("未到预约时间")
+    expect(button).to_be_enabled(timeout=25_000)
+    button.click()
+    phone.wait_for_url(re.compile(r"/m/bookings/\d+/voucher/$"))
+    assert Booking.objects.get(member=worker, activity=activity).status == BookingStatus.BOOKED
