@@ -77,6 +77,7 @@ def test_plans_and_payouts_say_why_in_words(member, member_client):
     html = member_client.get("/m/payouts/").content.decode()
     assert "免申即享" in html  # the paid claim
     assert "本年度累计自付未超过起付线1000.00元" in html  # the one that paid nothing
+    assert html.count("不符合给付条件") == 1 and "已批准" in html
     assert re.search(r"合计\s*<strong>1000.00</strong>", html)
 
 
