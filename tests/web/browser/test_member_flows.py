@@ -140,3 +140,30 @@ def test_a_second_phone_sees_sold_out_without_a_reload(
     expect(waiting).to_be_disabled()
     expect(second.locator(f"#remaining-{activity.pk} [data-sold-out]")).to_be_visible()
     expect(second.locator(f"#remaining-{activity.pk} [data-places]")).to_be_hidden()
+
+
+def test_a_member_reads_how_each_payout_was_worked_out(open_page, live_server, enrolled):
+    from playwright.sync_api import expect
+
+    from huzhu.members.models import Member
+    from huzhu.settlement.services import settlements_import
+    from tests.settlement.test_import import file, row
+
+    settlements_import(
+        file(row("S1", enrolled, "2026-03-01", "12000.00", discharged="2026-03-11"),
+             row("S2", enrolled, "2026-02-01", "800.00")),
+        file="bureau.csv",
+    )  # fmt: skip
+    page = open_page(PHONE, user=member_login(member=Member.objects.get()))
+    page.goto(live_server.url + "/m/payouts/")
+    stay = page.locator("article.payout", has_text="2026-03-01 入院")
+    expect(stay).to_contain_text("6080.00")
+    workings = stay.locator("details.workings")
+    expect(workings).to_contain_text("本保障期累计 12,800.00 元（此前 800.00 元）")
+    expect(workings).to_contain_text("10,000.00 元 × 50% = 5,000.00 元")
+    expect(workings).to_contain_text("1,800.00 元 × 60% = 1,080.00 元")
+    expect(stay).to_contain_text("协和医院")
+    expect(page.locator("article.payout", has_text="2026-02-01 入院")).to_contain_text(
+        "不符合给付条件"
+    )
+    no_horizontal_scroll(page)
