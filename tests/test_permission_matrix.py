@@ -18,7 +18,7 @@ the member's own; "out" objects belong to U3 (怀柔), outside every column's su
 (so the city admin answers both alike), and are another member's. Where a row names the parent
 of a new unit, which cannot be U1, "in" is the town BJ02T01 (西城, above U1, so outside the unit
 admin's subtree too) and "out" is BJ16 (怀柔). A cell is `in/out`, or one status when both targets
-give it; a row without a target is asked once. The two tables hold CELLS cells (1792); an API
+give it; a row without a target is asked once. The two tables hold CELLS cells (1808); an API
 answer of 4xx must also have the one error shape.
 
 The rules the table follows. INTERFACES.md says who may file, book, draw and redeem, and
@@ -248,6 +248,7 @@ GET    console_members                         302  403     200   200      200  
 POST   console_members_export                  302  403     200   200      200     403      403     403
 GET    console_member                          302  403     200   200/404  200/404 200/404  403     403
 POST   console_member#reveal                   302  403     200   200/404  200/404 200/404  403     403
+POST   console_member_card                     302  403     409   409/404  409/404 403      403     403
 GET    console_import_members                  302  403     200   200      200     403      403     403
 GET    console_roster_template                 302  403     200   200      200     403      403     403
 GET    console_activities                      302  403     200   200      200     200      200     200
@@ -281,7 +282,7 @@ GET    console_payment_file                    302  403     200   403      403  
 # fmt: on
 
 # The number of cells the two tables check; test_cell_count keeps it honest.
-CELLS = 1792
+CELLS = 1808
 
 
 # -- reading the tables ---------------------------------------------------------------------------
@@ -515,6 +516,8 @@ PAGE_CALLS: dict[str, tuple[bool, Build]] = {
     "POST console_members_export": (once, lambda w, s, r: Call("POST", "/console/members/export/", form={"reason": "年度核对"})),
     "GET console_member": (TARGETED, lambda w, s, r: Call("GET", f"/console/members/{s.member.pk}/")),
     "POST console_member#reveal": (TARGETED, lambda w, s, r: Call("POST", f"/console/members/{s.member.pk}/", form={"reason": "核对身份"})),
+    # The member holds an active card already: 409 card_active shows the login got through.
+    "POST console_member_card": (TARGETED, lambda w, s, r: Call("POST", f"/console/members/{s.member.pk}/cards/", form={"action": "issue", "card_no": "HZ99990001"})),
     "GET console_import_members": (once, lambda w, s, r: Call("GET", "/console/import/members/")),
     "GET console_roster_template": (once, lambda w, s, r: Call("GET", "/console/import/members/template.xlsx")),
     "GET console_activities": (once, lambda w, s, r: Call("GET", "/console/activities/")),

@@ -293,3 +293,31 @@ def test_an_admin_creates_an_activity_in_the_console_and_bad_input_says_which_fi
     gate = staff_client(staff(Role.GATE))
     assert gate.get("/console/activities/new/").status_code == 403
     assert "新建活动" not in gate.get("/console/activities/").content.decode()
+
+
+def test_a_union_issues_reports_lost_and_replaces_a_card_on_the_members_page(
+    tree, make_member, staff, staff_client
+):
+    from huzhu.members.models import Card, CardStatus
+
+    member = make_member(tree.u1, name="办卡人")
+    client = staff_client(staff(Role.UNIT_ADMIN, tree.u1))
+    url = f"/console/members/{member.pk}/cards/"
+    page = client.get(f"/console/members/{member.pk}/").content.decode()
+    assert "发放新卡" in page
+    bad = client.post(url, {"action": "issue", "card_no": "卡-1"})
+    assert bad.status_code == 400 and 'role="alert"' in bad.content.decode()
+    r = client.post(url, {"action": "issue", "card_no": "hz66660001"})
+    assert r.status_code == 302 and r["Location"].endswith("?card=issue")
+    card = Card.objects.get(member=member)
+    assert card.card_no == "HZ66660001" and card.status == CardStatus.ACTIVE
+    assert client.post(url, {"action": "lost", "card": card.pk}).status_code == 302
+    card.refresh_from_db()
+    assert card.status == CardStatus.LOST
+    r = client.post(url, {"action": "replace", "card": card.pk, "card_no": "HZ66660002"})
+    assert r.status_code == 302
+    assert Card.objects.get(member=member, status=CardStatus.ACTIVE).card_no == "HZ66660002"
+    assert AuditEvent.objects.filter(action="card.replace").exists()
+    reviewer = staff_client(staff(Role.REVIEWER))
+    assert "发放新卡" not in reviewer.get(f"/console/members/{member.pk}/").content.decode()
+    assert reviewer.post(url, {"action": "issue", "card_no": "HZ66660003"}).status_code == 403

@@ -14,7 +14,6 @@ from typing import Any, TypedDict
 import polars as pl
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import ROSTER_ROLES, in_subtree
@@ -49,22 +48,6 @@ MEMBER_COLUMNS = (
     tb.Column("joined_on", "入会日期"),
 )
 
-# What to write in each column of a roster (the console's column guide and the template's second
-# sheet). The header may be the Chinese one or the English name.
-MEMBER_COLUMN_GUIDE = {
-    "id_number": gettext_lazy(
-        "18 位居民身份证号，最后一位可以是 X；请把这一列设为“文本”格式，以免 Excel 改写数字"
-    ),
-    "name": gettext_lazy("会员姓名"),
-    "unit_code": gettext_lazy(
-        "会员所在基层工会的编码；名册里的新单位会自动建立（须同时填写单位名称）"
-    ),
-    "unit_name": gettext_lazy("基层工会名称：单位编码是新的时必填，已有单位可不填"),
-    "district": gettext_lazy("新单位所属的区总工会编码；不填则建在您所在的组织下"),
-    "phone": gettext_lazy("中国大陆手机号（11 位），会员用它接收验证码登录"),
-    "card_no": gettext_lazy("互助服务卡号：4–32 位字母或数字"),
-    "joined_on": gettext_lazy("入会日期，格式 2026-01-31"),
-}
 
 Progress = Callable[[str, int], None]
 

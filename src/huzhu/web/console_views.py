@@ -32,9 +32,13 @@ from huzhu.core.errors import DomainError
 from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members import rules as member_rules
-from huzhu.members.models import Card, CardStatus, OrgKind
-from huzhu.members.roster import MEMBER_COLUMN_GUIDE, MEMBER_COLUMNS, members_import
-from huzhu.members.roster_export import members_export, roster_template_xlsx
+from huzhu.members.models import Card, CardStatus, Member, OrgKind
+from huzhu.members.roster import MEMBER_COLUMNS, members_import
+from huzhu.members.roster_export import (
+    MEMBER_COLUMN_GUIDE,
+    members_export,
+    roster_template_xlsx,
+)
 from huzhu.members.selectors import member_count, members_visible_to, orgs_visible_to
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
@@ -140,9 +144,31 @@ def _member_list(request: HttpRequest, user: User) -> dict[str, object]:
 
 @staff_required(ROSTER_READ_ROLES)
 def member_detail(request: HttpRequest, user: User, member_id: int) -> HttpResponse:
+    member = visible_member(user, member_id)
+    extra: dict[str, object] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            extra["revealed"] = member_reveal_id_number(
+                member=member, actor=user, reason=request.POST.get("reason", "")
+            )
+        except DomainError as exc:
+            extra["error"] = exc.message
+            status = exc.status
+    return member_page(request, user, member, status=status, **extra)
+
+
+def visible_member(user: User, member_id: int) -> Member:
     member = members_visible_to(user).select_related("unit").filter(pk=member_id).first()
     if member is None:
         raise Http404
+    return member
+
+
+def member_page(
+    request: HttpRequest, user: User, member: Member, *, status: int = 200, **extra: object
+) -> HttpResponse:
+    """The member's page: details, cards (and their forms, for roster staff), enrolments."""
     context: dict[str, object] = {
         "member": member,
         "cards": Card.objects.filter(member=member).order_by("-issued_at"),
@@ -150,17 +176,11 @@ def member_detail(request: HttpRequest, user: User, member_id: int) -> HttpRespo
         .select_related("version__plan")
         .order_by("-version__period_start"),
         "may_reveal": user.role in ID_REVEAL_ROLES,
+        "may_manage_cards": user.role in ROSTER_ROLES,
+        "has_active": Card.objects.filter(member=member, status=CardStatus.ACTIVE).exists(),
         "active": CardStatus.ACTIVE,
+        **extra,
     }
-    status = 200
-    if request.method == "POST":
-        try:
-            context["revealed"] = member_reveal_id_number(
-                member=member, actor=user, reason=request.POST.get("reason", "")
-            )
-        except DomainError as exc:
-            context["error"] = exc.message
-            status = exc.status
     response = render(request, "web/console/member.html", context, status=status)
     response["Cache-Control"] = "no-store"  # a revealed number must not linger in caches
     return response

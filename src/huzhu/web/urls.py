@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from huzhu.web import activity_views, views
+from huzhu.web import activity_views, card_views, views
 from huzhu.web import claim_views as claims
 from huzhu.web import console_views as console
 from huzhu.web import member_views as m
@@ -31,6 +31,11 @@ urlpatterns = [
     path("console/members/", console.members, name="console_members"),
     path("console/members/export/", console.members_export_xlsx, name="console_members_export"),
     path("console/members/<int:member_id>/", console.member_detail, name="console_member"),
+    path(
+        "console/members/<int:member_id>/cards/",
+        card_views.member_card,
+        name="console_member_card",
+    ),
     path("console/import/members/", console.import_members, name="console_import_members"),
     path(
         "console/import/members/template.xlsx",
