@@ -18,7 +18,7 @@ the member's own; "out" objects belong to U3 (怀柔), outside every column's su
 (so the city admin answers both alike), and are another member's. Where a row names the parent
 of a new unit, which cannot be U1, "in" is the town BJ02T01 (西城, above U1, so outside the unit
 admin's subtree too) and "out" is BJ16 (怀柔). A cell is `in/out`, or one status when both targets
-give it; a row without a target is asked once. The two tables hold CELLS cells (1808); an API
+give it; a row without a target is asked once. The two tables hold CELLS cells (1816); an API
 answer of 4xx must also have the one error shape.
 
 The rules the table follows. INTERFACES.md says who may file, book, draw and redeem, and
@@ -253,6 +253,7 @@ GET    console_import_members                  302  403     200   200      200  
 GET    console_roster_template                 302  403     200   200      200     403      403     403
 GET    console_activities                      302  403     200   200      200     200      200     200
 GET    console_activity_new                    302  403     200   200      200     403      403     403
+GET    console_labour_models                   302  403     200   200      200     403      403     403
 GET    console_activity                        302  403     200   200/404  200/404 200/404  200/404 200/404
 GET    console_activity_counters               302  403     200   200/404  200/404 200/404  200/404 200/404
 GET    console_gate                            302  403     200   200      200     403      200     403
@@ -282,7 +283,7 @@ GET    console_payment_file                    302  403     200   403      403  
 # fmt: on
 
 # The number of cells the two tables check; test_cell_count keeps it honest.
-CELLS = 1808
+CELLS = 1816
 
 
 # -- reading the tables ---------------------------------------------------------------------------
@@ -522,6 +523,7 @@ PAGE_CALLS: dict[str, tuple[bool, Build]] = {
     "GET console_roster_template": (once, lambda w, s, r: Call("GET", "/console/import/members/template.xlsx")),
     "GET console_activities": (once, lambda w, s, r: Call("GET", "/console/activities/")),
     "GET console_activity_new": (once, lambda w, s, r: Call("GET", "/console/activities/new/")),
+    "GET console_labour_models": (once, lambda w, s, r: Call("GET", "/console/labour-models/")),
     "GET console_activity": (TARGETED, lambda w, s, r: Call("GET", f"/console/activities/{s.activity.pk}/")),
     "GET console_activity_counters": (TARGETED, lambda w, s, r: Call("GET", f"/console/activities/{s.activity.pk}/counters/")),
     "GET console_gate": (once, lambda w, s, r: Call("GET", "/console/gate/")),

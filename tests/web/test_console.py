@@ -321,3 +321,18 @@ def test_a_union_issues_reports_lost_and_replaces_a_card_on_the_members_page(
     reviewer = staff_client(staff(Role.REVIEWER))
     assert "发放新卡" not in reviewer.get(f"/console/members/{member.pk}/").content.decode()
     assert reviewer.post(url, {"action": "issue", "card_no": "HZ66660003"}).status_code == 403
+
+
+def test_a_district_adds_a_labour_model_and_sees_its_list(tree, staff, staff_client):
+    from huzhu.care.models import LabourModel
+
+    client = staff_client(staff(Role.DISTRICT_ADMIN, tree.xicheng))
+    form = {"name": "蔡凤辉", "level": "national", "title": "全国劳动模范", "year": "2020",
+            "unit_name": "北京环卫集团", "org": tree.xicheng.code}  # fmt: skip
+    bad = client.post("/console/labour-models/", {**form, "year": "二〇二〇"})
+    assert bad.status_code == 400 and "4 位数字" in bad.content.decode()
+    r = client.post("/console/labour-models/", form)
+    assert r.status_code == 302 and LabourModel.objects.get().org == tree.xicheng
+    html = client.get("/console/labour-models/").content.decode()
+    assert "蔡凤辉" in html and "全国劳动模范" in html and 'href="/console/labour-models/"' in html
+    assert staff_client(staff(Role.GATE)).get("/console/labour-models/").status_code == 403
