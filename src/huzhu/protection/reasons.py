@@ -63,6 +63,21 @@ def _yuan(value: Any) -> str:
     return f"{Decimal(str(value)):.2f}"
 
 
+def reason_label(code: str) -> str:
+    """A rule code in a few words, for counts in a report (the sentences below explain one)."""
+    labels = {
+        "NOT_MEMBER": _("不是会员"),
+        "NOT_ENROLLED": _("未参加相应保障计划"),
+        "WAITING_PERIOD": _("在等待期内"),
+        "BELOW_DEDUCTIBLE": _("未超过起付线"),
+        "CAP_REACHED": _("已达给付上限"),
+        "REVERSED": _("已冲销"),
+        "NOT_COVERED": _("不在保障范围内"),
+        "HELD_FOR_REVIEW": _("待人工审核"),
+    }
+    return labels.get(code, code)
+
+
 def decision_sentence(code: str) -> str:
     """A reviewer's decision in plain words."""
     sentences = {

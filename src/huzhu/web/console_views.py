@@ -360,6 +360,7 @@ def settlement_job(request: HttpRequest, user: User, job_id: int) -> HttpRespons
         "count": count,
         "finished": job.status in (JobStatus.DONE, JobStatus.FAILED),
         "errors": (job.report or {}).get("errors", [])[:500],
+        **selectors.job_figures_in_words(job),
     }
     return render(request, template or "web/console/settlement_job.html", context)
 

@@ -133,3 +133,20 @@ def job_progress(job: SettlementJob) -> tuple[str, int]:
         except (OSError, ValueError, KeyError):
             return job.stage or "read", job.count
     return job.stage, job.count
+
+
+def job_figures_in_words(job: SettlementJob) -> dict[str, object]:
+    """A finished import's payouts by plan under the plans' names, and its rows paid nothing
+    counted by reason in words (the CSV report keeps the codes)."""
+    from huzhu.protection.models import Plan
+    from huzhu.protection.reasons import reason_label
+
+    report = job.report or {}
+    paid = report.get("paid_by_plan") or {}
+    names = dict(Plan.objects.filter(code__in=list(paid)).values_list("code", "name"))
+    return {
+        "paid_by_plan": [(names.get(code, code), code, amount) for code, amount in paid.items()],
+        "reasons": [
+            (reason_label(code), code, n) for code, n in (report.get("reasons") or {}).items()
+        ],
+    }

@@ -160,7 +160,8 @@ def test_settlement_upload_runs_in_the_background_and_the_page_follows_it(
     assert "已完成" in page.locator(".jobstate").inner_text()
     # 800 stays below the 1,000 deductible; then 12,800 for the year: 9,000 at 50% and
     # 2,800 at 60% → 6,080.
-    assert "ZY：6080.00" in page.locator("#job").inner_text()
+    assert "住院医疗（ZY）：6080.00" in page.locator("#job").inner_text()
+    assert "未超过起付线：1 条" in page.locator("#job").inner_text()
     with page.expect_download() as download:
         page.get_by_role("link", name="下载报告（CSV）").click()
     report = Path(download.value.path()).read_text(encoding="utf-8-sig")
