@@ -20,7 +20,13 @@ from huzhu.care.services import (
     care_visit_record,
 )
 from huzhu.members.models import Member
-from huzhu.reports.selectors import PAYOUT_GROUPS, payouts, payouts_recounted
+from huzhu.reports.selectors import (
+    PAYOUT_GROUPS,
+    members_covered,
+    payouts,
+    payouts_recounted,
+    station_visits,
+)
 from huzhu.settlement.services import settlements_import
 from huzhu.stations.services import station_visit_tally
 from tests.benefits.conftest import make_activity
@@ -218,3 +224,49 @@ def test_refusals(world, city, api_as, make_member):
     client = api_as(None).client
     client.force_login(login_for(make_member(world.u1)))
     assert client.get("/api/v1/stats/payouts").status_code == 403
+
+
+MONTHS_2026 = [f"2026-{m:02d}" for m in range(1, 13)]
+
+
+def test_a_figure_by_month_lists_all_twelve_months_of_its_year(city, api_as):
+    api = api_as(city)
+    for path, key in (
+        ("/stats/payouts?group_by=month&year=2026", "key"),
+        ("/stats/stations?group_by=month&year=2026", "month"),
+    ):
+        answer = api.get(path).json()
+        assert answer["periods"] == MONTHS_2026, path
+        # The rows keep only the months with figures (the Excel export is built from them).
+        assert [r[key] for r in answer["rows"]] == ["2026-03"] + (["2026-05"] * (key == "key"))
+    empty = api.get("/stats/payouts?year=2025").json()
+    assert (empty["rows"], empty["periods"]) == ([], [f"2025-{m:02d}" for m in range(1, 13)])
+    with mock.patch("django.utils.timezone.now", return_value=MAY):
+        assert api.get("/stats/payouts").json()["periods"] == MONTHS_2026  # this year's
+
+
+def test_months_without_a_year_span_the_first_to_the_last_and_years_likewise(world, city):
+    station = make_station(world.u2)
+    for on in (date(2025, 11, 30), date(2026, 2, 1)):
+        station_visit_tally(station=station, actor=None, on=on, people=1)
+    assert station_visits(user=city, group_by="month").periods == [
+        "2025-11",
+        "2025-12",
+        "2026-01",
+        "2026-02",
+        "2026-03",
+    ]
+    assert payouts(user=city, group_by="year").periods == ["2026"]
+    for figure in (
+        payouts(user=city, group_by="district"),
+        payouts(user=city, group_by="benefit"),
+        station_visits(user=city, group_by="station"),
+        members_covered(user=city),
+    ):
+        assert figure.periods is None, figure.name
+
+
+def test_month_export_keeps_its_rows(city, api_as):
+    response = api_as(city).get("/stats/payouts.xlsx?group_by=month&year=2026")
+    ws = load_workbook(BytesIO(response.content)).active
+    assert [r[0].value for r in ws.iter_rows(min_row=2)] == ["2026-03", "2026-05"]

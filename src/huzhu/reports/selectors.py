@@ -48,6 +48,10 @@ class Report:
     title: Any
     columns: list[Column]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
+    # A figure by month or year: every period of its span in order ("2026-01"… or "2001"…),
+    # rows or not, so that a chart shows a period without a row as zero. The rows (and the
+    # Excel export) keep only the periods that have figures.
+    periods: list[str] | None = None
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [dict(zip([c.key for c in self.columns], r, strict=True)) for r in self.rows]
@@ -76,6 +80,29 @@ def _year_range(year: int | None) -> tuple[date, date] | None:
     return date(year, 1, 1), date(year + 1, 1, 1)
 
 
+def _months(year: int) -> list[str]:
+    return [f"{year:04d}-{m:02d}" for m in range(1, 13)]
+
+
+def _month_span(keys: list[str]) -> list[str]:
+    """Every month from the first to the last of some "YYYY-MM" keys."""
+    if not keys:
+        return []
+    y, m = (int(part) for part in min(keys).split("-"))
+    last = tuple(int(part) for part in max(keys).split("-"))
+    out = []
+    while (y, m) <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def _year_span(keys: list[str]) -> list[str]:
+    if not keys:
+        return []
+    return [str(y) for y in range(int(min(keys)), int(max(keys)) + 1)]
+
+
 def _fen(value: Any) -> Decimal:
     return (Decimal(int(value or 0)) / 100).quantize(Decimal("0.01"))
 
@@ -97,7 +124,7 @@ def _districts_of(unit_ids: Iterable[int]) -> dict[int, Organisation | None]:
     return out
 
 
-def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
+def _payout_report(group_by: str, grouped: PayoutRows, year: int | None) -> Report:
     label = {
         "month": _("月份"),
         "year": _("年度"),
@@ -137,6 +164,11 @@ def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
         total[2] += int(p)
     for (code, name), (fen, n, p) in sorted(totals.items()):
         report.rows.append((code, name, _fen(fen), p, n))
+    if group_by == "month":
+        assert year is not None  # see _payout_year
+        report.periods = _months(year)
+    elif group_by == "year":
+        report.periods = _year_span([str(r[0]) for r in report.rows])
     return report
 
 
@@ -172,7 +204,7 @@ def payouts(*, user: User, group_by: str = "month", year: int | None = None) -> 
         .values_list(field_name, "fen", "n", "p")
         .order_by(field_name)
     ]
-    return _payout_report(group_by, grouped)
+    return _payout_report(group_by, grouped, year)
 
 
 def payouts_recounted(*, user: User, group_by: str = "month", year: int | None = None) -> Report:
@@ -197,7 +229,7 @@ def payouts_recounted(*, user: User, group_by: str = "month", year: int | None =
     with connection.cursor() as cur:
         cur.execute(sql, params)
         grouped = list(cur.fetchall())
-    return _payout_report(group_by, grouped)
+    return _payout_report(group_by, grouped, year)
 
 
 # Members and contributions ------------------------------------------------------------------
@@ -354,6 +386,7 @@ def station_visits(*, user: User, group_by: str = "month", year: int | None = No
         )
         report = Report("stations", _("驿站服务"), [Column("month", _("月份")), *counts])
         report.rows = [(f"{r['m']:%Y-%m}", r["visits"], r["people"] or 0) for r in rows]
+        report.periods = _months(year) if year else _month_span([r[0] for r in report.rows])
         return report
     by_station = (
         qs.values("station__code", "station__name")
