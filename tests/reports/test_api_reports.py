@@ -3,12 +3,14 @@ from the summaries equal to a recount, money as strings and as formatted Excel n
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import BytesIO
 from unittest import mock
 
 import pytest
+from django.test import Client
 from openpyxl import load_workbook
 
 from huzhu.accounts.models import Role
@@ -26,6 +28,7 @@ from huzhu.reports.selectors import (
     payouts,
     payouts_recounted,
     station_visits,
+    years_with_data,
 )
 from huzhu.settlement.services import settlements_import
 from huzhu.stations.services import station_visit_tally
@@ -270,3 +273,41 @@ def test_month_export_keeps_its_rows(city, api_as):
     response = api_as(city).get("/stats/payouts.xlsx?group_by=month&year=2026")
     ws = load_workbook(BytesIO(response.content)).active
     assert [r[0].value for r in ws.iter_rows(min_row=2)] == ["2026-03", "2026-05"]
+
+
+def test_the_years_offered_are_those_with_figures_in_the_viewers_subtree(world, city, xicheng):
+    # 2026: payouts, enrolments, visits, care; 2025: the ZY 2025 enrolments; bookings now.
+    assert years_with_data(user=city) == [2026, 2025]
+    station = make_station(world.u3)  # 怀柔, outside 西城
+    station_visit_tally(station=station, actor=None, on=date(2019, 6, 1), people=3)
+    assert years_with_data(user=city) == [2026, 2025, 2019]
+    assert years_with_data(user=xicheng) == [2026, 2025]
+    later = datetime(2031, 1, 1, 2, 0, tzinfo=UTC)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        assert years_with_data(user=xicheng) == [2031, 2026, 2025]  # the current year always
+
+
+def test_roles_without_care_get_the_years_of_the_other_figures(world, make_staff):
+    care_campaign_create(
+        actor=None, code="C2019", title="两节慰问", org=world.u1, budget=Decimal("1.00"),
+        starts_on=date(2019, 1, 1),
+    )  # fmt: skip
+    city = make_staff(Role.CITY_ADMIN, world.city)
+    assert years_with_data(user=city) == [2026, 2025, 2019]
+    for role in (Role.REVIEWER, Role.GATE, Role.STATION_OPERATOR):
+        staff = make_staff(role, world.city)
+        assert years_with_data(user=staff) == [2026, 2025], role
+        client = Client()
+        client.force_login(staff)
+        assert client.get("/console/stats/").status_code == 200, role
+
+
+def test_the_statistics_page_offers_the_years_with_figures_most_recent_first(xicheng):
+    client = Client()
+    client.force_login(xicheng)
+    html = client.get("/console/stats/?year=2026").content.decode()
+    offered = re.findall(r'<option value="(\d+)"( selected)?>', html)
+    assert offered == [("2026", " selected"), ("2025", "")]
+    html = client.get("/console/stats/?year=2011").content.decode()
+    offered = re.findall(r'<option value="(\d+)"( selected)?>', html)
+    assert offered == [("2026", ""), ("2025", ""), ("2011", " selected")]  # the year asked for

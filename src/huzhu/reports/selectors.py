@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import ExtractYear, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,12 +22,12 @@ from django.utils.translation import gettext_lazy as _
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits.models import Booking, BookingStatus
-from huzhu.care.selectors import campaign_summary, campaigns_visible_to
+from huzhu.care.selectors import CARE_ROLES, campaign_summary, campaigns_visible_to
 from huzhu.core import bounds
 from huzhu.core.aggregates import MoneySum
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Organisation, OrgKind
-from huzhu.protection.models import BenefitType, Claim, ClaimState, Enrollment
+from huzhu.protection.models import BenefitType, Claim, ClaimState, Enrollment, PlanVersion
 from huzhu.reports.models import PayoutSummary, PayoutYearSummary
 from huzhu.reports.services import DISABILITY, as_date, payout_recount_sql, year_sql
 from huzhu.stations.models import StationVisit
@@ -471,6 +471,34 @@ def held_for_review(*, user: User, year: int | None = None) -> Report:
         for r in rows.order_by("plan_code")
     ]
     return report
+
+
+# The years to offer -------------------------------------------------------------------------
+
+
+def years_with_data(*, user: User) -> list[int]:
+    """The years in which the viewer's subtree has any figure: payouts (from the yearly
+    summaries), enrolments and contributions (by plan version), bookings, station visits and
+    care campaigns (for the roles that see them); most recent first, the current year always
+    among them."""
+    scope = staff_scope_path(user)
+    paid = PayoutYearSummary.objects.filter(unit__path__startswith=scope)
+    # A few versions, each asked whether it has an enrolment in scope (not millions of rows).
+    enrolled = Enrollment.objects.filter(version=OuterRef("pk"), unit__path__startswith=scope)
+    versions = PlanVersion.objects.filter(Exists(enrolled))
+    visits = StationVisit.objects.filter(station__org__path__startswith=scope)
+    booked = Booking.objects.filter(member__unit__path__startswith=scope)
+    years = {timezone.localdate().year}
+    years.update(paid.values_list("year", flat=True).distinct())
+    days: list[Any] = [
+        *versions.dates("period_start", "year"),
+        *visits.dates("visited_on", "year"),
+        *booked.datetimes("created_at", "year"),  # in Asia/Shanghai, as `bookings` counts
+    ]
+    if user.role in CARE_ROLES:  # the care figure is refused to the other roles
+        days += campaigns_visible_to(user).dates("starts_on", "year")
+    years.update(day.year for day in days)
+    return sorted(years, reverse=True)
 
 
 Builder = Callable[..., Report]

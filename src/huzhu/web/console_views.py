@@ -39,6 +39,7 @@ from huzhu.members.selectors import member_count, members_visible_to, orgs_visib
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
 from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
+from huzhu.reports.selectors import years_with_data
 from huzhu.web import selectors, services
 from huzhu.web.access import View, staff_required
 from huzhu.web.models import JobStatus, SettlementJob
@@ -403,7 +404,8 @@ def audit_log(request: HttpRequest, user: User) -> HttpResponse:
 
 @staff_required()
 def stats(request: HttpRequest, user: User) -> HttpResponse:
-    """The statistics dashboard: charts drawn by static/web/stats.js from /api/v1/stats/."""
+    """The statistics dashboard: charts drawn by static/web/stats.js from /api/v1/stats/, for a
+    year among those with figures."""
     this_year = timezone.localdate().year
     try:
         year = int(request.GET.get("year", this_year))
@@ -422,10 +424,13 @@ def stats(request: HttpRequest, user: User) -> HttpResponse:
         ("stations", _("驿站服务（按月）"), f"stations?group_by=month&{q}"),
         ("care", _("慰问资金与预算"), f"care?{q}"),
     ]
+    years = years_with_data(user=user)
+    if year not in years:  # asked for by hand: shown as chosen
+        years = sorted([*years, year], reverse=True)
     context = {
         "org": user.org,
         "year": year,
-        "years": list(range(this_year, this_year - 26, -1)),
+        "years": years,
         "charts": [
             {
                 "id": cid,
