@@ -3,12 +3,14 @@ from the summaries equal to a recount, money as strings and as formatted Excel n
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import BytesIO
 from unittest import mock
 
 import pytest
+from django.test import Client
 from openpyxl import load_workbook
 
 from huzhu.accounts.models import Role
@@ -20,7 +22,14 @@ from huzhu.care.services import (
     care_visit_record,
 )
 from huzhu.members.models import Member
-from huzhu.reports.selectors import PAYOUT_GROUPS, payouts, payouts_recounted
+from huzhu.reports.selectors import (
+    PAYOUT_GROUPS,
+    members_covered,
+    payouts,
+    payouts_recounted,
+    station_visits,
+    years_with_data,
+)
 from huzhu.settlement.services import settlements_import
 from huzhu.stations.services import station_visit_tally
 from tests.benefits.conftest import make_activity
@@ -218,3 +227,87 @@ def test_refusals(world, city, api_as, make_member):
     client = api_as(None).client
     client.force_login(login_for(make_member(world.u1)))
     assert client.get("/api/v1/stats/payouts").status_code == 403
+
+
+MONTHS_2026 = [f"2026-{m:02d}" for m in range(1, 13)]
+
+
+def test_a_figure_by_month_lists_all_twelve_months_of_its_year(city, api_as):
+    api = api_as(city)
+    for path, key in (
+        ("/stats/payouts?group_by=month&year=2026", "key"),
+        ("/stats/stations?group_by=month&year=2026", "month"),
+    ):
+        answer = api.get(path).json()
+        assert answer["periods"] == MONTHS_2026, path
+        # The rows keep only the months with figures (the Excel export is built from them).
+        assert [r[key] for r in answer["rows"]] == ["2026-03"] + (["2026-05"] * (key == "key"))
+    empty = api.get("/stats/payouts?year=2025").json()
+    assert (empty["rows"], empty["periods"]) == ([], [f"2025-{m:02d}" for m in range(1, 13)])
+    with mock.patch("django.utils.timezone.now", return_value=MAY):
+        assert api.get("/stats/payouts").json()["periods"] == MONTHS_2026  # this year's
+
+
+def test_months_without_a_year_span_the_first_to_the_last_and_years_likewise(world, city):
+    station = make_station(world.u2)
+    for on in (date(2025, 11, 30), date(2026, 2, 1)):
+        station_visit_tally(station=station, actor=None, on=on, people=1)
+    assert station_visits(user=city, group_by="month").periods == [
+        "2025-11",
+        "2025-12",
+        "2026-01",
+        "2026-02",
+        "2026-03",
+    ]
+    assert payouts(user=city, group_by="year").periods == ["2026"]
+    for figure in (
+        payouts(user=city, group_by="district"),
+        payouts(user=city, group_by="benefit"),
+        station_visits(user=city, group_by="station"),
+        members_covered(user=city),
+    ):
+        assert figure.periods is None, figure.name
+
+
+def test_month_export_keeps_its_rows(city, api_as):
+    response = api_as(city).get("/stats/payouts.xlsx?group_by=month&year=2026")
+    ws = load_workbook(BytesIO(response.content)).active
+    assert [r[0].value for r in ws.iter_rows(min_row=2)] == ["2026-03", "2026-05"]
+
+
+def test_the_years_offered_are_those_with_figures_in_the_viewers_subtree(world, city, xicheng):
+    # 2026: payouts, enrolments, visits, care; 2025: the ZY 2025 enrolments; bookings now.
+    assert years_with_data(user=city) == [2026, 2025]
+    station = make_station(world.u3)  # 怀柔, outside 西城
+    station_visit_tally(station=station, actor=None, on=date(2019, 6, 1), people=3)
+    assert years_with_data(user=city) == [2026, 2025, 2019]
+    assert years_with_data(user=xicheng) == [2026, 2025]
+    later = datetime(2031, 1, 1, 2, 0, tzinfo=UTC)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        assert years_with_data(user=xicheng) == [2031, 2026, 2025]  # the current year always
+
+
+def test_roles_without_care_get_the_years_of_the_other_figures(world, make_staff):
+    care_campaign_create(
+        actor=None, code="C2019", title="两节慰问", org=world.u1, budget=Decimal("1.00"),
+        starts_on=date(2019, 1, 1),
+    )  # fmt: skip
+    city = make_staff(Role.CITY_ADMIN, world.city)
+    assert years_with_data(user=city) == [2026, 2025, 2019]
+    for role in (Role.REVIEWER, Role.GATE, Role.STATION_OPERATOR):
+        staff = make_staff(role, world.city)
+        assert years_with_data(user=staff) == [2026, 2025], role
+        client = Client()
+        client.force_login(staff)
+        assert client.get("/console/stats/").status_code == 200, role
+
+
+def test_the_statistics_page_offers_the_years_with_figures_most_recent_first(xicheng):
+    client = Client()
+    client.force_login(xicheng)
+    html = client.get("/console/stats/?year=2026").content.decode()
+    offered = re.findall(r'<option value="(\d+)"( selected)?>', html)
+    assert offered == [("2026", " selected"), ("2025", "")]
+    html = client.get("/console/stats/?year=2011").content.decode()
+    offered = re.findall(r'<option value="(\d+)"( selected)?>', html)
+    assert offered == [("2026", ""), ("2025", ""), ("2011", " selected")]  # the year asked for

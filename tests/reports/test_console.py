@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from html import unescape
 
 from django.contrib.staticfiles import finders
 from django.test import Client
@@ -36,3 +38,34 @@ def test_stats_page_is_for_staff(tree, make_member):
     client = Client()
     client.force_login(login_for(make_member(tree.u1)))
     assert client.get("/console/stats/").status_code == 403
+
+
+def test_each_chart_names_its_measures_on_axes_titled_with_their_units(tree, make_staff):
+    client = Client()
+    client.force_login(make_staff(Role.DISTRICT_ADMIN, tree.xicheng))
+    html = client.get("/console/stats/?year=2026").content.decode()
+    specs = {
+        cid: json.loads(unescape(spec))
+        for cid, spec in re.findall(r'data-chart="([^"]+)"[^>]*data-spec="([^"]+)"', html)
+    }
+    assert len(specs) == 9
+    month = specs["payouts-month"]
+    assert (month["layout"], month["category"]) == ("period", "key")
+    assert [(m["key"], m["title"], m["unit"], m["kind"]) for m in month["measures"]] == [
+        ("amount", "金额（元）", "元", "money"),
+        ("persons", "人次", "人次", "count"),
+    ]
+    assert [m["unit"] for m in specs["stations"]["measures"]] == ["次", "人次"]
+    assert specs["payouts-benefit"]["layout"] == "pie"
+    assert specs["care"]["shares"] == {"spent": "spent_share"}
+    assert '<link rel="stylesheet" href="/static/web/stats.css">' in html
+    assert "所选范围内暂无数据" in html  # the sentence a chart without figures shows
+    assert finders.find("web/stats.css")
+
+
+def test_roles_without_care_get_no_care_chart(tree, make_staff):
+    client = Client()
+    client.force_login(make_staff(Role.GATE, tree.xicheng))
+    html = client.get("/console/stats/").content.decode()
+    assert 'data-chart="payouts-month"' in html
+    assert 'data-chart="care"' not in html

@@ -47,6 +47,8 @@ class ReportOut(Schema):
     title: str
     columns: list[ColumnOut]
     rows: list[dict[str, Any]]
+    # By month or year only: every period of the span in order, a period without a row is zero.
+    periods: list[str] | None = None
 
 
 class Filters(Schema):
@@ -69,6 +71,7 @@ def _out(report: Report) -> dict[str, Any]:
         "title": str(report.title),
         "columns": [{"key": c.key, "label": str(c.label), "kind": c.kind} for c in report.columns],
         "rows": [{k: _cell(v, kinds[k]) for k, v in row.items()} for row in report.as_dicts()],
+        "periods": report.periods,
     }
 
 

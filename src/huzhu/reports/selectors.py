@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import ExtractYear, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,12 +22,12 @@ from django.utils.translation import gettext_lazy as _
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits.models import Booking, BookingStatus
-from huzhu.care.selectors import campaign_summary, campaigns_visible_to
+from huzhu.care.selectors import CARE_ROLES, campaign_summary, campaigns_visible_to
 from huzhu.core import bounds
 from huzhu.core.aggregates import MoneySum
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Organisation, OrgKind
-from huzhu.protection.models import BenefitType, Claim, ClaimState, Enrollment
+from huzhu.protection.models import BenefitType, Claim, ClaimState, Enrollment, PlanVersion
 from huzhu.reports.models import PayoutSummary, PayoutYearSummary
 from huzhu.reports.services import DISABILITY, as_date, payout_recount_sql, year_sql
 from huzhu.stations.models import StationVisit
@@ -48,6 +48,10 @@ class Report:
     title: Any
     columns: list[Column]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
+    # A figure by month or year: every period of its span in order ("2026-01"… or "2001"…),
+    # rows or not, so that a chart shows a period without a row as zero. The rows (and the
+    # Excel export) keep only the periods that have figures.
+    periods: list[str] | None = None
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [dict(zip([c.key for c in self.columns], r, strict=True)) for r in self.rows]
@@ -76,6 +80,29 @@ def _year_range(year: int | None) -> tuple[date, date] | None:
     return date(year, 1, 1), date(year + 1, 1, 1)
 
 
+def _months(year: int) -> list[str]:
+    return [f"{year:04d}-{m:02d}" for m in range(1, 13)]
+
+
+def _month_span(keys: list[str]) -> list[str]:
+    """Every month from the first to the last of some "YYYY-MM" keys."""
+    if not keys:
+        return []
+    y, m = (int(part) for part in min(keys).split("-"))
+    last = tuple(int(part) for part in max(keys).split("-"))
+    out = []
+    while (y, m) <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def _year_span(keys: list[str]) -> list[str]:
+    if not keys:
+        return []
+    return [str(y) for y in range(int(min(keys)), int(max(keys)) + 1)]
+
+
 def _fen(value: Any) -> Decimal:
     return (Decimal(int(value or 0)) / 100).quantize(Decimal("0.01"))
 
@@ -97,7 +124,7 @@ def _districts_of(unit_ids: Iterable[int]) -> dict[int, Organisation | None]:
     return out
 
 
-def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
+def _payout_report(group_by: str, grouped: PayoutRows, year: int | None) -> Report:
     label = {
         "month": _("月份"),
         "year": _("年度"),
@@ -137,6 +164,11 @@ def _payout_report(group_by: str, grouped: PayoutRows) -> Report:
         total[2] += int(p)
     for (code, name), (fen, n, p) in sorted(totals.items()):
         report.rows.append((code, name, _fen(fen), p, n))
+    if group_by == "month":
+        assert year is not None  # see _payout_year
+        report.periods = _months(year)
+    elif group_by == "year":
+        report.periods = _year_span([str(r[0]) for r in report.rows])
     return report
 
 
@@ -172,7 +204,7 @@ def payouts(*, user: User, group_by: str = "month", year: int | None = None) -> 
         .values_list(field_name, "fen", "n", "p")
         .order_by(field_name)
     ]
-    return _payout_report(group_by, grouped)
+    return _payout_report(group_by, grouped, year)
 
 
 def payouts_recounted(*, user: User, group_by: str = "month", year: int | None = None) -> Report:
@@ -197,7 +229,7 @@ def payouts_recounted(*, user: User, group_by: str = "month", year: int | None =
     with connection.cursor() as cur:
         cur.execute(sql, params)
         grouped = list(cur.fetchall())
-    return _payout_report(group_by, grouped)
+    return _payout_report(group_by, grouped, year)
 
 
 # Members and contributions ------------------------------------------------------------------
@@ -354,6 +386,7 @@ def station_visits(*, user: User, group_by: str = "month", year: int | None = No
         )
         report = Report("stations", _("驿站服务"), [Column("month", _("月份")), *counts])
         report.rows = [(f"{r['m']:%Y-%m}", r["visits"], r["people"] or 0) for r in rows]
+        report.periods = _months(year) if year else _month_span([r[0] for r in report.rows])
         return report
     by_station = (
         qs.values("station__code", "station__name")
@@ -438,6 +471,34 @@ def held_for_review(*, user: User, year: int | None = None) -> Report:
         for r in rows.order_by("plan_code")
     ]
     return report
+
+
+# The years to offer -------------------------------------------------------------------------
+
+
+def years_with_data(*, user: User) -> list[int]:
+    """The years in which the viewer's subtree has any figure: payouts (from the yearly
+    summaries), enrolments and contributions (by plan version), bookings, station visits and
+    care campaigns (for the roles that see them); most recent first, the current year always
+    among them."""
+    scope = staff_scope_path(user)
+    paid = PayoutYearSummary.objects.filter(unit__path__startswith=scope)
+    # A few versions, each asked whether it has an enrolment in scope (not millions of rows).
+    enrolled = Enrollment.objects.filter(version=OuterRef("pk"), unit__path__startswith=scope)
+    versions = PlanVersion.objects.filter(Exists(enrolled))
+    visits = StationVisit.objects.filter(station__org__path__startswith=scope)
+    booked = Booking.objects.filter(member__unit__path__startswith=scope)
+    years = {timezone.localdate().year}
+    years.update(paid.values_list("year", flat=True).distinct())
+    days: list[Any] = [
+        *versions.dates("period_start", "year"),
+        *visits.dates("visited_on", "year"),
+        *booked.datetimes("created_at", "year"),  # in Asia/Shanghai, as `bookings` counts
+    ]
+    if user.role in CARE_ROLES:  # the care figure is refused to the other roles
+        days += campaigns_visible_to(user).dates("starts_on", "year")
+    years.update(day.year for day in days)
+    return sorted(years, reverse=True)
 
 
 Builder = Callable[..., Report]

@@ -4,6 +4,7 @@ huzhu.accounts.selectors; every write goes through a domain service."""
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 from datetime import date
 from functools import wraps
@@ -20,6 +21,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from huzhu.accounts.models import Role, User
@@ -27,6 +29,7 @@ from huzhu.accounts.policy import ID_REVEAL_ROLES, ROSTER_READ_ROLES, ROSTER_ROL
 from huzhu.audit.actions import Action
 from huzhu.benefits import selectors as benefits
 from huzhu.benefits.models import Activity
+from huzhu.care.selectors import CARE_ROLES
 from huzhu.core import bounds, idnumber, sheets
 from huzhu.core.errors import DomainError
 from huzhu.core.pii import vault
@@ -43,6 +46,7 @@ from huzhu.members.selectors import member_count, members_visible_to, orgs_visib
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
 from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
+from huzhu.reports.selectors import years_with_data
 from huzhu.web import selectors, services
 from huzhu.web.access import View, staff_required
 from huzhu.web.models import JobStatus, SettlementJob
@@ -451,9 +455,36 @@ def audit_log(request: HttpRequest, user: User) -> HttpResponse:
 # -- statistics -----------------------------------------------------------------------------------
 
 
+Measure = tuple[str, dict[str, str]]  # a column key and its value axis
+
+
+def _chart(
+    cid: str, title: str, source: str, layout: str, category: str, *measures: Measure
+) -> dict[str, str]:
+    """A chart for stats.js: its figure (`source`, under /api/v1/stats/), and in `spec` its
+    layout (`period`: by month or year, every period shown; `bars`: a bar per named row; `pie`),
+    the column naming its bars or slices, and its measures, each on a value axis titled with its
+    unit."""
+    spec = {
+        "layout": layout,
+        "category": category,
+        "measures": [{"key": key, **axis} for key, axis in measures],
+        # Care money spent is labelled with the share of the budget it is.
+        "shares": {"spent": "spent_share"} if cid == "care" else {},
+    }
+    return {
+        "id": cid,
+        "title": title,
+        "source": source,
+        "export": source.replace("?", ".xlsx?", 1),
+        "spec": json.dumps(spec, ensure_ascii=False),
+    }
+
+
 @staff_required()
 def stats(request: HttpRequest, user: User) -> HttpResponse:
-    """The statistics dashboard: charts drawn by static/web/stats.js from /api/v1/stats/."""
+    """The statistics dashboard: charts drawn by static/web/stats.js from /api/v1/stats/, for a
+    year among those with figures."""
     this_year = timezone.localdate().year
     try:
         year = int(request.GET.get("year", this_year))
@@ -461,29 +492,36 @@ def stats(request: HttpRequest, user: User) -> HttpResponse:
         year = this_year
     year = min(max(year, this_year - 30), this_year + 1)
     q = f"year={year}"
+    money = {"title": _("金额（元）"), "unit": pgettext("计量单位", "元"), "kind": "money"}
+    times = {"title": _("人次"), "unit": pgettext("计量单位", "人次"), "kind": "count"}
+    count = {"title": _("次数（次）"), "unit": pgettext("计量单位", "次"), "kind": "count"}
+    people = {"title": _("人数（人）"), "unit": pgettext("计量单位", "人"), "kind": "count"}
+    paid: list[Measure] = [("amount", money), ("persons", times)]
+    booked: list[Measure] = [(k, times) for k in ("entries", "booked", "redeemed", "cancelled")]
     charts = [
-        ("payouts-month", _("互助金给付（按月）"), f"payouts?group_by=month&{q}"),
-        ("payouts-benefit", _("互助金给付（按保障类型）"), f"payouts?group_by=benefit&{q}"),
-        ("payouts-district", _("互助金给付（按区）"), f"payouts?group_by=district&{q}"),
-        ("payouts-year", _("互助金给付（历年）"), "payouts?group_by=year"),
-        ("members", _("参保人数（按计划）"), f"members?{q}"),
-        ("contributions", _("缴费（按计划）"), f"contributions?group_by=plan&{q}"),
-        ("bookings", _("普惠活动预约与核销"), f"bookings?{q}"),
-        ("stations", _("驿站服务（按月）"), f"stations?group_by=month&{q}"),
-        ("care", _("慰问资金与预算"), f"care?{q}"),
-    ]
-    context = {
-        "org": user.org,
-        "year": year,
-        "years": list(range(this_year, this_year - 26, -1)),
-        "charts": [
-            {
-                "id": cid,
-                "title": title,
-                "source": source,
-                "export": source.replace("?", ".xlsx?", 1),
-            }
-            for cid, title, source in charts
-        ],
-    }
+        _chart("payouts-month", _("互助金给付（按月）"), f"payouts?group_by=month&{q}",
+               "period", "key", *paid),
+        _chart("payouts-benefit", _("互助金给付（按保障类型）"), f"payouts?group_by=benefit&{q}",
+               "pie", "label", ("amount", money)),
+        _chart("payouts-district", _("互助金给付（按区）"), f"payouts?group_by=district&{q}",
+               "bars", "label", *paid),
+        _chart("payouts-year", _("互助金给付（历年）"), "payouts?group_by=year",
+               "period", "key", *paid),
+        _chart("members", _("参保人数（按计划）"), f"members?{q}",
+               "bars", "plan_name", ("members", people)),
+        _chart("contributions", _("缴费（按计划）"), f"contributions?group_by=plan&{q}",
+               "bars", "plan_name", ("amount", money), ("members", people)),
+        _chart("bookings", _("普惠活动预约与核销"), f"bookings?{q}",
+               "bars", "activity", *booked),
+        _chart("stations", _("驿站服务（按月）"), f"stations?group_by=month&{q}",
+               "period", "month", ("visits", count), ("people", times)),
+        _chart("care", _("慰问资金与预算"), f"care?{q}",
+               "bars", "title", *[(k, money) for k in ("budget", "allocated", "spent")]),
+    ]  # fmt: skip
+    if user.role not in CARE_ROLES:  # the care figure is refused to them: no chart to fail
+        charts = [c for c in charts if c["id"] != "care"]
+    years = years_with_data(user=user)
+    if year not in years:  # asked for by hand: shown as chosen
+        years = sorted([*years, year], reverse=True)
+    context = {"org": user.org, "year": year, "years": years, "charts": charts}
     return render(request, "web/console/stats.html", context)

@@ -1,61 +1,340 @@
 /* The statistics page: fetch each figure from /api/v1/stats/ (same origin, the session's
- * cookie) and draw it with ECharts. No inline script, so a strict CSP can be applied.
- * Money arrives as strings of yuan; it becomes a Number only here, for drawing. */
+ * cookie) and draw it with ECharts as its data-spec says (see console_views._chart). No inline
+ * script, so a strict CSP can be applied. Every word comes from the page (translated by the
+ * server) or from Intl in the page's language. Money arrives as strings of yuan; it becomes a
+ * Number only here, for drawing.
+ *
+ * What a leader reads without hovering: every bar carries its value, every value axis its unit
+ * (each unit its own axis), counts tick in whole numbers, a figure by month shows every month of
+ * its year, a pie names each slice with its value and share, and a figure without rows says so.
+ * Charts are SVG, so their words are text in the page.
+ *
+ * Two layouts of bars. Standing (periods, on a wide screen): one panel per unit, stacked, with
+ * the periods along the bottom, so that a value written above its bar never meets another
+ * unit's; used only when every value fits above its bar. Lying (named rows, phones, values too
+ * wide to stand): a row per name, each value at its bar's end, units on axes below and above. */
 (function () {
   "use strict";
   var root = document.getElementById("stats");
   if (!root || !window.echarts) { return; }
-  var NO_DATA = root.dataset.noData, AMOUNT = root.dataset.amount, PERSONS = root.dataset.persons;
+  var WORDS = root.dataset;
+  var LANG = document.documentElement.lang || "zh-Hans";
+  var FAMILY = window.getComputedStyle(root).fontFamily;
+  var NARROW = 600;  // px of chart: below it bars lie down
+  var COLORS = ["#b3261e", "#1565c0", "#2e7d32", "#8a5a00", "#6a1b9a"];
+  var INK = "#1a1a1a", MUTED = "#4f4f4f", GRID = "#e6e6e6";
+  var FONT = 12;
 
-  function label(column) { return column.label; }
+  function numbers(options) { return new Intl.NumberFormat(LANG, options); }
+  var whole = numbers({ maximumFractionDigits: 0 });
+  var upToCents = numbers({ maximumFractionDigits: 2 });
+  var cents = numbers({ minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  var compact = numbers({ notation: "compact", maximumSignificantDigits: 3 });
+  var percent = numbers({ style: "percent", maximumFractionDigits: 1 });
+
+  function fill(pattern, value, share) {
+    return pattern.replace("{value}", value).replace("{share}", share);
+  }
+
+  // A value as a label: below 10 000 as it is (money with cents only when there are any), above
+  // to three digits in the language's short form (1.7万, 17K). Tooltips give it exactly.
+  function label(value, measure) {
+    if (Math.abs(value) >= 10000) { return compact.format(value); }
+    if (measure.kind !== "money") { return whole.format(value); }
+    return (Math.round(value * 100) % 100 === 0 ? whole : cents).format(value);
+  }
+  function exact(value, measure) {
+    return (measure.kind === "money" ? cents : whole).format(value) + " " + measure.unit;
+  }
+  function tick(value, axis) {
+    if (Math.abs(value) >= 10000) { return compact.format(value); }
+    return (axis.kind === "money" ? upToCents : whole).format(value);
+  }
+
+  var ruler = document.createElement("canvas").getContext("2d");
+  function textWidth(text) {
+    ruler.font = FONT + "px " + FAMILY;
+    return ruler.measureText(text).width;
+  }
+  function widest(texts) {
+    return texts.reduce(function (w, t) { return Math.max(w, textWidth(t)); }, 0);
+  }
+
+  function periodName(key, manyYears) {
+    var parts = key.split("-").map(Number);
+    if (parts.length === 1) {
+      return new Intl.DateTimeFormat(LANG, { year: "numeric" }).format(new Date(parts[0], 0, 15));
+    }
+    var options = manyYears ? { year: "numeric", month: "short" } : { month: "short" };
+    return new Intl.DateTimeFormat(LANG, options).format(new Date(parts[0], parts[1] - 1, 15));
+  }
+
+  // The report as names (one per bar, slice or period: every period of the span, zero where no
+  // row) and the values of each measure; the columns name the measures, one axis per unit.
+  function table(report, spec) {
+    var rows = report.rows, names, picked;
+    var columns = {};
+    report.columns.forEach(function (c) { columns[c.key] = c.label; });
+    if (spec.layout === "period" && report.periods) {
+      var byKey = {}, years = {};
+      rows.forEach(function (r) { byKey[r[spec.category]] = r; });
+      report.periods.forEach(function (p) { years[p.slice(0, 4)] = true; });
+      var manyYears = Object.keys(years).length > 1;
+      names = report.periods.map(function (p) { return periodName(p, manyYears); });
+      picked = report.periods.map(function (p) { return byKey[p] || null; });
+    } else {
+      var rowYears = {};
+      rows.forEach(function (r) { if (r.year) { rowYears[r.year] = true; } });
+      var withYear = Object.keys(rowYears).length > 1;
+      names = rows.map(function (r) {
+        var name = String(r[spec.category] || "-");
+        return withYear ? name + " " + r.year : name;
+      });
+      picked = rows;
+    }
+    var axes = [];
+    var measures = spec.measures.map(function (m) {
+      var axis = axes.findIndex(function (a) { return a.title === m.title; });
+      if (axis < 0) { axes.push({ title: m.title, unit: m.unit, kind: m.kind }); axis = axes.length - 1; }
+      var share = spec.shares[m.key];
+      return {
+        key: m.key, unit: m.unit, kind: m.kind, axis: axis, name: columns[m.key] || m.key,
+        values: picked.map(function (r) { return r ? Number(r[m.key]) || 0 : 0; }),
+        shares: share ? picked.map(function (r) { return r && r[share] !== null ? Number(r[share]) : null; }) : null
+      };
+    });
+    return { names: names, axes: axes, measures: measures };
+  }
+
+  function valueLabel(measure, i) {
+    var value = measure.values[i];
+    if (!value) { return ""; }  // a period without figures: no bar, no "0" over every gap
+    var text = label(value, measure);
+    var share = measure.shares && measure.shares[i];
+    return share === null || share === undefined ? text : fill(WORDS.ofBudget, text, percent.format(share));
+  }
+
+  function valueLabels(measures) {
+    var out = [];
+    measures.forEach(function (m) { m.values.forEach(function (v, i) { out.push(valueLabel(m, i)); }); });
+    return out;
+  }
+
+  // The legend (for more than one measure) and the height it takes: ECharts wraps a plain
+  // legend but does not move the plot down, so the plot's top is set from this.
+  function legend(measures, width) {
+    if (measures.length < 2) { return { option: { show: false }, height: 0 }; }
+    var line = 0, lines = 1;
+    measures.forEach(function (m) {
+      var item = 25 + 5 + textWidth(m.name) + 10;
+      if (line && line + item > width - 20) { lines += 1; line = 0; }
+      line += item;
+    });
+    return { option: { top: 0, left: "center", textStyle: { color: INK, fontSize: FONT } }, height: lines * 22 };
+  }
+
+  function valueAxis(axis, i, lying, narrow) {
+    return {
+      type: "value",
+      name: axis.title,
+      nameLocation: lying ? "middle" : "end",
+      nameGap: lying ? 26 : 30,
+      nameTextStyle: { color: INK, fontSize: FONT, fontWeight: "bold", align: lying ? "center" : "left" },
+      position: lying ? (i ? "top" : "bottom") : "left",
+      minInterval: axis.kind === "count" ? 1 : 0,
+      splitNumber: narrow ? 4 : 5,
+      axisLine: { show: true, lineStyle: { color: COLORS[i], width: 2 } },
+      axisTick: { show: true },
+      axisLabel: { color: MUTED, fontSize: FONT, hideOverlap: true, formatter: function (v) { return tick(v, axis); } },
+      splitLine: { show: !lying || i === 0, lineStyle: { color: GRID } }
+    };
+  }
+
+  function series(m, s, lying, axisIndex) {
+    var out = {
+      name: m.name, type: "bar", data: m.values,
+      itemStyle: { color: COLORS[s] }, barMaxWidth: lying ? 22 : 40, barGap: "15%",
+      label: {
+        show: true, position: lying ? "right" : "top", distance: 4, fontSize: FONT, color: INK,
+        formatter: function (p) { return valueLabel(m, p.dataIndex); }
+      },
+      tooltip: { valueFormatter: function (v) { return exact(v, m); } }
+    };
+    if (lying) {
+      out.xAxisIndex = axisIndex;
+    } else {
+      out.xAxisIndex = out.yAxisIndex = axisIndex;  // standing: the panel of its unit
+    }
+    return out;
+  }
+
+  var PANEL = 150, ABOVE = 44, BELOW = 26;  // a standing panel, its axis title, its periods
+
+  // The widest tick a standing value axis may show (its top is rounded up from the data).
+  function tickRoom(data) {
+    return Math.max.apply(null, data.axes.map(function (a, i) {
+      var max = 0;
+      data.measures.forEach(function (m) {
+        if (m.axis === i) { max = Math.max(max, Math.max.apply(null, m.values)); }
+      });
+      return widest([tick(max, a), tick(max * 2, a)]);
+    }));
+  }
+
+  // Whether each value, written above its bar, keeps clear of its neighbours' in every panel.
+  function standingFits(data, width) {
+    var plot = width - 24 - tickRoom(data) - 16;
+    var band = plot / data.names.length;
+    return data.axes.every(function (a, i) {
+      var own = data.measures.filter(function (m) { return m.axis === i; });
+      var k = own.length;
+      var bar = Math.min(40, (0.8 * band) / (k + (k - 1) * 0.15));
+      var apart = k > 1 ? Math.min(bar * 1.15, band - (k - 1) * bar * 1.15) : band;
+      return widest(valueLabels(own)) + 6 <= apart;
+    });
+  }
+
+  function standing(data, width) {
+    var lg = legend(data.measures, width);
+    var left = 12 + tickRoom(data) + 8;
+    var grids = [], xAxes = [], yAxes = [];
+    var top = lg.height + ABOVE;
+    data.axes.forEach(function (a, i) {
+      grids.push({ left: left, right: 16, top: top, height: PANEL });
+      xAxes.push({
+        type: "category", gridIndex: i, data: data.names,
+        axisTick: { alignWithLabel: true }, axisLine: { lineStyle: { color: MUTED } },
+        axisLabel: { interval: 0, color: INK, fontSize: FONT }
+      });
+      var y = valueAxis(a, i, false, true);  // a short panel: four steps at most
+      y.gridIndex = i;
+      yAxes.push(y);
+      top += PANEL + BELOW + ABOVE;
+    });
+    return {
+      height: top - ABOVE + 4,
+      option: {
+        legend: lg.option,
+        grid: grids,
+        xAxis: xAxes,
+        yAxis: yAxes,
+        axisPointer: { link: [{ xAxisIndex: "all" }] },
+        series: data.measures.map(function (m, s) { return series(m, s, false, m.axis); })
+      }
+    };
+  }
+
+  function lying(data, width) {
+    var narrow = width < NARROW;
+    var lg = legend(data.measures, width);
+    var nameWidth = narrow ? 84 : 200;
+    var lines = Math.ceil(widest(data.names) / nameWidth);
+    var band = Math.max(data.measures.length * 16 + 14, Math.min(lines, 3) * 16 + 12, 34);
+    // Axis titles lie outside the plot and its tick labels: room for them above and below.
+    var top = lg.height + (data.axes.length > 1 ? 26 : 8);
+    var bottom = 26;
+    return {
+      height: top + bottom + data.axes.length * 20 + band * data.names.length,
+      option: {
+        legend: lg.option,
+        grid: {
+          left: 8, right: Math.max(16, widest(valueLabels(data.measures)) + 10),
+          top: top, bottom: bottom, containLabel: true
+        },
+        yAxis: {
+          type: "category", data: data.names, inverse: true,
+          axisTick: { show: false }, axisLine: { lineStyle: { color: MUTED } },
+          axisLabel: { interval: 0, color: INK, fontSize: FONT, width: nameWidth, overflow: "break", lineHeight: 16 }
+        },
+        xAxis: data.axes.map(function (a, i) { return valueAxis(a, i, true, narrow); }),
+        series: data.measures.map(function (m, s) { return series(m, s, true, m.axis); })
+      }
+    };
+  }
+
+  function pie(data, width) {
+    var narrow = width < NARROW;
+    var m = data.measures[0];
+    var slices = data.names.map(function (name, i) { return { name: name, value: m.values[i] }; })
+      .filter(function (s) { return s.value > 0; });
+    var total = slices.reduce(function (sum, s) { return sum + s.value; }, 0);
+    return {
+      height: narrow ? 300 + slices.length * 10 : 360,
+      option: {
+        series: [{
+          type: "pie", radius: narrow ? "36%" : "58%", center: ["50%", "52%"],
+          data: slices, color: COLORS, minShowLabelAngle: 0, avoidLabelOverlap: true,
+          itemStyle: { borderColor: "#fff", borderWidth: 2 },
+          label: {
+            color: INK, fontSize: FONT, lineHeight: 17, alignTo: narrow ? "edge" : "none",
+            edgeDistance: 4, width: narrow ? 132 : 220, overflow: "break",
+            formatter: function (p) {
+              return p.name + "\n" + fill(WORDS.withShare, label(p.value, m) + " " + m.unit,
+                                          percent.format(total ? p.value / total : 0));
+            }
+          },
+          labelLine: { length: narrow ? 10 : 16, length2: narrow ? 8 : 14 },
+          tooltip: { valueFormatter: function (v) { return exact(v, m); } }
+        }]
+      }
+    };
+  }
+
+  function build(spec, data, width) {
+    var drawn;
+    if (spec.layout === "pie") {
+      drawn = pie(data, width);
+    } else if (spec.layout === "period" && width >= NARROW && standingFits(data, width)) {
+      drawn = standing(data, width);
+    } else {
+      drawn = lying(data, width);
+    }
+    drawn.option.animation = false;
+    drawn.option.textStyle = { fontFamily: FAMILY };
+    drawn.option.tooltip = { trigger: spec.layout === "pie" ? "item" : "axis", confine: true,
+                             axisPointer: { type: "shadow" } };
+    return drawn;
+  }
+
+  function say(el, text, className) {
+    el.classList.add(className);
+    el.removeAttribute("role");
+    el.removeAttribute("aria-labelledby");
+    var p = document.createElement("p");
+    p.textContent = text;
+    el.replaceChildren(p);
+  }
+
+  var drawn = [];
+
+  function render(item) {
+    var made = build(item.spec, item.data, item.el.clientWidth);
+    item.el.style.height = made.height + "px";
+    item.chart.resize();
+    item.chart.setOption(made.option, true);
+  }
 
   function draw(el, report) {
-    var chart = window.echarts.init(el);
-    var rows = report.rows;
-    if (!rows.length) { el.textContent = NO_DATA; return; }
-    var cols = report.columns;
-    var name = cols[1].kind === "text" ? cols[1].key : cols[0].key;
-    var numeric = cols.filter(function (c) { return c.kind === "money" || c.kind === "count"; });
-    var kind = el.dataset.chart;
-    if (kind === "payouts-benefit") {
-      chart.setOption({
-        tooltip: { trigger: "item" },
-        series: [{ type: "pie", radius: "65%", data: rows.map(function (r) {
-          return { name: r.label, value: Number(r.amount) };
-        }) }]
-      });
-      return;
-    }
-    var series, axes;
-    if (report.name === "payouts") {
-      axes = [{ type: "value", name: AMOUNT }, { type: "value", name: PERSONS }];
-      series = [
-        { name: AMOUNT, type: "bar", data: rows.map(function (r) { return Number(r.amount); }) },
-        { name: PERSONS, type: "line", yAxisIndex: 1, data: rows.map(function (r) { return r.persons; }) }
-      ];
-    } else {
-      axes = [{ type: "value" }];
-      series = numeric.filter(function (c) { return c.key !== "year"; }).map(function (c) {
-        return { name: label(c), type: "bar", data: rows.map(function (r) { return Number(r[c.key]); }) };
-      });
-    }
-    chart.setOption({
-      tooltip: { trigger: "axis" },
-      legend: {},
-      grid: { containLabel: true },
-      xAxis: { type: "category", data: rows.map(function (r) {
-        return r.year ? r[name] + " " + r.year : r[name];
-      }) },
-      yAxis: axes,
-      series: series
-    });
-    window.addEventListener("resize", function () { chart.resize(); });
+    var spec = JSON.parse(el.dataset.spec);
+    var data = table(report, spec);
+    var anything = data.measures.some(function (m) { return m.values.some(function (v) { return v !== 0; }); });
+    if (!report.rows.length || !anything) { say(el, WORDS.empty, "is-empty"); return; }
+    var locale = LANG.slice(0, 2) === "zh" ? "ZH" : "EN";
+    var item = { el: el, spec: spec, data: data, chart: window.echarts.init(el, null, { renderer: "svg", locale: locale }) };
+    drawn.push(item);
+    render(item);
   }
+
+  var pending = null;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(pending);
+    pending = window.setTimeout(function () { drawn.forEach(render); }, 150);
+  });
 
   root.querySelectorAll("[data-chart]").forEach(function (el) {
     fetch(root.dataset.api + el.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (report) { draw(el, report); })
-      .catch(function (status) { el.textContent = NO_DATA + " (" + status + ")"; });
+      .catch(function () { say(el, WORDS.failed, "is-failed"); });
   });
 }());

@@ -1,0 +1,266 @@
+"""The statistics charts a leader reads, at desktop (1280×800) and phone (360×740) size: axis
+titles with their units, a second axis where money and person-times share a chart, whole-number
+ticks for counts, all twelve months of the year, values and shares on the pie, a sentence where
+there is nothing to draw, and no label over another or cut off. PNGs go to
+test-artifacts/screenshots/ for people to look at."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from huzhu.accounts.models import Role
+from huzhu.benefits.models import Booking, BookingStatus
+from huzhu.care.services import (
+    BeneficiaryIn,
+    care_allocation_create,
+    care_campaign_create,
+    care_visit_record,
+)
+from huzhu.protection.enrollments import enrollments_import
+from huzhu.protection.plans import plan_load_toml
+from huzhu.settlement.services import settlements_import
+from huzhu.stations.services import station_visit_tally
+from tests.benefits.conftest import make_activity
+from tests.conftest import new_id_number
+from tests.settlement.test_import import JT, ZY, ZY_2025, file, row
+from tests.stations.factories import make_station
+from tests.web.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, no_horizontal_scroll
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHARTS = [
+    "payouts-month",
+    "payouts-benefit",
+    "payouts-district",
+    "payouts-year",
+    "members",
+    "contributions",
+    "bookings",
+    "stations",
+    "care",
+]
+EMPTY = "所选范围内暂无数据"
+
+
+def a_year_of_figures(tree: Any, make_member: Any) -> None:
+    """Two members in each of U1, U2 (西城) and U3 (怀柔), enrolled in ZY 2025 and 2026 and JT
+    2026; stays paid in six months of 2026 (none in the others), station visits, bookings and a
+    care campaign."""
+    for doc in (ZY_2025, ZY, JT):
+        plan_load_toml(doc, file="plan.toml")
+    numbers = []
+    lines = ["id_number,plan_code,period_start,paid_on,amount"]
+    for unit in (tree.u1, tree.u1, tree.u2, tree.u2, tree.u3, tree.u3):
+        number = new_id_number()
+        make_member(unit, id_number=number)
+        numbers.append(number)
+        lines += [
+            f"{number},ZY,2025-01-01,2025-01-05,60.00",
+            f"{number},ZY,2026-01-01,2026-01-05,60.00",
+            f"{number},JT,2026-01-01,2026-01-05,30.00",
+        ]
+    enrollments_import(("\n".join(lines) + "\n").encode(), file="e.csv")
+    stays = [  # month paid, members (by index), self-paid in scope
+        (2, (0,), "3000.00"),
+        (3, (1, 2, 4), "12000.00"),
+        (5, (3,), "2500.00"),
+        (7, (5, 0), "30000.00"),
+        (9, (2,), "1800.00"),
+        (11, (1, 3, 4, 5), "8000.00"),
+    ]
+    for month, who, amount in stays:
+        admitted = f"2026-{month:02d}-02"
+        rows = [row(f"S{month}-{i}", numbers[i], admitted, amount) for i in who]
+        with mock.patch(
+            "django.utils.timezone.now", return_value=datetime(2026, month, 10, 2, tzinfo=UTC)
+        ):
+            settlements_import(file(*rows), file=f"{month}.csv")
+    ski = make_activity(tree.city, title="怀柔滑雪场免费滑雪票")
+    park = make_activity(tree.city, title="北海公园冰场门票")
+    members = list(tree.u1.members.all()) + list(tree.u3.members.all())
+    for activity, member, status in (
+        (ski, members[0], BookingStatus.BOOKED),
+        (ski, members[1], BookingStatus.REDEEMED),
+        (ski, members[2], BookingStatus.CANCELLED),
+        (park, members[3], BookingStatus.REDEEMED),
+    ):
+        Booking.objects.create(
+            activity=activity,
+            member=member,
+            status=status,
+            booked_at=datetime(2026, 2, 1, tzinfo=UTC),
+        )
+    station = make_station(tree.u1, name="西城邮政暖心驿站")
+    for month, days in ((1, (35, 12)), (2, (41, 20, 9)), (3, (18,)), (6, (7, 3)), (12, (52,))):
+        for day, people in enumerate(days, 5):
+            station_visit_tally(
+                station=station, actor=None, on=date(2026, month, day), people=people
+            )
+    campaign = care_campaign_create(
+        actor=None,
+        code="C1",
+        title="寒冬送暖",
+        org=tree.city,
+        budget=Decimal("50000.00"),
+        starts_on=date(2026, 1, 1),
+    )
+    care_allocation_create(
+        campaign=campaign, org=tree.u1, amount=Decimal("12000.00"), on=date(2026, 1, 2), actor=None
+    )
+    care_visit_record(
+        campaign=campaign,
+        org=tree.u1,
+        visited_on=date(2026, 1, 3),
+        place="邮政支行",
+        beneficiaries=[
+            BeneficiaryIn(kind="frontline", name="投递员", headcount=30, cash=Decimal("6000.00"))
+        ],
+        actor=None,
+    )
+
+
+def charts_drawn(page: Any) -> None:
+    """Every chart has been drawn, or says why not."""
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-chart]')].every(
+              el => el.querySelector('svg') || el.classList.contains('is-empty'))"""
+    )
+    page.wait_for_load_state("networkidle")
+
+
+def texts(page: Any, chart: str) -> list[str]:
+    return page.eval_on_selector_all(
+        f'[data-chart="{chart}"] svg text', "els => els.map(e => e.textContent)"
+    )
+
+
+def axis(page: Any, chart: str, which: str) -> list[dict[str, Any]]:
+    """A chart's axes of one kind (xAxis, yAxis): title, type and the tick labels shown."""
+    return page.evaluate(
+        """([chart, which]) => {
+          const el = document.querySelector(`[data-chart="${chart}"]`);
+          const model = window.echarts.getInstanceByDom(el).getModel();
+          return model.findComponents({mainType: which}).map(c => ({
+            name: c.get('name'),
+            type: c.get('type'),
+            ticks: c.axis.getViewLabels().map(l => l.formattedLabel),
+          }));
+        }""",
+        [chart, which],
+    )
+
+
+def nothing_overlaps_or_is_cut(page: Any) -> None:
+    """No two words of a chart cross, and none reaches past its chart's edges."""
+    problems = page.evaluate(
+        """() => {
+          const out = [];
+          for (const el of document.querySelectorAll('[data-chart]')) {
+            const svg = el.querySelector('svg');
+            if (!svg) continue;
+            const frame = svg.getBoundingClientRect();
+            const boxes = [...svg.querySelectorAll('text')]
+              .filter(t => t.textContent.trim())
+              .map(t => [t.textContent, t.getBoundingClientRect()]);
+            for (const [word, b] of boxes) {
+              if (b.left < frame.left - 1 || b.right > frame.right + 1 ||
+                  b.top < frame.top - 1 || b.bottom > frame.bottom + 1)
+                out.push(`${el.dataset.chart}: "${word}" is cut off`);
+            }
+            for (let i = 0; i < boxes.length; i++) {
+              for (let j = i + 1; j < boxes.length; j++) {
+                const [w1, a] = boxes[i], [w2, b] = boxes[j];
+                const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+                const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+                if (x > 2 && y > 2) out.push(`${el.dataset.chart}: "${w1}" over "${w2}"`);
+              }
+            }
+          }
+          return out;
+        }"""
+    )
+    assert problems == [], problems
+
+
+def shoot(page: Any, name: str, viewport: dict[str, int]) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{viewport['width']}.png"), full_page=True)
+
+
+def test_the_charts_read_without_hovering(open_page, live_server, tree, make_member, make_staff):
+    a_year_of_figures(tree, make_member)
+    city = make_staff(Role.CITY_ADMIN, tree.city)
+    page = open_page(DESKTOP, user=city)
+    page.goto(live_server.url + "/console/stats/?year=2026")
+    charts_drawn(page)
+    shoot(page, "console-stats-charts", DESKTOP)
+
+    # The years offered are those with figures (the ZY 2025 enrolments), most recent first.
+    assert page.locator("#year option").all_inner_texts() == ["2026", "2025"]
+
+    # Money and person-times by month: a panel and axis each, titled with its unit, the twelve
+    # months under each; whole people.
+    months = [f"{m}月" for m in range(1, 13)]
+    assert [a["ticks"] for a in axis(page, "payouts-month", "xAxis")] == [months, months]
+    money, persons = axis(page, "payouts-month", "yAxis")
+    assert (money["name"], persons["name"]) == ("金额（元）", "人次")
+    assert persons["ticks"] and all(re.fullmatch(r"\d+", t) for t in persons["ticks"]), persons
+    words = texts(page, "payouts-month")
+    assert {"金额（元）", "人次", *months, *persons["ticks"]} <= set(words)
+    # Each paid month's values on its bars: March paid three stays 3 × (5600 + 50), six
+    # person-times (a stay is paid by ZY and JT).
+    assert {"1.7万", "6"} <= set(words), words
+    # Hovering (or tapping) a month gives the exact figures with their units.
+    page.evaluate(
+        """() => window.echarts.getInstanceByDom(document.querySelector('[data-chart="payouts-month"]'))
+              .dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: 2})"""
+    )
+    tip = page.locator('[data-chart="payouts-month"] > div:not(:first-child)')
+    tip.filter(has_text="16,950.00 元").wait_for()
+    assert "6 人次" in tip.inner_text()
+    # Person-times at the stations: whole numbers on their own axis beside registrations.
+    visits, people = axis(page, "stations", "yAxis")
+    assert (visits["name"], people["name"]) == ("次数（次）", "人次")
+    assert all(re.fullmatch(r"\d+", t) for t in visits["ticks"] + people["ticks"])
+    assert {"52", "70", "3"} <= set(texts(page, "stations"))
+
+    # The pie names each benefit with its money and share.
+    pie = " ".join(texts(page, "payouts-benefit"))
+    assert "住院医疗 7.16万 元（99.2%）" in pie and "住院津贴 600 元（0.8%）" in pie, pie
+
+    # Named rows: money bottom, people top, each titled; members and care likewise.
+    districts = axis(page, "payouts-district", "xAxis")
+    assert [a["name"] for a in districts] == ["金额（元）", "人次"]
+    assert {"西城区总工会", "怀柔区总工会"} <= set(texts(page, "payouts-district"))
+    assert [a["name"] for a in axis(page, "members", "xAxis")] == ["人数（人）"]
+    assert {"5万", "1.2万", "6,000（预算的 12%）"} <= set(texts(page, "care"))
+    nothing_overlaps_or_is_cut(page)
+
+    phone = open_page(PHONE, user=city)
+    phone.goto(live_server.url + "/console/stats/?year=2026")
+    charts_drawn(phone)
+    no_horizontal_scroll(phone)
+    shoot(phone, "console-stats-charts", PHONE)
+    (months,) = axis(phone, "payouts-month", "yAxis")  # lying down: months down the side
+    assert months["type"] == "category" and len(months["ticks"]) == 12
+    assert [a["name"] for a in axis(phone, "payouts-month", "xAxis")] == ["金额（元）", "人次"]
+    nothing_overlaps_or_is_cut(phone)
+
+
+def test_a_year_without_figures_says_so(open_page, live_server, tree, make_staff):
+    city = make_staff(Role.CITY_ADMIN, tree.city)
+    for viewport in (DESKTOP, PHONE):
+        page = open_page(viewport, user=city)
+        page.goto(live_server.url + "/console/stats/")
+        charts_drawn(page)
+        for chart in CHARTS:
+            block = page.locator(f'[data-chart="{chart}"]')
+            assert block.inner_text().strip() == EMPTY, chart
+        assert page.locator("#year option").count() == 1  # only this year
+        shoot(page, "console-stats-empty", viewport)
