@@ -189,4 +189,21 @@
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startOpening);
   else startOpening();
+  // Main lists on a phone (site.css, table.stack): each cell is shown under its column's name,
+  // taken from the table's header when the template did not give one.
+  function labelCells(root) {
+    Array.prototype.forEach.call((root || document).querySelectorAll("table.stack"), function (table) {
+      var names = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
+        Array.prototype.forEach.call(tr.children, function (td, i) {
+          if (!td.dataset.label && names[i] && !td.hasAttribute("colspan")) td.dataset.label = names[i];
+        });
+      });
+    });
+  }
+  document.addEventListener("htmx:afterSwap", function (event) { labelCells(event.target); });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { labelCells(); });
+  else labelCells();
 })();
