@@ -42,7 +42,7 @@ def _populate(n: int, rng: random.Random) -> int:
     from huzhu.members.services import org_create
     from huzhu.members.synth import beijing_districts
     from huzhu.stations import rules
-    from huzhu.stations.models import Station
+    from huzhu.stations.models import SERVICE_FIELDS, Station
 
     org = Organisation.objects.filter(code="BENCH-ST").first()
     if org is None:
@@ -96,15 +96,7 @@ def _populate(n: int, rng: random.Random) -> int:
                 "org_id",
                 "address",
                 "district",
-                "lat",
-                "lng",
-                "hours",
-                "hours_exceptions",
-                "services",
-                "capacity",
-                "contact_name",
-                "contact_phone",
-                "status",
+                *SERVICE_FIELDS,
                 "note",
                 "qr_version",
                 "created_at",

@@ -48,6 +48,15 @@ def _held(row: StayRow) -> list[str]:
     return []
 
 
+def _cap_line(cap: Decimal, row: StayRow) -> str:
+    """The period's cap, what was paid before this stay, and so what this stay gets."""
+    return _("每个保障期最高 %(cap)s 元，此前已给付 %(before)s 元，本次核定 %(assessed)s 元") % {
+        "cap": _yuan(cap),
+        "before": _yuan(row.paid_before),
+        "assessed": _yuan(row.assessed),
+    }
+
+
 def _inpatient(terms: VersionTerms, row: StayRow) -> list[str]:
     t = terms.inpatient
     assert t is not None  # checked by VersionTerms
@@ -68,14 +77,7 @@ def _inpatient(terms: VersionTerms, row: StayRow) -> list[str]:
         % {"deductible": _yuan(t.deductible), "parts": "；".join(parts), "total": _yuan(computed)}
     )
     if row.assessed < computed:
-        lines.append(
-            _("每个保障期最高 %(cap)s 元，此前已给付 %(before)s 元，本次核定 %(assessed)s 元")
-            % {
-                "cap": _yuan(t.cap),
-                "before": _yuan(row.paid_before),
-                "assessed": _yuan(row.assessed),
-            }
-        )
+        lines.append(_cap_line(t.cap, row))
     return lines + _held(row)
 
 
@@ -115,12 +117,5 @@ def _accident(terms: VersionTerms, row: StayRow, facts: SettlementFacts) -> list
         }
     ]
     if row.assessed < row.base_amount:
-        lines.append(
-            _("每个保障期最高 %(cap)s 元，此前已给付 %(before)s 元，本次核定 %(assessed)s 元")
-            % {
-                "cap": _yuan(t.cap),
-                "before": _yuan(row.paid_before),
-                "assessed": _yuan(row.assessed),
-            }
-        )
+        lines.append(_cap_line(t.cap, row))
     return lines + _held(row)
