@@ -13,11 +13,16 @@ from tests.settlement.test_import import JT, ZY, ZY_2025
 @pytest.fixture
 def people(tree, make_member):
     """Three members in units of two districts, enrolled in ZY 2025 and 2026 and JT 2026."""
+    return enrolled_in(make_member, (tree.u1, tree.u2, tree.u3))
+
+
+def enrolled_in(make_member, units):
+    """A member in each of `units`, enrolled in ZY 2025 and 2026 and JT 2026; their ID numbers."""
     for doc in (ZY_2025, ZY, JT):
         plan_load_toml(doc, file="plan.toml")
     numbers = []
     lines = ["id_number,plan_code,period_start,paid_on,amount"]
-    for unit in (tree.u1, tree.u2, tree.u3):
+    for unit in units:
         number = new_id_number()
         make_member(unit, id_number=number)
         numbers.append(number)

@@ -22,13 +22,11 @@ from huzhu.care.services import (
     care_campaign_create,
     care_visit_record,
 )
-from huzhu.protection.enrollments import enrollments_import
-from huzhu.protection.plans import plan_load_toml
 from huzhu.settlement.services import settlements_import
 from huzhu.stations.services import station_visit_tally
 from tests.benefits.conftest import make_activity
-from tests.conftest import new_id_number
-from tests.settlement.test_import import JT, ZY, ZY_2025, file, row
+from tests.reports.conftest import enrolled_in
+from tests.settlement.test_import import file, row
 from tests.stations.factories import make_station
 from tests.web.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, no_horizontal_scroll
 
@@ -52,20 +50,8 @@ def a_year_of_figures(tree: Any, make_member: Any) -> None:
     """Two members in each of U1, U2 (西城) and U3 (怀柔), enrolled in ZY 2025 and 2026 and JT
     2026; stays paid in six months of 2026 (none in the others), station visits, bookings and a
     care campaign."""
-    for doc in (ZY_2025, ZY, JT):
-        plan_load_toml(doc, file="plan.toml")
-    numbers = []
-    lines = ["id_number,plan_code,period_start,paid_on,amount"]
-    for unit in (tree.u1, tree.u1, tree.u2, tree.u2, tree.u3, tree.u3):
-        number = new_id_number()
-        make_member(unit, id_number=number)
-        numbers.append(number)
-        lines += [
-            f"{number},ZY,2025-01-01,2025-01-05,60.00",
-            f"{number},ZY,2026-01-01,2026-01-05,60.00",
-            f"{number},JT,2026-01-01,2026-01-05,30.00",
-        ]
-    enrollments_import(("\n".join(lines) + "\n").encode(), file="e.csv")
+    units = (tree.u1, tree.u1, tree.u2, tree.u2, tree.u3, tree.u3)
+    numbers = enrolled_in(make_member, units)
     stays = [  # month paid, members (by index), self-paid in scope
         (2, (0,), "3000.00"),
         (3, (1, 2, 4), "12000.00"),
