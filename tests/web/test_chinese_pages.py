@@ -4,10 +4,10 @@ in English)."""
 
 from __future__ import annotations
 
+import gettext
 import re
 from pathlib import Path
 
-import polib
 import pytest
 
 from huzhu.accounts.models import Role
@@ -15,19 +15,20 @@ from tests.benefits.conftest import make_activity
 from tests.stations.factories import make_station
 from tests.web.conftest import make_plan_with_claims
 
-PO = Path(__file__).resolve().parents[2] / "src/huzhu/locale/en/LC_MESSAGES/django.po"
+MO = Path(__file__).resolve().parents[2] / "src/huzhu/locale/en/LC_MESSAGES/django.mo"
 
 
 def english_sentences() -> set[str]:
     """The catalogue's English texts long enough to be unmistakable (three words or more)."""
     found = set()
-    for entry in polib.pofile(str(PO)):
-        for text in [entry.msgstr, *entry.msgstr_plural.values()]:
-            plain = re.sub(r"%\([a-z_]+\)s|%%|<[^>]+>", " ", text)
-            for part in re.split(r"[.;:,()“”]", plain):
-                words = part.split()
-                if len(words) >= 3 and all(re.fullmatch(r"[A-Za-z'’-]+", w) for w in words):
-                    found.add(" ".join(words))
+    with MO.open("rb") as fh:
+        catalog = gettext.GNUTranslations(fh)._catalog  # type: ignore[attr-defined]
+    for text in catalog.values():
+        plain = re.sub(r"%\([a-z_]+\)s|%%|<[^>]+>", " ", text)
+        for part in re.split(r"[.;:,()“”]", plain):
+            words = part.split()
+            if len(words) >= 3 and all(re.fullmatch(r"[A-Za-z'’-]+", w) for w in words):
+                found.add(" ".join(words))
     return found
 
 
