@@ -76,7 +76,7 @@ def test_three_spellings_of_one_number_make_one_member_through_the_api(tree, cit
 def test_a_roster_with_two_spellings_of_one_number_is_a_bad_row(tree):
     spelt_again = ENDING_X[:14] + "０05X"  # the issue's …005X and …０05X: created=2
     problems = refused_rows(roster(f"{ENDING_X},王五,U1", f"{spelt_again},王五,U1"))
-    assert problems == [("r.csv", 3, "id_number", "duplicate id_number (first on row 2)")]
+    assert problems == [("r.csv", 3, "id_number", "id_number 重复（首次出现在第 2 行）")]
     assert not Member.objects.exists()
 
 
@@ -104,7 +104,7 @@ def test_a_number_in_another_script_is_refused_by_the_api_and_is_a_bad_roster_ro
     )
     assert refused_naming(r, "id_number"), r.content
     problems = refused_rows(roster(f"{NUMBER},王五,U1", f"{spelling},赵六,U1"), file="名册.csv")
-    assert problems == [("名册.csv", 3, "id_number", "must be 17 ASCII digits and a digit or X")]
+    assert problems == [("名册.csv", 3, "id_number", "应为 17 位半角数字加 1 位数字或 X")]
     assert not Member.objects.exists()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from huzhu.accounts.models import User
@@ -26,7 +27,7 @@ def members_export(out: Path, *, actor: User | None = None, reason: str = "roste
     """The roster with the import's columns (full ID numbers: the export is itself logged)."""
     scope = "/" if actor is None else staff_scope_path(actor)
     if actor is not None and actor.role not in ROSTER_ROLES:
-        raise Forbidden("forbidden", "your role may not export rosters")
+        raise Forbidden("forbidden", _("您的角色不能导出名册"))
     v = vault()
     orgs = {o.pk: o for o in Organisation.objects.all()}
 
@@ -116,7 +117,6 @@ def roster_template_xlsx() -> bytes:
     column guide on the second (填写说明)."""
     from io import BytesIO
 
-    from django.utils.translation import gettext as _
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
