@@ -20,18 +20,18 @@ def _xlsx(rows):
 
 
 BAD_FILES = {
-    "empty.csv": (b"", "empty"),
+    "empty.csv": (b"", "空的"),
     "header_only.csv": (b"id_number,name,unit_code\n", None),
-    "binary.csv": (bytes(range(256)) * 40, "neither UTF-8 nor GB18030"),
-    "broken.xlsx": (b"PK\x03\x04\x14\x00garbage", "not a readable .xlsx"),
-    "not_a_zip.xlsx": (b"id_number,name\n1,2\n", "not a readable .xlsx"),
-    "wide.csv": (("," * 1_000_000 + "\n").encode(), "too many columns"),
+    "binary.csv": (bytes(range(256)) * 40, "既不是 UTF-8 也不是 GB18030"),
+    "broken.xlsx": (b"PK\x03\x04\x14\x00garbage", "不是可读取的 .xlsx"),
+    "not_a_zip.xlsx": (b"id_number,name\n1,2\n", "不是可读取的 .xlsx"),
+    "wide.csv": (("," * 1_000_000 + "\n").encode(), "列数过多"),
     "formula.xlsx": (
         _xlsx([["id_number", "name", "unit_code"], ["=1+1", "x", "U1"]]),
-        "formulas are not accepted",
+        "不接受公式",
     ),
     "ragged.csv": (b'id_number,name,unit_code\n"unterminated,x\n', None),
-    "photo.png": (b"\x89PNG\r\n\x1a\n", "unsupported file type"),
+    "photo.png": (b"\x89PNG\r\n\x1a\n", "不支持的文件类型"),
 }
 
 
@@ -57,4 +57,4 @@ def test_too_many_rows_is_refused(tree, xicheng_admin, api_as, monkeypatch):
         "/imports/members", "r.csv", ("\n".join(lines) + "\n").encode()
     )
     assert r.status_code == 400
-    assert "more than 3 rows" in r.json()["error"]["details"]["errors"][0]["reason"]
+    assert "超过 3 行" in r.json()["error"]["details"]["errors"][0]["reason"]

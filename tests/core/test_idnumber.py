@@ -30,23 +30,23 @@ def test_lower_case_x_is_accepted():
 
 
 def test_wrong_check_character_says_what_was_expected():
-    assert idnumber.id_number_problem("110105194912310021") == "check character is 1, expected X"
+    assert idnumber.id_number_problem("110105194912310021") == "校验位是 1，应为 X"
 
 
 def test_impossible_birth_date_is_refused():
     number = "11010519490231002"
-    assert "not a real date" in (idnumber.id_number_problem(number + "0") or "")
+    assert "不存在" in (idnumber.id_number_problem(number + "0") or "")
 
 
 def test_future_birth_date_is_refused():
     first17 = "110105" + "20991231" + "002"
     number = first17 + idnumber.check_char(first17)
-    assert "out of range" in (idnumber.id_number_problem(number) or "")
+    assert "超出范围" in (idnumber.id_number_problem(number) or "")
 
 
 def test_length_and_characters():
-    assert "18 characters" in (idnumber.id_number_problem("1234") or "")
-    assert "digits" in (idnumber.id_number_problem("11010519491231A02X") or "")
+    assert "应为 18 位" in (idnumber.id_number_problem("1234") or "")
+    assert "半角数字" in (idnumber.id_number_problem("11010519491231A02X") or "")
 
 
 @given(st.text(alphabet="0123456789", min_size=17, max_size=17))

@@ -43,7 +43,7 @@ def test_an_amount_within_bounds_is_accepted_and_read_exactly_as_fen(text, fen):
 )
 def test_an_amount_above_99999999_99_is_refused_saying_the_limit(text):
     [(problem, fen)] = _amounts([text])
-    assert problem is not None and problem.startswith("at most 99999999.99"), problem
+    assert problem is not None and problem.startswith("不能超过 99999999.99"), problem
     assert fen is None
 
 
@@ -53,15 +53,15 @@ def test_an_amount_above_99999999_99_is_refused_saying_the_limit(text):
 )
 def test_an_amount_in_another_script_or_notation_is_not_an_amount(text):
     [(problem, fen)] = _amounts([text])
-    assert problem is not None and problem.startswith("not an amount"), problem
+    assert problem is not None and problem.startswith("不是金额"), problem
     assert fen is None
 
 
 def test_a_negative_amount_is_refused_unless_the_column_allows_it():
     [(problem, _fen)] = _amounts(["-5.00"])
-    assert problem == "must not be negative: -5.00"
+    assert problem == "不能为负数：-5.00"
     out = _frame(["-5.00", "-100000000"]).select(tb.amount_problem("v", allow_negative=True))
-    assert out.to_series().to_list() == [None, "at most 99999999.99: -100000000"]
+    assert out.to_series().to_list() == [None, "不能超过 99999999.99：-100000000"]
     assert _frame(["-5.00"]).select(tb.as_fen("v")).item() == -500
 
 
@@ -73,14 +73,14 @@ def test_a_date_from_1900_to_2099_is_accepted(text):
 
 @pytest.mark.parametrize("text", ["1899-12-31", "2100-01-01", "0001-01-01", "9999-12-31"])
 def test_a_date_outside_1900_to_2099_is_refused_saying_the_range(text):
-    assert _dates([text]) == [(f"must lie between 1900-01-01 and 2099-12-31: {text}", None)]
+    assert _dates([text]) == [(f"应在 1900-01-01 至 2099-12-31 之间：{text}", None)]
 
 
 @pytest.mark.parametrize(
     "text", ["٢٠٢٦-01-01", "２０２６-01-01", "2026-０1-01", "2026-02-30", "2026-1-1", "20260101"]
 )
 def test_a_date_in_another_script_or_form_is_not_a_date(text):
-    assert _dates([text]) == [(f"not a date (YYYY-MM-DD): {text}", None)]
+    assert _dates([text]) == [(f"不是日期（YYYY-MM-DD）：{text}", None)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -121,9 +121,9 @@ def test_a_roster_with_an_out_of_range_date_exits_2_naming_row_and_column(tree, 
     )
     assert cli.main(["import", "members", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "row 3: column joined_on: must lie between 1900-01-01 and 2099-12-31" in err, err
-    assert "row 4: column joined_on: not a date (YYYY-MM-DD)" in err, err
-    assert "row 2:" not in err and "row 5:" not in err
+    assert "第 3 行：joined_on 列：应在 1900-01-01 至 2099-12-31 之间" in err, err
+    assert "第 4 行：joined_on 列：不是日期（YYYY-MM-DD）" in err, err
+    assert "第 2 行" not in err and "第 5 行" not in err
     assert not Member.objects.exists()
 
 

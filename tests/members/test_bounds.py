@@ -79,7 +79,7 @@ def test_an_xlsx_roster_with_a_date_cell_out_of_bounds_exits_2_naming_row_and_co
     book.save(path)
     assert cli.main(["import", "members", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "row 3: column 入会日期: must lie between 1900-01-01 and 2099-12-31: 1899-12-31" in err
-    assert "row 4: column 入会日期: must lie between 1900-01-01 and 2099-12-31: 2100-01-01" in err
-    assert "row 2:" not in err
+    assert "第 3 行：入会日期 列：应在 1900-01-01 至 2099-12-31 之间：1899-12-31" in err
+    assert "第 4 行：入会日期 列：应在 1900-01-01 至 2099-12-31 之间：2100-01-01" in err
+    assert "第 2 行" not in err
     assert not Member.objects.exists()

@@ -102,8 +102,8 @@ def test_every_bad_row_is_reported_with_row_and_column_and_nothing_is_written(tr
         (9, "card_no"),
     ]
     reasons = dict(((row, col), reason) for row, col, reason in problems)
-    assert "check character" in reasons[(3, "id_number")]
-    assert reasons[(4, "name")] == "required"
+    assert "校验位" in reasons[(3, "id_number")]
+    assert reasons[(4, "name")] == "必填"
     assert "first on row 2" in reasons[(7, "id_number")]
     assert "not a workplace union" in reasons[(8, "unit_code")]
     assert Member.objects.count() == 0
@@ -111,12 +111,12 @@ def test_every_bad_row_is_reported_with_row_and_column_and_nothing_is_written(tr
 
 def test_missing_required_column_is_reported_on_the_header_row(tree):
     problems = errors_of(csv_bytes("x,y", header="name,unit_code"))
-    assert problems == [(1, "id_number", "required column missing (id_number / 身份证号)")]
+    assert problems == [(1, "id_number", "缺少必需的列（id_number / 身份证号）")]
 
 
 def test_error_columns_use_the_header_as_written(tree):
     data = csv_bytes(",张三,U1", header="身份证号,姓名,单位编码")
-    assert errors_of(data) == [(2, "身份证号", "required")]
+    assert errors_of(data) == [(2, "身份证号", "必填")]
 
 
 def test_keep_valid_imports_the_good_rows_and_reports_the_bad(tree):
@@ -185,12 +185,12 @@ def test_new_card_number_replaces_the_active_card(tree, make_member):
 def test_unreadable_encoding_is_a_clear_error(tree):
     data = HEADER_EN.encode() + b"\n\xff\xfe\xfa,\x81\n"
     problems = errors_of(data)
-    assert problems[0][2] == "file is neither UTF-8 nor GB18030 text"
+    assert problems[0][2] == "文件既不是 UTF-8 也不是 GB18030 编码的文本"
 
 
 def test_broken_xlsx_is_a_clear_error(tree):
     problems = errors_of(b"PK\x03\x04 not really a zip", file="r.xlsx")
-    assert "not a readable .xlsx" in problems[0][2]
+    assert "不是可读取的 .xlsx" in problems[0][2]
 
 
 def test_district_admin_cannot_import_into_another_district(tree, make_staff):

@@ -104,7 +104,7 @@ def test_a_number_in_another_script_is_refused_by_the_api_and_is_a_bad_roster_ro
     )
     assert refused_naming(r, "id_number"), r.content
     problems = refused_rows(roster(f"{NUMBER},王五,U1", f"{spelling},赵六,U1"), file="名册.csv")
-    assert problems == [("名册.csv", 3, "id_number", "must be 17 ASCII digits and a digit or X")]
+    assert problems == [("名册.csv", 3, "id_number", "应为 17 位半角数字加 1 位数字或 X")]
     assert not Member.objects.exists()
 
 

@@ -4,6 +4,8 @@ same code."""
 
 from __future__ import annotations
 
+import json
+
 from django.utils import timezone
 
 from huzhu.accounts.models import Role
@@ -33,8 +35,9 @@ def test_creating_a_member_held_elsewhere_answers_as_anything_outside_does(
     assert held.status_code == outside_unit.status_code == 404
     assert held.json()["error"]["code"] == outside_unit.json()["error"]["code"] == "not_found"
     assert held.json()["error"]["details"] == {}
+    text = json.dumps(held.json(), ensure_ascii=False)  # as read, not as \u-escaped
     for secret in ("怀柔", "U3", huairou_member.id_masked[-4:], str(huairou_member.pk)):
-        assert secret not in held.content.decode()
+        assert secret not in text
     assert Member.objects.get(pk=huairou_member.pk).unit_id == tree.u3.pk
     assert Member.objects.get(pk=huairou_member.pk).name == "怀柔会员"
     # the probe is in the audit log, for the city to see

@@ -77,7 +77,7 @@ def test_a_roster_with_hostile_names_has_bad_rows_and_writes_nothing(tree):
     assert [(row, col) for row, col, _ in problems] == [
         (row, "name") for row in range(2, 2 + len(lines))
     ]
-    assert "must not start with =" in problems[0][2]
+    assert "不能以 = 开头" in problems[0][2]
     assert not Member.objects.exists()
 
 

@@ -140,7 +140,7 @@ def test_the_command_line_exits_2_naming_file_row_and_column_and_lists_what_it_c
     path.write_bytes(roster(f"{new_id_number()},王五,X999,,"))
     assert cli.main(["import", "members", str(path)]) == 2
     err = capsys.readouterr().err
-    assert f"{path}: row 2: column unit_code: unknown unit code X999" in err, err
+    assert f"{path}：第 2 行：unit_code 列：unknown unit code X999" in err, err
     assert not Organisation.objects.filter(code="X999").exists() and not Member.objects.exists()
     path.write_bytes(roster(f"{new_id_number()},王五,U8,新单位工会,西城区"))
     assert cli.main(["import", "members", str(path)]) == 0

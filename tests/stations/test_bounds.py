@@ -171,14 +171,14 @@ def test_a_station_file_with_values_out_of_bounds_exits_2_naming_row_and_column(
     assert cli.main(["import", "stations", str(path)]) == 2
     err = capsys.readouterr().err
     for expected in (
-        "row 3: column 容纳人数: at most 1,000,000 people: 1000001",
-        "row 4: column 容纳人数: at most 1,000,000 people: 99999999999999999999",
-        "row 5: column 容纳人数: not a whole number of people: ١٠",
-        "row 6: column 例外日期: dates must lie between 1900-01-01 and 2099-12-31",
-        "row 7: column 纬度: out of range",
+        "第 3 行：容纳人数 列：at most 1,000,000 people: 1000001",
+        "第 4 行：容纳人数 列：at most 1,000,000 people: 99999999999999999999",
+        "第 5 行：容纳人数 列：not a whole number of people: ١٠",
+        "第 6 行：例外日期 列：dates must lie between 1900-01-01 and 2099-12-31",
+        "第 7 行：纬度 列：out of range",
     ):
         assert expected in err, err
-    assert "row 2:" not in err
+    assert "第 2 行" not in err
     assert not Station.objects.exists()
     path.write_text(HEADER + rows.splitlines()[0] + "\n", encoding="utf-8")
     assert cli.main(["import", "stations", str(path)]) == 0
@@ -196,7 +196,6 @@ def test_opening_hours_longer_than_their_column_written_out_are_refused_naming_t
     path.write_text(HEADER + f'A1,驿站一,U1,地址,39.9,116.37,wgs84,"{hours}",,\n', encoding="utf-8")
     assert cli.main(["import", "stations", str(path)]) == 2
     assert (
-        "row 2: column 开放时间: opening hours take at most 500 characters"
-        in capsys.readouterr().err
+        "第 2 行：开放时间 列：opening hours take at most 500 characters" in capsys.readouterr().err
     )
     assert not Station.objects.exists()

@@ -55,14 +55,14 @@ def test_bad_rows_are_reported_by_row_and_column_and_nothing_is_written(tree, tm
     assert run_cli(tmp_path, HEADER + GOOD + bad) == 2
     err = capsys.readouterr().err
     for expected in (
-        "row 4: column 纬度: not a number: north",
-        "row 5: column 开放时间: not a time of day: 25:00",
-        "row 6: column 所属工会编码: unknown organisation NOPE",
-        "row 6: column 坐标系: crs is wgs84 or gcj02: bd09",
-        "row 6: column 服务项目: unknown service '桑拿'",
-        "row 6: column 容纳人数: not a whole number of people: -1",
-        "row 6: column 状态: status is active, suspended or closed: 开张",
-        "row 7: column 驿站编码: duplicate code (first on row 2)",
+        "第 4 行：纬度 列：not a number: north",
+        "第 5 行：开放时间 列：not a time of day: 25:00",
+        "第 6 行：所属工会编码 列：unknown organisation NOPE",
+        "第 6 行：坐标系 列：crs is wgs84 or gcj02: bd09",
+        "第 6 行：服务项目 列：unknown service '桑拿'",
+        "第 6 行：容纳人数 列：not a whole number of people: -1",
+        "第 6 行：状态 列：status is active, suspended or closed: 开张",
+        "第 7 行：驿站编码 列：duplicate code (first on row 2)",
     ):
         assert expected in err
     assert not Station.objects.exists()
@@ -80,7 +80,7 @@ def test_keep_valid_writes_the_good_rows(tree, tmp_path, capsys):
     assert run_cli(tmp_path, HEADER + GOOD + bad, "--keep-valid") == 0
     captured = capsys.readouterr()
     assert "created=2" in captured.out and "skipped=1" in captured.out
-    assert "row 4: column 纬度: required" in captured.err
+    assert "第 4 行：纬度 列：必填" in captured.err
     assert set(Station.objects.values_list("code", flat=True)) == {"XC-01", "XC-02"}
 
 

@@ -22,7 +22,7 @@ def test_an_audit_filter_date_outside_1900_to_2099_is_a_400_naming_the_field(
 ):
     r = admin_page.get("/console/audit/", {field: value})
     assert r.status_code == 400
-    assert f"{field}: " in r.content.decode()
+    assert f"{field}：" in r.content.decode()
 
 
 def test_audit_filter_dates_on_the_bounds_are_answered(admin_page):

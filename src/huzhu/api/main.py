@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
@@ -126,7 +127,7 @@ def on_table_error(request: HttpRequest, exc: TableError) -> HttpResponse:
         request,
         400,
         "invalid_file",
-        f"{len(exc.errors)} problem(s) in the file",
+        _("文件中有 %(n)s 处问题") % {"n": len(exc.errors)},
         {"errors": [e.as_dict() for e in exc.errors]},
     )
 
@@ -134,13 +135,13 @@ def on_table_error(request: HttpRequest, exc: TableError) -> HttpResponse:
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return error_response(
-        request, 422, "invalid_request", "the request is not valid", {"errors": exc.errors}
+        request, 422, "invalid_request", _("请求内容不正确"), {"errors": exc.errors}
     )
 
 
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return error_response(request, 401, "unauthorized", "sign in or send a valid bearer token")
+    return error_response(request, 401, "unauthorized", _("请先登录，或提供有效的 Bearer 令牌"))
 
 
 @api.exception_handler(HttpError)
@@ -150,12 +151,12 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 @api.exception_handler(Http404)
 def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return error_response(request, 404, "not_found", str(exc) or "not found")
+    return error_response(request, 404, "not_found", str(exc) or _("未找到"))
 
 
 @api.exception_handler(PermissionDenied)
 def on_403(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return error_response(request, 403, "forbidden", str(exc) or "not allowed")
+    return error_response(request, 403, "forbidden", str(exc) or _("无权进行此操作"))
 
 
 @api.exception_handler(OperationalError)
@@ -167,7 +168,7 @@ def on_database_lost(request: HttpRequest, exc: Exception) -> HttpResponse:
     if not database_lost(exc):
         raise exc
     drop_lost_connection()
-    return error_response(request, 503, "unavailable", "service temporarily unavailable, try again")
+    return error_response(request, 503, "unavailable", _("服务暂时不可用，请稍后重试"))
 
 
 def _register_routers() -> None:

@@ -26,6 +26,7 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.core.errors import DomainError
 from huzhu.core.files import atomic_write
@@ -142,9 +143,16 @@ def _read_manifest(archive: zipfile.ZipFile, source: str) -> dict[str, Any]:
     try:
         manifest = json.loads(archive.read("manifest.json"))
     except (KeyError, json.JSONDecodeError) as exc:
-        raise DomainError("invalid_backup", f"{source}: no readable manifest ({exc})") from None
+        raise DomainError(
+            "invalid_backup",
+            _("%(source)s：没有可读取的清单（%(error)s）") % {"source": source, "error": exc},
+        ) from None
     if manifest.get("format") != FORMAT:
-        raise DomainError("invalid_backup", f"{source}: unknown format {manifest.get('format')!r}")
+        raise DomainError(
+            "invalid_backup",
+            _("%(source)s：未知的格式 %(format)s")
+            % {"source": source, "format": repr(manifest.get("format"))},
+        )
     return manifest
 
 
@@ -154,24 +162,35 @@ def backup_restore(source: Path) -> dict[str, int]:
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DomainError("invalid_backup", f"{source}: not a backup archive ({exc})") from None
+        raise DomainError(
+            "invalid_backup",
+            _("%(source)s：不是备份归档（%(error)s）") % {"source": source, "error": exc},
+        ) from None
     with archive:
         manifest = _read_manifest(archive, str(source))
         if manifest["migrations"] != _applied_migrations():
             raise DomainError(
                 "migration_mismatch",
-                f"{source}: made at another migration state; "
-                "upgrade both to the same version first",
+                _("%(source)s：备份时的数据库迁移状态与本系统不同；请先把两边升级到同一版本")
+                % {"source": source},
             )
         by_table = {m._meta.db_table: m for m in _models()}
         unknown = set(manifest["tables"]) - set(by_table)
         if unknown:
-            raise DomainError("invalid_backup", f"{source}: unknown tables {sorted(unknown)}")
+            raise DomainError(
+                "invalid_backup",
+                _("%(source)s：未知的表 %(tables)s")
+                % {"source": source, "tables": sorted(unknown)},
+            )
         payload: dict[str, bytes] = {}
         for table, digest in manifest["sha256"].items():
             data = archive.read(f"tables/{table}.csv")
             if hashlib.sha256(data).hexdigest() != digest:
-                raise DomainError("invalid_backup", f"{source}: tables/{table}.csv is damaged")
+                raise DomainError(
+                    "invalid_backup",
+                    _("%(source)s：tables/%(table)s.csv 已损坏")
+                    % {"source": source, "table": table},
+                )
             payload[table] = data
     migration_made = {"django_content_type", "auth_permission"}
     with transaction.atomic():
@@ -181,7 +200,7 @@ def backup_restore(source: Path) -> dict[str, int]:
             if model._default_manager.exists():
                 raise DomainError(
                     "target_not_empty",
-                    f"the database already holds {table} rows; restore into a new database",
+                    _("数据库中已有 %(table)s 的数据；请恢复到一个新数据库") % {"table": table},
                 )
         with connection.cursor() as cur:
             for table in migration_made & set(payload):
@@ -215,7 +234,8 @@ def _load_table(model: type[models.Model], data: bytes) -> int:
     kinds = dict(_columns(model))
     if set(header) != set(kinds):
         raise DomainError(
-            "invalid_backup", f"{model._meta.db_table}: columns differ from this version's"
+            "invalid_backup",
+            _("%(table)s：列与本版本的不同") % {"table": model._meta.db_table},
         )
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(c) for c in header)

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from django.utils.translation import gettext as _
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 from huzhu.core.errors import DomainError
@@ -44,31 +45,33 @@ def money_problem(value: object, *, allow_zero: bool = False) -> str | None:
     """Why `value` is not an amount of yuan within bounds, or None when it is one."""
     if isinstance(value, Decimal):
         if not value.is_finite():
-            return f"not an amount: {value}"
+            return _("不是金额：%(value)s") % {"value": value}
         if abs(value) <= MAX_MONEY and value != value.quantize(CENT):
-            return f"at most two decimals: {value}"
+            return _("最多两位小数：%(value)s") % {"value": value}
         amount = value
     elif isinstance(value, str):
         text = value.strip(" \t")
         if not _MONEY.match(text):
             if text.startswith("-") and _MONEY.match(text[1:]):
-                return f"must not be negative: {_short(value)}"
+                return _("不能为负数：%(value)s") % {"value": _short(value)}
             if re.fullmatch(r"[0-9]{9,}(\.[0-9]{1,2})?", text, re.ASCII):
-                return f"at most {MAX_MONEY} yuan: {_short(value)}"
-            return (
-                "not an amount: write yuan in ASCII digits with at most two decimals "
-                f"(e.g. 1200.50): {_short(value)}"
-            )
+                return _("不能超过 %(max)s 元：%(value)s") % {
+                    "max": MAX_MONEY,
+                    "value": _short(value),
+                }
+            return _("不是金额：请用半角数字写元数，最多两位小数（如 1200.50）：%(value)s") % {
+                "value": _short(value)
+            }
         amount = Decimal(text)
     else:
         # int, float, bool and anything else: an amount comes as text (or an exact Decimal).
-        return f'not an amount: write it as a string such as "1200.50": {_short(value)}'
+        return _('不是金额：请写成字符串，如 "1200.50"：%(value)s') % {"value": _short(value)}
     if amount < 0:
-        return f"must not be negative: {amount}"
+        return _("不能为负数：%(value)s") % {"value": amount}
     if amount == 0 and not allow_zero:
-        return f"must be more than 0: {amount}"
+        return _("必须大于 0：%(value)s") % {"value": amount}
     if amount > MAX_MONEY:
-        return f"at most {MAX_MONEY} yuan: {amount}"
+        return _("不能超过 %(max)s 元：%(value)s") % {"max": MAX_MONEY, "value": amount}
     return None
 
 
@@ -76,7 +79,7 @@ def parse_money(value: object, field: str, *, allow_zero: bool = False) -> Decim
     """`value` as Decimal yuan with two places; DomainError `invalid_amount` naming `field`."""
     problem = money_problem(value, allow_zero=allow_zero)
     if problem is not None:
-        raise DomainError("invalid_amount", f"{field}: {problem}", field=field)
+        raise DomainError("invalid_amount", field_problem(field, problem), field=field)
     assert isinstance(value, (str, Decimal))
     return Decimal(value.strip(" \t") if isinstance(value, str) else value).quantize(CENT)
 
@@ -88,15 +91,15 @@ def date_problem(value: object) -> str | None:
     elif isinstance(value, str):
         m = _DATE.match(value.strip())
         if not m:
-            return f"not a date (YYYY-MM-DD): {_short(value)}"
+            return _("不是日期（YYYY-MM-DD）：%(value)s") % {"value": _short(value)}
         try:
             day = date(int(m[1]), int(m[2]), int(m[3]))
         except ValueError:
-            return f"no such date: {_short(value)}"
+            return _("没有这一天：%(value)s") % {"value": _short(value)}
     else:
-        return f"not a date (YYYY-MM-DD): {_short(value)}"
+        return _("不是日期（YYYY-MM-DD）：%(value)s") % {"value": _short(value)}
     if not MIN_DATE <= day <= MAX_DATE:
-        return f"must lie between {MIN_DATE} and {MAX_DATE}: {day}"
+        return between(MIN_DATE, MAX_DATE, day)
     return None
 
 
@@ -104,7 +107,7 @@ def parse_date(value: object, field: str) -> date:
     """`value` as a date within bounds; DomainError `invalid_date` naming `field`."""
     problem = date_problem(value)
     if problem is not None:
-        raise DomainError("invalid_date", f"{field}: {problem}", field=field)
+        raise DomainError("invalid_date", field_problem(field, problem), field=field)
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value).strip())
@@ -114,9 +117,9 @@ def moment_problem(value: object) -> str | None:
     """Why `value` (a datetime) is not a moment within bounds: its date, as written, must lie
     from 1900-01-01 to 2099-12-31 (so that no time zone shift can leave what a year holds)."""
     if not isinstance(value, datetime):
-        return f"not a date and time (YYYY-MM-DDTHH:MM:SS): {_short(value)}"
+        return _not_a_moment(value)
     if not MIN_DATE <= value.date() <= MAX_DATE:
-        return f"must lie between {MIN_DATE} and {MAX_DATE}: {value.date()}"
+        return between(MIN_DATE, MAX_DATE, value.date())
     return None
 
 
@@ -124,44 +127,60 @@ def check_moment(value: datetime, field: str) -> datetime:
     """`value` when within bounds; DomainError `invalid_date` naming `field`."""
     problem = moment_problem(value)
     if problem is not None:
-        raise DomainError("invalid_date", f"{field}: {problem}", field=field)
+        raise DomainError("invalid_date", field_problem(field, problem), field=field)
     return value
 
 
 def year_problem(value: object) -> str | None:
     """Why `value` is not a year from 1900 to 2099, or None."""
     if isinstance(value, bool) or not isinstance(value, int):
-        return f"not a year: {_short(value)}"
+        return _("不是年份：%(value)s") % {"value": _short(value)}
     if not MIN_DATE.year <= value <= MAX_DATE.year:
-        return f"must lie between {MIN_DATE.year} and {MAX_DATE.year}: {_short(value)}"
+        return between(MIN_DATE.year, MAX_DATE.year, _short(value))
     return None
 
 
 def quota_problem(value: object, *, minimum: int = 0) -> str | None:
     """Why `value` is not a quota (a whole number from `minimum` to 1,000,000), or None."""
     if isinstance(value, bool):
-        return f"not a whole number: {value}"
+        return _("不是整数：%(value)s") % {"value": value}
     if isinstance(value, str):
         if not _WHOLE.match(value.strip()):
-            return f"not a whole number of at most {MAX_QUOTA:,}: {_short(value)}"
+            return _("不是不超过 %(max)s 的整数：%(value)s") % {
+                "max": f"{MAX_QUOTA:,}",
+                "value": _short(value),
+            }
         value = int(value.strip())
     if not isinstance(value, int):
-        return f"not a whole number: {_short(value)}"
+        return _("不是整数：%(value)s") % {"value": _short(value)}
     if value < minimum:
-        return f"must be at least {minimum}: {value}"
+        return _("不能小于 %(min)s：%(value)s") % {"min": minimum, "value": value}
     if value > MAX_QUOTA:
-        return f"at most {MAX_QUOTA:,}: {value}"
+        return _("不能超过 %(max)s：%(value)s") % {"max": f"{MAX_QUOTA:,}", "value": value}
     return None
 
 
 def parse_quota(value: object, field: str, *, minimum: int = 0) -> int:
     problem = quota_problem(value, minimum=minimum)
     if problem is not None:
-        raise DomainError("invalid_quota", f"{field}: {problem}", field=field)
+        raise DomainError("invalid_quota", field_problem(field, problem), field=field)
     if isinstance(value, str):
         return int(value.strip())
     assert isinstance(value, int)  # quota_problem let nothing else through
     return value
+
+
+def field_problem(field: str, problem: str) -> str:
+    """A message naming the field (as the API spells it) and what is wrong with its value."""
+    return _("%(field)s：%(problem)s") % {"field": field, "problem": problem}
+
+
+def between(low: object, high: object, value: object) -> str:
+    return _("应在 %(min)s 至 %(max)s 之间：%(value)s") % {"min": low, "max": high, "value": value}
+
+
+def _not_a_moment(value: object) -> str:
+    return _("不是日期时间（YYYY-MM-DDTHH:MM:SS）：%(value)s") % {"value": _short(value)}
 
 
 def _short(value: object) -> str:
@@ -199,7 +218,7 @@ def _moment_text(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str) or not _MOMENT.match(value.strip()):
-        raise ValueError(f"not a date and time (YYYY-MM-DDTHH:MM:SS): {_short(value)}")
+        raise ValueError(_not_a_moment(value))
     return value.strip()
 
 

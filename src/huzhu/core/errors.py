@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 
 class DomainError(Exception):
     """A rule of the product refused the request. `code` is stable; `message` is for people."""
@@ -23,14 +25,15 @@ class NotFound(DomainError):
     status = 404
 
     def __init__(self, what: str, **details: Any):
-        super().__init__("not_found", f"{what} not found", **details)
+        """`what` names the missing thing in the reader's language (`_("会员")`)."""
+        super().__init__("not_found", _("未找到：%(what)s") % {"what": what}, **details)
 
 
 class Forbidden(DomainError):
     status = 403
 
-    def __init__(self, code: str = "forbidden", message: str = "not allowed", **details: Any):
-        super().__init__(code, message, **details)
+    def __init__(self, code: str = "forbidden", message: str | None = None, **details: Any):
+        super().__init__(code, _("无权进行此操作") if message is None else message, **details)
 
 
 class Conflict(DomainError):
@@ -42,15 +45,18 @@ class Busy(DomainError):
 
     status = 503
 
-    def __init__(self, message: str = "busy, try again", **details: Any):
-        super().__init__("busy", message, **details)
+    def __init__(self, message: str | None = None, **details: Any):
+        super().__init__(
+            "busy", _("系统繁忙，请稍后重试") if message is None else message, **details
+        )
 
 
 class InvalidValue(ValueError):
-    """A value that a validator of core (ID numbers, names) refuses, said twice: `reason` in
-    English, as file reports and the API's 422 word their reasons, and `message` for people, in
-    the active language. A ValueError, so that a pydantic validator turns it into a 422 naming
-    the field; forms show `message`, importers report `reason`."""
+    """A value that a validator of core (ID numbers, names) refuses, said twice, both in the
+    active language: `reason` short, as file reports and the API's 422 word their reasons after
+    the column or field they name, and `message` a sentence for people. A ValueError, so that a
+    pydantic validator turns it into a 422 naming the field; forms show `message`, importers
+    report `reason`."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(reason)

@@ -65,43 +65,43 @@ def id_number_invalid(raw: str, *, today: date | None = None) -> InvalidValue | 
     """None when `raw` spells a valid ID number, else why not (`reason` and `message`)."""
     if len(raw) > _MAX_RAW:
         return InvalidValue(
-            f"must be {LENGTH} characters, got {len(raw)}",
+            _("应为 %(length)d 位，现为 %(n)d 位") % {"length": LENGTH, "n": len(raw)},
             _("身份证号应为 18 位，现为 %(n)d 位") % {"n": len(raw)},
         )
     value = normalize(raw)
     if not value:
-        return InvalidValue("required", _("请填写身份证号"))
+        return InvalidValue(_("必填"), _("请填写身份证号"))
     if len(value) != LENGTH:
         return InvalidValue(
-            f"must be {LENGTH} characters, got {len(value)}",
+            _("应为 %(length)d 位，现为 %(n)d 位") % {"length": LENGTH, "n": len(value)},
             _("身份证号应为 18 位，现为 %(n)d 位") % {"n": len(value)},
         )
     if not _SHAPE.fullmatch(value):
         return InvalidValue(
-            "must be 17 ASCII digits and a digit or X",
+            _("应为 17 位半角数字加 1 位数字或 X"),
             _("身份证号应为 17 位数字加 1 位数字或 X（不能用其他文字的数字）"),
         )
     if value[:2] not in PROVINCES:
         return InvalidValue(
-            f"province code {value[:2]} is not in use",
+            _("前两位 %(code)s 不是在用的省级行政区代码") % {"code": value[:2]},
             _("身份证号前两位 %(code)s 不是在用的省级行政区代码") % {"code": value[:2]},
         )
     try:
         born = birth_date(value)
     except ValueError:
         return InvalidValue(
-            f"birth date {value[6:14]} is not a real date",
+            _("出生日期 %(date)s 不存在") % {"date": value[6:14]},
             _("身份证号中的出生日期 %(date)s 不存在") % {"date": value[6:14]},
         )
     if not (EARLIEST_BIRTH <= born <= (today or date.today())):
         return InvalidValue(
-            f"birth date {value[6:14]} is out of range",
+            _("出生日期 %(date)s 超出范围") % {"date": value[6:14]},
             _("身份证号中的出生日期 %(date)s 超出范围") % {"date": value[6:14]},
         )
     expected = check_char(value[:17])
     if value[17] != expected:
         return InvalidValue(
-            f"check character is {value[17]}, expected {expected}",
+            _("校验位是 %(got)s，应为 %(expected)s") % {"got": value[17], "expected": expected},
             _("身份证号校验位是 %(got)s，应为 %(expected)s")
             % {"got": value[17], "expected": expected},
         )
@@ -146,8 +146,9 @@ def normalize_series(numbers: pl.Series) -> pl.Series:
 
 def problems_expr(col: str, *, today: date) -> pl.Expr:
     """A Polars expression giving, for a column of normalised ID numbers (`normalize_series`),
-    null or the problem. Agrees with `id_number_problem` (tests prove it); the message is
-    shorter for the bulk path. [0-9], never \\d: in Polars' regex \\d is every script's digits."""
+    null or the problem, in the active language. Agrees with `id_number_problem` (tests prove
+    it); the message is shorter for the bulk path. [0-9], never \\d: in Polars' regex \\d is
+    every script's digits."""
     c = pl.col(col)
     digits17 = c.str.slice(0, 17)
     weighted = pl.sum_horizontal(
@@ -159,17 +160,21 @@ def problems_expr(col: str, *, today: date) -> pl.Expr:
         pl.when(c.is_null())
         .then(None)
         .when(c.str.len_chars() != LENGTH)
-        .then(pl.lit(f"must be {LENGTH} characters"))
+        .then(pl.lit(_("应为 %(length)d 位") % {"length": LENGTH}))
         .when(~c.str.contains(f"^{_SHAPE.pattern}$"))
-        .then(pl.lit("must be 17 ASCII digits and a digit or X"))
+        .then(pl.lit(_("应为 17 位半角数字加 1 位数字或 X")))
         .when(~c.str.slice(0, 2).is_in(sorted(PROVINCES)))
-        .then(pl.format("province code {} is not in use", c.str.slice(0, 2)))
+        .then(
+            pl.format(
+                _("前两位 %(code)s 不是在用的省级行政区代码") % {"code": "{}"}, c.str.slice(0, 2)
+            )
+        )
         .when(born.is_null())
-        .then(pl.lit("birth date is not a real date"))
+        .then(pl.lit(_("出生日期不存在")))
         .when((born < pl.lit(EARLIEST_BIRTH)) | (born > pl.lit(today)))
-        .then(pl.lit("birth date is out of range"))
+        .then(pl.lit(_("出生日期超出范围")))
         .when(c.str.slice(17, 1) != expected)
-        .then(pl.lit("check character is wrong"))
+        .then(pl.lit(_("校验位不对")))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
 

@@ -13,6 +13,7 @@ from urllib.parse import unquote_to_bytes
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 from huzhu.core import requestid
 from huzhu.core.dbfaults import database_lost, drop_lost_connection
@@ -54,7 +55,7 @@ class RejectNulMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _has_nul(request):
-            message = "the request contains a NUL character"
+            message = _("请求中含有 NUL 字符")
             if request.path.startswith("/api/"):
                 return JsonResponse(
                     {"error": {"code": "invalid_request", "message": message, "details": {}}},

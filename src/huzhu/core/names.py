@@ -29,7 +29,6 @@ REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 # (·, ・): none of these is a control, format or separator character, NFKC leaves each as it is,
 # and Python and Polars strip the same whitespace around them. Over a column, such names are
 # checked by Polars; any other name goes through `name_invalid` itself.
-_FORMULA_REASON = "must not start with {} (a spreadsheet would read a formula)"
 _PLAIN = r"^[\x20-\x7E\u3400-\u4DBF\u4E00-\u9FFF\u00B7\u30FB]*$"
 
 
@@ -37,22 +36,22 @@ def name_invalid(raw: str) -> InvalidValue | None:
     """None when `raw` (stripped) is an acceptable name, else why not."""
     value = raw.strip()
     if not value:
-        return InvalidValue("required", _("请填写名称"))
+        return InvalidValue(_("必填"), _("请填写名称"))
     if len(value) > MAX_LENGTH:
         return InvalidValue(
-            f"longer than {MAX_LENGTH} characters",
+            _("超过 %(n)d 个字") % {"n": MAX_LENGTH},
             _("名称不能超过 %(n)d 个字") % {"n": MAX_LENGTH},
         )
     for ch in value:
         if unicodedata.category(ch) in REFUSED_CATEGORIES:
             return InvalidValue(
-                f"contains a control or format character (U+{ord(ch):04X})",
+                _("含有控制字符或格式字符（U+%(code)s）") % {"code": f"{ord(ch):04X}"},
                 _("名称含有控制字符或格式字符（U+%(code)s）") % {"code": f"{ord(ch):04X}"},
             )
     first, read = value[0], unicodedata.normalize("NFKC", value)[0]
     if first in FORMULA_STARTS or first in FULL_WIDTH_FORMULA_STARTS or read in FORMULA_STARTS:
         return InvalidValue(
-            _FORMULA_REASON.format(first),
+            _formula_reason(first),
             _("名称不能以 %(char)s 开头（电子表格会当作公式）") % {"char": first},
         )
     return None
@@ -78,11 +77,11 @@ def name_series(names: pl.Series) -> tuple[pl.Series, pl.Series]:
         pl.when(v.is_null() | ~plain)
         .then(None)
         .when(stripped == "")
-        .then(pl.lit("required"))
+        .then(pl.lit(_("必填")))
         .when(stripped.str.len_chars() > MAX_LENGTH)
-        .then(pl.lit(f"longer than {MAX_LENGTH} characters"))
+        .then(pl.lit(_("超过 %(n)d 个字") % {"n": MAX_LENGTH}))
         .when(stripped.str.slice(0, 1).is_in(list(FORMULA_STARTS)))
-        .then(pl.format(_FORMULA_REASON, stripped.str.slice(0, 1)))
+        .then(pl.format(_formula_reason("{}"), stripped.str.slice(0, 1)))
         .otherwise(None)
         .alias("problem"),
         (v.is_not_null() & ~plain).alias("other"),
@@ -99,6 +98,10 @@ def name_series(names: pl.Series) -> tuple[pl.Series, pl.Series]:
     return cleaned, problems
 
 
+def _formula_reason(char: str) -> str:
+    return _("不能以 %(char)s 开头（电子表格会当作公式）") % {"char": char}
+
+
 def _reason(value: str) -> str | None:
     invalid = name_invalid(value)
     return None if invalid is None else invalid.reason
@@ -110,5 +113,5 @@ def parse_name(raw: str, field: str = "name") -> str:
     try:
         return name_clean(raw)
     except InvalidValue as exc:
-        code = "required" if exc.reason == "required" else "invalid_name"
+        code = "required" if not raw.strip() else "invalid_name"
         raise DomainError(code, exc.message, field=field) from None

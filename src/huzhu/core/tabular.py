@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from django.utils.translation import gettext as _
 
 from huzhu.core import bounds
 
@@ -43,9 +44,16 @@ class RowError:
     file: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        where = f"{self.file}: " if self.file else ""
-        col = f"column {self.column}: " if self.column else ""
-        return f"{where}row {self.row}: {col}{self.reason}"
+        values = {"file": self.file, "row": self.row, "column": self.column, "reason": self.reason}
+        if self.row == 0:  # the file as a whole
+            return _("%(file)s：%(reason)s") % values if self.file else self.reason
+        if self.file and self.column:
+            return _("%(file)s：第 %(row)s 行：%(column)s 列：%(reason)s") % values
+        if self.file:
+            return _("%(file)s：第 %(row)s 行：%(reason)s") % values
+        if self.column:
+            return _("第 %(row)s 行：%(column)s 列：%(reason)s") % values
+        return _("第 %(row)s 行：%(reason)s") % values
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.file, "row": self.row, "column": self.column, "reason": self.reason}
@@ -58,7 +66,11 @@ class TableError(Exception):
         self.errors = sorted(errors)
         super().__init__(
             "\n".join(str(e) for e in self.errors[:20])
-            + (f"\n… and {len(self.errors) - 20} more" if len(self.errors) > 20 else "")
+            + (
+                "\n" + _("…… 另有 %(n)s 处") % {"n": len(self.errors) - 20}
+                if len(self.errors) > 20
+                else ""
+            )
         )
 
 
@@ -102,7 +114,7 @@ def decode_csv_bytes(data: bytes, file: str) -> str:
         except UnicodeDecodeError:
             line = data[: utf8_error.start].count(b"\n") + 1
             raise TableError(
-                [RowError(line, "", "file is neither UTF-8 nor GB18030 text", file)]
+                [RowError(line, "", _("文件既不是 UTF-8 也不是 GB18030 编码的文本"), file)]
             ) from None
 
 
@@ -193,7 +205,8 @@ _UNREADABLE = (
 
 
 def _unreadable(exc: BaseException, file: str) -> TableError:
-    return TableError([RowError(0, "", f"not a readable .xlsx workbook ({exc})", file)])
+    reason = _("不是可读取的 .xlsx 工作簿（%(error)s）") % {"error": exc}
+    return TableError([RowError(0, "", reason, file)])
 
 
 def xlsx_check(data: bytes, file: str) -> None:
@@ -209,8 +222,8 @@ def xlsx_check(data: bytes, file: str) -> None:
                 RowError(
                     0,
                     "",
-                    f"{file} is refused: its list of parts takes {directory:,} bytes "
-                    f"(at most {MAX_ZIP_DIRECTORY:,})",
+                    _("%(file)s 被拒收：其部件清单占 %(size)s 字节（最多 %(max)s）")
+                    % {"file": file, "size": f"{directory:,}", "max": f"{MAX_ZIP_DIRECTORY:,}"},
                     file,
                 )
             ]
@@ -229,8 +242,16 @@ def xlsx_check(data: bytes, file: str) -> None:
                 RowError(
                     0,
                     "",
-                    f"{file} is refused as a zip bomb: its part {part.filename[:100]} would "
-                    f"unpack to {ratio:,} times its packed size (at most {max_ratio:,})",
+                    _(
+                        "%(file)s 疑为压缩炸弹，被拒收：其部件 %(part)s 解压后是压缩大小的 "
+                        "%(ratio)s 倍（最多 %(max)s 倍）"
+                    )
+                    % {
+                        "file": file,
+                        "part": part.filename[:100],
+                        "ratio": f"{ratio:,}",
+                        "max": f"{max_ratio:,}",
+                    },
                     file,
                 )
             )
@@ -240,7 +261,8 @@ def xlsx_check(data: bytes, file: str) -> None:
             RowError(
                 0,
                 "",
-                f"{file} is refused: it would unpack to {total:,} bytes (at most {max_bytes:,})",
+                _("%(file)s 被拒收：解压后将有 %(size)s 字节（最多 %(max)s）")
+                % {"file": file, "size": f"{total:,}", "max": f"{max_bytes:,}"},
                 file,
             )
         )
@@ -275,33 +297,29 @@ def _number_format(cell: Any) -> str | None:
 def _xlsx_rows(sheet: Any, file: str) -> tuple[list[str], list[list[str | None]]]:
     declared = sheet.max_column or 0
     if declared > MAX_COLUMNS:
-        raise TableError([RowError(1, "", f"too many columns ({declared} > {MAX_COLUMNS})", file)])
+        raise TableError([RowError(1, "", _too_many_columns(declared), file)])
     rows = sheet.iter_rows(max_col=MAX_COLUMNS + 1)
     try:
         header_cells = tuple(c.value for c in next(rows))
     except StopIteration:
-        raise TableError([RowError(1, "", "the first sheet is empty", file)]) from None
+        raise TableError([RowError(1, "", _("第一个工作表是空的"), file)]) from None
     # iter_rows pads to max_col; the header ends at its last filled cell.
     while header_cells and header_cells[-1] is None:
         header_cells = header_cells[:-1]
     if len(header_cells) > MAX_COLUMNS:
-        raise TableError(
-            [RowError(1, "", f"too many columns ({len(header_cells)} > {MAX_COLUMNS})", file)]
-        )
+        raise TableError([RowError(1, "", _too_many_columns(len(header_cells)), file)])
     width = len(header_cells)
     headers = [str(h).strip() if h is not None else "" for h in header_cells]
     body: list[list[str | None]] = []
     limit = max_rows()
     for number, cells in enumerate(rows, start=2):
         if number - 1 > limit:
-            raise TableError([RowError(number, "", f"more than {limit:,} rows", file)])
+            raise TableError([RowError(number, "", _too_many_rows(limit), file)])
         texts: list[str | None] = []
         for col, cell in enumerate(cells[:width]):
             value = cell.value
             if isinstance(value, str) and value.strip().startswith("="):
-                raise TableError(
-                    [RowError(number, headers[col], "formulas are not accepted", file)]
-                )
+                raise TableError([RowError(number, headers[col], _("不接受公式"), file)])
             number_format = _number_format(cell) if isinstance(value, int | float) else None
             texts.append(_cell_text(value, number_format))
         texts.extend([None] * (width - len(texts)))
@@ -313,7 +331,8 @@ def _read_csv(data: bytes, file: str) -> pl.DataFrame:
     text = decode_csv_bytes(data, file)
     first_line = text.split("\n", 1)[0]
     if first_line.count(",") + 1 > MAX_COLUMNS:
-        raise TableError([RowError(1, "", f"too many columns (more than {MAX_COLUMNS})", file)])
+        reason = _("列数过多（超过 %(max)s 列）") % {"max": MAX_COLUMNS}
+        raise TableError([RowError(1, "", reason, file)])
     try:
         return pl.read_csv(
             io.BytesIO(text.encode("utf-8")),
@@ -322,10 +341,19 @@ def _read_csv(data: bytes, file: str) -> pl.DataFrame:
             raise_if_empty=True,
         )
     except pl.exceptions.NoDataError:
-        raise TableError([RowError(1, "", "the file is empty", file)]) from None
+        raise TableError([RowError(1, "", _("文件是空的"), file)]) from None
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError) as exc:
         message = str(exc).splitlines()[0]
-        raise TableError([RowError(0, "", f"not a readable CSV file: {message}", file)]) from None
+        reason = _("不是可读取的 CSV 文件：%(error)s") % {"error": message}
+        raise TableError([RowError(0, "", reason, file)]) from None
+
+
+def _too_many_columns(n: int) -> str:
+    return _("列数过多（%(n)s > %(max)s）") % {"n": n, "max": MAX_COLUMNS}
+
+
+def _too_many_rows(limit: int) -> str:
+    return _("超过 %(max)s 行") % {"max": f"{limit:,}"}
 
 
 def read_table(
@@ -353,12 +381,11 @@ def read_table(
         file_headers = list(raw.columns)
         raw.columns = [f"c{i}" for i in range(len(file_headers))]
     else:
-        raise TableError(
-            [RowError(0, "", f"unsupported file type {suffix!r} (.csv or .xlsx)", file)]
-        )
+        reason = _("不支持的文件类型 %(suffix)s（请用 .csv 或 .xlsx）") % {"suffix": repr(suffix)}
+        raise TableError([RowError(0, "", reason, file)])
 
     if raw.height > max_rows():
-        raise TableError([RowError(max_rows() + 2, "", f"more than {max_rows():,} rows", file)])
+        raise TableError([RowError(max_rows() + 2, "", _too_many_rows(max_rows()), file)])
     lookup: dict[str, Column] = {}
     for col in columns:
         lookup[_norm_header(col.name)] = col
@@ -373,7 +400,12 @@ def read_table(
         col = found
         if col.name in chosen:
             errors.append(
-                RowError(1, header, f"duplicate column (also {headers_written[col.name]})", file)
+                RowError(
+                    1,
+                    header,
+                    _("列重复（另有 %(other)s）") % {"other": headers_written[col.name]},
+                    file,
+                )
             )
             continue
         chosen[col.name] = f"c{i}"
@@ -381,7 +413,12 @@ def read_table(
     for col in columns:
         if col.required and col.name not in chosen:
             errors.append(
-                RowError(1, col.name, f"required column missing ({col.name} / {col.zh})", file)
+                RowError(
+                    1,
+                    col.name,
+                    _("缺少必需的列（%(name)s / %(zh)s）") % {"name": col.name, "zh": col.zh},
+                    file,
+                )
             )
     if errors:
         raise TableError(errors)
@@ -409,7 +446,12 @@ DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def required(name: str) -> pl.Expr:
-    return pl.when(pl.col(name).is_null()).then(pl.lit("required")).otherwise(None)
+    return pl.when(pl.col(name).is_null()).then(pl.lit(_("必填"))).otherwise(None)
+
+
+def cell_reason(template: str) -> str:
+    """A translated reason with one `%(value)s` (the cell's text) made a `pl.format` template."""
+    return template % {"value": "{}"}
 
 
 def _parsed_date(name: str) -> pl.Expr:
@@ -424,9 +466,9 @@ def date_problem(name: str) -> pl.Expr:
         pl.when(c.is_null())
         .then(None)
         .when(parsed.is_null())
-        .then(pl.format("not a date (YYYY-MM-DD): {}", c))
+        .then(pl.format(cell_reason(_("不是日期（YYYY-MM-DD）：%(value)s")), c))
         .when((parsed < pl.lit(bounds.MIN_DATE)) | (parsed > pl.lit(bounds.MAX_DATE)))
-        .then(pl.format(f"must lie between {bounds.MIN_DATE} and {bounds.MAX_DATE}: {{}}", c))
+        .then(pl.format(bounds.between(bounds.MIN_DATE, bounds.MAX_DATE, "{}"), c))
         .otherwise(None)
     )
 
@@ -437,13 +479,13 @@ def amount_problem(name: str, *, allow_negative: bool = False) -> pl.Expr:
         pl.when(c.is_null())
         .then(None)
         .when(~c.str.contains(_ANY_AMOUNT_RE))
-        .then(pl.format("not an amount in yuan with at most two decimals: {}", c))
+        .then(pl.format(cell_reason(_("不是金额（元，最多两位小数）：%(value)s")), c))
     )
     if not allow_negative:
-        expr = expr.when(c.str.starts_with("-")).then(pl.format("must not be negative: {}", c))
-    expr = expr.when(~c.str.contains(AMOUNT_RE)).then(
-        pl.format(f"at most {bounds.MAX_MONEY}: {{}}", c)
-    )
+        negative = cell_reason(_("不能为负数：%(value)s"))
+        expr = expr.when(c.str.starts_with("-")).then(pl.format(negative, c))
+    too_large = _("不能超过 %(max)s：%(value)s") % {"max": bounds.MAX_MONEY, "value": "{}"}
+    expr = expr.when(~c.str.contains(AMOUNT_RE)).then(pl.format(too_large, c))
     return expr.otherwise(None)
 
 
