@@ -13,6 +13,8 @@ from typing import Any
 from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.policy import in_subtree
@@ -33,7 +35,7 @@ ERASED_NAME = "已注销会员"
 def member_data_export(*, member: Member, actor: User) -> dict[str, Any]:
     """Everything held about a member, in plain values, for the member itself."""
     if actor.member_id != member.pk:
-        raise Forbidden("not_yours", "a member may download only its own data")
+        raise Forbidden("not_yours", _("会员只能下载本人的数据"))
     v = vault()
     data: dict[str, Any] = {
         "member": {
@@ -87,9 +89,9 @@ def member_erase(*, member: Member, actor: User, reason: str) -> Member:
     """Anonymise a member: name, ID number, phone and birth date go; claims, ledger entries and
     bookings stay (they are the federation's accounts) but no longer point to a person."""
     if actor.role != Role.CITY_ADMIN:
-        raise Forbidden("forbidden", "only the city federation erases members")
+        raise Forbidden("forbidden", _("只有市总工会可以删除会员数据"))
     if not in_subtree(member.unit.path, staff_scope_path(actor)):
-        raise NotFound("member")
+        raise NotFound(pgettext("未找到", "会员"))
     v = vault()
     with transaction.atomic():
         member = Member.objects.select_for_update().get(pk=member.pk)

@@ -104,8 +104,8 @@ def test_every_bad_row_is_reported_with_row_and_column_and_nothing_is_written(tr
     reasons = dict(((row, col), reason) for row, col, reason in problems)
     assert "校验位" in reasons[(3, "id_number")]
     assert reasons[(4, "name")] == "必填"
-    assert "first on row 2" in reasons[(7, "id_number")]
-    assert "not a workplace union" in reasons[(8, "unit_code")]
+    assert "首次出现在第 2 行" in reasons[(7, "id_number")]
+    assert "不是基层工会" in reasons[(8, "unit_code")]
     assert Member.objects.count() == 0
 
 
@@ -168,7 +168,7 @@ def test_card_number_of_another_member_is_refused(tree, make_member):
 
     card_issue(member=make_member(tree.u1), card_no="62000009")
     problems = errors_of(csv_bytes(f"{new_id_number()},张三,U1,,,,62000009,"))
-    assert problems == [(2, "card_no", "card 62000009 belongs to another member")]
+    assert problems == [(2, "card_no", "卡号 62000009 属于另一名会员")]
 
 
 def test_new_card_number_replaces_the_active_card(tree, make_member):
@@ -196,7 +196,7 @@ def test_broken_xlsx_is_a_clear_error(tree):
 def test_district_admin_cannot_import_into_another_district(tree, make_staff):
     admin = make_staff(Role.DISTRICT_ADMIN, tree.xicheng)
     problems = errors_of(csv_bytes(f"{new_id_number()},张三,U3"), actor=admin)
-    assert problems == [(2, "unit_code", "U3 is outside your organisation")]
+    assert problems == [(2, "unit_code", "U3 不在您的组织范围内")]
 
 
 def test_export_round_trips_through_import(tree, make_member, tmp_path):

@@ -76,7 +76,7 @@ def test_three_spellings_of_one_number_make_one_member_through_the_api(tree, cit
 def test_a_roster_with_two_spellings_of_one_number_is_a_bad_row(tree):
     spelt_again = ENDING_X[:14] + "０05X"  # the issue's …005X and …０05X: created=2
     problems = refused_rows(roster(f"{ENDING_X},王五,U1", f"{spelt_again},王五,U1"))
-    assert problems == [("r.csv", 3, "id_number", "duplicate id_number (first on row 2)")]
+    assert problems == [("r.csv", 3, "id_number", "id_number 重复（首次出现在第 2 行）")]
     assert not Member.objects.exists()
 
 

@@ -33,7 +33,9 @@ def test_an_unknown_unit_code_without_a_name_is_a_bad_row_and_nothing_is_written
     make_member(tree.u1, name="原名", id_number=known)
     orgs, events = Organisation.objects.count(), AuditEvent.objects.count()
     problems = refused_rows(roster(f"{known},新名,U1,,", f"{new_id_number()},王五,X999,,西城区"))
-    assert problems == [("r.csv", 3, "unit_code", "unknown unit code X999 (no row names it)")]
+    assert problems == [
+        ("r.csv", 3, "unit_code", "未知的单位编码 X999（没有哪一行写明它的单位名称）")
+    ]
     assert Organisation.objects.count() == orgs and AuditEvent.objects.count() == events
     assert Member.objects.get().name == "原名"
 
@@ -72,9 +74,9 @@ def test_a_unit_named_two_ways_or_placed_two_ways_is_a_bad_row(tree):
         )
     )
     assert problems == [
-        ("r.csv", 2, "unit_code", "unit U8 cannot be created (row 3)"),
-        ("r.csv", 3, "unit_name", "unit U8 is named 新单位工会 on row 2"),
-        ("r.csv", 4, "district", "unit U8 is placed in 西城区 on row 2"),
+        ("r.csv", 2, "unit_code", "单位 U8 无法新建（见第 3 行）"),
+        ("r.csv", 3, "unit_name", "单位 U8 在第 2 行的名称是 新单位工会"),
+        ("r.csv", 4, "district", "单位 U8 在第 2 行所属的区是 西城区"),
     ]
     assert not Organisation.objects.filter(code="U8").exists()
 
@@ -89,8 +91,8 @@ def test_a_district_admin_creates_units_only_in_its_own_district(tree, make_staf
         actor=admin,
     )
     assert problems == [
-        ("r.csv", 2, "district", "怀柔区 is outside your organisation"),
-        ("r.csv", 3, "district", "unknown district 雄安区 (only the city may create districts)"),
+        ("r.csv", 2, "district", "怀柔区 不在您的组织范围内"),
+        ("r.csv", 3, "district", "未知的区 雄安区（只有市总工会可以新建区）"),
     ]
     report = members_import(
         roster(f"{new_id_number()},王五,U8,新单位工会,"), file="r.csv", actor=admin
@@ -128,7 +130,7 @@ def test_the_upload_answer_lists_the_created_organisations(tree, city_admin, api
             "file": "r.csv",
             "row": 2,
             "column": "unit_code",
-            "reason": "unknown unit code X999 (no row names it)",
+            "reason": "未知的单位编码 X999（没有哪一行写明它的单位名称）",
         }
     ]
 
@@ -140,7 +142,7 @@ def test_the_command_line_exits_2_naming_file_row_and_column_and_lists_what_it_c
     path.write_bytes(roster(f"{new_id_number()},王五,X999,,"))
     assert cli.main(["import", "members", str(path)]) == 2
     err = capsys.readouterr().err
-    assert f"{path}：第 2 行：unit_code 列：unknown unit code X999" in err, err
+    assert f"{path}：第 2 行：unit_code 列：未知的单位编码 X999" in err, err
     assert not Organisation.objects.filter(code="X999").exists() and not Member.objects.exists()
     path.write_bytes(roster(f"{new_id_number()},王五,U8,新单位工会,西城区"))
     assert cli.main(["import", "members", str(path)]) == 0
@@ -160,4 +162,4 @@ def test_the_console_import_page_lists_the_created_organisations(tree, city_admi
     assert "本次导入新建的组织" in page and "新单位工会" in page and "BJ02" in page
     data = roster(f"{new_id_number()},赵六,X999,,")
     r = client.post("/console/import/members/", {"file": SimpleUploadedFile("r.csv", data)})
-    assert r.status_code == 400 and "unknown unit code X999" in r.content.decode()
+    assert r.status_code == 400 and "未知的单位编码 X999" in r.content.decode()

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import ApiToken, User
 from huzhu.accounts.throttle import (
@@ -53,12 +54,12 @@ def token_issue(*, username: str, password: str, request: HttpRequest | None = N
     except SignInRefused as refused:
         raise DomainError(
             "too_many_attempts",
-            "too many failed sign-ins; try again later",
+            _("登录失败次数过多，请稍后再试"),
             status=429,
             retry_after=refused.until.isoformat(),
         ) from None
     if user is None:
-        raise DomainError("invalid_credentials", "wrong username or password", status=401)
+        raise DomainError("invalid_credentials", _("用户名或密码错误"), status=401)
     return token_create(user=user)
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -155,14 +157,14 @@ class ImportOut(Schema):
 def _org(request: HttpRequest, code: str) -> Organisation:
     org = orgs_visible_to(actor(request)).select_related("parent").filter(code=code).first()
     if org is None:
-        raise NotFound(f"organisation {code}")
+        raise NotFound(pgettext("未找到", "组织 %(code)s") % {"code": code})
     return org
 
 
 def _member(request: HttpRequest, member_id: int) -> Member:
     member = members_visible_to(actor(request)).select_related("unit").filter(pk=member_id).first()
     if member is None:
-        raise NotFound("member")
+        raise NotFound(pgettext("未找到", "会员"))
     return member
 
 
@@ -174,7 +176,7 @@ def _card(request: HttpRequest, card_no: str) -> Card:
         .first()
     )
     if card is None:
-        raise NotFound(f"card {card_no}")
+        raise NotFound(pgettext("未找到", "卡 %(card)s") % {"card": card_no})
     return card
 
 
@@ -268,7 +270,7 @@ def reveal(request: HttpRequest, member_id: int, body: RevealIn) -> dict[str, st
             member=member, actor=actor(request), reason=body.reason
         )
     else:
-        raise DomainError("invalid_field", "field is id_number or phone", field="field")
+        raise DomainError("invalid_field", _("field 只能是 id_number 或 phone"), field="field")
     return {"field": body.field, "value": value}
 
 
@@ -328,7 +330,7 @@ def _upload_bytes(file: UploadedFile) -> bytes:
     if file.size and file.size > settings.HUZHU_MAX_UPLOAD_BYTES:
         raise DomainError(
             "file_too_large",
-            f"the file is larger than {settings.HUZHU_MAX_UPLOAD_BYTES} bytes",
+            _("文件超过 %(max)s 字节") % {"max": settings.HUZHU_MAX_UPLOAD_BYTES},
             status=413,
         )
     return file.read()
@@ -346,7 +348,7 @@ def my_member(request: HttpRequest) -> dict[str, object]:
     """A member's own record (masked, as on its card)."""
     user = actor(request)
     if user.member is None:
-        raise Forbidden("not_member", "this login is not a member's")
+        raise Forbidden("not_member", _("当前登录的不是会员账号"))
     member = user.member
     card = services.active_card(member)
     return {
@@ -378,5 +380,5 @@ def my_data(request: HttpRequest) -> dict[str, object]:
 
     user = actor(request)
     if user.member is None:
-        raise Forbidden("not_member", "this login is not a member's")
+        raise Forbidden("not_member", _("当前登录的不是会员账号"))
     return member_data_export(member=user.member, actor=user)

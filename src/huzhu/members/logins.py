@@ -24,6 +24,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import ApiToken, OneTimeCode, Role, User
 from huzhu.accounts.policy import STAFF_ROLES
@@ -58,12 +59,18 @@ def staff_create(
 ) -> User:
     """A staff login at an organisation. Superuser rights (the Django admin) go to city admins."""
     if role not in STAFF_ROLES:
-        raise DomainError("invalid_role", f"unknown staff role {role!r}", field="role")
+        raise DomainError(
+            "invalid_role", _("未知的工作人员角色 %(role)s") % {"role": repr(role)}, field="role"
+        )
     org = Organisation.objects.filter(code=org_code).first()
     if org is None:
-        raise NotFound(f"organisation {org_code}")
+        raise NotFound(pgettext("未找到", "组织 %(code)s") % {"code": org_code})
     if User.objects.filter(username=username).exists():
-        raise Conflict("duplicate_username", f"user {username} exists", field="username")
+        raise Conflict(
+            "duplicate_username",
+            _("用户 %(username)s 已存在") % {"username": username},
+            field="username",
+        )
     if check_password:
         try:
             validate_password(password)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import in_subtree
@@ -60,20 +61,26 @@ def _named_and_placed_once(
     unit_header, name_header, district_header = headers
     found: list[tb.RowError] = []
     if not named:
-        found += [
-            tb.RowError(row, unit_header, f"unknown unit code {code} (no row names it)", file)
-            for row, *_ in lines
-        ]
+        reason = _("未知的单位编码 %(code)s（没有哪一行写明它的单位名称）") % {"code": code}
+        found += [tb.RowError(row, unit_header, reason, file) for row, *_ in lines]
     for row, name, name_problem, district, district_problem in lines:
         if name_problem is not None:
             found.append(tb.RowError(row, name_header, name_problem, file))
         elif name is not None and name != named[0][1]:
-            reason = f"unit {code} is named {named[0][1]} on row {named[0][0]}"
+            reason = _("单位 %(code)s 在第 %(row)s 行的名称是 %(name)s") % {
+                "code": code,
+                "name": named[0][1],
+                "row": named[0][0],
+            }
             found.append(tb.RowError(row, name_header, reason, file))
         if district_problem is not None:
             found.append(tb.RowError(row, district_header, district_problem, file))
         elif district is not None and district != placed[0][1]:
-            reason = f"unit {code} is placed in {placed[0][1]} on row {placed[0][0]}"
+            reason = _("单位 %(code)s 在第 %(row)s 行所属的区是 %(district)s") % {
+                "code": code,
+                "district": placed[0][1],
+                "row": placed[0][0],
+            }
             found.append(tb.RowError(row, district_header, reason, file))
     return found
 
@@ -123,10 +130,12 @@ def plan_new_units(
         if district is not None and not found:
             known = districts.get(district)
             if known is not None and not in_subtree(known.path, scope):
-                reason = f"{district} is outside your organisation"
+                reason = _("%(code)s 不在您的组织范围内") % {"code": district}
                 found += [tb.RowError(row, district_header, reason, file) for row, *_ in lines]
             elif known is None and not at_root:
-                reason = f"unknown district {district} (only the city may create districts)"
+                reason = _("未知的区 %(district)s（只有市总工会可以新建区）") % {
+                    "district": district
+                }
                 found += [tb.RowError(row, district_header, reason, file) for row, *_ in lines]
         elif (
             district is None
@@ -139,8 +148,9 @@ def plan_new_units(
             # Every row of a unit that cannot be created is refused, each with a reason.
             first = min(e.row for e in found)
             reported = {e.row for e in found}
+            reason = _("单位 %(code)s 无法新建（见第 %(row)s 行）") % {"code": code, "row": first}
             found += [
-                tb.RowError(row, unit_header, f"unit {code} cannot be created (row {first})", file)
+                tb.RowError(row, unit_header, reason, file)
                 for row, *_ in lines
                 if row not in reported
             ]

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 import polars as pl
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import ROSTER_ROLES, in_subtree
@@ -126,16 +127,26 @@ def _duplicates(df: pl.DataFrame, column: str, label: str) -> pl.Expr:
     first_row = pl.col(tb.ROW).first().over(column)
     return (
         pl.when(pl.col(column).is_not_null() & (pl.col(tb.ROW) != first_row))
-        .then(pl.format(f"duplicate {label} (first on row {{}})", first_row))
+        .then(
+            pl.format(
+                _("%(label)s 重复（首次出现在第 %(row)s 行）") % {"label": label, "row": "{}"},
+                first_row,
+            )
+        )
         .otherwise(None)
     )
+
+
+def outside_reason(code: str) -> str:
+    """Why a row naming an organisation outside the importer's own is refused."""
+    return _("%(code)s 不在您的组织范围内") % {"code": code}
 
 
 def _actor_scope(actor: User | None) -> str:
     if actor is None:
         return "/"
     if actor.role not in ROSTER_ROLES:
-        raise Forbidden("forbidden", "your role may not import rosters")
+        raise Forbidden("forbidden", _("您的角色不能导入名册"))
     return staff_scope_path(actor)
 
 
@@ -191,7 +202,7 @@ def _org_checks(df: pl.DataFrame) -> dict[str, list[pl.Expr]]:
         "kind": [
             tb.required("kind"),
             pl.when(~pl.col("kind").is_in(list(OrgKind.values)))
-            .then(pl.format("unknown kind {} (city, district, town, unit)", pl.col("kind")))
+            .then(pl.format(rules.unknown_kind("{}"), pl.col("kind")))
             .otherwise(None),
         ],
         "parent_code": [_code_check("parent_code")],
@@ -222,24 +233,28 @@ def _parents_first(
             if parent and parent not in kinds:
                 if parent in pending:
                     continue
-                refuse(row, parent_header, f"unknown parent {parent}")
+                refuse(row, parent_header, _("未知的上级 %(parent)s") % {"parent": parent})
             elif not parent and root is not None and root.code != code:
-                refuse(row, parent_header, f"the tree already has a root ({root.code})")
+                refuse(row, parent_header, _("组织树已有根组织（%(root)s）") % {"root": root.code})
             elif code in known and known[code].kind != row["kind"]:
-                refuse(row, kind_header, f"{code} is a {known[code].kind}; a kind cannot change")
+                reason = _("%(code)s 是 %(kind)s 类组织；类型不能更改") % {
+                    "code": code,
+                    "kind": known[code].kind,
+                }
+                refuse(row, kind_header, reason)
             elif problem := rules.parent_kind_problem(
                 row["kind"], kinds.get(parent) if parent else None
             ):
                 refuse(row, parent_header if parent else kind_header, problem)
             elif parent in known and not in_subtree(known[parent].path, scope):
-                refuse(row, parent_header, f"{parent} is outside your organisation")
+                refuse(row, parent_header, outside_reason(parent))
             else:
                 kinds[code] = row["kind"]
                 placed.append(row)
             del pending[code]
             progress = True
     for row in pending.values():
-        refuse(row, parent_header, "the parent chain has a cycle")
+        refuse(row, parent_header, _("上级关系形成了循环"))
 
     return placed
 
@@ -284,7 +299,7 @@ def _code_check(column: str) -> pl.Expr:
     c = pl.col(column)
     return (
         pl.when(c.is_not_null() & ~c.str.contains(rules.CODE_PATTERN))
-        .then(pl.format("code must be letters, digits, '.', '_' or '-': {}", c))
+        .then(pl.format(_("编码只能由字母、数字和 . _ - 组成：%(code)s") % {"code": "{}"}, c))
         .otherwise(None)
     )
 
@@ -305,7 +320,7 @@ def _member_checks(df: pl.DataFrame, today: date) -> dict[str, list[pl.Expr]]:
             pl.when(
                 pl.col("phone").is_not_null() & ~pl.col("phone").str.contains(rules.PHONE_PATTERN)
             )
-            .then(pl.format("not a mainland mobile number: {}", pl.col("phone")))
+            .then(pl.format(rules.phone_problem_text("{}"), pl.col("phone")))
             .otherwise(None)
         ],
         "card_no": [
@@ -313,7 +328,11 @@ def _member_checks(df: pl.DataFrame, today: date) -> dict[str, list[pl.Expr]]:
                 pl.col("card_no").is_not_null()
                 & ~pl.col("card_no").str.contains(rules.CARD_PATTERN)
             )
-            .then(pl.format("card number must be 4-32 letters or digits: {}", pl.col("card_no")))
+            .then(
+                pl.format(
+                    _("卡号应为 4–32 位字母或数字：%(card)s") % {"card": "{}"}, pl.col("card_no")
+                )
+            )
             .otherwise(None),
             _duplicates(df, "card_no", "card_no"),
         ],
@@ -396,9 +415,12 @@ def _known_unit_refusals(
     for code in df["unit_code"].drop_nulls().unique().to_list():
         org = orgs.get(code)
         if org is not None and org.kind != OrgKind.UNIT:
-            refused_units[code] = f"{code} is a {org.kind}, not a workplace union"
+            refused_units[code] = _("%(code)s 是 %(kind)s 类组织，不是基层工会") % {
+                "code": code,
+                "kind": org.kind,
+            }
         elif org is not None and not in_subtree(org.path, scope):
-            refused_units[code] = f"{code} is outside your organisation"
+            refused_units[code] = outside_reason(code)
     return [
         tb.RowError(row, unit_header, refused_units[code], file)
         for row, code in df.filter(pl.col("unit_code").is_in(list(refused_units)))
@@ -420,7 +442,10 @@ def _card_refusals(
         if owner is not None and (h not in existing or existing[h].id != owner):
             errors.append(
                 tb.RowError(
-                    row, card_header, f"card {card_no} belongs to another member", table.file
+                    row,
+                    card_header,
+                    _("卡号 %(card)s 属于另一名会员") % {"card": card_no},
+                    table.file,
                 )
             )
     return errors
@@ -432,7 +457,7 @@ def _outside_refusals(
     """A member who belongs to a unit outside the importer's organisation."""
     id_header = table.header_of("id_number")
     outside = [h for h, m in existing.items() if not in_subtree(m.unit_path, scope)]
-    reason = "the member belongs to a unit outside your organisation"
+    reason = _("该会员属于您组织范围以外的单位")
     return [
         tb.RowError(row, id_header, reason, table.file)
         for (row,) in df.filter(pl.col("id_hash").is_in(outside)).select(tb.ROW).iter_rows()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import ROSTER_ROLES
 from huzhu.accounts.selectors import staff_scope_path
@@ -24,7 +26,7 @@ def members_export(out: Path, *, actor: User | None = None, reason: str = "roste
     """The roster with the import's columns (full ID numbers: the export is itself logged)."""
     scope = "/" if actor is None else staff_scope_path(actor)
     if actor is not None and actor.role not in ROSTER_ROLES:
-        raise Forbidden("forbidden", "your role may not export rosters")
+        raise Forbidden("forbidden", _("您的角色不能导出名册"))
     v = vault()
     orgs = {o.pk: o for o in Organisation.objects.all()}
 

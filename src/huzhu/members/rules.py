@@ -1,8 +1,11 @@
-"""Pure rules for organisation codes, phones and card numbers (no ORM)."""
+"""Pure rules for organisation codes, phones and card numbers (no ORM; reasons in the active
+language)."""
 
 from __future__ import annotations
 
 import re
+
+from django.utils.translation import gettext as _
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -31,13 +34,17 @@ def normalize_phone(raw: str) -> str:
 
 def phone_problem(raw: str) -> str | None:
     if not PHONE_RE.match(normalize_phone(raw)):
-        return f"not a mainland mobile number: {raw}"
+        return phone_problem_text(raw)
     return None
+
+
+def phone_problem_text(raw: str) -> str:
+    return _("不是中国大陆手机号：%(phone)s") % {"phone": raw}
 
 
 def code_problem(code: str) -> str | None:
     if not CODE_RE.match(code):
-        return f"code must be letters, digits, '.', '_' or '-' (at most 64): {code}"
+        return _("编码只能由字母、数字和 . _ - 组成（最多 64 个字符）：%(code)s") % {"code": code}
     return None
 
 
@@ -45,10 +52,17 @@ def parent_kind_problem(kind: str, parent_kind: str | None) -> str | None:
     """A city is the root; a district sits under a city, a town under a district; a workplace
     union under any of them."""
     if kind not in PARENT_KINDS:
-        return f"unknown kind {kind!r} (city, district, town, unit)"
+        return unknown_kind(repr(kind))
     allowed = PARENT_KINDS[kind]
     if parent_kind is None:
-        return None if kind == "city" else f"a {kind} needs a parent"
+        return None if kind == "city" else _("%(kind)s 类组织需要上级") % {"kind": kind}
     if parent_kind not in allowed:
-        return f"a {kind} cannot be placed under a {parent_kind}"
+        return _("%(kind)s 类组织不能放在 %(parent)s 类组织之下") % {
+            "kind": kind,
+            "parent": parent_kind,
+        }
     return None
+
+
+def unknown_kind(kind: str) -> str:
+    return _("未知的类型 %(kind)s（可用 city、district、town、unit）") % {"kind": kind}

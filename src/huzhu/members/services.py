@@ -9,6 +9,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import ID_REVEAL_ROLES, ROSTER_ROLES, in_subtree
@@ -26,7 +27,7 @@ def _check_actor_may_manage(actor: User | None, org: Organisation) -> None:
     if actor is None:
         return
     if actor.role not in ROSTER_ROLES or not in_subtree(org.path, staff_scope_path(actor)):
-        raise Forbidden("forbidden", "outside your organisation or role")
+        raise Forbidden("forbidden", _("超出您的组织范围或角色权限"))
 
 
 def org_root() -> Organisation | None:
@@ -52,13 +53,15 @@ def org_create(
     if problem := rules.parent_kind_problem(kind, parent.kind if parent else None):
         raise DomainError("invalid_parent", problem, field="parent_code")
     if parent is None and Organisation.objects.filter(parent__isnull=True).exists():
-        raise DomainError("invalid_parent", "there is already a root organisation")
+        raise DomainError("invalid_parent", _("已经有根组织了"))
     if parent is not None:
         _check_actor_may_manage(actor, parent)
     elif actor is not None:
         raise Forbidden()
     if Organisation.objects.filter(code=code).exists():
-        raise Conflict("duplicate_code", f"organisation code {code} exists", field="code")
+        raise Conflict(
+            "duplicate_code", _("组织编码 %(code)s 已存在") % {"code": code}, field="code"
+        )
     with transaction.atomic():
         org = org_insert(code=code, name=name, kind=kind, parent=parent)
         audit_record(actor=actor, action=Action.ORG_CREATE, obj=org, org_path=org.path)
@@ -82,7 +85,7 @@ def org_update(
             org.save(update_fields=["name"])
         if parent is not None and parent.pk != org.parent_id:
             if parent.path.startswith(org.path):
-                raise DomainError("invalid_parent", "cannot move an organisation below itself")
+                raise DomainError("invalid_parent", _("不能把组织移到它自己的下级"))
             if problem := rules.parent_kind_problem(org.kind, parent.kind):
                 raise DomainError("invalid_parent", problem)
             _check_actor_may_manage(actor, parent)
@@ -113,7 +116,7 @@ def member_create_or_update(
     name = names.parse_name(name)
     if unit.kind != "unit":
         raise DomainError(
-            "invalid_unit", f"{unit.code} is not a workplace union", field="unit_code"
+            "invalid_unit", _("%(code)s 不是基层工会") % {"code": unit.code}, field="unit_code"
         )
     phone = rules.normalize_phone(phone) if phone else ""
     if phone and (problem := rules.phone_problem(phone)):
@@ -138,7 +141,9 @@ def member_create_or_update(
                 birth_date=idnumber.birth_date(value),
             )
         elif actor is not None and not in_subtree(member.unit.path, staff_scope_path(actor)):
-            raise NotFound("member")  # moved out of the actor's subtree a moment ago
+            raise NotFound(
+                pgettext("未找到", "会员")
+            )  # moved out of the actor's subtree a moment ago
         member.name = name
         member.unit = unit
         if phone:
@@ -163,7 +168,7 @@ def _refuse_member_elsewhere(actor: User) -> None:
     anyone with a roster who is a union member): it is the 404 of anything outside the subtree.
     The attempt is in the audit log, for the admins above to see."""
     audit_denial(actor=actor, code="member_elsewhere", status=404, attempt="member.create")
-    raise NotFound("member")
+    raise NotFound(pgettext("未找到", "会员"))
 
 
 def member_find(id_number: str) -> Member | None:
@@ -175,11 +180,11 @@ def member_find(id_number: str) -> Member | None:
 def member_reveal_id_number(*, member: Member, actor: User, reason: str) -> str:
     """The full ID number, for a role that needs it, with the reveal logged (who, when, why)."""
     if actor.role not in ID_REVEAL_ROLES:
-        raise Forbidden("reveal_not_allowed", "your role may not see full ID numbers")
+        raise Forbidden("reveal_not_allowed", _("您的角色不能查看完整身份证号"))
     if not in_subtree(member.unit.path, staff_scope_path(actor)):
-        raise NotFound("member")
+        raise NotFound(pgettext("未找到", "会员"))
     if not reason.strip():
-        raise DomainError("reason_required", "say why you need the full ID number", field="reason")
+        raise DomainError("reason_required", _("请填写查看完整身份证号的原因"), field="reason")
     audit_record(
         actor=actor,
         action=Action.MEMBER_REVEAL_ID,
@@ -194,9 +199,9 @@ def member_reveal_phone(*, member: Member, actor: User, reason: str) -> str:
     """The full phone number, on the same terms as an ID number: a role that needs it, a
     member of the actor's subtree, a reason, and the reveal logged."""
     if actor.role not in ID_REVEAL_ROLES:
-        raise Forbidden("reveal_not_allowed", "your role may not see phone numbers")
+        raise Forbidden("reveal_not_allowed", _("您的角色不能查看完整手机号"))
     if not in_subtree(member.unit.path, staff_scope_path(actor)):
-        raise NotFound("member")
+        raise NotFound(pgettext("未找到", "会员"))
     if not reason.strip():
         raise DomainError("reason_required", _("请填写查看完整手机号的原因"), field="reason")
     if not member.phone_cipher:
@@ -214,16 +219,31 @@ def member_reveal_phone(*, member: Member, actor: User, reason: str) -> str:
 # -- cards ----------------------------------------------------------------------------------------
 
 
+def _card_no_problem(card_no: str) -> str:
+    return _("card_no 应为 4–32 位字母或数字：%(card)s") % {"card": card_no}
+
+
+def _card_exists(card_no: str) -> str:
+    return _("卡号 %(card)s 已存在") % {"card": card_no}
+
+
+def _card_state(card: Card) -> str:
+    return _("卡 %(card)s 的状态是“%(status)s”") % {
+        "card": card.card_no,
+        "status": CardStatus(card.status).label,
+    }
+
+
 def card_issue(*, member: Member, card_no: str, actor: User | None = None) -> Card:
     """Issue a card; the member must not already hold an active one (replace it instead)."""
     if not rules.CARD_RE.match(card_no):
-        raise DomainError("invalid_card_no", f"card_no must be 4-32 letters or digits: {card_no}")
+        raise DomainError("invalid_card_no", _card_no_problem(card_no))
     _check_actor_may_manage(actor, member.unit)
     with transaction.atomic():
         if Card.objects.filter(card_no=card_no).exists():
-            raise Conflict("duplicate_card_no", f"card {card_no} exists", field="card_no")
+            raise Conflict("duplicate_card_no", _card_exists(card_no), field="card_no")
         if Card.objects.filter(member=member, status=CardStatus.ACTIVE).exists():
-            raise Conflict("card_active", "the member already holds an active card; replace it")
+            raise Conflict("card_active", _("该会员已有一张正常使用的卡；请办理补换卡"))
         card = Card.objects.create(member=member, card_no=card_no, issued_at=timezone.now())
         audit_record(actor=actor, action=Action.CARD_ISSUE, obj=card, org_path=member.unit.path)
     return card
@@ -235,7 +255,7 @@ def card_report_lost(*, card: Card, actor: User | None = None) -> Card:
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=card.pk)
         if card.status != CardStatus.ACTIVE:
-            raise Conflict("card_not_active", f"card {card.card_no} is {card.status}")
+            raise Conflict("card_not_active", _card_state(card))
         card.status = CardStatus.LOST
         card.ended_at = timezone.now()
         card.save(update_fields=["status", "ended_at"])
@@ -248,16 +268,14 @@ def card_report_lost(*, card: Card, actor: User | None = None) -> Card:
 def card_replace(*, card: Card, new_card_no: str, actor: User | None = None) -> Card:
     """补换卡: a new card replaces an active or lost one; the old one is kept as history."""
     if not rules.CARD_RE.match(new_card_no):
-        raise DomainError(
-            "invalid_card_no", f"card_no must be 4-32 letters or digits: {new_card_no}"
-        )
+        raise DomainError("invalid_card_no", _card_no_problem(new_card_no))
     _check_actor_may_manage(actor, card.member.unit)
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=card.pk)
         if card.status not in (CardStatus.ACTIVE, CardStatus.LOST):
-            raise Conflict("card_not_replaceable", f"card {card.card_no} is {card.status}")
+            raise Conflict("card_not_replaceable", _card_state(card))
         if Card.objects.filter(card_no=new_card_no).exists():
-            raise Conflict("duplicate_card_no", f"card {new_card_no} exists", field="card_no")
+            raise Conflict("duplicate_card_no", _card_exists(new_card_no), field="card_no")
         card.status = CardStatus.REPLACED
         card.ended_at = card.ended_at or timezone.now()
         card.save(update_fields=["status", "ended_at"])

@@ -129,7 +129,7 @@ def test_roster_import_with_errors_shows_the_report_then_keeps_the_good_rows(
     assert "发现 2 处错误，未导入任何数据" in page.locator("[role=alert]").inner_text()
     rows = page.locator("table.report tbody tr").all_inner_texts()
     assert rows[0].startswith("3\t身份证号") and rows[1].startswith("4\t单位编码"), rows
-    assert "outside your organisation" in rows[1]
+    assert "不在您的组织范围内" in rows[1]
     assert not Member.objects.exists()
 
     page.get_by_label("名册文件（CSV 或 Excel .xlsx）").set_input_files(upload)
