@@ -246,7 +246,7 @@ def test_the_member_page_refuses_a_booking_day_that_is_no_date(tree, card_holder
     page = Client()
     page.force_login(login_for(card_holder(tree.u3)))
     r = page.post(f"/m/benefits/{activity.pk}/book/", {"day": day})
-    assert r.status_code == 400 and "day: " in r.content.decode()
+    assert r.status_code == 400 and "day：" in r.content.decode()
     assert not activity.bookings.exists()
 
 

@@ -57,4 +57,4 @@ def test_a_row_held_past_the_timeout_is_busy(tree, monkeypatch, inside_a_block):
             with block:
                 locking.locked_row(Organisation.objects.all(), tree.u1.pk)
         other.rollback()
-    assert busy.value.message == ("占用中" if inside_a_block else locking.BUSY)
+    assert busy.value.message == ("占用中" if inside_a_block else str(locking.BUSY))

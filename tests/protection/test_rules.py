@@ -559,7 +559,7 @@ def test_a_plan_needs_the_terms_of_its_benefit() -> None:
 def test_benefit_given_as_text_is_accepted() -> None:
     terms = plan("accident", accident=AccidentTerms(cap=yuan("1.00")))  # type: ignore[arg-type]
     assert terms.benefit is Benefit.ACCIDENT
-    with pytest.raises(RuleError, match="unknown benefit"):
+    with pytest.raises(RuleError, match="未知的保障类型"):
         plan("dental", accident=AccidentTerms(cap=yuan("1.00")))  # type: ignore[arg-type]
 
 

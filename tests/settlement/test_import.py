@@ -190,7 +190,7 @@ def test_changed_resend_is_refused(enrolled):
     with pytest.raises(TableError) as exc:
         settlements_import(file(row("S1", enrolled, "2026-03-01", "13000.00")), file="g.csv")
     assert exc.value.errors[0].row == 2
-    assert "different content" in exc.value.errors[0].reason
+    assert "内容不同" in exc.value.errors[0].reason
 
 
 def test_reversal_claws_back_and_later_payouts_change(enrolled):

@@ -128,15 +128,15 @@ def test_later_rules_replace_earlier_ones_and_chinese_day_names_work():
 @pytest.mark.parametrize(
     ("weekly", "exceptions", "fragment"),
     [
-        ("", "", "required"),
-        ("Mo-Fr 8-18", "", "not a time"),
-        ("Xx 08:00-09:00", "", "day of the week"),
-        ("Mo 25:00-26:00", "", "not a time of day"),
-        ("Mo 24:00-06:00", "", "not a time of day"),
-        ("Mo 08:00-08:00", "", "same time"),
-        ("24/7", "2026-13-01 off", "not a date"),
-        ("24/7", "2026-02-10..2026-02-01 off", "ends before"),
-        ("24/7", "tomorrow off", "not an exception"),
+        ("", "", "请填写开放时间"),
+        ("Mo-Fr 8-18", "", "不是时间"),
+        ("Xx 08:00-09:00", "", "不是星期几"),
+        ("Mo 25:00-26:00", "", "不是一天中的时间"),
+        ("Mo 24:00-06:00", "", "不是一天中的时间"),
+        ("Mo 08:00-08:00", "", "开始和结束不能相同"),
+        ("24/7", "2026-13-01 off", "不是日期"),
+        ("24/7", "2026-02-10..2026-02-01 off", "结束早于开始"),
+        ("24/7", "tomorrow off", "不是例外日期"),
     ],
 )
 def test_malformed_hours_are_refused_with_a_reason(weekly, exceptions, fragment):

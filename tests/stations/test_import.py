@@ -55,14 +55,14 @@ def test_bad_rows_are_reported_by_row_and_column_and_nothing_is_written(tree, tm
     assert run_cli(tmp_path, HEADER + GOOD + bad) == 2
     err = capsys.readouterr().err
     for expected in (
-        "第 4 行：纬度 列：not a number: north",
-        "第 5 行：开放时间 列：not a time of day: 25:00",
-        "第 6 行：所属工会编码 列：unknown organisation NOPE",
-        "第 6 行：坐标系 列：crs is wgs84 or gcj02: bd09",
-        "第 6 行：服务项目 列：unknown service '桑拿'",
-        "第 6 行：容纳人数 列：not a whole number of people: -1",
-        "第 6 行：状态 列：status is active, suspended or closed: 开张",
-        "第 7 行：驿站编码 列：duplicate code (first on row 2)",
+        "第 4 行：纬度 列：不是数字：north",
+        "第 5 行：开放时间 列：不是一天中的时间：25:00",
+        "第 6 行：所属工会编码 列：未知的组织 NOPE",
+        "第 6 行：坐标系 列：crs 只能是 wgs84 或 gcj02：bd09",
+        "第 6 行：服务项目 列：未知的服务项目 '桑拿'",
+        "第 6 行：容纳人数 列：人数不是整数：-1",
+        "第 6 行：状态 列：status 只能是 active、suspended 或 closed：开张",
+        "第 7 行：驿站编码 列：code 重复（首次出现在第 2 行）",
     ):
         assert expected in err
     assert not Station.objects.exists()
@@ -115,7 +115,7 @@ def test_staff_import_is_scoped_to_their_subtree(tree, xicheng_admin, api_as):
     assert r.status_code == 400
     reasons = {(e["row"], e["column"]): e["reason"] for e in r.json()["error"]["details"]["errors"]}
     assert reasons == {
-        (2, "驿站编码"): "station HR-1 belongs to an organisation outside yours",
-        (3, "所属工会编码"): "U3 is outside your organisation",
+        (2, "驿站编码"): "驿站 HR-1 属于您组织范围以外的组织",
+        (3, "所属工会编码"): "U3 不在您的组织范围内",
     }
     assert Station.objects.get(code="HR-1").org == tree.huairou

@@ -144,11 +144,11 @@ def test_refusals_are_shown_on_the_page(filed, staff, staff_client):
     client = staff_client(reviewer)
     url = f"/console/claims/{filed.pk}/"
     r = client.post(url, {"action": "approve", "amount": "9000.00", "reason_code": "meets_terms"})
-    assert r.status_code == 409 and "the requested 5000.00" in r.content.decode()
+    assert r.status_code == 409 and "申请的 5000.00 元" in r.content.decode()
     r = client.post(url, {"action": "accept"})
     assert r.status_code == 409 and 'role="alert"' in r.content.decode()
     r = client.post(url, {"action": "reject", "reason_code": "bogus"})
-    assert r.status_code == 400 and "reason code must be one of" in r.content.decode()
+    assert r.status_code == 400 and "原因代码只能是" in r.content.decode()
     assert not LedgerEntry.objects.filter(claim=filed).exists()
     r = client.post(url, {"action": "reject", "reason_code": "duplicate_claim", "note": "重复"})
     assert r.status_code == 302
@@ -200,7 +200,7 @@ def test_unit_admin_files_a_claim_with_documents(claimant, zy, tree, make_staff,
             "requested": "100",
         },
     )
-    assert r.status_code == 400 and "outside" in r.content.decode()
+    assert r.status_code == 400 and "不在 2026-01-01~2026-12-31 之内" in r.content.decode()
     r = client.post(
         "/console/claims/new/",
         {"id_number": new_id_number(), "version": str(zy.pk), "event_date": "2026-04-02"},
@@ -246,7 +246,7 @@ def test_payment_run_page_creates_a_run_and_returns_the_bank_file(filed, staff, 
     url = f"/console/payments/{run.reference}/"
     bad = SimpleUploadedFile("answer.csv", b"reference,status\nPR-NOPE,paid\n")
     r = client.post(url, {"action": "upload", "file": bad})
-    assert r.status_code == 400 and "no transfer PR-NOPE" in r.content.decode()
+    assert r.status_code == 400 and "没有转账 PR-NOPE" in r.content.decode()
     good = SimpleUploadedFile("answer.csv", f"reference,status\n{item.reference},成功\n".encode())
     r = client.post(url, {"action": "upload", "file": good})
     assert r.status_code == 200 and 'role="status"' in r.content.decode()
@@ -271,7 +271,7 @@ def test_payment_items_confirmed_or_failed_by_hand(filed, staff, staff_client, t
     assert r.status_code == 302
     assert PaymentItem.objects.get(pk=item.pk).state == PaymentItemState.FAILED
     r = client.post(url, {"action": "confirm", "reference": item.reference})
-    assert r.status_code == 409 and "failed" in r.content.decode()
+    assert r.status_code == 409 and "当前的状态是“转账失败”" in r.content.decode()
     # The freed entry goes into the next run, confirmed by hand.
     client.post("/console/payments/")
     second = PaymentRun.objects.exclude(pk=run.pk).get()

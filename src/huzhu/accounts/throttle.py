@@ -29,6 +29,7 @@ from django.db import connection
 from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import LoginThrottle, User
 from huzhu.audit.actions import Action
@@ -172,7 +173,7 @@ class SignInRefused(PermissionDenied):
     """Too many failed sign-ins from this (account, address) pair or this address."""
 
     def __init__(self, until: datetime):
-        super().__init__("too many failed sign-ins; try again later")
+        super().__init__(_("登录失败次数过多，请稍后再试"))
         self.until = until
 
 

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from ninja import Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
@@ -258,7 +259,7 @@ _with_quota = selectors.with_total_quota
 def create_activity(request: HttpRequest, body: ActivityIn) -> Status[Activity]:
     eligible = orgs_visible_to(actor(request)).filter(code=body.eligible_org).first()
     if eligible is None:
-        raise NotFound(f"organisation {body.eligible_org}")
+        raise NotFound(pgettext("未找到", "组织 %(code)s") % {"code": body.eligible_org})
     activity = activity_create(
         actor=actor(request),
         title=body.title,
@@ -338,7 +339,7 @@ def create_booking(
     member: Member | None
     if user.role == Role.MEMBER:
         if user.member_id is None:
-            raise Forbidden("not_member", "this login is not a member's")
+            raise Forbidden("not_member", _("当前登录的不是会员账号"))
         member = selectors.member_for_booking(user)
         activity = selectors.activity_for_booking(user=user, activity_id=activity_id, member=member)
     else:
@@ -349,11 +350,13 @@ def create_booking(
         activity = selectors.activity_get(user=user, activity_id=activity_id)
         if not body.member:
             raise DomainError(
-                "member_required", "staff book for a member: give its id_number", field="member"
+                "member_required",
+                _("工作人员为会员预约：请提供会员的 id_number"),
+                field="member",
             )
         member = member_find(parse_id_number(body.member, "member"))
         if member is None or not in_subtree(member.unit.path, staff_scope_path(user)):
-            raise NotFound("member")
+            raise NotFound(pgettext("未找到", "会员"))
     booking = booking_create(
         activity=activity,
         member=member,
@@ -375,7 +378,7 @@ def published_draw(request: HttpRequest, activity_id: int) -> dict[str, Any]:
     """The published draw: seed, algorithm, every entry in draw order, winners, waiting list."""
     activity = selectors.activity_get(user=actor(request), activity_id=activity_id)
     if not activity.draw_result:
-        raise NotFound("draw")
+        raise NotFound(pgettext("未找到", "摇号结果"))
     return dict(activity.draw_result)
 
 
@@ -453,7 +456,7 @@ def voucher_image(request: HttpRequest, booking_id: int, kind: str) -> HttpRespo
     from huzhu.benefits.vouchers import qr_image
 
     if kind not in ("png", "svg"):
-        raise NotFound("voucher image")
+        raise NotFound(pgettext("未找到", "凭证图片"))
     booking = selectors.booking_visible(user=actor(request), booking_id=booking_id)
     image = qr_image(voucher_code(booking), kind)
     response = HttpResponse(image, content_type="image/png" if kind == "png" else "image/svg+xml")
@@ -483,7 +486,7 @@ def redeem_batch(request: HttpRequest, body: ScanBatchIn) -> dict[str, Any]:
     """An offline gate uploads its scans; double uses are reported with the first use.
     `redeemed` counts the bookings the batch's scans redeemed, each once."""
     if len(body.scans) > 10_000:
-        raise DomainError("too_many_scans", "upload at most 10000 scans at once")
+        raise DomainError("too_many_scans", _("一次最多上传 10000 条扫码记录"))
     outcomes = redemption_upload(
         gate=body.gate,
         actor=actor(request),

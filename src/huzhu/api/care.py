@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import pgettext
 from ninja import Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
@@ -32,7 +33,7 @@ def _org(request: HttpRequest, code: str) -> Organisation:
     selectors.care_scope_path(actor(request))
     org = orgs_visible_to(actor(request)).filter(code=code).first()
     if org is None:
-        raise NotFound(f"organisation {code}")
+        raise NotFound(pgettext("未找到", "组织 %(code)s") % {"code": code})
     return org
 
 
@@ -230,7 +231,7 @@ def reverse_entry(request: HttpRequest, entry_id: int, body: ReverseIn) -> Statu
         .first()
     )
     if entry is None:
-        raise NotFound("entry")
+        raise NotFound(pgettext("未找到", "账目"))
     reversal = services.care_entry_reverse(entry=entry, actor=actor(request), reason=body.reason)
     return Status(201, _entry_out(reversal, {}))
 
@@ -326,7 +327,7 @@ def record_visit(request: HttpRequest, code: str, body: VisitIn) -> Status[dict[
         if b.member_id is not None:
             member = members_visible_to(user).select_related("unit").filter(pk=b.member_id).first()
             if member is None:
-                raise NotFound(f"member {b.member_id}")
+                raise NotFound(pgettext("未找到", "会员 %(id)s") % {"id": b.member_id})
         if b.labour_model_id is not None:
             labour_model = (
                 selectors.labour_models_visible_to(user)
@@ -335,7 +336,7 @@ def record_visit(request: HttpRequest, code: str, body: VisitIn) -> Status[dict[
                 .first()
             )
             if labour_model is None:
-                raise NotFound(f"labour model {b.labour_model_id}")
+                raise NotFound(pgettext("未找到", "劳模 %(id)s") % {"id": b.labour_model_id})
         lines.append(
             services.BeneficiaryIn(
                 kind=b.kind,
@@ -384,7 +385,7 @@ def _visit(request: HttpRequest, visit_id: int) -> CareVisit:
         .first()
     )
     if visit is None:
-        raise NotFound("visit")
+        raise NotFound(pgettext("未找到", "慰问"))
     return visit
 
 
@@ -488,7 +489,7 @@ def create_labour_model(request: HttpRequest, body: LabourModelIn) -> Status[dic
             .first()
         )
         if member is None:
-            raise NotFound(f"member {body.member_id}")
+            raise NotFound(pgettext("未找到", "会员 %(id)s") % {"id": body.member_id})
     lm = services.labour_model_create(
         actor=actor(request),
         name=body.name,
@@ -513,5 +514,5 @@ def get_labour_model(request: HttpRequest, lm_id: int) -> dict[str, Any]:
         .first()
     )
     if lm is None:
-        raise NotFound("labour model")
+        raise NotFound(pgettext("未找到", "劳模"))
     return _labour_model_out(lm, with_visits=True)

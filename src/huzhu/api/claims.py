@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -191,7 +193,7 @@ class RejectIn(Schema):
 
 def _claim(request: HttpRequest, claim_id: int) -> Claim:
     if not 0 < claim_id < 2**62:
-        raise NotFound("claim")
+        raise NotFound(pgettext("未找到", "理赔"))
     claim = (
         selectors.claims_visible_to(actor(request))
         .select_related("member__unit", "version__plan", "settlement", "first_approver")
@@ -199,7 +201,7 @@ def _claim(request: HttpRequest, claim_id: int) -> Claim:
         .first()
     )
     if claim is None:
-        raise NotFound("claim")
+        raise NotFound(pgettext("未找到", "理赔"))
     return claim
 
 
@@ -251,7 +253,7 @@ def _upload_bytes_limit(f: UploadedFile) -> None:
     from django.conf import settings
 
     if f.size and f.size > settings.HUZHU_MAX_UPLOAD_BYTES:
-        raise DomainError("file_too_large", f"{f.name} is too large", status=413)
+        raise DomainError("file_too_large", _("%(name)s 太大了") % {"name": f.name}, status=413)
 
 
 @router.post("/claims", response={201: ClaimDetailOut})
@@ -286,7 +288,7 @@ def file_claim(
         else None
     )
     if member is None:
-        raise NotFound("member")
+        raise NotFound(pgettext("未找到", "会员"))
     if disability_grade is not None and disability_grade.strip():
         claim = _file_disability(
             request,
@@ -303,9 +305,7 @@ def file_claim(
     admitted = next((d for d in (admitted_on, event_date) if d and d.strip()), None)
     day = parse_date(admitted, "admitted_on") if admitted else None
     if day is None and not (period_start and period_start.strip()):
-        raise DomainError(
-            "required", "admitted_on: the date of admission is required", field="admitted_on"
-        )
+        raise DomainError("required", _("admitted_on：请填写入院日期"), field="admitted_on")
     version = _claim_version(member, plan_code=plan_code, period_start=period_start, day=day)
     stay = filing.stay_from_input(
         version=version,
@@ -350,7 +350,10 @@ def _claim_version(
         .first()
     )
     if enrolment is None:
-        raise DomainError("not_enrolled", f"the member has no {plan_code} version covering {day}")
+        raise DomainError(
+            "not_enrolled",
+            _("该会员没有参加覆盖 %(day)s 的 %(plan)s 计划版本") % {"plan": plan_code, "day": day},
+        )
     return enrolment.version
 
 
@@ -426,7 +429,7 @@ def get_document(request: HttpRequest, claim_id: int, doc_id: int) -> StreamingH
     """The document as uploaded (decrypted), as a download; every download is audited."""
     doc = _claim(request, claim_id).documents.filter(pk=doc_id).first()
     if doc is None:
-        raise NotFound("document")
+        raise NotFound(pgettext("未找到", "材料"))
     content, content_type, name = document_download(actor=actor(request), document=doc)
     return attachment(content, content_type=content_type, filename=name)
 
@@ -496,7 +499,7 @@ def refuse_correction(
         else None
     )
     if correction is None:
-        raise NotFound("correction")
+        raise NotFound(pgettext("未找到", "更正"))
     return corrections.claim_correction_refuse(
         actor=actor(request), correction=correction, note=body.note
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import pgettext
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -109,7 +110,7 @@ class ConfirmReportOut(Schema):
 def _run(reference: str) -> PaymentRun:
     run = PaymentRun.objects.filter(reference=reference).first()
     if run is None:
-        raise NotFound(f"payment run {reference}")
+        raise NotFound(pgettext("未找到", "支付批次 %(ref)s") % {"ref": reference})
     return run
 
 
@@ -206,7 +207,7 @@ def confirm_file(request: HttpRequest, reference: str, file: File[UploadedFile])
 def _item(reference: str) -> PaymentItem:
     item = PaymentItem.objects.select_related("member").filter(reference=reference).first()
     if item is None:
-        raise NotFound(f"transfer {reference}")
+        raise NotFound(pgettext("未找到", "转账 %(ref)s") % {"ref": reference})
     return item
 
 

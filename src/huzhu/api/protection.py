@@ -10,6 +10,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from ninja import Router, Schema, Status
 
 from huzhu.accounts.models import User
@@ -99,7 +101,10 @@ def plan_version(code: str, period_start: dt.date) -> PlanVersion:
         .first()
     )
     if version is None:
-        raise NotFound(f"version of plan {code} starting {period_start}")
+        raise NotFound(
+            pgettext("未找到", "计划 %(code)s 从 %(start)s 开始的版本")
+            % {"code": code, "start": period_start}
+        )
     return version
 
 
@@ -112,7 +117,7 @@ def list_plans(request: HttpRequest) -> QuerySet[Plan]:
 def get_plan(request: HttpRequest, code: str) -> Plan:
     plan = _plans().filter(code=code).first()
     if plan is None:
-        raise NotFound(f"plan {code}")
+        raise NotFound(pgettext("未找到", "计划 %(code)s") % {"code": code})
     return plan
 
 
@@ -164,7 +169,7 @@ class ContributionOut(Schema):
 def _org(request: HttpRequest, code: str) -> Organisation:
     org = orgs_visible_to(actor(request)).filter(code=code).first()
     if org is None:
-        raise NotFound(f"organisation {code}")
+        raise NotFound(pgettext("未找到", "组织 %(code)s") % {"code": code})
     return org
 
 
@@ -194,7 +199,7 @@ def unit_contributions(request: HttpRequest, code: str, year: Year) -> list[dict
     """The unit's contribution statement: per plan version of the year, members and total
     (for the admins who keep rosters and pay contributions, as on the console page)."""
     if actor(request).role not in ROSTER_ROLES:
-        raise Forbidden("forbidden", "your role may not see contribution statements")
+        raise Forbidden("forbidden", _("您的角色不能查看缴费明细"))
     unit = _org(request, code)
     return [
         {

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import pgettext
 from ninja import Query, Router, Schema
 
 from huzhu.accounts.models import User
@@ -127,7 +128,7 @@ def stats_xlsx(request: HttpRequest, name: str, filters: Query[Filters]) -> Http
     same filters as the JSON figure."""
     builder = REPORTS.get(name)
     if builder is None:
-        raise NotFound(f"statistic {name}")
+        raise NotFound(pgettext("未找到", "统计 %(name)s") % {"name": name})
     kwargs = _kwargs(filters) if name in ("payouts", "contributions", "stations") else {}
     kwargs["year"] = filters.year
     report = builder(user=actor(request), **kwargs)

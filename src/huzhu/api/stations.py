@@ -9,6 +9,7 @@ import segno
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import pgettext
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -280,7 +281,7 @@ def get_station(request: HttpRequest, code: str, query: Query[CrsQuery]) -> dict
 def _org_for(request: HttpRequest, code: str) -> Any:
     org = orgs_visible_to(actor(request)).filter(code=code).first()
     if org is None:
-        raise NotFound(f"organisation {code}")
+        raise NotFound(pgettext("未找到", "组织 %(code)s") % {"code": code})
     return org
 
 
@@ -335,7 +336,7 @@ def add_operator(request: HttpRequest, code: str, body: OperatorIn) -> dict[str,
     station = selectors.station_get_visible(user=actor(request), code=code)
     user = User.objects.select_related("org").filter(username=body.username).first()
     if user is None:
-        raise NotFound(f"user {body.username}")
+        raise NotFound(pgettext("未找到", "用户 %(username)s") % {"username": body.username})
     services.station_operator_add(station=station, user=user, actor=actor(request))
     return _staff_out(station, "wgs84")
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.db import IntegrityError
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.policy import in_subtree
@@ -29,7 +30,7 @@ def check_may_book(*, activity: Activity, member: Member, actor: User, now: date
     elif actor.role not in MANAGER_ROLES:
         raise Forbidden("forbidden", _("只有工会工作人员可以管理活动"))
     elif not in_subtree(member.unit.path, staff_scope_path(actor)):
-        raise NotFound("member")
+        raise NotFound(pgettext("未找到", "会员"))
     state = rules.window_state(now, activity.opens_at, activity.closes_at)
     if state is not rules.Window.OPEN:
         raise Conflict(
@@ -80,7 +81,8 @@ def booking_conflict(exc: IntegrityError, activity: Activity, member: Member) ->
     if "benefits_quota_not_oversold" in text:
         return Conflict("sold_out", _("名额已约满"))
     if getattr(exc.__cause__, "sqlstate", None) == "23503":
-        return NotFound("activity")  # deleted meanwhile (foreign keys are checked at commit)
+        # deleted meanwhile (foreign keys are checked at commit)
+        return NotFound(pgettext("未找到", "活动"))
     # SQLite names no constraint: tell the cases apart by what is in the table.
     if activity.group_id:
         return group_refusal(member, activity)

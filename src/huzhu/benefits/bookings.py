@@ -14,6 +14,7 @@ from datetime import date
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import Role, User
 from huzhu.audit.actions import Action
@@ -109,7 +110,7 @@ def booking_cancel(*, booking: Booking, actor: User | None) -> Booking:
     """Cancel before use. A booked unit returns to the quota and, after a lottery, goes to the
     first on the waiting list who can still take it."""
     if actor is not None and actor.role == Role.MEMBER and actor.member_id != booking.member_id:
-        raise NotFound("booking")
+        raise NotFound(pgettext("未找到", "预约"))
     with transaction.atomic(), locking.short_locks(BUSY):
         # its activity's row too, which a draw locks first: a cancel and a draw take turns
         booking = locking.locked_row(

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from django.utils.translation import pgettext
+
 from huzhu.core.args import whole_number
 
 
@@ -26,7 +28,7 @@ def cmd_benefits(args: argparse.Namespace) -> int:
         return 0
     activity = Activity.objects.filter(pk=args.activity).first()
     if activity is None:
-        raise NotFound(f"activity {args.activity}")
+        raise NotFound(pgettext("未找到", "活动 %(id)s") % {"id": args.activity})
     if args.action == "stats":
         print(
             json.dumps(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from django.utils.translation import gettext as _
+
 DRAW_ALGORITHM = "hmac-sha256(seed, str(entry_id)), ascending; then entry_id"
 
 
@@ -37,11 +39,11 @@ def eligibility_problem(
 ) -> str | None:
     """Why a member may not take part, or None: members of the subtree holding an active card."""
     if not member_active:
-        return "the member is not on the roll"
+        return _("该会员已不在册")
     if not member_unit_path.startswith(eligible_path):
-        return "the activity is not open to the member's organisation"
+        return _("活动不面向该会员所在的组织")
     if not has_active_card:
-        return "an active member service card is required"
+        return _("需要一张正常使用的互助服务卡")
     return None
 
 

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.policy import Permission, roles
@@ -92,7 +94,7 @@ def member_for_booking(user: User) -> Member:
     if loaded is not None and hasattr(loaded, "has_active_card"):
         return loaded
     if user.member_id is None:
-        raise NotFound("member")
+        raise NotFound(pgettext("未找到", "会员"))
     return (
         Member.objects.select_related("unit")
         .annotate(
@@ -109,7 +111,7 @@ def activity_get(*, user: User, activity_id: int, member: Member | None = None) 
     qs = activities_for_member(member) if member is not None else activities_visible_to(user)
     activity = with_total_quota(qs).filter(pk=activity_id).first()
     if activity is None:
-        raise NotFound("activity")
+        raise NotFound(pgettext("未找到", "活动"))
     return activity
 
 
@@ -143,7 +145,7 @@ def activity_for_booking(*, user: User, activity_id: int, member: Member) -> Act
             .first()
         )
         if found is None:
-            raise NotFound("activity")
+            raise NotFound(pgettext("未找到", "活动"))
         activity = found
         if activity.mode != Mode.FCFS or activity.per_day:
             return activity_get(user=user, activity_id=activity_id, member=member)
@@ -151,21 +153,22 @@ def activity_for_booking(*, user: User, activity_id: int, member: Member) -> Act
             _activity_cache.clear()
         _activity_cache[activity_id] = (now + ACTIVITY_CACHE_SECONDS, activity)
     if not member.unit.path.startswith(activity.eligible_org.path):
-        raise NotFound("activity")  # as activities_for_member: not offered to this member
+        # as activities_for_member: not offered to this member
+        raise NotFound(pgettext("未找到", "活动"))
     return activity
 
 
 def activity_managed_by(*, user: User, activity_id: int) -> Activity:
     """An activity the staff user may manage: organised within the user's subtree."""
     if user.role not in MANAGER_ROLES:
-        raise Forbidden("forbidden", "only federation and union staff manage activities")
+        raise Forbidden("forbidden", _("只有工会工作人员可以管理活动"))
     activity = (
         Activity.objects.select_related("eligible_org", "organiser", "group")
         .filter(pk=activity_id, organiser__path__startswith=staff_scope_path(user))
         .first()
     )
     if activity is None:
-        raise NotFound("activity")
+        raise NotFound(pgettext("未找到", "活动"))
     return activity
 
 
@@ -243,7 +246,7 @@ def _booking_scope_path(user: User) -> str:
     none: a voucher read by a gate or a station operator could be redeemed by them."""
     scope = staff_scope_path(user)
     if user.role not in MANAGER_ROLES:
-        raise Forbidden("forbidden", "only federation and union staff see members' bookings")
+        raise Forbidden("forbidden", _("只有工会工作人员可以查看会员的预约"))
     return scope
 
 
@@ -256,7 +259,7 @@ def booking_visible(*, user: User, booking_id: int) -> Booking:
         qs = qs.filter(member__unit__path__startswith=_booking_scope_path(user))
     booking = qs.filter(pk=booking_id).first()
     if booking is None:
-        raise NotFound("booking")
+        raise NotFound(pgettext("未找到", "预约"))
     return booking
 
 

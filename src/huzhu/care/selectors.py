@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import Permission, in_subtree, roles
@@ -30,7 +32,7 @@ CARE_ROLES = roles(Permission.CARE_MANAGE)
 def care_scope_path(user: User) -> str:
     scope = staff_scope_path(user)
     if user.role not in CARE_ROLES:
-        raise Forbidden("forbidden", "your role has no access to care campaigns")
+        raise Forbidden("forbidden", _("您的角色无权使用关爱活动"))
     return scope
 
 
@@ -44,7 +46,7 @@ def campaigns_visible_to(user: User) -> QuerySet[CareCampaign]:
 def campaign_get_visible(*, user: User, code: str) -> CareCampaign:
     campaign = campaigns_visible_to(user).select_related("org").filter(code=code).first()
     if campaign is None:
-        raise NotFound(f"campaign {code}")
+        raise NotFound(pgettext("未找到", "关爱活动 %(code)s") % {"code": code})
     return campaign
 
 

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import in_subtree
@@ -28,6 +30,7 @@ from huzhu.care.models import (
 )
 from huzhu.care.selectors import campaign_funds, care_scope_path
 from huzhu.core import bounds
+from huzhu.core.bounds import field_problem
 from huzhu.core.errors import Conflict, DomainError, Forbidden
 from huzhu.core.locking import locked_row
 from huzhu.members import rules as member_rules
@@ -38,7 +41,16 @@ ZERO = Decimal("0.00")
 
 def _check_scope(actor: User | None, org: Organisation, what: str = "organisation") -> None:
     if actor is not None and not in_subtree(org.path, care_scope_path(actor)):
-        raise Forbidden("forbidden", f"the {what} is outside your organisation")
+        words = {
+            "organisation": pgettext("超出范围的对象", "组织"),
+            "campaign": pgettext("超出范围的对象", "关爱活动"),
+            "member": pgettext("超出范围的对象", "会员"),
+            "labour model": pgettext("超出范围的对象", "劳模"),
+        }
+        raise Forbidden(
+            "forbidden",
+            _("该%(what)s不在您的组织范围内") % {"what": words.get(what, what)},
+        )
 
 
 def _checked_amount(value: Decimal, field: str, *, allow_zero: bool = False) -> Decimal:
@@ -66,15 +78,17 @@ def care_campaign_create(
     if problem := member_rules.code_problem(code):
         raise DomainError("invalid_code", problem, field="code")
     if not title.strip():
-        raise DomainError("required", "title is required", field="title")
+        raise DomainError("required", _("请填写标题"), field="title")
     bounds.parse_date(starts_on, "starts_on")
     if ends_on is not None:
         bounds.parse_date(ends_on, "ends_on")
     if ends_on is not None and ends_on < starts_on:
-        raise DomainError("invalid_dates", "the campaign ends before it starts", field="ends_on")
+        raise DomainError("invalid_dates", _("活动的结束日期早于开始日期"), field="ends_on")
     amount = _checked_amount(budget, "budget", allow_zero=True)
     if CareCampaign.objects.filter(code=code).exists():
-        raise Conflict("duplicate_code", f"campaign {code} exists", field="code")
+        raise Conflict(
+            "duplicate_code", _("关爱活动 %(code)s 已存在") % {"code": code}, field="code"
+        )
     with transaction.atomic():
         campaign = CareCampaign.objects.create(
             code=code,
@@ -103,13 +117,15 @@ def care_campaign_budget_set(
     _check_scope(actor, campaign.org, "campaign")
     amount = _checked_amount(budget, "budget", allow_zero=True)
     if not reason.strip():
-        raise DomainError("reason_required", "say why the budget changes", field="reason")
+        raise DomainError("reason_required", _("请说明预算为什么要改"), field="reason")
     with transaction.atomic():
         locked = _lock(campaign)
         allocated = sum((f.allocated for f in campaign_funds(locked).values()), ZERO)
         if amount < allocated:
             raise Conflict(
-                "below_allocated", f"{allocated} is already allocated", allocated=str(allocated)
+                "below_allocated",
+                _("已经拨付了 %(allocated)s 元") % {"allocated": allocated},
+                allocated=str(allocated),
             )
         old = locked.budget
         locked.budget = amount
@@ -141,7 +157,9 @@ def care_allocation_create(
     _check_scope(actor, campaign.org, "campaign")
     if not org.path.startswith(campaign.org.path):
         raise DomainError(
-            "invalid_org", f"{org.code} is not under the campaign's organisation", field="org"
+            "invalid_org",
+            _("%(code)s 不在该关爱活动所属组织之下") % {"code": org.code},
+            field="org",
         )
     value = _checked_amount(amount, "amount")
     bounds.parse_date(on, "date")
@@ -151,7 +169,7 @@ def care_allocation_create(
         if allocated + value > locked.budget:
             raise Conflict(
                 "over_budget",
-                f"only {locked.budget - allocated} of the budget is unallocated",
+                _("预算只剩 %(left)s 元未拨付") % {"left": locked.budget - allocated},
                 unallocated=str(locked.budget - allocated),
             )
         entry = CareLedgerEntry.objects.create(
@@ -195,15 +213,20 @@ class BeneficiaryIn:
 def _checked_line(actor: User | None, line: BeneficiaryIn, index: int) -> BeneficiaryIn:
     where = f"beneficiaries[{index}]"
     if line.kind not in BeneficiaryKind.values:
-        raise DomainError("invalid_kind", f"{where}: kind is member, labour_model or frontline")
+        raise DomainError(
+            "invalid_kind",
+            field_problem(where, _("kind 只能是 member、labour_model 或 frontline")),
+        )
     if line.kind == BeneficiaryKind.MEMBER:
         if line.member is None:
-            raise DomainError("required", f"{where}: a member beneficiary needs the member")
+            raise DomainError(
+                "required", field_problem(where, _("会员类的慰问对象须指明是哪位会员"))
+            )
         _check_scope(actor, line.member.unit, "member")
     if line.kind == BeneficiaryKind.LABOUR_MODEL:
         if line.labour_model is None:
             raise DomainError(
-                "required", f"{where}: a labour-model beneficiary needs the labour model"
+                "required", field_problem(where, _("劳模类的慰问对象须指明是哪位劳模"))
             )
         _check_scope(actor, line.labour_model.org, "labour model")
     name = (
@@ -212,13 +235,13 @@ def _checked_line(actor: User | None, line: BeneficiaryIn, index: int) -> Benefi
         or (line.labour_model.name if line.labour_model else "")
     )
     if not name.strip():
-        raise DomainError("required", f"{where}: name is required")
+        raise DomainError("required", field_problem(where, _("请填写姓名")))
     headcount = bounds.parse_quota(line.headcount, f"{where}.headcount", minimum=1)
     goods_quantity = bounds.parse_quota(line.goods_quantity, f"{where}.goods_quantity")
     cash = _checked_amount(line.cash, f"{where}.cash", allow_zero=True)
     goods_value = _checked_amount(line.goods_value, f"{where}.goods_value", allow_zero=True)
     if goods_value and not line.goods.strip():
-        raise DomainError("required", f"{where}: say what goods were handed out")
+        raise DomainError("required", field_problem(where, _("请写明发放了什么物品")))
     return BeneficiaryIn(
         kind=line.kind,
         name=name.strip(),
@@ -248,12 +271,12 @@ def care_visit_record(
     from `org`'s allocation in the campaign, one ledger entry per line with money."""
     _check_scope(actor, org)
     if not beneficiaries:
-        raise DomainError("required", "a visit has at least one beneficiary", field="beneficiaries")
+        raise DomainError("required", _("一次慰问至少要有一位慰问对象"), field="beneficiaries")
     if not place.strip():
-        raise DomainError("required", "place is required", field="place")
+        raise DomainError("required", _("请填写地点"), field="place")
     bounds.parse_date(visited_on, "visited_on")
     if visited_on > timezone.localdate():
-        raise DomainError("invalid_date", "the visit is in the future", field="visited_on")
+        raise DomainError("invalid_date", _("慰问日期不能晚于今天"), field="visited_on")
     lines = [_checked_line(actor, line, i) for i, line in enumerate(beneficiaries)]
     total = sum((line.cash + line.goods_value for line in lines), ZERO)
     with transaction.atomic():
@@ -263,7 +286,13 @@ def care_visit_record(
         if total > available:
             raise Conflict(
                 "insufficient_funds",
-                f"{org.code} has {available} left in {locked.code}; the visit needs {total}",
+                _("%(org)s 在 %(campaign)s 中还剩 %(available)s 元；这次慰问需要 %(total)s 元")
+                % {
+                    "org": org.code,
+                    "campaign": locked.code,
+                    "available": available,
+                    "total": total,
+                },
                 available=str(available),
                 needed=str(total),
             )
@@ -328,17 +357,17 @@ def care_entry_reverse(
     organisation has not spent it."""
     _check_scope(actor, entry.campaign.org if entry.kind == EntryKind.ALLOCATION else entry.org)
     if not reason.strip():
-        raise DomainError("reason_required", "say why the entry is reversed", field="reason")
+        raise DomainError("reason_required", _("请说明为什么冲销这笔账"), field="reason")
     if entry.reverses_id is not None:
-        raise DomainError("not_reversible", "a reversal cannot itself be reversed")
+        raise DomainError("not_reversible", _("冲销记录本身不能再冲销"))
     with transaction.atomic():
         locked = _lock(entry.campaign)
         if CareLedgerEntry.objects.filter(reverses=entry).exists():
-            raise Conflict("already_reversed", "this entry is already reversed")
+            raise Conflict("already_reversed", _("这笔账已经冲销过了"))
         if entry.kind == EntryKind.ALLOCATION:
             funds = campaign_funds(locked).get(entry.org_id)
             if funds is None or funds.balance < entry.amount:
-                raise Conflict("allocation_spent", "the organisation has already spent this money")
+                raise Conflict("allocation_spent", _("该组织已经用掉了这笔钱"))
         reversal = CareLedgerEntry.objects.create(
             campaign=locked,
             org_id=entry.org_id,
@@ -367,9 +396,9 @@ def care_visit_cancel(*, visit: CareVisit, actor: User | None, reason: str) -> C
     """A visit recorded by mistake: mark it cancelled and reverse its spending."""
     _check_scope(actor, visit.org)
     if visit.cancelled_at is not None:
-        raise Conflict("already_cancelled", "the visit is already cancelled")
+        raise Conflict("already_cancelled", _("这次慰问已经取消了"))
     if not reason.strip():
-        raise DomainError("reason_required", "say why the visit is cancelled", field="reason")
+        raise DomainError("reason_required", _("请说明为什么取消这次慰问"), field="reason")
     with transaction.atomic():
         for entry in visit.entries.filter(reverses__isnull=True, reversed_by__isnull=True):
             care_entry_reverse(entry=entry, actor=actor, reason=reason)
@@ -400,11 +429,13 @@ def labour_model_create(
 ) -> LabourModel:
     _check_scope(actor, org)
     if level not in LabourModelLevel.values:
-        raise DomainError("invalid_level", "level is national or provincial", field="level")
+        raise DomainError("invalid_level", _("level 只能是 national 或 provincial"), field="level")
     if not name.strip() or not unit_name.strip():
-        raise DomainError("required", "name and unit are required", field="name")
+        raise DomainError("required", _("请填写姓名和单位"), field="name")
     if year is not None and not 1950 <= year <= timezone.localdate().year:
-        raise DomainError("invalid_year", f"not a year of award: {year}", field="year")
+        raise DomainError(
+            "invalid_year", _("不是有效的获奖年份：%(year)s") % {"year": year}, field="year"
+        )
     if member is not None:
         _check_scope(actor, member.unit, "member")
     with transaction.atomic():

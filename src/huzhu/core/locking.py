@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from django.db import DatabaseError, OperationalError, connection
 from django.db.models import Model, OrderBy, QuerySet
+from django.utils.translation import gettext_lazy
 
 from huzhu.core.errors import Busy
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 M = TypeVar("M", bound=Model)
-BUSY = "busy, try again"
+BUSY = gettext_lazy("系统繁忙，请稍后重试")
 
 LOCK_TIMEOUT = "2s"
 # Advisory lock names (PostgreSQL bigint keys).
@@ -127,7 +128,7 @@ def advisory_lock(
     *,
     shared: bool = False,
     timeout: str | None = None,
-    message: str = BUSY,
+    message: StrOrPromise = BUSY,
 ) -> None:
     """A PostgreSQL advisory lock until the end of the transaction: on `key` (a fixed number
     naming what is locked), or on (`key`, `sub`) for one of many (`sub` is cast to int4, so

@@ -454,6 +454,16 @@ def cell_reason(template: str) -> str:
     return template % {"value": "{}"}
 
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def reason_expr(template: str, **values: pl.Expr) -> pl.Expr:
+    """A translated reason whose `%(name)s` placeholders are filled, per row, by `values`, in
+    whatever order the translation puts them."""
+    names = _PLACEHOLDER.findall(template)
+    return pl.format(_PLACEHOLDER.sub("{}", template), *(values[n] for n in names))
+
+
 def _parsed_date(name: str) -> pl.Expr:
     c = pl.col(name)
     return pl.when(c.str.contains(DATE_RE)).then(c.str.strptime(pl.Date, "%Y-%m-%d", strict=False))

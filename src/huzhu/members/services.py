@@ -141,9 +141,8 @@ def member_create_or_update(
                 birth_date=idnumber.birth_date(value),
             )
         elif actor is not None and not in_subtree(member.unit.path, staff_scope_path(actor)):
-            raise NotFound(
-                pgettext("未找到", "会员")
-            )  # moved out of the actor's subtree a moment ago
+            # moved out of the actor's subtree a moment ago
+            raise NotFound(pgettext("未找到", "会员"))
         member.name = name
         member.unit = unit
         if phone:

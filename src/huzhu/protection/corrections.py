@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import User
 from huzhu.audit.actions import Action
@@ -39,6 +41,10 @@ from huzhu.protection.services import (
 CORRECTABLE = (ClaimState.APPROVED, ClaimState.PAID)
 
 
+def _correct_payouts() -> str:
+    return _("更正给付金额")
+
+
 def _correction_checked(claim: Claim, *, kind: str, amount: Decimal) -> tuple[Decimal, Decimal]:
     """(net now, net after) of a correction that keeps the claim inside the rules: never below
     nothing, never above what the rules assess for its stay."""
@@ -47,7 +53,8 @@ def _correction_checked(claim: Claim, *, kind: str, amount: Decimal) -> tuple[De
     if after < 0:
         raise Conflict(
             "exceeds_paid",
-            f"a clawback of {amount} is more than the {net} booked on this claim",
+            _("追回 %(amount)s 元超过了此项理赔已入账的 %(net)s 元")
+            % {"amount": amount, "net": net},
             field="amount",
             net=f"{net:.2f}",
         )
@@ -55,8 +62,8 @@ def _correction_checked(claim: Claim, *, kind: str, amount: Decimal) -> tuple[De
     if after > assessment.assessed:
         raise Conflict(
             "exceeds_assessed",
-            f"the claim would get {after}, above what the rules assess for its stay "
-            f"({assessment.assessed})",
+            _("更正后此项理赔将得到 %(after)s 元，超过按规则对此次住院核定的 %(assessed)s 元")
+            % {"after": after, "assessed": assessment.assessed},
             field="amount",
             assessed=f"{assessment.assessed:.2f}",
             net=f"{net:.2f}",
@@ -79,30 +86,31 @@ def claim_correct(
     two-person threshold, waits for a second admin: the same correction sent by another one
     books it (`same_approver`, `amount_mismatch` otherwise). Returns the correction, `pending`
     or `booked`."""
-    require_role(actor, CORRECT_ROLES, "correct payouts")
+    require_role(actor, CORRECT_ROLES, _correct_payouts())
     if kind not in (EntryKind.ADJUSTMENT, EntryKind.CLAWBACK):
-        raise DomainError("invalid_kind", "kind: adjustment or clawback", field="kind")
+        raise DomainError("invalid_kind", _("kind：只能是 adjustment 或 clawback"), field="kind")
     value = money(amount, "amount")
     code = reason_for("correct", reason_code)
     if not note.strip():
-        raise DomainError("note_required", "note: say why the payout changes", field="note")
+        raise DomainError("note_required", _("note：请说明给付为什么要更正"), field="note")
     with transaction.atomic():
         if claim.member_id is not None:
             ledger.ledger_lock(claim.member_id)
         locked = locked_row(Claim.objects.select_related("member__unit", "version__plan"), claim.pk)
         if locked.member is None or locked.version_id is None:
-            raise NotFound("claim")
+            raise NotFound(pgettext("未找到", "理赔"))
         require_scope(actor, locked.member)
         if locked.state not in CORRECTABLE:
             raise refusal(locked, "correct")
         pending = locked.corrections.filter(state=CorrectionState.PENDING).first()
         if pending is not None:
             if pending.requested_by_id == actor.pk:
-                raise Conflict("same_approver", "a second signature must come from another person")
+                raise Conflict("same_approver", _("复核须由另一个人签署"))
             if pending.kind != kind or pending.amount != value:
                 raise Conflict(
                     "amount_mismatch",
-                    f"the correction waiting is a {pending.kind} of {pending.amount}",
+                    _("待复核的更正是%(kind)s %(amount)s 元")
+                    % {"kind": EntryKind(pending.kind).label, "amount": pending.amount},
                     field="amount",
                     pending_amount=f"{pending.amount:.2f}",
                     pending_kind=pending.kind,
@@ -169,17 +177,19 @@ def claim_correction_refuse(
     *, actor: User, correction: ClaimCorrection, note: str = ""
 ) -> ClaimCorrection:
     """A second admin refuses a correction waiting for a signature (or its author withdraws it)."""
-    require_role(actor, CORRECT_ROLES, "correct payouts")
+    require_role(actor, CORRECT_ROLES, _correct_payouts())
     with transaction.atomic():
         locked = locked_row(
             ClaimCorrection.objects.select_related("claim__member__unit"), correction.pk
         )
         if locked.claim.member is None:
-            raise NotFound("correction")
+            raise NotFound(pgettext("未找到", "更正"))
         require_scope(actor, locked.claim.member)
         if locked.state != CorrectionState.PENDING:
             raise Conflict(
-                "invalid_transition", f"the correction is {locked.state}", state=locked.state
+                "invalid_transition",
+                _("更正当前的状态是“%(state)s”") % {"state": CorrectionState(locked.state).label},
+                state=locked.state,
             )
         locked.state = CorrectionState.REFUSED
         locked.signed_by = actor

@@ -22,6 +22,7 @@ from typing import Any
 from django.core.files.base import File
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
@@ -122,7 +123,7 @@ def document_read(document: ClaimDocument) -> Iterator[bytes]:
             pass
     except FileNotFoundError:
         logger.error("claim document %s: its file %s is missing", document.pk, document.file.name)
-        raise NotFound("document") from None
+        raise NotFound(pgettext("未找到", "材料")) from None
     except sealed.SealBroken as exc:
         logger.error("claim document %s (%s) is damaged: %s", document.pk, document.file.name, exc)
         raise Conflict(

@@ -7,6 +7,7 @@ from typing import Any
 import polars as pl
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
 from huzhu.audit.actions import Action
@@ -115,7 +116,7 @@ def _enrolment_rows(
                 tb.RowError(
                     row,
                     table.header_of("period_start"),
-                    f"no version of plan {code} starts on {start}",
+                    _("计划 %(code)s 没有从 %(start)s 开始的版本") % {"code": code, "start": start},
                     file,
                 )
             )
@@ -123,7 +124,7 @@ def _enrolment_rows(
         member = members.get(h)
         if member is None:
             errors.append(
-                tb.RowError(row, table.header_of("id_number"), "not a known member", file)
+                tb.RowError(row, table.header_of("id_number"), _("不是已登记的会员"), file)
             )
             continue
         key = (member[0], version[0])
@@ -132,7 +133,8 @@ def _enrolment_rows(
                 tb.RowError(
                     row,
                     table.header_of("id_number"),
-                    f"enrolled twice in {code} {start} (first on row {seen[key]})",
+                    _("在 %(code)s %(start)s 中重复参保（首次出现在第 %(row)s 行）")
+                    % {"code": code, "start": start, "row": seen[key]},
                     file,
                 )
             )

@@ -4,7 +4,7 @@ with the documents; the stay is checked as the settlement file would be."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -12,6 +12,8 @@ from decimal import Decimal
 from django.core.files.base import File
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import User
 from huzhu.audit.actions import Action
@@ -87,13 +89,12 @@ def _stay_dates(
     elif event is not None:
         admitted = event
     else:
-        raise DomainError(
-            "required", "admitted_on: the date of admission is required", field="admitted_on"
-        )
+        raise DomainError("required", _("admitted_on：请填写入院日期"), field="admitted_on")
     if event is not None and event != admitted:
         raise DomainError(
             "event_date_mismatch",
-            f"event_date: {event} must equal admitted_on {admitted}",
+            _("event_date：%(event)s 应与 admitted_on %(admitted)s 相同")
+            % {"event": event, "admitted": admitted},
             field="event_date",
         )
     discharged = parse_date(discharged_on, "discharged_on") if _given(discharged_on) else admitted
@@ -102,7 +103,8 @@ def _stay_dates(
         if day < admitted:
             raise DomainError(
                 "invalid_date",
-                f"{field}: {day} is before admission on {admitted}",
+                _("%(field)s：%(day)s 早于入院日期 %(admitted)s")
+                % {"field": field, "day": day, "admitted": admitted},
                 field=field,
             )
     return admitted, discharged, settled
@@ -116,7 +118,7 @@ def _accident_flag(value: object, *, default: bool) -> bool:
     word = str(value).strip().casefold()
     if word in _TRUE or word in _FALSE:
         return word in _TRUE
-    raise DomainError("invalid_flag", "is_accident: 1/0 or 是/否", field="is_accident")
+    raise DomainError("invalid_flag", _("is_accident：请填 1/0 或 是/否"), field="is_accident")
 
 
 def _stay_ref(value: object) -> str:
@@ -124,13 +126,13 @@ def _stay_ref(value: object) -> str:
     if ref and not _TEXT_KEY.match(ref):
         raise DomainError(
             "invalid_settlement_id",
-            "settlement_id: at most 64 letters, digits and . _ : / -",
+            _("settlement_id：最多 64 个字母、数字或 . _ : / -"),
             field="settlement_id",
         )
     if _RESERVED_KEY.match(ref):
         raise DomainError(
             "invalid_settlement_id",
-            "settlement_id: C followed by digits names a claim filed without one",
+            _("settlement_id：C 加数字的形式留给没有结算流水号的理赔使用"),
             field="settlement_id",
         )
     return ref
@@ -139,8 +141,12 @@ def _stay_ref(value: object) -> str:
 def _text(value: object, field: str, limit: int, *, upper: bool = False) -> str:
     text = str(value).strip() if _given(value) else ""
     if len(text) > limit:
-        raise DomainError("too_long", f"{field}: at most {limit} characters", field=field)
+        raise DomainError("too_long", _at_most(field, limit), field=field)
     return text.upper() if upper else text
+
+
+def _at_most(field: str, limit: int) -> str:
+    return _("%(field)s：最多 %(limit)s 个字符") % {"field": field, "limit": limit}
 
 
 def stay_from_input(
@@ -200,24 +206,28 @@ def claim_file(
 ) -> Claim:
     """A union files a claim for a hospital stay of its member, under a plan version the member
     is enrolled in whose period holds the admission."""
-    require_role(actor, FILE_ROLES, "file claims")
+    require_role(actor, FILE_ROLES, _("申请理赔"))
     require_scope(actor, member)
     amount = money(requested, "requested")
     if not version.period_start <= stay.admitted_on <= version.period_end:
         raise DomainError(
             "event_outside_period",
-            f"admitted_on: {stay.admitted_on} is outside {version.period_start}~"
-            f"{version.period_end}",
+            _("admitted_on：%(day)s 不在 %(start)s~%(end)s 之内")
+            % {"day": stay.admitted_on, "start": version.period_start, "end": version.period_end},
             field="admitted_on",
         )
     if not Enrollment.objects.filter(member=member, version=version).exists():
-        raise DomainError(
-            "not_enrolled", f"the member is not enrolled in {version}", field="version"
-        )
+        raise DomainError("not_enrolled", _not_enrolled(version), field="version")
     papers = _papers_checked(description, documents)
     return _claim_created(
         same=_same_stay_filed(member, version, stay),
-        conflict=("duplicate_stay", "this stay is already claim {claim} ({state})"),
+        conflict=(
+            "duplicate_stay",
+            lambda earlier: (
+                _("此次住院已有理赔 %(claim)s（%(state)s）")
+                % {"claim": earlier.pk, "state": ClaimState(earlier.state).label}
+            ),
+        ),
         actor=actor,
         member=member,
         version=version,
@@ -249,17 +259,21 @@ def _papers_checked(description: str, documents: Sequence[tuple[str, File[bytes]
     """A filed claim's description and documents, checked before anything is written: the
     documents' types by their content (document_check), in the order given."""
     if len(documents) > MAX_DOCUMENTS:
-        raise DomainError("too_many_documents", f"at most {MAX_DOCUMENTS} documents")
+        raise DomainError("too_many_documents", _("最多 %(n)s 份材料") % {"n": MAX_DOCUMENTS})
     kinds = [document_check(content, field="documents") for _, content in documents]
     if len(description) > 4000:
-        raise DomainError("too_long", "description: at most 4000 characters", field="description")
+        raise DomainError("too_long", _at_most("description", 4000), field="description")
     return _Papers(description.strip(), documents, kinds)
+
+
+def _not_enrolled(version: PlanVersion) -> str:
+    return _("该会员没有参加 %(version)s") % {"version": version}
 
 
 def _claim_created(
     *,
     same: QuerySet[Claim],
-    conflict: tuple[str, str],
+    conflict: tuple[str, Callable[[Claim], str]],
     actor: User,
     member: Member,
     version: PlanVersion,
@@ -275,9 +289,7 @@ def _claim_created(
         earlier = same.first()
         if earlier is not None:
             code, message = conflict
-            raise Conflict(
-                code, message.format(claim=earlier.pk, state=earlier.state), claim_id=earlier.pk
-            )
+            raise Conflict(code, message(earlier), claim_id=earlier.pk)
         claim = Claim.objects.create(
             source=ClaimSource.APPLICATION,
             state=ClaimState.SUBMITTED,
@@ -308,7 +320,7 @@ def claim_file_disability(
     """A union files a disability claim (伤残) for its member: the grade (1–10) and the accident's
     date from the appraisal certificate, attached as a document, under an accident plan version
     that pays disability lump sums; the accident on or after the member's coverage start."""
-    require_role(actor, FILE_ROLES, "file claims")
+    require_role(actor, FILE_ROLES, _("申请理赔"))
     require_scope(actor, member)
     amount = money(requested, "requested")
     level = _grade(grade)
@@ -317,25 +329,23 @@ def claim_file_disability(
     if terms.accident is None or terms.accident.disability_sum is None:
         raise DomainError(
             "no_disability_benefit",
-            f"{version} pays no disability lump sum",
+            _("%(version)s 不给付伤残一次性保障金") % {"version": version},
             field="disability_grade",
         )
     enrolment = next((e for e in stays.enrolments_of(member.pk) if e.version == version.pk), None)
     if enrolment is None:
-        raise DomainError(
-            "not_enrolled", f"the member is not enrolled in {version}", field="version"
-        )
+        raise DomainError("not_enrolled", _not_enrolled(version), field="version")
     if not enrolment.covers(day):
         raise DomainError(
             "event_outside_period",
-            f"event_date: {day} is outside the member's cover {enrolment.starts}~"
-            f"{version.period_end}",
+            _("event_date：%(day)s 不在该会员的保障期 %(start)s~%(end)s 之内")
+            % {"day": day, "start": enrolment.starts, "end": version.period_end},
             field="event_date",
         )
     if not documents:
         raise DomainError(
             "certificate_required",
-            "documents: attach the disability appraisal certificate",
+            _("documents：请附上伤残鉴定书"),
             field="documents",
         )
     papers = _papers_checked(description, documents)
@@ -346,7 +356,10 @@ def claim_file_disability(
         same=same_accident,
         conflict=(
             "duplicate_claim",
-            f"grade {level} of the accident of {day} is already claim {{claim}}",
+            lambda earlier: (
+                _("%(day)s 这次意外的 %(grade)s 级伤残已有理赔 %(claim)s")
+                % {"grade": level, "day": day, "claim": earlier.pk}
+            ),
         ),
         actor=actor,
         member=member,
@@ -364,7 +377,7 @@ def _grade(value: object) -> int:
     if not (text.isascii() and text.isdigit() and 1 <= int(text[:3] or 0) <= 10 and len(text) <= 2):
         raise DomainError(
             "invalid_grade",
-            "disability_grade: a whole number from 1 (the worst) to 10",
+            _("disability_grade：应为 1（最重）到 10 的整数"),
             field="disability_grade",
         )
     return int(text)
@@ -374,9 +387,9 @@ def claim_document_add(
     *, actor: User, claim: Claim, title: str, content: File[bytes]
 ) -> ClaimDocument:
     """More documents while the claim is still being decided."""
-    require_role(actor, FILE_ROLES | REVIEW_ROLES, "add documents")
+    require_role(actor, FILE_ROLES | REVIEW_ROLES, _("补充材料"))
     if claim.member is None:
-        raise NotFound("claim")
+        raise NotFound(pgettext("未找到", "理赔"))
     require_scope(actor, claim.member)
     kind = document_check(content, field="file")
     with transaction.atomic():

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import polars as pl
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.core import locking as locks
 from huzhu.core.bulk import fen_text, frame_csv, insert_frame
@@ -207,7 +208,7 @@ def ledger_lock(member_id: int) -> None:
     advisory_lock(
         locks.SETTLEMENT_IMPORT,
         shared=True,
-        message="a settlement import is running; try again shortly",
+        message=_("正在导入结算文件，请稍后再试"),
     )
     advisory_lock(locks.MEMBER_LEDGER, member_id)
 

@@ -72,7 +72,7 @@ _FAILED_WORDS = {"failed", "fail", "失败", "转账失败", "退回"}
 def _require_payer(actor: User | None) -> None:
     """City staff, or the system (None: the `huzhu payments` commands)."""
     if actor is not None and actor.role != Role.CITY_ADMIN:
-        raise Forbidden("forbidden", "only the city federation runs payments")
+        raise Forbidden("forbidden", _("只有市总工会可以办理支付"))
 
 
 @dataclass
@@ -165,7 +165,7 @@ def payment_run_create(*, actor: User | None) -> RunResult:
             if not plan.items:
                 raise Conflict(
                     "nothing_to_pay",
-                    "no member has a positive amount and an active card to pay",
+                    _("没有可支付的会员：需要待付金额大于零且有一张正常使用的卡"),
                     held_no_card=plan.held_no_card,
                     held_not_positive=plan.held_not_positive,
                     held_too_large=plan.held_too_large,
@@ -214,7 +214,7 @@ def payment_run_create(*, actor: User | None) -> RunResult:
                 via="api" if actor is not None else "cli",
             )
     except IntegrityError as exc:  # another run took an entry first (the unique index)
-        raise Conflict("run_in_progress", "another payment run is being made; retry") from exc
+        raise Conflict("run_in_progress", _("另一个支付批次正在生成，请重试")) from exc
     return RunResult(
         run=run,
         items=len(items),
@@ -230,7 +230,10 @@ def _locked_draft(run: PaymentRun) -> PaymentRun:
     locked = locking.locked_row(PaymentRun.objects.all(), run.pk)
     if locked.state != RunState.DRAFT:
         raise Conflict(
-            "invalid_transition", f"run {locked.reference} is {locked.state}", state=locked.state
+            "invalid_transition",
+            _("支付批次 %(ref)s 当前的状态是“%(state)s”")
+            % {"ref": locked.reference, "state": RunState(locked.state).label},
+            state=locked.state,
         )
     return locked
 
@@ -245,7 +248,7 @@ def payment_run_release(*, actor: User | None, run: PaymentRun) -> PaymentRun:
         if actor is not None and locked.created_by_id == actor.pk:
             raise Conflict(
                 "same_approver",
-                "a payment run is released by a city admin other than the one who made it",
+                _("支付批次须由创建人以外的另一名市总工会管理员放行"),
             )
         locked.state = RunState.RELEASED
         locked.released_by = actor
@@ -285,7 +288,8 @@ def _require_released(run: PaymentRun) -> None:
     if run.state != RunState.RELEASED:
         raise Conflict(
             "not_released",
-            f"run {run.reference} is {run.state}: a second city admin must release it first",
+            _("支付批次 %(ref)s 当前的状态是“%(state)s”：须先由另一名市总工会管理员放行")
+            % {"ref": run.reference, "state": RunState(run.state).label},
             state=run.state,
         )
 
@@ -387,7 +391,8 @@ def _settle(item: PaymentItem, state: str) -> tuple[PaymentItem, bool]:
     if locked.state != PaymentItemState.PENDING:
         raise Conflict(
             "invalid_transition",
-            f"transfer {locked.reference} is {locked.state}",
+            _("转账 %(ref)s 当前的状态是“%(state)s”")
+            % {"ref": locked.reference, "state": PaymentItemState(locked.state).label},
             state=locked.state,
         )
     locked.state = state
@@ -482,25 +487,27 @@ def payment_confirm_file(*, actor: User | None, data: bytes, file: str) -> Confi
     plan: list[tuple[PaymentItem, str, str]] = []
     for row, ref, status, reason in rows:
         if not ref:
-            errors.append(tb.RowError(row, table.header_of("reference"), "required", file))
+            errors.append(tb.RowError(row, table.header_of("reference"), _("必填"), file))
             continue
         outcome = _outcome(status)
         if outcome is None:
             errors.append(
                 tb.RowError(
-                    row, table.header_of("status"), "status is paid/成功 or failed/失败", file
+                    row, table.header_of("status"), _("status 应为 paid/成功 或 failed/失败"), file
                 )
             )
         if ref not in items:
             errors.append(
-                tb.RowError(row, table.header_of("reference"), f"no transfer {ref}", file)
+                tb.RowError(
+                    row, table.header_of("reference"), _("没有转账 %(ref)s") % {"ref": ref}, file
+                )
             )
         elif ref in seen:
             errors.append(
                 tb.RowError(
                     row,
                     table.header_of("reference"),
-                    f"{ref} again (first on row {seen[ref]})",
+                    _("%(ref)s 重复（首次出现在第 %(row)s 行）") % {"ref": ref, "row": seen[ref]},
                     file,
                 )
             )
@@ -520,7 +527,10 @@ def payment_confirm_file(*, actor: User | None, data: bytes, file: str) -> Confi
                     after = payment_item_fail(actor=actor, item=item, reason=reason).state
             except DomainError as exc:
                 raise DomainError(
-                    exc.code, f"{file}: {item.reference}: {exc.message}", status=exc.status
+                    exc.code,
+                    _("%(file)s：%(ref)s：%(message)s")
+                    % {"file": file, "ref": item.reference, "message": exc.message},
+                    status=exc.status,
                 ) from None
             if before == after:
                 report.unchanged += 1

@@ -10,11 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
-from huzhu.core.bounds import date_problem, money_problem
+from huzhu.core.bounds import date_problem, field_problem, money_problem
 from huzhu.core.errors import Conflict, DomainError, Forbidden
 from huzhu.protection import rules
 from huzhu.protection.models import Payer, Plan, PlanVersion
@@ -29,11 +30,13 @@ def _money(where: str, value: Any) -> Decimal:
     """An amount of a plan's terms: written as a string ("60.00"; a whole number is taken too),
     within the bounds of any amount (core.bounds)."""
     if isinstance(value, (float, bool)):
-        raise DomainError("invalid_plan", f'{where}: write amounts as strings, e.g. "60.00"')
+        raise DomainError(
+            "invalid_plan", _('%(where)s：金额请写成字符串，如 "60.00"') % {"where": where}
+        )
     text = str(value) if isinstance(value, (int, str, Decimal)) else repr(value)
     problem = money_problem(text, allow_zero=True)
     if problem is not None:
-        raise DomainError("invalid_plan", f"{where}: {problem}")
+        raise DomainError("invalid_plan", field_problem(where, problem))
     return Decimal(text.strip()).quantize(Decimal("0.01"))
 
 
@@ -43,21 +46,26 @@ def _ratio(where: str, value: Any) -> Decimal:
     text = str(value).strip() if not isinstance(value, bool) else ""
     if not _RATIO.match(text):
         raise DomainError(
-            "invalid_plan", f'{where}: a ratio from 0 to 1 written as a string ("0.55"): {value!r}'
+            "invalid_plan",
+            _('%(where)s：比例应为 0 到 1 之间的数，写成字符串（如 "0.55"）：%(value)s')
+            % {"where": where, "value": repr(value)},
         )
     return Decimal(text)
 
 
 def _days(where: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
-        raise DomainError("invalid_plan", f"{where}: a whole number of days from 0 to {MAX_DAYS}")
+        raise DomainError(
+            "invalid_plan",
+            _("%(where)s：应为 0 到 %(max)s 之间的整数天数") % {"where": where, "max": MAX_DAYS},
+        )
     return value
 
 
 def _day(where: str, value: Any) -> date:
-    problem = date_problem(value) if isinstance(value, date) else "not a date (YYYY-MM-DD)"
+    problem = date_problem(value) if isinstance(value, date) else _("不是日期（YYYY-MM-DD）")
     if problem is not None:
-        raise DomainError("invalid_plan", f"{where}: {problem}")
+        raise DomainError("invalid_plan", field_problem(where, problem))
     return value
 
 
@@ -68,9 +76,12 @@ def section_terms(benefit: str, section: dict[str, Any]) -> dict[str, Any]:
         if benefit == "inpatient":
             bands = []
             for i, band in enumerate(section["bands"], start=1):
-                item = {"ratio": str(_ratio(f"{where} band {i} ratio", band["ratio"]))}
+                at = {"where": where, "n": i}
+                item = {
+                    "ratio": str(_ratio(_("%(where)s 第 %(n)s 档的 ratio") % at, band["ratio"]))
+                }
                 if "upto" in band:
-                    item["upto"] = str(_money(f"{where} band {i} upto", band["upto"]))
+                    item["upto"] = str(_money(_("%(where)s 第 %(n)s 档的 upto") % at, band["upto"]))
                 bands.append(item)
             return {
                 "deductible": str(_money(f"{where} deductible", section["deductible"])),
@@ -91,10 +102,14 @@ def section_terms(benefit: str, section: dict[str, Any]) -> dict[str, Any]:
         if benefit == "accident":
             return _accident_terms(where, section)
     except KeyError as exc:
-        raise DomainError("invalid_plan", f"{where}: missing {exc.args[0]}") from None
+        raise DomainError(
+            "invalid_plan", _("%(where)s：缺少 %(key)s") % {"where": where, "key": exc.args[0]}
+        ) from None
     except (TypeError, ValueError) as exc:
-        raise DomainError("invalid_plan", f"{where}: {exc}") from None
-    raise DomainError("invalid_plan", f"benefit: unknown {benefit!r}")
+        raise DomainError("invalid_plan", field_problem(where, str(exc))) from None
+    raise DomainError(
+        "invalid_plan", _("benefit：未知的保障类型 %(benefit)s") % {"benefit": repr(benefit)}
+    )
 
 
 def _accident_terms(where: str, section: dict[str, Any]) -> dict[str, Any]:
@@ -106,15 +121,18 @@ def _accident_terms(where: str, section: dict[str, Any]) -> dict[str, Any]:
         ratios = section.get("disability_ratios", [str(r) for r in STANDARD_DISABILITY_RATIOS])
         if not isinstance(ratios, list) or len(ratios) != 10:
             raise DomainError(
-                "invalid_plan", f"{where} disability_ratios: ten ratios, for the grades 1..10"
+                "invalid_plan",
+                _("%(where)s disability_ratios：应为 1 至 10 级共十个比例") % {"where": where},
             )
         terms["disability_ratios"] = [
-            str(_ratio(f"{where} disability ratio of grade {g}", r))
+            str(_ratio(_("%(where)s 第 %(grade)s 级伤残的比例") % {"where": where, "grade": g}, r))
             for g, r in enumerate(ratios, start=1)
         ]
     elif "disability_ratios" in section:
         raise DomainError(
-            "invalid_plan", f"{where} disability_ratios: give the disability_sum they apply to"
+            "invalid_plan",
+            _("%(where)s disability_ratios：请同时给出它们适用的 disability_sum")
+            % {"where": where},
         )
     return terms
 
@@ -217,34 +235,48 @@ def _plan_file(data: bytes, *, file: str) -> PlanFile:
     try:
         doc = tomllib.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise DomainError("invalid_plan", f"{file}: not valid TOML: {exc}") from None
+        raise DomainError(
+            "invalid_plan", _("%(file)s：不是有效的 TOML：%(error)s") % {"file": file, "error": exc}
+        ) from None
 
     def need(key: str, kind: type | tuple[type, ...]) -> Any:
         if key not in doc:
-            raise DomainError("invalid_plan", f"{file}: {key} is required")
+            raise DomainError("invalid_plan", field_problem(file, _("%(key)s 必填") % {"key": key}))
         value = doc[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise DomainError("invalid_plan", f"{file}: {key} has the wrong type ({value!r})")
+            raise DomainError(
+                "invalid_plan",
+                field_problem(
+                    file, _("%(key)s 的类型不对（%(value)s）") % {"key": key, "value": repr(value)}
+                ),
+            )
         return value
 
     code, name, benefit = need("code", str), need("name", str), need("benefit", str)
     if benefit not in {b.value for b in rules.Benefit}:
         raise DomainError(
             "invalid_plan",
-            f"{file}: benefit must be one of inpatient, allowance, critical_illness, accident",
+            field_problem(
+                file, _("benefit 只能是 inpatient、allowance、critical_illness 或 accident")
+            ),
         )
     start = _day(f"{file}: period_start", need("period_start", date))
     end = _day(f"{file}: period_end", need("period_end", date))
     contribution = _money(f"{file}: contribution", need("contribution", (str, int)))
     payer = doc.get("payer", "unit")
     if payer not in Payer.values:
-        raise DomainError("invalid_plan", f"{file}: payer must be unit or federation")
+        raise DomainError("invalid_plan", field_problem(file, _payer_problem()))
     waiting = _days(f"{file}: waiting_days", doc.get("waiting_days", 0))
     review_above = (
         _money(f"{file}: review_above", doc["review_above"]) if "review_above" in doc else None
     )
     if benefit not in doc or not isinstance(doc[benefit], dict):
-        raise DomainError("invalid_plan", f"{file}: a {benefit} plan needs its [{benefit}] section")
+        raise DomainError(
+            "invalid_plan",
+            field_problem(
+                file, _("%(benefit)s 类计划需要 [%(benefit)s] 一节") % {"benefit": benefit}
+            ),
+        )
     terms = section_terms(benefit, doc[benefit])
     try:
         version_terms(
@@ -257,7 +289,7 @@ def _plan_file(data: bytes, *, file: str) -> PlanFile:
             review_above=review_above,
         )
     except rules.RuleError as exc:
-        raise DomainError("invalid_plan", f"{file}: {exc}") from None
+        raise DomainError("invalid_plan", field_problem(file, str(exc))) from None
     values = {
         "period_end": end,
         "contribution": contribution,
@@ -269,13 +301,32 @@ def _plan_file(data: bytes, *, file: str) -> PlanFile:
     return PlanFile(code=code, name=name, benefit=benefit, period_start=start, values=values)
 
 
+def _payer_problem() -> str:
+    return _("payer 只能是 unit 或 federation")
+
+
+def _overlaps(version: object) -> str:
+    return _("与 %(version)s 的保障期重叠") % {"version": version}
+
+
+def _frozen(version: object) -> str:
+    return _("%(version)s 已有给付，已经冻结；如需更改，请新建一个版本") % {"version": version}
+
+
 def _version_save(found: PlanFile, *, file: str) -> tuple[PlanVersion, bool]:
     """The plan and its version as the file says, unless the version is frozen."""
-    plan, _ = Plan.objects.get_or_create(
+    plan, _created = Plan.objects.get_or_create(
         code=found.code, defaults={"name": found.name, "benefit": found.benefit}
     )
     if plan.benefit != found.benefit:
-        raise Conflict("benefit_changed", f"{file}: plan {found.code} is a {plan.benefit} plan")
+        raise Conflict(
+            "benefit_changed",
+            field_problem(
+                file,
+                _("计划 %(code)s 是 %(benefit)s 类计划")
+                % {"code": found.code, "benefit": plan.benefit},
+            ),
+        )
     if plan.name != found.name:
         plan.name = found.name
         plan.save(update_fields=["name"])
@@ -286,7 +337,7 @@ def _version_save(found: PlanFile, *, file: str) -> tuple[PlanVersion, bool]:
             plan=plan, period_start__lte=values["period_end"], period_end__gte=start
         )
         if overlap.exists():
-            raise Conflict("overlapping_version", f"{file}: overlaps {overlap.first()}")
+            raise Conflict("overlapping_version", field_problem(file, _overlaps(overlap.first())))
         return PlanVersion.objects.create(plan=plan, period_start=start, **values), True
     changed = any(
         str(getattr(version, k)) != str(v) if k != "terms" else version.terms != v
@@ -295,7 +346,7 @@ def _version_save(found: PlanFile, *, file: str) -> tuple[PlanVersion, bool]:
     if changed and version.frozen_at is not None:
         raise Conflict(
             "version_frozen",
-            f"{file}: {version} has paid out and is frozen; a change needs a new version",
+            field_problem(file, _frozen(version)),
         )
     for k, v in values.items():
         setattr(version, k, v)
@@ -319,31 +370,35 @@ def plan_version_update(
     version is refused with 409 `version_frozen`. `review_above` sets the amount above which a
     bureau settlement waits for a reviewer; `clear_review` removes it."""
     if actor.role != Role.CITY_ADMIN:
-        raise Forbidden("forbidden", "only the city federation configures plans")
+        raise Forbidden("forbidden", _("只有市总工会可以配置保障计划"))
     where = f"{version.plan.code} {version.period_start}"
     with transaction.atomic():
         locked = PlanVersion.objects.select_for_update().select_related("plan").get(pk=version.pk)
         if locked.frozen_at is not None:
             raise Conflict(
                 "version_frozen",
-                f"{where} has paid out and is frozen; a change needs a new version",
+                _frozen(where),
             )
         changes: dict[str, Any] = {}
         if period_end is not None:
             _day(f"{where}: period_end", period_end)
             if period_end < locked.period_start:
-                raise DomainError("invalid_plan", f"{where}: period_end before period_start")
+                raise DomainError(
+                    "invalid_plan", field_problem(where, _("period_end 早于 period_start"))
+                )
             overlap = PlanVersion.objects.filter(
                 plan=locked.plan, period_start__lte=period_end, period_end__gte=locked.period_start
             ).exclude(pk=locked.pk)
             if overlap.exists():
-                raise Conflict("overlapping_version", f"{where}: overlaps {overlap.first()}")
+                raise Conflict(
+                    "overlapping_version", field_problem(where, _overlaps(overlap.first()))
+                )
             changes["period_end"] = period_end
         if contribution is not None:
             changes["contribution"] = _money(f"{where}: contribution", str(contribution))
         if payer is not None:
             if payer not in Payer.values:
-                raise DomainError("invalid_plan", f"{where}: payer must be unit or federation")
+                raise DomainError("invalid_plan", field_problem(where, _payer_problem()))
             changes["payer"] = payer
         if waiting_days is not None:
             changes["waiting_days"] = _days(f"{where}: waiting_days", waiting_days)
@@ -358,7 +413,7 @@ def plan_version_update(
         try:
             terms_of(locked)
         except rules.RuleError as exc:
-            raise DomainError("invalid_plan", f"{where}: {exc}") from None
+            raise DomainError("invalid_plan", field_problem(where, str(exc))) from None
         locked.save()
         audit_record(
             actor=actor,

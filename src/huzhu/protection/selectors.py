@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.selectors import staff_scope_path
@@ -43,7 +44,7 @@ OPEN_STATES = (
 def claims_visible_to(user: User) -> QuerySet[Claim]:
     """Claims of members in the staff user's subtree (claim roles only)."""
     if user.role not in FILE_ROLES | REVIEW_ROLES:
-        raise Forbidden("forbidden", "your role does not handle claims")
+        raise Forbidden("forbidden", _("您的角色不办理理赔"))
     return Claim.objects.filter(member__unit__path__startswith=staff_scope_path(user))
 
 
@@ -180,7 +181,7 @@ def _disability_explanation(claim: Claim, *, net: Decimal) -> str:
 def member_claims(user: User) -> dict[str, Any]:
     """A member login's own claims (with the reason for every amount) and its transfers."""
     if user.role != Role.MEMBER or user.member_id is None:
-        raise Forbidden("not_member", "this login is not a member's")
+        raise Forbidden("not_member", _("当前登录的不是会员账号"))
     member: Member = user.member  # type: ignore[assignment]
     claims = list(
         Claim.objects.filter(member=member)
@@ -302,7 +303,7 @@ def awaiting_signature(user: User) -> dict[str, Any]:
     from huzhu.protection.services import CORRECT_ROLES
 
     if user.role not in REVIEW_ROLES | CORRECT_ROLES:
-        raise Forbidden("forbidden", "your role gives no second signatures")
+        raise Forbidden("forbidden", _("您的角色不做复核签署"))
     items: list[dict[str, Any]] = []
     if user.role in REVIEW_ROLES:
         items += _approvals_waiting(user)

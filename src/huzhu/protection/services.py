@@ -28,6 +28,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import Permission, in_subtree, roles
@@ -86,12 +88,12 @@ def money(value: Decimal | str, field: str) -> Decimal:
 
 def require_role(actor: User, roles: frozenset[str], what: str) -> None:
     if actor.role not in roles:
-        raise Forbidden("forbidden", f"your role may not {what}")
+        raise Forbidden("forbidden", _("您的角色不能%(what)s") % {"what": what})
 
 
 def require_scope(actor: User, member: Member) -> None:
     if not in_subtree(member.unit.path, staff_scope_path(actor)):
-        raise NotFound("member")
+        raise NotFound(pgettext("未找到", "会员"))
 
 
 def reason_for(transition: str, reason_code: str | None) -> str:
@@ -100,7 +102,8 @@ def reason_for(transition: str, reason_code: str | None) -> str:
     if code not in allowed:
         raise DomainError(
             "invalid_reason_code",
-            f"{transition}: reason code must be one of {', '.join(allowed)}",
+            _("%(transition)s：原因代码只能是 %(allowed)s")
+            % {"transition": transition, "allowed": ", ".join(allowed)},
             field="reason_code",
         )
     return code
@@ -146,11 +149,27 @@ def claim_locked(claim: Claim) -> Claim:
 
 
 def refusal(claim: Claim, transition: str) -> DomainError:
+    """409 `invalid_transition`: `transition` (a step, or what `require_role` names) cannot be
+    done to a claim in its state."""
     return Conflict(
         "invalid_transition",
-        f"cannot {transition.replace('_', ' ')} a claim that is {claim.state}",
+        _("理赔当前的状态是“%(state)s”，不能%(verb)s")
+        % {"verb": _step(transition), "state": ClaimState(claim.state).label},
         state=claim.state,
     )
+
+
+def _step(transition: str) -> str:
+    steps = {
+        "accept": pgettext("理赔操作", "受理"),
+        "review": pgettext("理赔操作", "审核"),
+        "approve": pgettext("理赔操作", "批准"),
+        "fast_track": pgettext("理赔操作", "特事特办"),
+        "reject": pgettext("理赔操作", "拒绝"),
+        "add documents to": pgettext("理赔操作", "补充材料"),
+        "correct": pgettext("理赔操作", "更正"),
+    }
+    return steps.get(transition, transition)
 
 
 # -- decisions ------------------------------------------------------------------------------------
@@ -158,10 +177,10 @@ def refusal(claim: Claim, transition: str) -> DomainError:
 
 def _open(actor: User, claim: Claim, transition: str) -> Claim:
     """The claim locked, after the checks every decision makes."""
-    require_role(actor, REVIEW_ROLES, "decide claims")
+    require_role(actor, REVIEW_ROLES, _("审批理赔"))
     locked = claim_locked(claim)
     if locked.member is None:
-        raise NotFound("claim")
+        raise NotFound(pgettext("未找到", "理赔"))
     require_scope(actor, locked.member)
     # A claim of the bureau's data is decided by the rules, unless it waits for a reviewer.
     bureaus = locked.source != ClaimSource.APPLICATION or locked.settlement_id is not None
@@ -233,8 +252,11 @@ def _within_assessment(claim: Claim, amount: Decimal) -> stays.Assessment:
     if amount > assessment.assessed or (claim.requested is not None and amount > claim.requested):
         raise Conflict(
             "exceeds_assessed",
-            f"amount {amount} is above what the rules assess for this stay "
-            f"({assessment.assessed}) or the requested {claim.requested}",
+            _(
+                "金额 %(amount)s 超过了按规则对此次住院核定的 %(assessed)s 元"
+                "或申请的 %(requested)s 元"
+            )
+            % {"amount": amount, "assessed": assessment.assessed, "requested": claim.requested},
             field="amount",
             assessed=f"{assessment.assessed:.2f}",
             assessed_reason=assessment.reason,
@@ -295,13 +317,14 @@ def claim_approve(
             if locked.first_approver_id == actor.pk:
                 raise Conflict(
                     "same_approver",
-                    "a second approval must come from another person",
+                    _("复核须由另一个人批准"),
                     first_approver=actor.username,
                 )
             if approved != locked.pending_amount:
                 raise Conflict(
                     "amount_mismatch",
-                    f"the first approval was for {locked.pending_amount}, not {approved}",
+                    _("第一次批准的金额是 %(pending)s 元，不是 %(amount)s 元")
+                    % {"pending": locked.pending_amount, "amount": approved},
                     field="amount",
                     pending_amount=f"{locked.pending_amount:.2f}",
                 )
@@ -340,7 +363,7 @@ def claim_reject(*, actor: User, claim: Claim, reason_code: str, note: str = "")
     written to the ledger. A held bureau settlement (`review_above`) rejected keeps what it
     was paid before it was held, and gets no more: the rules then leave it at that."""
     if not reason_code:
-        raise DomainError("reason_required", "a rejection needs a reason code", field="reason_code")
+        raise DomainError("reason_required", _("拒绝须选择原因代码"), field="reason_code")
     held: list[Claim] = []
 
     def clear(locked: Claim) -> None:

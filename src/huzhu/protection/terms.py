@@ -1,6 +1,6 @@
 """The terms of a plan version (保障条款) as the rules read them: typed, checked values (bands,
 caps, ratios, days), and the few constants and checks they share with the rules. Pure: no ORM,
-no I/O; `protection.rules` applies them."""
+no I/O (their refusals are worded in the active language); `protection.rules` applies them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+
+from django.utils.translation import gettext as _
 
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -48,7 +50,7 @@ def round_fen(x: Decimal) -> Decimal:
     try:
         return x.quantize(FEN, rounding=ROUND_HALF_UP, context=_ROUNDING)
     except decimal.DecimalException as exc:
-        raise RuleError(f"cannot round {x!r} to the fen") from exc
+        raise RuleError(_("无法把 %(value)s 四舍五入到分") % {"value": repr(x)}) from exc
 
 
 # --- validation helpers -----------------------------------------------------------------------
@@ -57,40 +59,58 @@ def round_fen(x: Decimal) -> Decimal:
 def _decimal(name: str, value: object) -> Decimal:
     # bool and float are rejected on purpose: money and ratios are never binary floating point.
     if not isinstance(value, Decimal):
-        raise RuleError(f"{name} must be a Decimal, not {type(value).__name__}")
+        raise RuleError(
+            _("%(name)s 应为 Decimal（现为 %(type)s）")
+            % {"name": name, "type": type(value).__name__}
+        )
     if not value.is_finite():
-        raise RuleError(f"{name} must be a finite number, not {value}")
+        raise RuleError(
+            _("%(name)s 应为有限的数（现为 %(value)s）") % {"name": name, "value": value}
+        )
     return value
 
 
 def checked_money(name: str, value: object, *, positive: bool = False) -> Decimal:
     amount = _decimal(name, value)
     if amount < 0 or (positive and amount == 0):
-        raise RuleError(f"{name} must be {'positive' if positive else 'at least 0'}, not {amount}")
+        message = _("%(name)s 应大于 0（现为 %(value)s）") if positive else _at_least_0()
+        raise RuleError(message % {"name": name, "value": amount})
     if round_fen(amount) != amount:
-        raise RuleError(f"{name} must have at most two decimals, not {amount}")
+        raise RuleError(
+            _("%(name)s 最多两位小数（现为 %(value)s）") % {"name": name, "value": amount}
+        )
     return amount
 
 
 def _ratio(name: str, value: object) -> Decimal:
     ratio = _decimal(name, value)
     if not 0 <= ratio <= 1:
-        raise RuleError(f"{name} must lie between 0 and 1, not {ratio}")
+        raise RuleError(
+            _("%(name)s 应在 0 到 1 之间（现为 %(value)s）") % {"name": name, "value": ratio}
+        )
     return ratio
 
 
 def _count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RuleError(f"{name} must be an integer, not {type(value).__name__}")
+        raise RuleError(
+            _("%(name)s 应为整数（现为 %(type)s）") % {"name": name, "type": type(value).__name__}
+        )
     if value < 0:
-        raise RuleError(f"{name} must be at least 0, not {value}")
+        raise RuleError(_at_least_0() % {"name": name, "value": value})
     return value
 
 
 def checked_date(name: str, value: object) -> date:
     if not isinstance(value, date):
-        raise RuleError(f"{name} must be a date, not {type(value).__name__}")
+        raise RuleError(
+            _("%(name)s 应为日期（现为 %(type)s）") % {"name": name, "type": type(value).__name__}
+        )
     return value
+
+
+def _at_least_0() -> str:
+    return _("%(name)s 不能小于 0（现为 %(value)s）")
 
 
 # --- plan terms -------------------------------------------------------------------------------
@@ -121,18 +141,21 @@ class InpatientTerms:
         # A TOML loader hands over a list; keep the value hashable and immutable.
         object.__setattr__(self, "bands", tuple(self.bands))
         if not self.bands:
-            raise RuleError("inpatient bands must not be empty")
+            raise RuleError(_("inpatient bands 不能为空"))
         previous = Decimal(0)
         for i, band in enumerate(self.bands):
             if not isinstance(band, Band):
-                raise RuleError(f"inpatient band {i + 1} must be a Band")
+                raise RuleError(_("inpatient 第 %(n)s 档应为 Band") % {"n": i + 1})
             if band.upto is None:
                 if i != len(self.bands) - 1:
-                    raise RuleError(f"only the last band may be open; band {i + 1} has no upto")
+                    raise RuleError(
+                        _("只有最后一档可以不设上限；第 %(n)s 档没有 upto") % {"n": i + 1}
+                    )
                 continue
             if band.upto <= previous:
                 raise RuleError(
-                    f"band limits must ascend; band {i + 1} upto {band.upto} follows {previous}"
+                    _("各档上限应逐档递增；第 %(n)s 档的 upto %(upto)s 不大于前一档的 %(previous)s")
+                    % {"n": i + 1, "upto": band.upto, "previous": previous}
                 )
             previous = band.upto
 
@@ -159,11 +182,14 @@ class CriticalIllnessTerms:
         checked_money("critical_illness amount", self.amount, positive=True)
         object.__setattr__(self, "icd10_prefixes", tuple(self.icd10_prefixes))
         if not self.icd10_prefixes:
-            raise RuleError("critical_illness icd10_prefixes must not be empty")
+            raise RuleError(_("critical_illness icd10_prefixes 不能为空"))
         for prefix in self.icd10_prefixes:
             # An empty prefix would cover every diagnosis, which no plan means.
             if not isinstance(prefix, str) or not prefix.strip():
-                raise RuleError(f"critical_illness prefix must be a non-empty string: {prefix!r}")
+                raise RuleError(
+                    _("critical_illness 的前缀应为非空字符串：%(prefix)s")
+                    % {"prefix": repr(prefix)}
+                )
 
     def covers(self, diagnosis_code: str | None) -> bool:
         """Whether a diagnosis is on the list; ICD-10 codes are compared case-insensitively."""
@@ -189,16 +215,19 @@ class AccidentTerms:
         object.__setattr__(self, "disability_ratios", tuple(self.disability_ratios))
         if len(self.disability_ratios) != 10:
             raise RuleError(
-                f"accident disability_ratios: one ratio per grade 1..10, not "
-                f"{len(self.disability_ratios)}"
+                _("accident disability_ratios：应为 1 至 10 级各一个比例（现为 %(n)s 个）")
+                % {"n": len(self.disability_ratios)}
             )
         for grade, ratio in enumerate(self.disability_ratios, start=1):
-            _ratio(f"accident disability ratio of grade {grade}", ratio)
+            _ratio(_("accident 第 %(grade)s 级伤残的比例") % {"grade": grade}, ratio)
         for grade in range(1, 10):
             if self.disability_ratios[grade] > self.disability_ratios[grade - 1]:
                 raise RuleError(
-                    f"accident disability_ratios: grade {grade + 1} may not pay more than "
-                    f"grade {grade} (grade 1 is the worst)"
+                    _(
+                        "accident disability_ratios：第 %(lower)s 级的比例不能高于第 %(grade)s 级"
+                        "（1 级最重）"
+                    )
+                    % {"lower": grade + 1, "grade": grade}
                 )
 
 
@@ -228,25 +257,34 @@ class VersionTerms:
 
     def __post_init__(self) -> None:
         if not isinstance(self.plan_code, str) or not self.plan_code.strip():
-            raise RuleError("plan_code must be a non-empty string")
+            raise RuleError(_("plan_code 应为非空字符串"))
         try:
             object.__setattr__(self, "benefit", Benefit(self.benefit))
         except ValueError as exc:
-            raise RuleError(f"unknown benefit {self.benefit!r}") from exc
+            raise RuleError(
+                _("未知的保障类型 %(benefit)s") % {"benefit": repr(self.benefit)}
+            ) from exc
         start = checked_date("period_start", self.period_start)
         end = checked_date("period_end", self.period_end)
         if end < start:
-            raise RuleError(f"period_end {end} is before period_start {start}")
+            raise RuleError(
+                _("period_end %(end)s 早于 period_start %(start)s") % {"end": end, "start": start}
+            )
         _count("waiting_days", self.waiting_days)
         if self.review_above is not None:
             checked_money("review_above", self.review_above)
         try:
             start + timedelta(days=self.waiting_days)
         except OverflowError as exc:
-            raise RuleError(f"waiting_days {self.waiting_days} is out of range") from exc
+            raise RuleError(
+                _("waiting_days %(days)s 超出范围") % {"days": self.waiting_days}
+            ) from exc
         section = _SECTIONS[self.benefit]
         if getattr(self, section) is None:
-            raise RuleError(f"a {self.benefit} plan needs its [{section}] terms")
+            raise RuleError(
+                _("%(benefit)s 类计划需要 [%(section)s] 条款")
+                % {"benefit": self.benefit, "section": section}
+            )
         expected = {
             "inpatient": InpatientTerms,
             "allowance": AllowanceTerms,
@@ -256,7 +294,9 @@ class VersionTerms:
         for name, kind in expected.items():
             value = getattr(self, name)
             if value is not None and not isinstance(value, kind):
-                raise RuleError(f"[{name}] terms must be {kind.__name__}")
+                raise RuleError(
+                    _("[%(name)s] 条款应为 %(kind)s") % {"name": name, "kind": kind.__name__}
+                )
 
     def covers_admission(self, admitted_on: date) -> bool:
         return self.period_start <= admitted_on <= self.period_end

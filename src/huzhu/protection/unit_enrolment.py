@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import ROSTER_ROLES, in_subtree
@@ -38,11 +40,13 @@ def enrollment_create_for_unit(
 ) -> UnitEnrolment:
     """Enrol every active member of a workplace union in a version, those not yet enrolled; the
     payer is the version's and the amount its contribution."""
-    require_role(actor, frozenset(ROSTER_ROLES), "enrol members")
+    require_role(actor, frozenset(ROSTER_ROLES), _("为会员办理参保"))
     if not in_subtree(unit.path, staff_scope_path(actor)):
-        raise NotFound(f"organisation {unit.code}")
+        raise NotFound(pgettext("未找到", "组织 %(code)s") % {"code": unit.code})
     if unit.kind != OrgKind.UNIT:
-        raise DomainError("not_a_unit", f"{unit.code} is not a workplace union", field="code")
+        raise DomainError(
+            "not_a_unit", _("%(code)s 不是基层工会") % {"code": unit.code}, field="code"
+        )
     with transaction.atomic():
         members = list(
             Member.objects.filter(unit=unit, is_active=True).values_list("id", flat=True)

@@ -66,7 +66,9 @@ def _check(value: str, allowed: Iterable[str], name: str) -> str:
     allowed = tuple(allowed)
     if value not in allowed:
         raise DomainError(
-            "invalid_request", f"{name} must be one of {', '.join(allowed)}", field=name
+            "invalid_request",
+            _("%(name)s 只能是 %(allowed)s 之一") % {"name": name, "allowed": ", ".join(allowed)},
+            field=name,
         )
     return value
 
@@ -76,7 +78,7 @@ def _year_range(year: int | None) -> tuple[date, date] | None:
     if year is None:
         return None
     if problem := bounds.year_problem(year):
-        raise DomainError("invalid_request", f"year: {problem}", field="year")
+        raise DomainError("invalid_request", bounds.field_problem("year", problem), field="year")
     return date(year, 1, 1), date(year + 1, 1, 1)
 
 

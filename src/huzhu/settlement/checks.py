@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.core import idnumber
 from huzhu.core import tabular as tb
@@ -66,14 +67,10 @@ def _only_normal(expr: pl.Expr) -> pl.Expr:
 
 def _a_date(column: str, *, after_admission: str = "") -> list[pl.Expr]:
     """A required date of a settlement row, not before its admission when `after_admission`
-    names what happened on it."""
+    says so (a translated reason with `%(day)s` and `%(admitted)s`)."""
     checks = [_only_normal(tb.required(column)), _only_normal(tb.date_problem(column))]
     if after_admission:
-        early = pl.format(
-            f"{after_admission} on {{}} before admission on {{}}",
-            pl.col(column),
-            pl.col("admitted_on"),
-        )
+        early = tb.reason_expr(after_admission, day=pl.col(column), admitted=pl.col("admitted_on"))
         before = tb.as_date(column) < tb.as_date("admitted_on")
         checks.append(_only_normal(pl.when(before).then(early).otherwise(None)))
     return checks
@@ -84,7 +81,7 @@ def _checks() -> dict[str, list[pl.Expr]]:
         "settlement_id": [
             tb.required("settlement_id"),
             pl.when(pl.col("settlement_id").str.len_chars() > 64)
-            .then(pl.lit("longer than 64 characters"))
+            .then(pl.lit(_("超过 64 个字符")))
             .otherwise(None),
         ],
         "id_number": [
@@ -92,20 +89,26 @@ def _checks() -> dict[str, list[pl.Expr]]:
             idnumber.problems_expr("id_number", today=timezone.localdate()),
         ],
         "admitted_on": _a_date("admitted_on"),
-        "discharged_on": _a_date("discharged_on", after_admission="discharged"),
-        "settled_on": _a_date("settled_on", after_admission="settled"),
+        "discharged_on": _a_date(
+            "discharged_on", after_admission=_("出院日期 %(day)s 早于入院日期 %(admitted)s")
+        ),
+        "settled_on": _a_date(
+            "settled_on", after_admission=_("结算日期 %(day)s 早于入院日期 %(admitted)s")
+        ),
         "in_scope_self_pay": [_only_normal(tb.required("in_scope_self_pay"))],
         "is_accident": [
             pl.when(
                 pl.col("is_accident").is_not_null()
                 & ~pl.col("is_accident").is_in(TRUE_WORDS + FALSE_WORDS)
             )
-            .then(pl.format("not 1/0 or 是/否: {}", pl.col("is_accident")))
+            .then(
+                pl.format(tb.cell_reason(_("不是 1/0 或 是/否：%(value)s")), pl.col("is_accident"))
+            )
             .otherwise(None)
         ],
         "reverses": [
             pl.when(pl.col("reverses") == pl.col("settlement_id"))
-            .then(pl.lit("a settlement cannot reverse itself"))
+            .then(pl.lit(_("一笔结算不能冲销它自己")))
             .otherwise(None)
         ],
     }
@@ -173,8 +176,7 @@ def _changed_content(
         tb.RowError(
             row,
             sid_header,
-            f"{sid} was received before with different content "
-            "(send a reversal and a new settlement)",
+            _("%(sid)s 以前已收到过，内容不同（请发送一笔冲销和一笔新的结算）") % {"sid": sid},
             file,
         )
         for row, sid in changed.select(tb.ROW, "settlement_id").iter_rows()
@@ -200,7 +202,10 @@ def _drop_repeats(
     ):
         errors.append(
             tb.RowError(
-                row, sid_header, f"{sid} appears on row {first_row} with different content", file
+                row,
+                sid_header,
+                _("%(sid)s 在第 %(row)s 行也出现过，内容不同") % {"sid": sid, "row": first_row},
+                file,
             )
         )
     return df.filter(pl.col(tb.ROW) == pl.col("first_row")).drop("first_row", "first_hash")
@@ -224,12 +229,15 @@ def _reversal_problems(
     ):
         before = old.get(target)
         if before is None and target not in in_file:
-            errors.append(tb.RowError(row, header, f"reverses unknown settlement {target}", file))
+            reason = _("冲销的结算 %(target)s 不存在") % {"target": target}
+            errors.append(tb.RowError(row, header, reason, file))
         elif before is not None and before[0]:
-            errors.append(tb.RowError(row, header, f"{target} is itself a reversal", file))
+            reason = _("%(target)s 本身是一笔冲销") % {"target": target}
+            errors.append(tb.RowError(row, header, reason, file))
         elif (before is not None and before[1]) or target in claimed:
             by = before[1] if before is not None and before[1] else claimed[target]
-            errors.append(tb.RowError(row, header, f"{target} is already reversed by {by}", file))
+            reason = _("%(target)s 已被 %(by)s 冲销") % {"target": target, "by": by}
+            errors.append(tb.RowError(row, header, reason, file))
         else:
             claimed[target] = sid
     return errors

@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
 from huzhu.audit.actions import Action
@@ -295,7 +296,7 @@ def _lock_imports() -> None:
     locking.advisory_lock(
         locking.SETTLEMENT_IMPORT,
         timeout="600s",
-        message="another settlement import is running; try again later",
+        message=_("另一个结算文件正在导入，请稍后再试"),
     )
 
 

@@ -152,11 +152,11 @@ def _normalise(text: str) -> str:
 def _minutes(text: str, *, is_end: bool) -> int:
     m = _TIME_RE.match(text)
     if not m:
-        raise ValueError(f"not a time (HH:MM): {text}")
+        raise ValueError(_("不是时间（HH:MM）：%(text)s") % {"text": text})
     hours, minutes = int(m.group(1)), int(m.group(2))
     value = hours * 60 + minutes
     if minutes > 59 or value > DAY_MINUTES or (value == DAY_MINUTES and not is_end):
-        raise ValueError(f"not a time of day: {text}")
+        raise ValueError(_("不是一天中的时间：%(text)s") % {"text": text})
     return value
 
 
@@ -168,13 +168,13 @@ def parse_spans(text: str) -> Spans:
     for part in text.split(","):
         bounds = part.split("-")
         if len(bounds) != 2:
-            raise ValueError(f"not a time span (HH:MM-HH:MM): {part}")
+            raise ValueError(_("不是时间段（HH:MM-HH:MM）：%(part)s") % {"part": part})
         start = _minutes(bounds[0], is_end=False)
         end = _minutes(bounds[1], is_end=True)
         if end == 0:
             end = DAY_MINUTES  # 22:00-00:00 closes at midnight
         if end == start:
-            raise ValueError(f"a span must not start and end at the same time: {part}")
+            raise ValueError(_("时间段的开始和结束不能相同：%(part)s") % {"part": part})
         spans.add(Span(start, end))
     return tuple(sorted(spans))
 
@@ -182,7 +182,7 @@ def parse_spans(text: str) -> Spans:
 def _day(token: str) -> int:
     index = _DAY_INDEX.get(token.casefold())
     if index is None:
-        raise ValueError(f"not a day of the week (Mo…Su or 周一…周日): {token}")
+        raise ValueError(_("不是星期几（Mo…Su 或 周一…周日）：%(token)s") % {"token": token})
     return index
 
 
@@ -201,12 +201,12 @@ def _parse_days(text: str) -> list[int]:
 def parse_week(text: str) -> tuple[Spans, Spans, Spans, Spans, Spans, Spans, Spans]:
     text = _normalise(text)
     if not text:
-        raise ValueError("opening hours are required (e.g. Mo-Fr 08:00-18:00 or 24/7)")
+        raise ValueError(_("请填写开放时间（如 Mo-Fr 08:00-18:00 或 24/7）"))
     if text == ALL_WEEK:
         return ((Span(0, DAY_MINUTES),),) * 7
     week: list[Spans] = [()] * 7
     for rule in filter(None, (r.strip() for r in text.split(";"))):
-        head, _, rest = rule.partition(" ")
+        head, _sep, rest = rule.partition(" ")
         if rest:
             days, spans = _parse_days(head), parse_spans(rest.replace(" ", ""))
         elif head == ALL_WEEK:
@@ -217,7 +217,7 @@ def parse_week(text: str) -> tuple[Spans, Spans, Spans, Spans, Spans, Spans, Spa
             week[d] = spans
     result = (week[0], week[1], week[2], week[3], week[4], week[5], week[6])
     if len(format_week(result)) > MAX_WEEKLY_TEXT:
-        raise ValueError(f"opening hours take at most {MAX_WEEKLY_TEXT} characters written out")
+        raise ValueError(_("开放时间写出来最多 %(max)s 个字符") % {"max": MAX_WEEKLY_TEXT})
     return result
 
 
@@ -229,18 +229,22 @@ def parse_exceptions(text: str) -> tuple[DateRule, ...]:
             continue
         m = _DATE_RANGE_RE.match(part)
         if not m:
-            raise ValueError(f"not an exception (YYYY-MM-DD[..YYYY-MM-DD] HH:MM-HH:MM|off): {part}")
+            raise ValueError(
+                _("不是例外日期（YYYY-MM-DD[..YYYY-MM-DD] HH:MM-HH:MM|off）：%(part)s")
+                % {"part": part}
+            )
         try:
             first = date.fromisoformat(m.group(1))
             last = date.fromisoformat(m.group(2)) if m.group(2) else first
         except ValueError:
-            raise ValueError(f"not a date: {part}") from None
+            raise ValueError(_("不是日期：%(part)s") % {"part": part}) from None
         if any(not bounds.MIN_DATE <= day <= bounds.MAX_DATE for day in (first, last)):
             raise ValueError(
-                f"dates must lie between {bounds.MIN_DATE} and {bounds.MAX_DATE}: {part}"
+                _("日期应在 %(min)s 至 %(max)s 之间：%(part)s")
+                % {"min": bounds.MIN_DATE, "max": bounds.MAX_DATE, "part": part}
             )
         if last < first:
-            raise ValueError(f"the range ends before it starts: {part}")
+            raise ValueError(_("日期范围的结束早于开始：%(part)s") % {"part": part})
         rules.append(DateRule(first, last, parse_spans(_normalise(m.group(3)).replace(" ", ""))))
     return tuple(rules)
 

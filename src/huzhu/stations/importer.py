@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
 from huzhu.accounts.policy import in_subtree
@@ -26,7 +27,7 @@ from huzhu.core.bulk import bulk_insert, bulk_update
 from huzhu.core.errors import Forbidden
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Organisation
-from huzhu.members.roster import ImportReport
+from huzhu.members.roster import ImportReport, outside_reason
 from huzhu.stations import geo, rules
 from huzhu.stations.hours import parse_hours, parse_week
 from huzhu.stations.models import SERVICE_FIELDS, Station
@@ -95,9 +96,15 @@ def _number_problem(name: str, low: float, high: float) -> pl.Expr:
         pl.when(c.is_null())
         .then(None)
         .when(value.is_null() | value.is_nan())
-        .then(pl.format("not a number: {}", c))
+        .then(pl.format(tb.cell_reason(_("不是数字：%(value)s")), c))
         .when((value < low) | (value > high))
-        .then(pl.format(f"out of range {low}…{high}: {{}}", c))
+        .then(
+            pl.format(
+                _("超出范围 %(low)s…%(high)s：%(value)s")
+                % {"low": low, "high": high, "value": "{}"},
+                c,
+            )
+        )
         .otherwise(None)
     )
 
@@ -119,10 +126,20 @@ def _checks(df: pl.DataFrame) -> dict[str, list[pl.Expr]]:
         "code": [
             tb.required("code"),
             pl.when(~pl.col("code").str.contains(member_rules.CODE_PATTERN))
-            .then(pl.format("code must be letters, digits, '.', '_' or '-': {}", pl.col("code")))
+            .then(
+                pl.format(
+                    _("编码只能由字母、数字和 . _ - 组成：%(code)s") % {"code": "{}"},
+                    pl.col("code"),
+                )
+            )
             .otherwise(None),
             pl.when(pl.col(tb.ROW) != first_row)
-            .then(pl.format("duplicate code (first on row {})", first_row))
+            .then(
+                pl.format(
+                    _("%(label)s 重复（首次出现在第 %(row)s 行）") % {"label": "code", "row": "{}"},
+                    first_row,
+                )
+            )
             .otherwise(None),
         ],
         "name": [tb.required("name")],
@@ -133,31 +150,44 @@ def _checks(df: pl.DataFrame) -> dict[str, list[pl.Expr]]:
         "hours": [tb.required("hours")],
         "crs": [
             pl.when(pl.col("crs").is_not_null() & ~pl.col("crs").is_in(list(_CRS_WORDS)))
-            .then(pl.format("crs is wgs84 or gcj02: {}", pl.col("crs")))
+            .then(
+                pl.format(tb.cell_reason(_("crs 只能是 wgs84 或 gcj02：%(value)s")), pl.col("crs"))
+            )
             .otherwise(None)
         ],
         "status": [
             pl.when(pl.col("status").is_not_null() & ~pl.col("status").is_in(list(_STATUS_WORDS)))
-            .then(pl.format("status is active, suspended or closed: {}", pl.col("status")))
+            .then(
+                pl.format(
+                    tb.cell_reason(_("status 只能是 active、suspended 或 closed：%(value)s")),
+                    pl.col("status"),
+                )
+            )
             .otherwise(None)
         ],
         "capacity": [
             pl.when(pl.col("capacity").is_null())
             .then(None)
             .when(~pl.col("capacity").str.contains(r"^[0-9]+$"))
-            .then(pl.format("not a whole number of people: {}", pl.col("capacity")))
+            .then(pl.format(tb.cell_reason(_("人数不是整数：%(value)s")), pl.col("capacity")))
             .when(
                 (pl.col("capacity").str.len_chars() > 7)
                 | (pl.col("capacity").cast(pl.Int64, strict=False) > bounds.MAX_QUOTA)
             )
-            .then(pl.format(f"at most {bounds.MAX_QUOTA:,} people: {{}}", pl.col("capacity")))
+            .then(
+                pl.format(
+                    _("最多 %(max)s 人：%(value)s")
+                    % {"max": f"{bounds.MAX_QUOTA:,}", "value": "{}"},
+                    pl.col("capacity"),
+                )
+            )
             .otherwise(None)
         ],
     }
     for name, limit in text_limit:
         checks.setdefault(name, []).append(
             pl.when(pl.col(name).str.len_chars() > limit)
-            .then(pl.lit(f"longer than {limit} characters"))
+            .then(pl.lit(_("超过 %(n)s 个字符") % {"n": limit}))
             .otherwise(None)
         )
     return checks
@@ -197,11 +227,11 @@ def _row_values(
     (by this or by the checks of its cells)."""
     org = orgs.get(r["org_code"] or "")
     if r["org_code"] and org is None:
-        refuse("org_code", f"unknown organisation {r['org_code']}")
+        refuse("org_code", _("未知的组织 %(code)s") % {"code": r["org_code"]})
     elif org is not None and not in_subtree(org.path, scope):
-        refuse("org_code", f"{org.code} is outside your organisation")
+        refuse("org_code", outside_reason(org.code))
     if existing is not None and not in_subtree(existing["org__path"], scope):
-        refuse("code", f"station {r['code']} belongs to an organisation outside yours")
+        refuse("code", _("驿站 %(code)s 属于您组织范围以外的组织") % {"code": r["code"]})
     hours = None
     try:
         parse_week(r["hours"] or "")
@@ -250,7 +280,7 @@ def stations_import(
     the station a known code points at."""
     say = progress or (lambda _stage, _n: None)
     if actor is not None and actor.role not in STATION_ADMIN_ROLES:
-        raise Forbidden("forbidden", "your role may not import stations")
+        raise Forbidden("forbidden", _("您的角色不能导入驿站"))
     scope = "/" if actor is None else staff_scope_path(actor)
     table = tb.read_table(data, file=file, columns=STATION_COLUMNS)
     df = table.df.with_columns(

@@ -9,6 +9,8 @@ import hmac
 import re
 from collections.abc import Iterable
 
+from django.utils.translation import gettext as _
+
 # Order is storage: bit i of `Station.services` is SERVICES[i]. Append only.
 SERVICES = ("rest", "hot_water", "wifi", "charging", "microwave", "first_aid", "toilet")
 
@@ -40,7 +42,10 @@ def services_mask(names: Iterable[str]) -> int:
     for name in names:
         code = _LOOKUP.get(re.sub(r"\s+", "", name).casefold())
         if code is None:
-            raise ValueError(f"unknown service {name!r} ({', '.join(SERVICES)})")
+            raise ValueError(
+                _("未知的服务项目 %(name)s（可用 %(all)s）")
+                % {"name": repr(name), "all": ", ".join(SERVICES)}
+            )
         mask |= service_bit(code)
     return mask
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db.models import F, QuerySet, Sum
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.policy import Permission, roles
@@ -33,7 +34,7 @@ def stations_visible_to(user: User) -> QuerySet[Station]:
 def station_get_visible(*, user: User, code: str) -> Station:
     station = stations_visible_to(user).select_related("org").filter(code=code).first()
     if station is None:
-        raise NotFound(f"station {code}")
+        raise NotFound(pgettext("未找到", "驿站 %(code)s") % {"code": code})
     return station
 
 

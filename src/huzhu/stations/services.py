@@ -11,6 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.policy import in_subtree
@@ -58,7 +60,7 @@ def _check_admin(actor: User | None, org: Organisation) -> None:
     if actor is None:
         return
     if actor.role not in STATION_ADMIN_ROLES or not in_subtree(org.path, staff_scope_path(actor)):
-        raise Forbidden("forbidden", "only the admins of this organisation may do that")
+        raise Forbidden("forbidden", _("只有本组织的管理员可以这样做"))
 
 
 def _checked_hours(weekly: str, exceptions: str) -> tuple[str, str]:
@@ -73,9 +75,9 @@ def _checked_point(lat: float, lng: float, crs: str) -> tuple[float, float]:
     try:
         crs = geo.Crs(crs)
     except ValueError:
-        raise DomainError("invalid_crs", "crs is wgs84 or gcj02", field="crs") from None
+        raise DomainError("invalid_crs", _("crs 只能是 wgs84 或 gcj02"), field="crs") from None
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0):
-        raise DomainError("invalid_coordinates", "latitude or longitude out of range", field="lat")
+        raise DomainError("invalid_coordinates", _("纬度或经度超出范围"), field="lat")
     return geo.to_wgs84(lat, lng, crs)
 
 
@@ -94,7 +96,9 @@ def _checked_capacity(capacity: object) -> int | None:
 def _checked_status(status: str) -> str:
     if status not in StationStatus.values:
         raise DomainError(
-            "invalid_status", f"status is one of {', '.join(StationStatus.values)}", field="status"
+            "invalid_status",
+            _("status 只能是 %(values)s 之一") % {"values": ", ".join(StationStatus.values)},
+            field="status",
         )
     return status
 
@@ -125,9 +129,11 @@ def station_create(
     if problem := member_rules.code_problem(code):
         raise DomainError("invalid_code", problem, field="code")
     if not name.strip() or not address.strip():
-        raise DomainError("required", "name and address are required", field="name")
+        raise DomainError("required", _("请填写名称和地址"), field="name")
     if Station.objects.filter(code=code).exists():
-        raise DomainError("duplicate_code", f"station {code} exists", status=409, field="code")
+        raise DomainError(
+            "duplicate_code", _("驿站 %(code)s 已存在") % {"code": code}, status=409, field="code"
+        )
     w_lat, w_lng = _checked_point(lat, lng, crs)
     weekly, exceptions = _checked_hours(hours, hours_exceptions)
     with transaction.atomic():
@@ -223,13 +229,15 @@ def _check_may_change(actor: User | None, station: Station, given: dict[str, obj
     if actor is None:
         return
     if not station_may_manage(actor, station):
-        raise Forbidden("forbidden", "you do not manage this station")
+        raise Forbidden("forbidden", _("您不管理这个驿站"))
     if actor.role not in STATION_ADMIN_ROLES:
         refused = sorted(set(given) - OPERATOR_FIELDS)
         if refused:
-            raise Forbidden("forbidden", f"an operator may not change {', '.join(refused)}")
+            raise Forbidden(
+                "forbidden", _("驿站运营人员不能修改 %(fields)s") % {"fields": ", ".join(refused)}
+            )
         if given.get("status") == StationStatus.CLOSED:
-            raise Forbidden("forbidden", "an operator may suspend a station, not close it")
+            raise Forbidden("forbidden", _("驿站运营人员可以暂停驿站，但不能撤销驿站"))
 
 
 def _checked_changes(station: Station, given: dict[str, Any], *, crs: str) -> dict[str, Any]:
@@ -237,7 +245,7 @@ def _checked_changes(station: Station, given: dict[str, Any], *, crs: str) -> di
     out: dict[str, Any] = {}
     lat, lng = given.get("lat"), given.get("lng")
     if (lat is None) != (lng is None):
-        raise DomainError("invalid_coordinates", "give lat and lng together", field="lat")
+        raise DomainError("invalid_coordinates", _("lat 和 lng 要一起填写"), field="lat")
     if lat is not None and lng is not None:
         out["lat"], out["lng"] = _checked_point(lat, lng, crs)
     hours, exceptions = given.get("hours"), given.get("hours_exceptions")
@@ -252,7 +260,7 @@ def _checked_changes(station: Station, given: dict[str, Any], *, crs: str) -> di
         _checked_status(given["status"])
     name = given.get("name")
     if name is not None and not str(name).strip():
-        raise DomainError("required", "name is required", field="name")
+        raise DomainError("required", _("请填写名称"), field="name")
     return out
 
 
@@ -260,11 +268,12 @@ def station_operator_add(*, station: Station, user: User, actor: User | None) ->
     """Let a station-operator login keep this station current."""
     _check_admin(actor, station.org)
     if user.role != Role.STATION_OPERATOR:
-        raise DomainError("invalid_role", f"{user.username} is not a station operator login")
-    if user.org is None or not station.org.path.startswith(user.org.path):
         raise DomainError(
-            "invalid_operator", "the operator's organisation must contain the station"
+            "invalid_role",
+            _("%(username)s 不是驿站运营人员账号") % {"username": user.username},
         )
+    if user.org is None or not station.org.path.startswith(user.org.path):
+        raise DomainError("invalid_operator", _("运营人员所在的组织必须包含这个驿站"))
     with transaction.atomic():
         station.operators.add(user)
         audit_record(
@@ -283,7 +292,7 @@ def station_qr_content(station: Station) -> str:
 def station_qr_rotate(*, station: Station, actor: User | None) -> str:
     """Retire the printed QR code (e.g. a photo of it circulates) and return the new one."""
     if actor is not None and not station_may_manage(actor, station):
-        raise Forbidden("forbidden", "you do not manage this station")
+        raise Forbidden("forbidden", _("您不管理这个驿站"))
     with transaction.atomic():
         station.qr_version += 1
         station.save(update_fields=["qr_version", "updated_at"])
@@ -304,15 +313,15 @@ def station_visit_record(
     app's device id `visitor`) counts once per station and day; a repeat returns the first."""
     parsed = rules.parse_visit_qr(content, _qr_key())
     if parsed is None:
-        raise DomainError("invalid_code", "not a station QR code")
+        raise DomainError("invalid_code", _("不是驿站二维码"))
     code, version = parsed
     station = Station.objects.filter(code=code).first()
     if station is None:
-        raise NotFound(f"station {code}")
+        raise NotFound(pgettext("未找到", "驿站 %(code)s") % {"code": code})
     if version != station.qr_version:
-        raise DomainError("invalid_code", "this QR code has been replaced")
+        raise DomainError("invalid_code", _("这个二维码已被替换"))
     if station.status != StationStatus.ACTIVE:
-        raise DomainError("station_not_active", "the station is not open", status=409)
+        raise DomainError("station_not_active", _("驿站未开放"), status=409)
     at = at or timezone.now()
     day = at.astimezone(BEIJING).date()
     who = (
@@ -348,12 +357,12 @@ def station_visit_tally(
 ) -> StationVisit:
     """An operator's count of people who used the station on a day without scanning."""
     if actor is not None and not station_may_manage(actor, station):
-        raise Forbidden("forbidden", "you do not manage this station")
+        raise Forbidden("forbidden", _("您不管理这个驿站"))
     if people < 1 or people > 100_000:
-        raise DomainError("invalid_people", "people is between 1 and 100000", field="people")
+        raise DomainError("invalid_people", _("people 应在 1 到 100000 之间"), field="people")
     bounds.parse_date(on, "date")
     if on > timezone.localdate():
-        raise DomainError("invalid_date", "the day has not come yet", field="date")
+        raise DomainError("invalid_date", _("这一天还没到"), field="date")
     with transaction.atomic():
         visit = StationVisit.objects.create(
             station=station,

@@ -8,13 +8,15 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.policy import ROSTER_ROLES
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.core.aggregates import MoneySum
 from huzhu.core.bounds import parse_date, parse_money, year_problem
-from huzhu.core.errors import DomainError
+from huzhu.core.errors import DomainError, NotFound
 from huzhu.members.selectors import orgs_visible_to
 from huzhu.protection.enrollments import contribution_statement
 from huzhu.protection.models import Enrollment, PlanVersion
@@ -73,7 +75,7 @@ def plan_version(request: HttpRequest, user: User, version_id: int) -> HttpRespo
                 code = request.POST.get("unit_code", "").strip()
                 unit = orgs_visible_to(user).filter(code=code).first()
                 if unit is None:
-                    raise DomainError("not_found", f"organisation {code} not found", status=404)
+                    raise NotFound(pgettext("未找到", "组织 %(code)s") % {"code": code})
                 result = enrollment_create_for_unit(
                     actor=user, unit=unit, version=version, paid_on=timezone.localdate()
                 )
@@ -95,9 +97,7 @@ def _edit(user: User, version: PlanVersion, request: HttpRequest) -> None:
     )
     waiting = request.POST.get("waiting_days", "").strip()
     if not (waiting.isascii() and waiting.isdigit() and len(waiting) <= 5):
-        raise DomainError(
-            "invalid_input", "waiting_days: a whole number of days", field="waiting_days"
-        )
+        raise DomainError("invalid_input", _("waiting_days：应为整数天数"), field="waiting_days")
     waiting_days = int(waiting)
     period_end = parse_date(request.POST.get("period_end", ""), "period_end")
     review = request.POST.get("review_above", "").strip()
