@@ -29,26 +29,8 @@ from huzhu.core.pii import mask_id_number, mask_phone, vault
 from huzhu.members import rules
 from huzhu.members.models import Card, CardStatus, Member, Organisation, OrgKind
 from huzhu.members.new_units import ensure_units, plan_new_units
+from huzhu.members.roster_columns import MEMBER_COLUMNS, ORG_COLUMNS
 from huzhu.members.services import org_insert
-
-ORG_COLUMNS = (
-    tb.Column("code", "编码", required=True),
-    tb.Column("name", "名称", required=True),
-    tb.Column("parent_code", "上级编码", required=True),
-    tb.Column("kind", "类型", required=True),
-)
-
-MEMBER_COLUMNS = (
-    tb.Column("id_number", "身份证号", required=True),
-    tb.Column("name", "姓名", required=True),
-    tb.Column("unit_code", "单位编码", required=True),
-    tb.Column("unit_name", "单位名称"),
-    tb.Column("district", "所属区"),
-    tb.Column("phone", "手机号"),
-    tb.Column("card_no", "互助服务卡号"),
-    tb.Column("joined_on", "入会日期"),
-)
-
 
 Progress = Callable[[str, int], None]
 

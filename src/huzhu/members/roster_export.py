@@ -18,7 +18,7 @@ from huzhu.core.errors import Forbidden
 from huzhu.core.files import atomic_write
 from huzhu.core.pii import vault
 from huzhu.members.models import Card, CardStatus, Member, Organisation, OrgKind
-from huzhu.members.roster import MEMBER_COLUMNS
+from huzhu.members.roster_columns import MEMBER_COLUMNS
 
 # -- export ---------------------------------------------------------------------------------------
 

@@ -109,6 +109,27 @@ def _number_problem(name: str, low: float, high: float) -> pl.Expr:
     )
 
 
+def _capacity_problem() -> pl.Expr:
+    """How many people a station takes: empty, or a whole number up to MAX_QUOTA."""
+    return (
+        pl.when(pl.col("capacity").is_null())
+        .then(None)
+        .when(~pl.col("capacity").str.contains(r"^[0-9]+$"))
+        .then(pl.format(tb.cell_reason(_("人数不是整数：%(value)s")), pl.col("capacity")))
+        .when(
+            (pl.col("capacity").str.len_chars() > 7)
+            | (pl.col("capacity").cast(pl.Int64, strict=False) > bounds.MAX_QUOTA)
+        )
+        .then(
+            pl.format(
+                _("最多 %(max)s 人：%(value)s") % {"max": f"{bounds.MAX_QUOTA:,}", "value": "{}"},
+                pl.col("capacity"),
+            )
+        )
+        .otherwise(None)
+    )
+
+
 def _checks(df: pl.DataFrame) -> dict[str, list[pl.Expr]]:
     first_row = pl.col(tb.ROW).first().over("code")
     text_limit = [
@@ -165,24 +186,7 @@ def _checks(df: pl.DataFrame) -> dict[str, list[pl.Expr]]:
             )
             .otherwise(None)
         ],
-        "capacity": [
-            pl.when(pl.col("capacity").is_null())
-            .then(None)
-            .when(~pl.col("capacity").str.contains(r"^[0-9]+$"))
-            .then(pl.format(tb.cell_reason(_("人数不是整数：%(value)s")), pl.col("capacity")))
-            .when(
-                (pl.col("capacity").str.len_chars() > 7)
-                | (pl.col("capacity").cast(pl.Int64, strict=False) > bounds.MAX_QUOTA)
-            )
-            .then(
-                pl.format(
-                    _("最多 %(max)s 人：%(value)s")
-                    % {"max": f"{bounds.MAX_QUOTA:,}", "value": "{}"},
-                    pl.col("capacity"),
-                )
-            )
-            .otherwise(None)
-        ],
+        "capacity": [_capacity_problem()],
     }
     for name, limit in text_limit:
         checks.setdefault(name, []).append(

@@ -36,7 +36,8 @@ from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members import rules as member_rules
 from huzhu.members.models import Card, CardStatus, Member, OrgKind
-from huzhu.members.roster import MEMBER_COLUMNS, members_import
+from huzhu.members.roster import members_import
+from huzhu.members.roster_columns import MEMBER_COLUMNS
 from huzhu.members.roster_export import (
     MEMBER_COLUMN_GUIDE,
     members_export,
