@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 
 import openpyxl
 import pytest
@@ -151,8 +152,19 @@ def test_a_settlement_job_in_its_thread_runs_while_the_console_reads_the_job(
     outcome: list[SettlementJob] = []
     worker = threading.Thread(target=lambda: outcome.append(settlement_job_run(job.pk)))
     worker.start()
-    worker.join(timeout=60)
+    # The job's first write (pending → running) happens while the read is open; then the read
+    # ends, as a page's does, and the job runs on.
+    waited = 0.0
+    while (
+        worker.is_alive()
+        and waited < 30
+        and SettlementJob.objects.filter(pk=job.pk, status=JobStatus.PENDING).exists()
+    ):
+        time.sleep(0.02)
+        waited += 0.02
     reading.close()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
     assert outcome and outcome[0].status == JobStatus.DONE, outcome and outcome[0].error
     assert sum(e.amount for e in LedgerEntry.objects.all()) == 5600
 
