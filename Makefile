@@ -60,6 +60,9 @@ assets:
 	cp node_modules/html5-qrcode/html5-qrcode.min.js node_modules/html5-qrcode/LICENSE $(VENDOR)/html5-qrcode/
 	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE node_modules/echarts/NOTICE $(VENDOR)/echarts/
 	@# @alpinejs/csp ships no licence file: $(VENDOR)/alpinejs/LICENSE.md (MIT) is kept in git.
+	@# axe-core runs in the accessibility tests only (tests/web/browser/test_axe.py), never on a page.
+	mkdir -p tests/web/browser/vendor/axe-core
+	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/web/browser/vendor/axe-core/
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

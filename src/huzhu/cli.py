@@ -120,6 +120,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("loaded the demo data set", file=sys.stderr)
     from django.conf import settings
 
+    from huzhu.core import static
+
+    static.static_collect(settings.STATIC_ROOT)
+    os.environ[static.ENV] = "1"  # the workers link the hashed, compressed files
     host = args.host
     print(
         f"huzhu serving on http://{host}:{args.port}/ with {args.workers} worker(s)",

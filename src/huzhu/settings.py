@@ -57,6 +57,10 @@ MIDDLEWARE = [
     "huzhu.core.headers.SecurityHeadersMiddleware",
     "huzhu.core.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages and JSON compressed for phones on a weak network (static files come compressed from
+    # WhiteNoise above, before this). Django masks the CSRF token per response and pads the gzip
+    # header at random, against BREACH.
+    "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -112,7 +116,22 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = HUZHU_HOME / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-WHITENOISE_USE_FINDERS = True
+# `huzhu serve` collects the static files into STATIC_ROOT with content-hashed names and gzip and
+# brotli copies (huzhu.core.static), and starts its workers with HUZHU_STATIC_MANIFEST=1: pages
+# then link the hashed names, which WhiteNoise serves compressed and cached for a year
+# (immutable). Everywhere else (tests, the shell, commands) the files are served from the apps.
+STATIC_MANIFEST = os.environ.get("HUZHU_STATIC_MANIFEST", "") == "1"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = private_folder(HUZHU_HOME / "media")
 MEDIA_URL = "/media/"

@@ -7,6 +7,7 @@ booking and voucher image, a big body, and stops cleanly on SIGTERM.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.cookiejar
 import json
@@ -123,6 +124,30 @@ def test_pages_come_with_the_security_headers(served):
     assert script is not None
     status, headers, js = server.get(script[1].decode())
     assert status == 200 and "javascript" in headers["content-type"] and js
+
+
+def test_static_files_have_hashed_names_come_compressed_and_are_kept_for_a_year(served):
+    """A phone on a weak network downloads site.css once, gzipped, and keeps it until it
+    changes (its name changes with its content)."""
+    _status, _headers, body = served.get("/m/login/")
+    css = re.search(rb'href="(/static/web/site\.([0-9a-f]{12})\.css)"', body)
+    assert css is not None, body[:800]
+    status, headers, gz = served.get(css[1].decode(), **{"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert "immutable" in headers["cache-control"]
+    assert int(re.search(r"max-age=(\d+)", headers["cache-control"])[1]) >= 365 * 24 * 3600
+    plain = (ROOT / "src/huzhu/web/static/web/site.css").read_bytes()
+    assert gzip.decompress(gz) == plain and len(gz) < len(plain) / 2
+    assert hashlib.md5(plain).hexdigest()[:12] == css[2].decode()
+    assert (served.home / "static" / "staticfiles.json").is_file()
+
+
+def test_pages_come_gzipped_to_a_browser_that_asks(served):
+    status, headers, body = served.get("/m/login/", **{"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert "会员登录" in gzip.decompress(body).decode()
+    status, headers, body = served.get("/m/login/")
+    assert "content-encoding" not in headers and "会员登录" in body.decode()
 
 
 def test_the_api_answers_json_errors_and_the_schema(served):

@@ -108,9 +108,14 @@ def test_a_page_opened_before_the_opening_books_at_the_moment_without_a_reload(
     expect(form.locator("[data-countdown]")).to_contain_text(
         re.compile(r"开始预约，还有 00:00:0\d")
     )
+    announcer = page.locator("[data-announce]")
+    expect(announcer).to_have_text("")  # nothing said while waiting
     expect(button).to_be_enabled(timeout=20_000)
     opened = timezone.now()
     expect(button).to_have_text("立即预约")
+    # A screen reader hears the opening once, from the page's one live region.
+    expect(announcer).to_have_text("冰雪节门票：现在可以预约")
+    assert page.locator("[aria-live]").count() == 1
     assert activity.opens_at - timedelta(milliseconds=500) <= opened
     assert opened - activity.opens_at < timedelta(seconds=2), opened - activity.opens_at
     button.click()
@@ -138,6 +143,10 @@ def test_a_second_phone_sees_sold_out_without_a_reload(
     first.wait_for_url(re.compile(r"/m/bookings/\d+/voucher/$"))
     expect(waiting).to_have_text("名额已约满", timeout=12_000)
     expect(waiting).to_be_disabled()
+    expect(second.locator("[data-announce]")).to_have_text("冰雪节门票：名额已约满")
+    # The count is not a live region of its own: it changes silently between announcements.
+    assert second.locator(f"#remaining-{activity.pk}").get_attribute("aria-live") is None
+
     expect(second.locator(f"#remaining-{activity.pk} [data-sold-out]")).to_be_visible()
     expect(second.locator(f"#remaining-{activity.pk} [data-places]")).to_be_hidden()
 
@@ -167,3 +176,36 @@ def test_a_member_reads_how_each_payout_was_worked_out(open_page, live_server, e
         "不符合给付条件"
     )
     no_horizontal_scroll(page)
+
+
+def test_the_sign_in_tabs_work_by_keyboard_and_only_one_panel_ever_shows(open_page, live_server):
+    from playwright.sync_api import expect
+
+    page = open_page(PHONE)
+    page.huzhu_watcher.expected = ("ERR_FAILED",)  # the script held back below
+    page.route("**/alpine-csp.min.js", lambda route: route.abort())  # as before it arrives
+    page.goto(live_server.url + "/m/login/")
+    expect(page.locator("#panel-password")).to_be_hidden()
+    expect(page.locator("#panel-sms")).to_be_visible()
+    page.unroute("**/alpine-csp.min.js")
+
+    page.goto(live_server.url + "/m/login/")
+    sms, password = (
+        page.get_by_role("tab", name="短信验证码"),
+        page.get_by_role("tab", name="账号密码"),
+    )
+    expect(sms).to_have_attribute("aria-selected", "true")
+    expect(password).to_have_attribute("tabindex", "-1")  # one tab stop for the tab list
+    sms.focus()
+    page.keyboard.press("ArrowRight")
+    expect(password).to_be_focused()
+    expect(password).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-password")).to_be_visible()
+    expect(page.locator("#panel-sms")).to_be_hidden()
+    page.keyboard.press("ArrowLeft")
+    expect(sms).to_be_focused()
+    expect(page.locator("#panel-sms")).to_be_visible()
+    page.keyboard.press("End")
+    expect(password).to_be_focused()
+    page.keyboard.press("Home")
+    expect(sms).to_have_attribute("aria-selected", "true")

@@ -5,13 +5,24 @@
 
   document.addEventListener("alpine:init", function () {
     // Sign-in tabs: SMS code or password.
+    // Keyboard as the WAI-ARIA tabs pattern: arrows move between the tabs, Home and End go to
+    // the first and last; only the selected tab is in the Tab order.
     window.Alpine.data("signin", function () {
+      var select = function (self, tab) {
+        self.tab = tab;
+        document.getElementById(tab === "sms" ? "tab-sms" : "tab-password").focus();
+      };
       return {
         tab: "sms",
         get smsSelected() { return this.tab === "sms"; },
         get passwordSelected() { return this.tab === "password"; },
+        get smsTabIndex() { return this.tab === "sms" ? 0 : -1; },
+        get passwordTabIndex() { return this.tab === "password" ? 0 : -1; },
         showSms: function () { this.tab = "sms"; },
         showPassword: function () { this.tab = "password"; },
+        nextTab: function () { select(this, this.tab === "sms" ? "password" : "sms"); },
+        firstTab: function () { select(this, "sms"); },
+        lastTab: function () { select(this, "password"); },
       };
     });
   });
@@ -73,6 +84,7 @@
   // sold out, for places given back), spread at random so that a crowd does not poll in step.
   var OPEN_POLL_MS = 5000;
   var SOLD_OUT_POLL_MS = 30000;
+  var ANNOUNCE_MS = 30000;
 
   function startOpening() {
     var root = document.querySelector("[data-benefits]");
@@ -93,6 +105,23 @@
     });
     var pollTimer = null;
     var tickTimer = null;
+    // Screen readers hear the page's one live region: the opening, a sell-out or places coming
+    // back at once; a changed count at most every ANNOUNCE_MS per activity, never each poll.
+    var announcer = document.querySelector("[data-announce]");
+    var lastSaid = {};
+    var say = function (id, key, n) {
+      if (!announcer) return;
+      var heading = document.getElementById("act-" + id);
+      announcer.textContent = announcer.dataset[key]
+        .replace("{title}", heading ? heading.textContent.trim() : "")
+        .replace("{n}", n);
+      lastSaid[id] = Date.now();
+    };
+    var announcePlaces = function (id, before, now) {
+      if (before === undefined || before === now) return;
+      if (now <= 0) say(id, "saySoldOut", 0);
+      else if (before <= 0 || Date.now() - (lastSaid[id] || 0) >= ANNOUNCE_MS) say(id, "sayLeft", now);
+    };
 
     var pad = function (n) { return (n < 10 ? "0" : "") + n; };
     var countdown = function (ms) {
@@ -125,6 +154,7 @@
         }[state];
         if (button.textContent !== label) button.textContent = label;
         button.disabled = state !== "open";
+        if (form.dataset.state === "before" && state === "open") say(form.dataset.activity, "sayOpen", 0);
         form.dataset.state = state;
         var box = form.querySelector("[data-countdown]");
         box.hidden = state !== "before";
@@ -185,8 +215,10 @@
           if (data) {
             offset = data.now - (sent + Date.now()) / 2;
             Object.keys(data.activities).forEach(function (id) {
+              var before = places[id];
               places[id] = data.activities[id].remaining;
               showPlaces(id, data.activities[id]);
+              announcePlaces(id, before, places[id]);
             });
           }
           render();
