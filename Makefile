@@ -53,13 +53,10 @@ check: lint typecheck test
 VENDOR := src/huzhu/web/static/vendor
 assets:
 	npm ci --no-fund --no-audit
-	mkdir -p $(VENDOR)/htmx $(VENDOR)/alpinejs $(VENDOR)/html5-qrcode $(VENDOR)/echarts
+	mkdir -p $(VENDOR)/htmx $(VENDOR)/html5-qrcode $(VENDOR)/echarts
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE $(VENDOR)/htmx/
-	cp node_modules/@alpinejs/csp/dist/cdn.min.js $(VENDOR)/alpinejs/alpine-csp.min.js
-	cp node_modules/@vue/reactivity/LICENSE $(VENDOR)/alpinejs/LICENSE-vue-reactivity
 	cp node_modules/html5-qrcode/html5-qrcode.min.js node_modules/html5-qrcode/LICENSE $(VENDOR)/html5-qrcode/
 	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE node_modules/echarts/NOTICE $(VENDOR)/echarts/
-	@# @alpinejs/csp ships no licence file: $(VENDOR)/alpinejs/LICENSE.md (MIT) is kept in git.
 	@# axe-core runs in the accessibility tests only (tests/web/browser/test_axe.py), never on a page.
 	mkdir -p tests/web/browser/vendor/axe-core
 	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/web/browser/vendor/axe-core/

@@ -183,11 +183,11 @@ def test_the_sign_in_tabs_work_by_keyboard_and_only_one_panel_ever_shows(open_pa
 
     page = open_page(PHONE)
     page.huzhu_watcher.expected = ("ERR_FAILED",)  # the script held back below
-    page.route("**/alpine-csp.min.js", lambda route: route.abort())  # as before it arrives
+    page.route("**/site.js", lambda route: route.abort())  # as before it arrives
     page.goto(live_server.url + "/m/login/")
     expect(page.locator("#panel-password")).to_be_hidden()
     expect(page.locator("#panel-sms")).to_be_visible()
-    page.unroute("**/alpine-csp.min.js")
+    page.unroute("**/site.js")
 
     page.goto(live_server.url + "/m/login/")
     sms, password = (

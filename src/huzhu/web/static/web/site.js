@@ -1,31 +1,37 @@
 /* huzhu pages: small behaviours bound through data attributes (no inline scripts, so a strict
-   Content-Security-Policy can be set). Alpine components use the CSP build: registered here. */
+   Content-Security-Policy can be set). */
 (function () {
   "use strict";
 
-  document.addEventListener("alpine:init", function () {
-    // Sign-in tabs: SMS code or password.
-    // Keyboard as the WAI-ARIA tabs pattern: arrows move between the tabs, Home and End go to
-    // the first and last; only the selected tab is in the Tab order.
-    window.Alpine.data("signin", function () {
-      var select = function (self, tab) {
-        self.tab = tab;
-        document.getElementById(tab === "sms" ? "tab-sms" : "tab-password").focus();
+  // Tabs (the member sign-in: SMS code or password), as the WAI-ARIA tabs pattern: a click or the
+  // arrow keys select a tab and show its panel, Home and End go to the first and last; only the
+  // selected tab is in the Tab order. The page comes with the first tab selected, the others'
+  // panels hidden, so nothing flashes before this runs.
+  function startTabs() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), function (root) {
+      var tabs = Array.prototype.slice.call(root.querySelectorAll('[role="tab"]'));
+      var select = function (tab, focus) {
+        tabs.forEach(function (t) {
+          var on = t === tab;
+          t.setAttribute("aria-selected", on ? "true" : "false");
+          t.tabIndex = on ? 0 : -1;
+          document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+        });
+        if (focus) tab.focus();
       };
-      return {
-        tab: "sms",
-        get smsSelected() { return this.tab === "sms"; },
-        get passwordSelected() { return this.tab === "password"; },
-        get smsTabIndex() { return this.tab === "sms" ? 0 : -1; },
-        get passwordTabIndex() { return this.tab === "password" ? 0 : -1; },
-        showSms: function () { this.tab = "sms"; },
-        showPassword: function () { this.tab = "password"; },
-        nextTab: function () { select(this, this.tab === "sms" ? "password" : "sms"); },
-        firstTab: function () { select(this, "sms"); },
-        lastTab: function () { select(this, "password"); },
-      };
+      tabs.forEach(function (tab, i) {
+        tab.addEventListener("click", function () { select(tab, false); });
+        tab.addEventListener("keydown", function (event) {
+          var to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[event.key];
+          if (to === undefined) return;
+          event.preventDefault();
+          select(tabs[(to + tabs.length) % tabs.length], true);
+        });
+      });
     });
-  });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startTabs);
+  else startTabs();
 
   // Forms that ask before they submit (cancelling a booking).
   document.addEventListener("submit", function (event) {
