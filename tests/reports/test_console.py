@@ -1,5 +1,5 @@
-"""The statistics page: served with local ECharts and a static script, no inline script; chart
-colours that stand out against the page."""
+"""The statistics page: served with local ECharts and a static script, both deferred and no
+inline script; ECharts on no other page; chart colours that stand out against the page."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ def test_stats_page_loads_local_echarts_and_no_inline_script(tree, make_staff):
         "/static/web/stats.js"
     )
     assert all(s.startswith("/static/") for s in sources)
+    # Deferred: the megabyte of ECharts never holds up the page; stats.js still runs after it.
+    deferred = {re.search(r'src="([^"]+)"', a).group(1) for a, _ in scripts if " defer" in a}
+    assert {"/static/vendor/echarts/echarts.min.js", "/static/web/stats.js"} <= deferred
     assert all(body.strip() == "" for _, body in scripts)
     assert 'data-source="payouts?group_by=month&amp;year=2026"' in html
     assert "/api/v1/stats/payouts.xlsx?group_by=district&amp;year=2026" in html
@@ -74,6 +77,17 @@ def test_roles_without_care_get_no_care_chart(tree, make_staff):
     html = client.get("/console/stats/").content.decode()
     assert 'data-chart="payouts-month"' in html
     assert 'data-chart="care"' not in html
+
+
+def test_echarts_is_loaded_only_by_the_statistics_page_and_deferred():
+    loading = {
+        str(path.relative_to(SRC)): re.findall(r"<script[^>]*echarts[^>]*>", path.read_text())
+        for path in SRC.rglob("templates/**/*.html")
+        if "echarts" in path.read_text()
+    }
+    assert list(loading) == ["web/templates/web/console/stats.html"]
+    (tag,) = loading["web/templates/web/console/stats.html"]
+    assert "echarts.min.js" in tag and re.search(r"\sdefer[\s>]", tag), tag
 
 
 def contrast_against_white(colour: str) -> float:

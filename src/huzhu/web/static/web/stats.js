@@ -9,17 +9,17 @@
  * its year, a pie names each slice with its value and share, and a figure without rows says so.
  * Charts are SVG, so their words are text in the page.
  *
+ * Loaded with `defer` after ECharts (deferred scripts run in order once the page is parsed);
+ * if it is ever loaded without, it waits for the page.
+ *
  * Two layouts of bars. Standing (periods, on a wide screen): one panel per unit, stacked, with
  * the periods along the bottom, so that a value written above its bar never meets another
  * unit's; used only when every value fits above its bar. Lying (named rows, phones, values too
  * wide to stand): a row per name, each value at its bar's end, units on axes below and above. */
 (function () {
   "use strict";
-  var root = document.getElementById("stats");
-  if (!root || !window.echarts) { return; }
-  var WORDS = root.dataset;
+  var root, WORDS, FAMILY;  // set by start(), once the page is there
   var LANG = document.documentElement.lang || "zh-Hans";
-  var FAMILY = window.getComputedStyle(root).fontFamily;
   var NARROW = 600;  // px of chart: below it bars lie down
   // Every bar, line and slice: at least 3:1 against the white page (WCAG 2.1 1.4.11); the
   // ratio of each is in its comment (tests/reports/test_console.py checks them). Also the
@@ -338,16 +338,27 @@
     render(item);
   }
 
-  var pending = null;
-  window.addEventListener("resize", function () {
-    window.clearTimeout(pending);
-    pending = window.setTimeout(function () { drawn.forEach(render); }, 150);
-  });
+  function start() {
+    root = document.getElementById("stats");
+    if (!root || !window.echarts) { return; }
+    WORDS = root.dataset;
+    FAMILY = window.getComputedStyle(root).fontFamily;
+    var pending = null;
+    window.addEventListener("resize", function () {
+      window.clearTimeout(pending);
+      pending = window.setTimeout(function () { drawn.forEach(render); }, 150);
+    });
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      fetch(root.dataset.api + el.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (report) { draw(el, report); })
+        .catch(function () { say(el, WORDS.failed, "is-failed"); });
+    });
+  }
 
-  root.querySelectorAll("[data-chart]").forEach(function (el) {
-    fetch(root.dataset.api + el.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-      .then(function (report) { draw(el, report); })
-      .catch(function () { say(el, WORDS.failed, "is-failed"); });
-  });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
 }());
