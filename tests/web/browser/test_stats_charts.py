@@ -114,8 +114,8 @@ def a_year_of_figures(tree: Any, make_member: Any) -> None:
 def charts_drawn(page: Any) -> None:
     """Every chart has been drawn, or says why not."""
     page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-chart]')].every(
-              el => el.querySelector('svg') || el.classList.contains('is-empty'))"""
+        """() => [...document.querySelectorAll('.chart-block')].every(
+              b => b.querySelector('[data-chart] svg') || !b.querySelector('.chart-note').hidden)"""
     )
     page.wait_for_load_state("networkidle")
 
@@ -246,7 +246,23 @@ def test_a_year_without_figures_says_so(open_page, live_server, tree, make_staff
         page.goto(live_server.url + "/console/stats/")
         charts_drawn(page)
         for chart in CHARTS:
-            block = page.locator(f'[data-chart="{chart}"]')
-            assert block.inner_text().strip() == EMPTY, chart
+            # A sentence in the page, not words in a picture: the box is hidden, nothing drawn.
+            block = page.locator(".chart-block").filter(has=page.locator(f'[data-chart="{chart}"]'))
+            note = block.locator(".chart-note")
+            assert note.is_visible() and note.inner_text().strip() == EMPTY, chart
+            assert block.locator("[data-chart]").is_hidden(), chart
+            assert block.locator("svg, canvas").count() == 0, chart
         assert page.locator("#year option").count() == 1  # only this year
         shoot(page, "console-stats-empty", viewport)
+
+
+def test_a_chart_that_fails_to_load_says_so(open_page, live_server, tree, make_staff):
+    page = open_page(DESKTOP, user=make_staff(Role.CITY_ADMIN, tree.city))
+    page.huzhu_watcher.expected = ("Failed to load resource",)
+    page.route("**/api/v1/stats/members?*", lambda route: route.fulfill(status=500, body="{}"))
+    page.goto(live_server.url + "/console/stats/")
+    charts_drawn(page)
+    block = page.locator(".chart-block").filter(has=page.locator('[data-chart="members"]'))
+    note = block.locator(".chart-note")
+    assert note.is_visible() and note.inner_text() == "数据未能载入，请稍后刷新页面。"
+    assert block.locator("[data-chart]").is_hidden()

@@ -9,6 +9,9 @@
  * its year, a pie names each slice with its value and share, and a figure without rows says so.
  * Charts are SVG, so their words are text in the page.
  *
+ * A figure without rows, or one that fails, is a sentence in the page, not words drawn in a
+ * picture; its box is hidden.
+ *
  * Loaded with `defer` after ECharts (deferred scripts run in order once the page is parsed);
  * if it is ever loaded without, it waits for the page.
  *
@@ -309,13 +312,13 @@
     return drawn;
   }
 
-  function say(el, text, className) {
-    el.classList.add(className);
-    el.removeAttribute("role");
-    el.removeAttribute("aria-labelledby");
-    var p = document.createElement("p");
+  // The box is hidden and a sentence stands in its place (no words drawn inside a picture).
+  function say(block, text, className) {
+    block.querySelector("[data-chart]").hidden = true;
+    var p = block.querySelector(".chart-note");
     p.textContent = text;
-    el.replaceChildren(p);
+    p.classList.add(className);
+    p.hidden = false;
   }
 
   var drawn = [];
@@ -327,11 +330,12 @@
     item.chart.setOption(made.option, true);
   }
 
-  function draw(el, report) {
+  function draw(block, report) {
+    var el = block.querySelector("[data-chart]");
     var spec = JSON.parse(el.dataset.spec);
     var data = table(report, spec);
     var anything = data.measures.some(function (m) { return m.values.some(function (v) { return v !== 0; }); });
-    if (!report.rows.length || !anything) { say(el, WORDS.empty, "is-empty"); return; }
+    if (!report.rows.length || !anything) { say(block, WORDS.empty, "is-empty"); return; }
     var locale = LANG.slice(0, 2) === "zh" ? "ZH" : "EN";
     var item = { el: el, spec: spec, data: data, chart: window.echarts.init(el, null, { renderer: "svg", locale: locale }) };
     drawn.push(item);
@@ -348,11 +352,12 @@
       window.clearTimeout(pending);
       pending = window.setTimeout(function () { drawn.forEach(render); }, 150);
     });
-    root.querySelectorAll("[data-chart]").forEach(function (el) {
-      fetch(root.dataset.api + el.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    root.querySelectorAll(".chart-block").forEach(function (block) {
+      var source = block.querySelector("[data-chart]").dataset.source;
+      fetch(root.dataset.api + source, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-        .then(function (report) { draw(el, report); })
-        .catch(function () { say(el, WORDS.failed, "is-failed"); });
+        .then(function (report) { draw(block, report); })
+        .catch(function () { say(block, WORDS.failed, "is-failed"); });
     });
   }
 
