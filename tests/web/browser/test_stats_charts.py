@@ -344,6 +344,23 @@ def test_each_chart_has_a_table_of_the_figures_it_draws(
     assert min(widths) > PHONE["width"] / 2, widths  # a caption across the card, not a column
     shoot(phone, "console-stats-tables", PHONE)
 
+    # In English, every word of the tables and the description is English.
+    english = open_page(DESKTOP, user=city)
+    english.context.add_cookies(
+        [{"name": "django_language", "value": "en", "url": live_server.url}]
+    )
+    english.goto(live_server.url + "/console/stats/?year=2026")
+    charts_drawn(english)
+    month = data_table(english, "payouts-month")
+    assert month["summary"] == "Show the data table"
+    assert (
+        month["label"]
+        == f"{month['title']} chart. All its figures are under “Show the data table” below."
+    )
+    assert [h for h, _ in month["heads"]] == ["Month", "Paid out (yuan)", "Person-times paid"]
+    assert month["rows"][2] == ["Mar", "16,950.00 yuan", "6 person-times"]
+    assert [h for h, _ in data_table(english, "payouts-benefit")["heads"]][-1] == "Share"
+
 
 def test_without_echarts_the_tables_stand_in(open_page, live_server, tree, make_member, make_staff):
     a_year_of_figures(tree, make_member)
