@@ -6,6 +6,7 @@ test-artifacts/screenshots/ for people to look at."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -112,10 +113,11 @@ def a_year_of_figures(tree: Any, make_member: Any) -> None:
 
 
 def charts_drawn(page: Any) -> None:
-    """Every chart has been drawn, or says why not."""
+    """Every chart has been drawn, or says why not, or (without ECharts) stands hidden."""
     page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-chart]')].every(
-              el => el.querySelector('svg') || el.classList.contains('is-empty'))"""
+        """() => [...document.querySelectorAll('.chart-block')].every(
+              b => b.querySelector('[data-chart] svg') || !b.querySelector('.chart-note').hidden
+                   || b.querySelector('[data-chart]').hidden)"""
     )
     page.wait_for_load_state("networkidle")
 
@@ -239,6 +241,144 @@ def test_the_charts_read_without_hovering(open_page, live_server, tree, make_mem
     nothing_overlaps_or_is_cut(phone)
 
 
+def data_table(page: Any, chart: str) -> dict[str, Any]:
+    """The table under a chart: its caption, its headers with their scope, and its rows."""
+    return page.evaluate(
+        """(chart) => {
+          const block = document.querySelector(`[data-chart="${chart}"]`).closest('.chart-block');
+          const details = block.querySelector('details');
+          const table = details.querySelector('table');
+          const cells = tr => [...tr.cells].map(c => c.textContent);
+          return {
+            title: block.querySelector('h2').textContent,
+            label: block.querySelector('[data-chart]').getAttribute('aria-label'),
+            role: block.querySelector('[data-chart]').getAttribute('role'),
+            summary: details.querySelector('summary').textContent,
+            caption: table.caption.textContent,
+            heads: [...table.tHead.rows[0].cells].map(c => [c.textContent, c.getAttribute('scope')]),
+            rows: [...table.tBodies[0].rows].map(cells),
+            rowHeads: [...table.tBodies[0].rows].map(tr => tr.cells[0].tagName + ' ' + tr.cells[0].getAttribute('scope')),
+          };
+        }""",
+        chart,
+    )
+
+
+def figures_of(report: dict[str, Any], spec: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """The rows a chart shows (every period of a chart by period, a pie's slices above zero),
+    each as its name and measure name → value as a reader should see it: money to the cent,
+    counts whole, each with its unit."""
+    names = {c["key"]: c["label"] for c in report["columns"]}
+    rows = report["rows"]
+    if spec["layout"] == "period":
+        by_key = {r[spec["category"]]: r for r in rows}
+        rows = [by_key.get(period, {}) for period in report["periods"]]
+    if spec["layout"] == "pie":
+        rows = [r for r in rows if Decimal(r[spec["measures"][0]["key"]]) > 0]
+    out = []
+    for r in rows:
+        cells = {}
+        for m in spec["measures"]:
+            value = Decimal(r.get(m["key"]) or 0)
+            text = f"{value:,.2f}" if m["kind"] == "money" else f"{int(value):,}"
+            cells[names[m["key"]]] = f"{text} {m['unit']}"
+        out.append((str(r.get(spec["category"], "")), cells))
+    return out
+
+
+def test_each_chart_has_a_table_of_the_figures_it_draws(
+    open_page, live_server, tree, make_member, make_staff
+):
+    a_year_of_figures(tree, make_member)
+    city = make_staff(Role.CITY_ADMIN, tree.city)
+    page = open_page(DESKTOP, user=city)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/v1/stats/" in r.url else None)
+    page.goto(live_server.url + "/console/stats/?year=2026")
+    charts_drawn(page)
+    assert len(asked) == len(CHARTS), asked  # the table is filled from the chart's own response
+
+    for chart in CHARTS:
+        el = page.locator(f'[data-chart="{chart}"]')
+        spec = json.loads(el.get_attribute("data-spec"))
+        source = el.get_attribute("data-source")
+        report = page.request.get(f"{live_server.url}/api/v1/stats/{source}").json()
+        shown = data_table(page, chart)
+        # The picture is an image named by its title, and says where its figures are.
+        assert shown["role"] == "img", chart
+        assert shown["label"] == f"{shown['title']}图表。图中的全部数字见下方的“查看数据表”。"
+        assert shown["summary"] == "查看数据表" and shown["caption"] == shown["title"], chart
+        assert all(scope == "col" for _, scope in shown["heads"]), shown["heads"]
+        heads = [h for h, _ in shown["heads"]]
+        expected = figures_of(report, spec)
+        assert len(shown["rows"]) == len(expected), chart
+        assert set(shown["rowHeads"]) == {"TH row"}, chart
+        for cells, (name, want) in zip(shown["rows"], expected, strict=True):
+            got = dict(zip(heads[1:], cells[1:], strict=True))
+            assert {k: got[k] for k in want} == want, chart
+            if spec["layout"] != "period":  # periods are named in words: checked below
+                assert cells[0] == name, chart
+
+    month = data_table(page, "payouts-month")
+    assert [h for h, _ in month["heads"]] == ["月份", "给付金额（元）", "给付人次"]
+    assert month["rows"][2] == ["3月", "16,950.00 元", "6 人次"]
+    assert month["rows"][0] == ["1月", "0.00 元", "0 人次"]  # every month, as the chart
+    benefit = data_table(page, "payouts-benefit")
+    assert [h for h, _ in benefit["heads"]][-1] == "占比"
+    assert {r[0]: r[-1] for r in benefit["rows"]} == {"住院医疗": "99.2%", "住院津贴": "0.8%"}
+    care = data_table(page, "care")
+    assert [h for h, _ in care["heads"]][-1] == "预算执行率"
+    assert care["rows"][0][-1] == "12%"
+
+    # Open, the tables are read on a phone without scrolling the page sideways.
+    phone = open_page(PHONE, user=city)
+    phone.goto(live_server.url + "/console/stats/?year=2026")
+    charts_drawn(phone)
+    for summary in phone.locator(".chart-data summary").all():
+        summary.click()
+    assert phone.locator(".chart-data table").first.is_visible()
+    no_horizontal_scroll(phone)
+    widths = phone.eval_on_selector_all(
+        ".chart-data caption", "els => els.map(e => e.getBoundingClientRect().width)"
+    )
+    assert min(widths) > PHONE["width"] / 2, widths  # a caption across the card, not a column
+    shoot(phone, "console-stats-tables", PHONE)
+
+    # In English, every word of the tables and the description is English.
+    english = open_page(DESKTOP, user=city)
+    english.context.add_cookies(
+        [{"name": "django_language", "value": "en", "url": live_server.url}]
+    )
+    english.goto(live_server.url + "/console/stats/?year=2026")
+    charts_drawn(english)
+    month = data_table(english, "payouts-month")
+    assert month["summary"] == "Show the data table"
+    assert (
+        month["label"]
+        == f"{month['title']} chart. All its figures are under “Show the data table” below."
+    )
+    assert [h for h, _ in month["heads"]] == ["Month", "Paid out (yuan)", "Person-times paid"]
+    assert month["rows"][2] == ["Mar", "16,950.00 yuan", "6 person-times"]
+    assert [h for h, _ in data_table(english, "payouts-benefit")["heads"]][-1] == "Share"
+
+
+def test_without_echarts_the_tables_stand_in(open_page, live_server, tree, make_member, make_staff):
+    a_year_of_figures(tree, make_member)
+    page = open_page(DESKTOP, user=make_staff(Role.CITY_ADMIN, tree.city))
+    page.huzhu_watcher.expected = ("Failed to load resource",)
+    page.route("**/echarts.min.js", lambda route: route.abort())
+    page.goto(live_server.url + "/console/stats/?year=2026")
+    charts_drawn(page)
+    block = page.locator(".chart-block").filter(has=page.locator('[data-chart="payouts-month"]'))
+    assert block.locator("[data-chart]").is_hidden()
+    assert block.locator("table").is_visible()  # opened: it is all there is
+    assert block.locator("tbody tr").nth(2).inner_text().split("\t") == [
+        "3月",
+        "16,950.00 元",
+        "6 人次",
+    ]
+
+
 def test_a_year_without_figures_says_so(open_page, live_server, tree, make_staff):
     city = make_staff(Role.CITY_ADMIN, tree.city)
     for viewport in (DESKTOP, PHONE):
@@ -246,7 +386,24 @@ def test_a_year_without_figures_says_so(open_page, live_server, tree, make_staff
         page.goto(live_server.url + "/console/stats/")
         charts_drawn(page)
         for chart in CHARTS:
-            block = page.locator(f'[data-chart="{chart}"]')
-            assert block.inner_text().strip() == EMPTY, chart
+            # A sentence in the page, not words in a picture: the box is hidden, nothing drawn.
+            block = page.locator(".chart-block").filter(has=page.locator(f'[data-chart="{chart}"]'))
+            note = block.locator(".chart-note")
+            assert note.is_visible() and note.inner_text().strip() == EMPTY, chart
+            assert block.locator("[data-chart]").is_hidden(), chart
+            assert block.locator("svg, canvas").count() == 0, chart
+            assert block.locator("details").is_hidden(), chart  # no table of nothing
         assert page.locator("#year option").count() == 1  # only this year
         shoot(page, "console-stats-empty", viewport)
+
+
+def test_a_chart_that_fails_to_load_says_so(open_page, live_server, tree, make_staff):
+    page = open_page(DESKTOP, user=make_staff(Role.CITY_ADMIN, tree.city))
+    page.huzhu_watcher.expected = ("Failed to load resource",)
+    page.route("**/api/v1/stats/members?*", lambda route: route.fulfill(status=500, body="{}"))
+    page.goto(live_server.url + "/console/stats/")
+    charts_drawn(page)
+    block = page.locator(".chart-block").filter(has=page.locator('[data-chart="members"]'))
+    note = block.locator(".chart-note")
+    assert note.is_visible() and note.inner_text() == "数据未能载入，请稍后刷新页面。"
+    assert block.locator("[data-chart]").is_hidden() and block.locator("details").is_hidden()

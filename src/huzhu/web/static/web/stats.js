@@ -9,19 +9,37 @@
  * its year, a pie names each slice with its value and share, and a figure without rows says so.
  * Charts are SVG, so their words are text in the page.
  *
+ * What a reader who cannot see the picture gets: the box is an image named by its chart's
+ * title and where its figures are (ECharts' aria), and under it a table of the same figures from
+ * the same response, in a <details>. A figure without rows, or one that fails, is a sentence
+ * in the page; the box is hidden. Series differ by pattern (aria.decal) as well as by colour.
+ *
+ * Loaded with `defer` after ECharts (deferred scripts run in order once the page is parsed);
+ * if it is ever loaded without, it waits for the page. Without ECharts the tables still come.
+ *
  * Two layouts of bars. Standing (periods, on a wide screen): one panel per unit, stacked, with
  * the periods along the bottom, so that a value written above its bar never meets another
  * unit's; used only when every value fits above its bar. Lying (named rows, phones, values too
  * wide to stand): a row per name, each value at its bar's end, units on axes below and above. */
 (function () {
   "use strict";
-  var root = document.getElementById("stats");
-  if (!root || !window.echarts) { return; }
-  var WORDS = root.dataset;
+  var root, WORDS, FAMILY;  // set by start(), once the page is there
   var LANG = document.documentElement.lang || "zh-Hans";
-  var FAMILY = window.getComputedStyle(root).fontFamily;
   var NARROW = 600;  // px of chart: below it bars lie down
-  var COLORS = ["#b3261e", "#1565c0", "#2e7d32", "#8a5a00", "#6a1b9a"];
+  // Every bar, line and slice: at least 3:1 against the white page (WCAG 2.1 1.4.11); the
+  // ratio of each is in its comment (tests/reports/test_console.py checks them). Also the
+  // default palette, so that nothing ECharts colours by itself falls back to its pale one.
+  // Series differ by pattern too (aria.decal), not by colour alone.
+  var COLORS = [
+    "#b3261e",  // red          6.54:1
+    "#1565c0",  // blue         5.75:1
+    "#2e7d32",  // green        5.13:1
+    "#8a5a00",  // ochre        5.93:1
+    "#6a1b9a",  // purple       9.39:1
+    "#00838f",  // cyan         4.52:1
+    "#c2185b",  // magenta      5.87:1
+    "#455a64"   // blue-grey    7.24:1
+  ];
   var INK = "#1a1a1a", MUTED = "#4f4f4f", GRID = "#e6e6e6";
   var FONT = 12;
 
@@ -71,7 +89,7 @@
 
   // The report as names (one per bar, slice or period: every period of the span, zero where no
   // row) and the values of each measure; the columns name the measures, one axis per unit.
-  function table(report, spec) {
+  function figures(report, spec) {
     var rows = report.rows, names, picked;
     var columns = {};
     report.columns.forEach(function (c) { columns[c.key] = c.label; });
@@ -99,11 +117,16 @@
       var share = spec.shares[m.key];
       return {
         key: m.key, unit: m.unit, kind: m.kind, axis: axis, name: columns[m.key] || m.key,
+        shareName: share ? columns[share] || share : null,
         values: picked.map(function (r) { return r ? Number(r[m.key]) || 0 : 0; }),
         shares: share ? picked.map(function (r) { return r && r[share] !== null ? Number(r[share]) : null; }) : null
       };
     });
-    return { names: names, axes: axes, measures: measures };
+    var head = columns[spec.category] || "";
+    if (spec.layout === "period" && report.periods && report.periods.length) {
+      head = report.periods[0].length > 4 ? WORDS.monthHead : WORDS.yearHead;
+    }
+    return { head: head, names: names, axes: axes, measures: measures };
   }
 
   function valueLabel(measure, i) {
@@ -143,7 +166,7 @@
       position: lying ? (i ? "top" : "bottom") : "left",
       minInterval: axis.kind === "count" ? 1 : 0,
       splitNumber: narrow ? 4 : 5,
-      axisLine: { show: true, lineStyle: { color: COLORS[i], width: 2 } },
+      axisLine: { show: true, lineStyle: { color: COLORS[i % COLORS.length], width: 2 } },
       axisTick: { show: true },
       axisLabel: { color: MUTED, fontSize: FONT, hideOverlap: true, formatter: function (v) { return tick(v, axis); } },
       splitLine: { show: !lying || i === 0, lineStyle: { color: GRID } }
@@ -153,7 +176,7 @@
   function series(m, s, lying, axisIndex) {
     var out = {
       name: m.name, type: "bar", data: m.values,
-      itemStyle: { color: COLORS[s] }, barMaxWidth: lying ? 22 : 40, barGap: "15%",
+      itemStyle: { color: COLORS[s % COLORS.length] }, barMaxWidth: lying ? 22 : 40, barGap: "15%",
       label: {
         show: true, position: lying ? "right" : "top", distance: 4, fontSize: FONT, color: INK,
         formatter: function (p) { return valueLabel(m, p.dataIndex); }
@@ -280,8 +303,8 @@
     };
   }
 
-  function build(spec, data, width) {
-    var drawn;
+  function build(item, width) {
+    var spec = item.spec, data = item.data, drawn;
     if (spec.layout === "pie") {
       drawn = pie(data, width);
     } else if (spec.layout === "period" && width >= NARROW && standingFits(data, width)) {
@@ -290,51 +313,128 @@
       drawn = lying(data, width);
     }
     drawn.option.animation = false;
+    drawn.option.color = COLORS;
     drawn.option.textStyle = { fontFamily: FAMILY };
     drawn.option.tooltip = { trigger: spec.layout === "pie" ? "item" : "axis", confine: true,
                              axisPointer: { type: "shadow" } };
+    // ECharts writes the description into the box's aria-label (the box keeps role="img").
+    drawn.option.aria = { enabled: true, label: { description: item.description }, decal: { show: true } };
     return drawn;
   }
 
-  function say(el, text, className) {
-    el.classList.add(className);
-    el.removeAttribute("role");
-    el.removeAttribute("aria-labelledby");
-    var p = document.createElement("p");
+  // The box is hidden and a sentence stands in its place (no words drawn inside a picture).
+  function say(block, text, className) {
+    block.querySelector("[data-chart]").hidden = true;
+    block.querySelector(".chart-data").hidden = true;
+    var p = block.querySelector(".chart-note");
     p.textContent = text;
-    el.replaceChildren(p);
+    p.classList.add(className);
+    p.hidden = false;
+  }
+
+  // The table's columns after the names: each measure exactly (money to the cent, counts whole,
+  // each with its unit), then its share where the chart writes one (of the budget, of the pie).
+  function tableColumns(spec, data) {
+    var out = [];
+    data.measures.forEach(function (m) {
+      out.push({ head: m.name, cell: function (i) { return exact(m.values[i], m); } });
+      if (m.shares) {
+        out.push({ head: m.shareName, cell: function (i) {
+          var share = m.shares[i];
+          return share === null || share === undefined ? "—" : percent.format(share);
+        } });
+      }
+    });
+    if (spec.layout === "pie") {
+      var m = data.measures[0];
+      var total = m.values.reduce(function (sum, v) { return v > 0 ? sum + v : sum; }, 0);
+      out.push({ head: WORDS.shareHead, cell: function (i) { return percent.format(m.values[i] / total); } });
+    }
+    return out;
+  }
+
+  function tableCell(tag, text, attributes) {
+    var cell = document.createElement(tag);
+    cell.textContent = text;
+    Object.keys(attributes).forEach(function (k) { cell.setAttribute(k, attributes[k]); });
+    return cell;
+  }
+
+  // The chart's figures as a table: a row per bar, slice or period it shows (a pie only its
+  // slices), with the row's name as its header. On a phone (table.stack) each row is a card.
+  function fillTable(block, spec, data) {
+    var details = block.querySelector(".chart-data");
+    var table = details.querySelector("table");
+    var columns = tableColumns(spec, data);
+    var rows = data.names.map(function (name, i) { return i; });
+    if (spec.layout === "pie") { rows = rows.filter(function (i) { return data.measures[0].values[i] > 0; }); }
+    var head = document.createElement("tr");
+    head.appendChild(tableCell("th", data.head, { scope: "col" }));
+    columns.forEach(function (c) { head.appendChild(tableCell("th", c.head, { scope: "col" })); });
+    table.tHead.replaceChildren(head);
+    table.tBodies[0].replaceChildren.apply(table.tBodies[0], rows.map(function (i) {
+      var tr = document.createElement("tr");
+      tr.appendChild(tableCell("th", data.names[i], { scope: "row" }));
+      columns.forEach(function (c) { tr.appendChild(tableCell("td", c.cell(i), { "data-label": c.head })); });
+      return tr;
+    }));
+    details.hidden = false;
+    return details;
   }
 
   var drawn = [];
 
   function render(item) {
-    var made = build(item.spec, item.data, item.el.clientWidth);
+    var made = build(item, item.el.clientWidth);
     item.el.style.height = made.height + "px";
     item.chart.resize();
     item.chart.setOption(made.option, true);
   }
 
-  function draw(el, report) {
+  function draw(block, report) {
+    var el = block.querySelector("[data-chart]");
     var spec = JSON.parse(el.dataset.spec);
-    var data = table(report, spec);
+    var data = figures(report, spec);
     var anything = data.measures.some(function (m) { return m.values.some(function (v) { return v !== 0; }); });
-    if (!report.rows.length || !anything) { say(el, WORDS.empty, "is-empty"); return; }
+    if (!report.rows.length || !anything) { say(block, WORDS.empty, "is-empty"); return; }
+    if (!window.echarts) {  // the library did not load: the figures stand in for the picture
+      el.hidden = true;
+      fillTable(block, spec, data).open = true;
+      return;
+    }
+    var title = block.querySelector("h2").textContent;
     var locale = LANG.slice(0, 2) === "zh" ? "ZH" : "EN";
-    var item = { el: el, spec: spec, data: data, chart: window.echarts.init(el, null, { renderer: "svg", locale: locale }) };
+    var item = {
+      el: el, spec: spec, data: data, description: WORDS.described.replace("{title}", title),
+      chart: window.echarts.init(el, null, { renderer: "svg", locale: locale })
+    };
     drawn.push(item);
     render(item);
+    fillTable(block, spec, data);
   }
 
-  var pending = null;
-  window.addEventListener("resize", function () {
-    window.clearTimeout(pending);
-    pending = window.setTimeout(function () { drawn.forEach(render); }, 150);
-  });
+  function start() {
+    root = document.getElementById("stats");
+    if (!root) { return; }
+    WORDS = root.dataset;
+    FAMILY = window.getComputedStyle(root).fontFamily;
+    var pending = null;
+    window.addEventListener("resize", function () {
+      window.clearTimeout(pending);
+      pending = window.setTimeout(function () { drawn.forEach(render); }, 150);
+    });
+    root.querySelectorAll(".chart-block").forEach(function (block) {
+      var source = block.querySelector("[data-chart]").dataset.source;
+      fetch(root.dataset.api + source, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (report) { draw(block, report); })
+        .catch(function () { say(block, WORDS.failed, "is-failed"); });
+    });
+  }
 
-  root.querySelectorAll("[data-chart]").forEach(function (el) {
-    fetch(root.dataset.api + el.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-      .then(function (report) { draw(el, report); })
-      .catch(function () { say(el, WORDS.failed, "is-failed"); });
-  });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
 }());
