@@ -114,3 +114,9 @@ def test_a_nul_is_refused_before_the_finder_reads_it(stations):
 def test_the_bare_address_is_the_page_itself(stations):
     status, html = search()
     assert status == 200 and "请修改" not in html and "找到" not in html
+
+
+def test_english_on_request(stations):
+    r = Client().get("/m/stations/search/", {"district": "西城区"}, HTTP_ACCEPT_LANGUAGE="en")
+    html = r.content.decode()
+    assert "Stations found: 2" in html and "Address or place" in html
