@@ -44,7 +44,8 @@ def pages(tree, member, member_user, make_staff, staff_client, member_client):
     make_activity(tree.xicheng, quota=20, title="冬季游园", group="冬季")
     station = make_station(tree.u1, name="西城邮政暖心驿站", lat=39.91, lng=116.37)
     city = staff_client(make_staff(Role.CITY_ADMIN, tree.city))
-    member_pages = ["/m/", "/m/plans/", "/m/payouts/", "/m/benefits/", "/m/stations/"]
+    member_pages = ["/m/", "/m/plans/", "/m/payouts/", "/m/benefits/", "/m/stations/",
+                    "/m/stations/search/?place=邮政"]  # fmt: skip
     console_pages = [
         "/console/", "/console/orgs/", "/console/members/", "/console/import/members/",
         "/console/plans/", "/console/activities/", "/console/activities/new/",

@@ -1,5 +1,5 @@
-"""Pure rules of warm stations: the service catalogue as a bit mask, and the signed content of
-a station's visit QR code. No ORM, no I/O."""
+"""Pure rules of warm stations: the service catalogue as a bit mask, what a worker may ask the
+finder without a position, and the signed content of a station's visit QR code. No ORM, no I/O."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Collection, Iterable
 
 from django.utils.translation import gettext as _
 
@@ -30,6 +31,9 @@ for _name, _words in _ALIASES.items():
         _LOOKUP[_word.casefold()] = _name
 
 QR_PREFIX = "HZST"
+
+# What a worker types for a place (地址或地名) on the finder: a street, a landmark, a name.
+MAX_PLACE_CHARS = 50
 
 
 def service_bit(name: str) -> int:
@@ -58,6 +62,39 @@ def parse_services(text: str) -> int:
 
 def services_of(mask: int) -> list[str]:
     return [name for i, name in enumerate(SERVICES) if mask & (1 << i)]
+
+
+def place_terms(text: str) -> tuple[str, ...]:
+    """The words of a typed place, each matched on its own (`西城 邮政` finds 西城区…邮政所).
+    Any whitespace separates them, the full-width space (U+3000) of Chinese keyboards too."""
+    return tuple(text.split())
+
+
+def place_choice_problems(
+    *, district: str, place: str, services: Iterable[str], districts: Collection[str]
+) -> dict[str, str]:
+    """What is wrong with a choice of district, typed place and services (trimmed), by field;
+    empty when the finder can answer it. `districts` are those a worker may choose."""
+    problems: dict[str, str] = {}
+    if district and district not in districts:
+        problems["district"] = _("没有“%(district)s”这个区的驿站，请从列表中选择。") % {
+            "district": district[:MAX_PLACE_CHARS]
+        }
+    if len(place) > MAX_PLACE_CHARS:
+        problems["place"] = _("地址或地名最多 %(max)s 个字，请写短一些。") % {
+            "max": MAX_PLACE_CHARS
+        }
+    elif any(unicodedata.category(ch) == "Cc" and not ch.isspace() for ch in place):
+        # NUL and other control characters: PostgreSQL refuses NUL in any text it is sent.
+        problems["place"] = _("地址或地名中有无法识别的字符，请重新输入。")
+    unknown = [name for name in services if name not in SERVICES]
+    if unknown:
+        problems["service"] = _("没有“%(name)s”这项服务，请在列表中勾选。") % {
+            "name": unknown[0][:MAX_PLACE_CHARS]
+        }
+    if not district and not place and not problems:
+        problems["place"] = _("请选择所在的区，或输入地址、地名。")
+    return problems
 
 
 _DEGREES_RE = re.compile(r"^[+-]?[0-9]{1,3}(?:\.[0-9]{1,12})?$")

@@ -1,18 +1,20 @@
-"""Reads of stations: who sees which, the nearest open stations to a point, visit counts."""
+"""Reads of stations: who sees which, the nearest open stations to a point, the stations of a
+district or a typed place (for a worker who gives no position), visit counts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.functions import Trim
 from django.utils.translation import pgettext
 
 from huzhu.accounts.models import Role, User
 from huzhu.accounts.policy import Permission, roles
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.core.errors import NotFound
-from huzhu.stations import geo
+from huzhu.stations import geo, rules
 from huzhu.stations.hours import parse_hours
 from huzhu.stations.models import Station, StationStatus, StationVisit
 
@@ -21,6 +23,9 @@ STATION_ADMIN_ROLES = roles(Permission.STATION_MANAGE)
 
 # The nearest query starts with this radius and doubles it until it has enough stations.
 FIRST_RADIUS_M = 1_000.0
+
+# The finder without a position lists at most this many stations, and says when there were more.
+SEARCH_LIMIT = 50
 
 
 def stations_visible_to(user: User) -> QuerySet[Station]:
@@ -98,6 +103,70 @@ def stations_nearest(
             kept.sort(key=lambda n: (n.distance_m, n.station_id))
             return kept[:limit]
         radius = min(radius * 2, within_m)
+
+
+def _open_at(weekly: str, exceptions: str, at: datetime) -> bool:
+    try:
+        return parse_hours(weekly, exceptions).is_open(at)
+    except ValueError:
+        return False  # unreadable hours (written around the services): not open
+
+
+def station_districts() -> list[str]:
+    """The districts a worker can choose on the finder: those of active stations, sorted."""
+    qs = Station.objects.filter(status=StationStatus.ACTIVE).annotate(d=Trim("district"))
+    return sorted(set(qs.exclude(d="").values_list("d", flat=True)))
+
+
+@dataclass(frozen=True)
+class Found:
+    station: Station
+    is_open: bool
+
+
+@dataclass(frozen=True)
+class Search:
+    found: list[Found]  # at most the limit asked for
+    total: int  # every match
+
+
+def stations_search(
+    *,
+    at: datetime,
+    district: str = "",
+    place: str = "",
+    service_mask: int = 0,
+    open_only: bool = False,
+    limit: int = SEARCH_LIMIT,
+) -> Search:
+    """Active stations of `district` (when given) whose name, address or district contains every
+    word of `place` (case-insensitive), offering every service in `service_mask`; with
+    `open_only`, only those open at `at`. Open ones first, then by name (ties to the lower id);
+    the first `limit`, and how many matched in all.
+
+    Opening hours are read in Python (as for the nearest), so every match's hours are read:
+    a district holds tens of stations, the whole city a few thousand."""
+    qs = Station.objects.filter(status=StationStatus.ACTIVE)
+    if district:
+        qs = qs.annotate(d=Trim("district")).filter(d=district.strip())
+    for word in rules.place_terms(place):
+        qs = qs.filter(
+            Q(name__icontains=word) | Q(address__icontains=word) | Q(district__icontains=word)
+        )
+    if service_mask:
+        qs = qs.alias(has=F("services").bitand(service_mask)).filter(has=service_mask)
+    rows = [
+        (station_id, name, _open_at(weekly, exceptions, at))
+        for station_id, name, weekly, exceptions in qs.order_by().values_list(
+            "id", "name", "hours", "hours_exceptions"
+        )
+    ]
+    if open_only:
+        rows = [row for row in rows if row[2]]
+    rows.sort(key=lambda row: (not row[2], row[1], row[0]))
+    kept = rows[:limit]
+    by_id = Station.objects.in_bulk([row[0] for row in kept])
+    return Search([Found(by_id[i], is_open) for i, _name, is_open in kept], len(rows))
 
 
 def station_visit_days(

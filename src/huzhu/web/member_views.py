@@ -248,8 +248,28 @@ def voucher(request: HttpRequest, user: User, booking_id: int) -> HttpResponse:
 
 
 def station_page(request: HttpRequest) -> HttpResponse:
-    """Warm stations near me: the browser's position is sent to `station_near` (public)."""
-    return render(request, "web/m/stations.html", {"services": _service_labels(), "chosen": []})
+    """Warm stations near me: the browser's position is sent to `station_near` (public). Without
+    a position, the worker chooses a district or types a place (`station_search`)."""
+    context = _finder_context(
+        districts=stations.station_districts(), district="", place="", services=[], open_now=True
+    )
+    return render(request, "web/m/stations.html", context)
+
+
+def _finder_context(
+    *, districts: list[str], district: str, place: str, services: list[str], open_now: bool
+) -> dict[str, object]:
+    return {
+        "services": _service_labels(),
+        "districts": districts,
+        "max_place": station_rules.MAX_PLACE_CHARS,
+        "chosen": {
+            "district": district,
+            "place": place,
+            "services": services,
+            "open_now": open_now,
+        },
+    }
 
 
 def _service_labels() -> list[tuple[str, str]]:
@@ -265,6 +285,26 @@ def _service_labels() -> list[tuple[str, str]]:
         "toilet": _("卫生间"),
     }
     return [(name, labels.get(name, name)) for name in station_rules.SERVICES]
+
+
+def _station_card(
+    s: Station, *, now: datetime, labels: dict[str, str], distance_m: float | None = None
+) -> dict[str, object]:
+    """What a card of the finder shows: hours in words, open now, services, the map link."""
+    try:
+        opening = parse_hours(s.hours, s.hours_exceptions)
+        is_open, hours = opening.is_open(now), hours_in_words(opening)
+    except ValueError:
+        is_open, hours = False, s.hours
+    glat, glng = geo.from_wgs84(s.lat, s.lng, "gcj02")
+    return {
+        "station": s,
+        "distance": "" if distance_m is None else distance_in_words(distance_m),
+        "hours": hours,
+        "open": is_open,
+        "services": [labels[x] for x in station_rules.services_of(s.services)],
+        "map": f"https://uri.amap.com/marker?position={glng:.6f},{glat:.6f}",
+    }
 
 
 def station_near(request: HttpRequest) -> HttpResponse:
@@ -288,23 +328,43 @@ def station_near(request: HttpRequest) -> HttpResponse:
     )
     by_id = Station.objects.in_bulk([n.station_id for n in found])
     labels = dict(_service_labels())
-    items = []
-    for n in found:
-        s = by_id[n.station_id]
-        try:
-            opening = parse_hours(s.hours, s.hours_exceptions)
-            is_open, hours = opening.is_open(now), hours_in_words(opening)
-        except ValueError:
-            is_open, hours = False, s.hours
-        glat, glng = geo.from_wgs84(s.lat, s.lng, "gcj02")
-        items.append(
-            {
-                "station": s,
-                "distance": distance_in_words(n.distance_m),
-                "hours": hours,
-                "open": is_open,
-                "services": [labels[x] for x in station_rules.services_of(s.services)],
-                "map": f"https://uri.amap.com/marker?position={glng:.6f},{glat:.6f}",
-            }
-        )
+    items = [
+        _station_card(by_id[n.station_id], now=now, labels=labels, distance_m=n.distance_m)
+        for n in found
+    ]
     return render(request, "web/m/_stations.html", {"items": items})
+
+
+def station_search(request: HttpRequest) -> HttpResponse:
+    """The stations of a chosen district or typed place, for a worker whose phone gives no
+    position (public): the finder page with the list under it, a plain GET form that works
+    without JavaScript. A choice that cannot be answered is said in words (400)."""
+    if not request.GET:  # nothing asked yet: the page as /m/stations/ shows it
+        return station_page(request)
+    district = request.GET.get("district", "").strip()
+    place = request.GET.get("place", "").strip()
+    wanted = request.GET.getlist("service")
+    open_now = request.GET.get("open_now") == "on"
+    districts = stations.station_districts()
+    context = _finder_context(
+        districts=districts, district=district, place=place, services=wanted, open_now=open_now
+    )
+    problems = station_rules.place_choice_problems(
+        district=district, place=place, services=wanted, districts=districts
+    )
+    if problems:
+        context["problems"] = problems
+        return render(request, "web/m/stations.html", context, status=400)
+    now = timezone.now()
+    result = stations.stations_search(
+        at=now,
+        district=district,
+        place=place,
+        service_mask=station_rules.services_mask(wanted),
+        open_only=open_now,
+    )
+    labels = dict(_service_labels())
+    context["items"] = [_station_card(f.station, now=now, labels=labels) for f in result.found]
+    context["total"] = result.total
+    context["searched"] = True
+    return render(request, "web/m/stations.html", context)

@@ -25,6 +25,7 @@ urlpatterns = [
     path("m/bookings/<int:booking_id>/voucher/", m.voucher, name="m_voucher"),
     path("m/stations/", m.station_page, name="m_stations"),
     path("m/stations/near/", m.station_near, name="m_stations_near"),
+    path("m/stations/search/", m.station_search, name="m_stations_search"),
     # staff console
     path("console/", console.dashboard, name="console"),
     path("console/orgs/", console.orgs, name="console_orgs"),

@@ -1,5 +1,5 @@
 """Member flows in a real browser on a phone-sized screen: SMS sign-in, booking by keyboard and
-showing the voucher, live quota, cancelling."""
+showing the voucher, live quota, cancelling; finding a warm station without giving a position."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from huzhu.core import sms
 from huzhu.members.logins import member_login
 from huzhu.members.services import card_issue
 from tests.benefits.conftest import make_activity
+from tests.stations.factories import make_station
 from tests.web.browser.conftest import PHONE, no_horizontal_scroll
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -209,3 +210,95 @@ def test_the_sign_in_tabs_work_by_keyboard_and_only_one_panel_ever_shows(open_pa
     expect(password).to_be_focused()
     page.keyboard.press("Home")
     expect(sms).to_have_attribute("aria-selected", "true")
+
+
+def _finder_stations(tree: Any) -> None:
+    make_station(tree.u1, name="白塔寺邮政驿站", district="西城区", hours="24/7",
+                 address="阜成门内大街 1 号", contact_phone="010-66000000")  # fmt: skip
+    make_station(tree.u2, name="新街口环卫驿站", district="西城区", hours="off",
+                 address="新街口北大街 3 号")  # fmt: skip
+    make_station(tree.u3, name="怀柔滑雪场驿站", district="怀柔区", hours="24/7", address="雁栖镇")
+
+
+def test_a_worker_who_refuses_the_position_finds_a_station_by_district(
+    open_page, live_server, tree
+):
+    """适老化: the phone's position is refused; the page says so, puts the worker on the district
+    choice, and the district's stations are listed with their hours."""
+    from playwright.sync_api import expect
+
+    _finder_stations(tree)
+    page = open_page(PHONE, permissions=[])
+    page.context.clear_permissions()  # the position is refused, as a worker tapping 不允许
+    page.goto(live_server.url + "/m/stations/")
+    page.get_by_role("button", name="查找我附近的驿站").click()
+    status = page.locator("[data-locate-status]")
+    expect(status).to_contain_text("您没有允许使用位置信息")
+    expect(status).to_contain_text("请在下面选择所在的区")
+    district = page.get_by_label("所在的区")
+    expect(district).to_be_focused()
+    district.select_option("西城区")
+    page.get_by_label("只看正在开放的").nth(1).uncheck()
+    page.get_by_role("button", name="按区或地址查找").click()
+    page.wait_for_url(re.compile(r"/m/stations/search/\?.*district="))
+    cards = page.locator("#stations article.station")
+    expect(cards).to_have_count(2)
+    expect(cards.nth(0)).to_contain_text("白塔寺邮政驿站")
+    expect(cards.nth(0)).to_contain_text("开放时间：全天开放")
+    expect(cards.nth(0)).to_contain_text("正在开放")
+    expect(cards.nth(1)).to_contain_text("新街口环卫驿站")
+    expect(cards.nth(1)).to_contain_text("开放时间：暂停开放")
+    expect(page.locator("#stations")).not_to_contain_text("怀柔滑雪场驿站")
+    expect(page.get_by_label("所在的区")).to_have_value("西城区")
+    no_horizontal_scroll(page)
+
+
+def test_a_phone_that_cannot_locate_points_to_the_district_or_place(open_page, live_server, tree):
+    from playwright.sync_api import expect
+
+    _finder_stations(tree)
+    page = open_page(PHONE)
+    page.add_init_script("delete Navigator.prototype.geolocation")
+    page.goto(live_server.url + "/m/stations/")
+    page.get_by_role("button", name="查找我附近的驿站").click()
+    expect(page.locator("[data-locate-status]")).to_contain_text("此浏览器无法获取位置")
+    expect(page.get_by_label("所在的区")).to_be_focused()
+    page.get_by_label("所在的区").select_option("")
+    page.get_by_label("地址或地名").fill("阜成门")
+    page.get_by_label("地址或地名").press("Enter")
+    expect(page.locator("#stations article.station")).to_have_count(1)
+    expect(page.locator("#stations")).to_contain_text("白塔寺邮政驿站")
+
+
+# Every element a finger can use, and for a checkbox its label (the label is the target).
+TARGETS_TOO_SMALL = """() => [...document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])')]
+  .map(e => (e.type === 'checkbox' || e.type === 'radio') && e.closest('label') ? e.closest('label') : e)
+  .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden')
+  .map(e => [e.outerHTML.slice(0, 80), e.getBoundingClientRect()])
+  .filter(([, r]) => r.width < 44 || r.height < 44)
+  .map(([html, r]) => `${html} ${Math.round(r.width)}×${Math.round(r.height)}`)"""
+
+TEXT_UNDER_18PX = """() => [...document.querySelectorAll('main *, header *')]
+  .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+  .filter(e => e.getClientRects().length && parseFloat(getComputedStyle(e).fontSize) < 18)
+  .map(e => `${e.outerHTML.slice(0, 60)} ${getComputedStyle(e).fontSize}`)"""
+
+
+def test_every_target_on_the_station_finder_is_44px_and_its_text_18px(open_page, live_server, tree):
+    _finder_stations(tree)
+    page = open_page(PHONE)
+    page.huzhu_watcher.expected = ("status of 400",)  # the unknown district, on purpose
+    for path in (
+        "/m/stations/",
+        "/m/stations/search/?district=西城区",
+        "/m/stations/search/?district=x",
+    ):
+        page.goto(live_server.url + path)
+        assert page.evaluate(TARGETS_TOO_SMALL) == [], path
+        assert page.evaluate(TEXT_UNDER_18PX) == [], path
+        no_horizontal_scroll(page)
+    assert page.locator("#stations a", has_text="在地图中打开").count() == 0  # the bad choice
+    page.goto(live_server.url + "/m/stations/search/?district=西城区")
+    assert page.locator("#stations a", has_text="在地图中打开").count() == 2
+    assert page.locator("#stations a", has_text="致电").count() == 1

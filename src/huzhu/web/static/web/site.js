@@ -41,23 +41,35 @@
     }
   });
 
-  // Warm stations near me: the browser's position, then the server renders the list.
+  // Warm stations near me: the browser's position, then the server renders the list. Without a
+  // position (refused, or a phone that cannot tell), the message says so and focus moves to the
+  // other way to find one (data-locate-fallback: choose a district or type a place).
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-locate")) return;
     event.preventDefault();
     var status = form.querySelector("[data-locate-status]");
-    var say = function (key) { if (status) status.textContent = status.dataset[key] || ""; };
-    if (!("geolocation" in navigator)) { say("msgUnsupported"); return; }
+    var say = function (key, problem) {
+      if (!status) return;
+      status.textContent = status.dataset[key] || "";
+      status.classList.toggle("error", !!problem);
+    };
+    var offerChoice = function (key) {
+      say(key, true);
+      var other = form.dataset.locateFallback && document.querySelector(form.dataset.locateFallback);
+      var field = other && other.querySelector("select, input:not([type=hidden])");
+      if (field) field.focus();
+    };
+    if (!("geolocation" in navigator)) { offerChoice("msgUnsupported"); return; }
     say("msgLocating");
     navigator.geolocation.getCurrentPosition(
       function (pos) {
         form.elements.namedItem("lat").value = pos.coords.latitude.toFixed(6);
         form.elements.namedItem("lng").value = pos.coords.longitude.toFixed(6);
-        if (status) status.textContent = "";
+        say("", false);
         form.dispatchEvent(new CustomEvent("located", { bubbles: true }));
       },
-      function () { say("msgDenied"); },
+      function (error) { offerChoice(error && error.code === 1 ? "msgDenied" : "msgFailed"); },
       { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }
     );
   });
