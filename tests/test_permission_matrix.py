@@ -18,7 +18,7 @@ the member's own; "out" objects belong to U3 (怀柔), outside every column's su
 (so the city admin answers both alike), and are another member's. Where a row names the parent
 of a new unit, which cannot be U1, "in" is the town BJ02T01 (西城, above U1, so outside the unit
 admin's subtree too) and "out" is BJ16 (怀柔). A cell is `in/out`, or one status when both targets
-give it; a row without a target is asked once. The two tables hold CELLS cells (1872); an API
+give it; a row without a target is asked once. The two tables hold CELLS cells (1920); an API
 answer of 4xx must also have the one error shape.
 
 The rules the table follows. INTERFACES.md says who may file, book, draw and redeem, and
@@ -261,6 +261,10 @@ POST   console_care_campaign#visit             302  403     302   302/404  302/4
 GET    console_activity                        302  403     200   200/404  200/404 200/404  200/404 200/404
 GET    console_activity_counters               302  403     200   200/404  200/404 200/404  200/404 200/404
 GET    console_gate                            302  403     200   200      200     403      200     403
+GET    console_stations                        302  403     200   200      200     200      200     200
+GET    console_station_new                     302  403     200   200      200     403      403     403
+GET    console_station                         302  403     200   200/404  200/404 200/404  200/404 200/404
+POST   console_station#edit                    302  403     302   302/404  302/404 403/404  403/404 302/404
 GET    console_settlements                     302  403     200   403      403     403      403     403
 GET    console_settlement_job                  302  403     200   403      403     403      403     403
 GET    console_settlement_csv                  302  403     200   403      403     403      403     403
@@ -287,7 +291,7 @@ GET    console_payment_file                    302  403     200   403      403  
 # fmt: on
 
 # The number of cells the two tables check; test_cell_count keeps it honest.
-CELLS = 1872
+CELLS = 1920
 
 
 # -- reading the tables ---------------------------------------------------------------------------
@@ -547,6 +551,10 @@ PAGE_CALLS: dict[str, tuple[bool, Build]] = {
     "GET console_activity": (TARGETED, lambda w, s, r: Call("GET", f"/console/activities/{s.activity.pk}/")),
     "GET console_activity_counters": (TARGETED, lambda w, s, r: Call("GET", f"/console/activities/{s.activity.pk}/counters/")),
     "GET console_gate": (once, lambda w, s, r: Call("GET", "/console/gate/")),
+    "GET console_stations": (once, lambda w, s, r: Call("GET", "/console/stations/")),
+    "GET console_station_new": (once, lambda w, s, r: Call("GET", "/console/stations/new/")),
+    "GET console_station": (TARGETED, lambda w, s, r: Call("GET", f"/console/stations/{s.station.code}/")),
+    "POST console_station#edit": (TARGETED, lambda w, s, r: Call("POST", f"/console/stations/{s.station.code}/", form={"name": "新名称驿站", "day0": "allday", "day1": "off", "day2": "off", "day3": "off", "day4": "off", "day5": "off", "day6": "off"})),
     "GET console_settlements": (once, lambda w, s, r: Call("GET", "/console/settlements/")),
     "GET console_settlement_job": (once, lambda w, s, r: Call("GET", f"/console/settlements/{w.g.job.pk}/")),
     "GET console_settlement_csv": (once, lambda w, s, r: Call("GET", f"/console/settlements/{w.g.job.pk}/report.csv")),

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from huzhu.stations import geo
+from huzhu.stations.rules import parse_position, position_text
 
 # Reference pairs (WGS-84 → GCJ-02) published with googollee/eviltransform's test suite.
 REFERENCE = [
@@ -96,3 +97,30 @@ def test_bounding_box_contains_every_point_of_the_circle(lat, lng, radius, beari
     box = geo.bounding_box(lat, lng, radius)
     assert box.min_lat <= plat <= box.max_lat
     assert box.min_lng <= plng <= box.max_lng
+
+
+# -- a point pasted from a map picker ------------------------------------------------------------
+
+
+def test_a_pasted_point_is_longitude_first_as_map_pickers_give_it():
+    assert parse_position("116.397428,39.90923") == (39.90923, 116.397428)
+    assert parse_position(" 116.397428， 39.90923 ") == (39.90923, 116.397428)
+    assert parse_position("116.4 39.9") == (39.9, 116.4)
+    assert parse_position(position_text(39.90923, 116.397428)) == (39.90923, 116.397428)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("39.90923,116.397428", "经度在前、纬度在后"),
+        ("", "经度,纬度"),
+        ("116.39", "经度,纬度"),
+        ("nan,inf", "经度,纬度"),
+        ("1e3,39", "经度,纬度"),
+        ("190.0,39.9", "经度应在 -180 至 180 之间"),
+        ("116.3,39.9,0", "经度,纬度"),
+    ],
+)
+def test_a_pasted_point_that_is_not_one_says_why(text, says):
+    with pytest.raises(ValueError, match=says):
+        parse_position(text)

@@ -11,12 +11,16 @@ from hypothesis import strategies as st
 
 from huzhu.stations.hours import (
     BEIJING,
+    DayRow,
+    DayState,
     Span,
     distance_in_words,
     format_week,
     hours_in_words,
     parse_hours,
     parse_week,
+    week_rows,
+    weekly_text_of,
 )
 
 
@@ -198,3 +202,52 @@ def test_distances_are_in_kilometres_above_one():
         ]  # fmt: skip
     with translation.override("en"):
         assert distance_in_words(17378) == "17.4 km"
+
+
+# -- the console's day-by-day grid -----------------------------------------------------------
+
+
+def test_the_grid_of_a_week_reads_back_as_its_text():
+    rows = [DayRow(DayState.OPEN, (("08:00", "20:00"),))] * 4 + [
+        DayRow(DayState.OPEN, (("07:00", "02:00"),)),
+        DayRow(DayState.OPEN, (("09:00", "12:00"), ("14:00", "17:00"))),
+        DayRow(DayState.OFF),
+    ]
+    text = weekly_text_of(rows)
+    assert text == "Mo-Th 08:00-20:00; Fr 07:00-02:00; Sa 09:00-12:00,14:00-17:00"
+    assert week_rows(text) == rows
+    assert weekly_text_of([DayRow(DayState.ALL_DAY)] * 7) == "24/7"
+    assert weekly_text_of([DayRow(DayState.OFF)] * 7) == "off"
+
+
+def test_a_grid_row_that_is_incomplete_or_wrong_names_its_day():
+    rows = [DayRow(DayState.ALL_DAY)] * 7
+    with pytest.raises(ValueError, match="周三：请填写开放时段"):
+        weekly_text_of([*rows[:2], DayRow(DayState.OPEN, (("", ""),)), *rows[3:]])
+    with pytest.raises(ValueError, match="周日：不是一天中的时间：25:00"):
+        weekly_text_of([*rows[:6], DayRow(DayState.OPEN, (("08:00", "25:00"),))])
+    with pytest.raises(ValueError, match="周一：时间段的开始和结束不能相同"):
+        weekly_text_of([DayRow(DayState.OPEN, (("08:00", "08:00"),)), *rows[1:]])
+    with pytest.raises(ValueError, match="周二：请选择"):
+        weekly_text_of([rows[0], DayRow("maybe"), *rows[2:]])
+
+
+def test_a_day_with_three_spans_does_not_fit_the_grid():
+    assert week_rows("Mo 06:00-08:00,11:00-13:00,17:00-20:00") is None
+
+
+_minute = st.integers(0, 24 * 60 - 1).map(lambda m: f"{m // 60:02d}:{m % 60:02d}")
+_pair = st.tuples(_minute, _minute).filter(lambda p: p[0] != p[1])
+_row = st.one_of(
+    st.just(DayRow(DayState.OFF)),
+    st.just(DayRow(DayState.ALL_DAY)),
+    st.lists(_pair, min_size=1, max_size=2).map(lambda s: DayRow(DayState.OPEN, tuple(s))),
+)
+
+
+@given(rows=st.lists(_row, min_size=7, max_size=7))
+def test_any_grid_is_the_same_week_after_a_round_trip_through_its_text(rows):
+    text = weekly_text_of(rows)
+    again = week_rows(text)
+    assert again is not None
+    assert parse_week(weekly_text_of(again)) == parse_week(text)

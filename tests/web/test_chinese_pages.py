@@ -42,7 +42,7 @@ def visible_text(html: str) -> str:
 def pages(tree, member, member_user, make_staff, staff_client, member_client):
     make_plan_with_claims(member)
     make_activity(tree.xicheng, quota=20, title="冬季游园", group="冬季")
-    make_station(tree.u1, name="西城邮政暖心驿站", lat=39.91, lng=116.37)
+    station = make_station(tree.u1, name="西城邮政暖心驿站", lat=39.91, lng=116.37)
     campaign = make_care_campaign(tree)
     city = staff_client(make_staff(Role.CITY_ADMIN, tree.city))
     member_pages = ["/m/", "/m/plans/", "/m/payouts/", "/m/benefits/", "/m/stations/"]
@@ -52,6 +52,7 @@ def pages(tree, member, member_user, make_staff, staff_client, member_client):
         "/console/gate/", "/console/claims/", "/console/approvals/", "/console/payments/",
         "/console/settlements/", "/console/audit/", "/console/stats/", "/console/labour-models/",
         "/console/care/", f"/console/care/{campaign.code}/", f"/console/members/{member.pk}/",
+        "/console/stations/", "/console/stations/new/", f"/console/stations/{station.code}/",
     ]  # fmt: skip
     return [(member_client, p) for p in member_pages] + [(city, p) for p in console_pages]
 

@@ -290,6 +290,68 @@ def _days_text(days: list[int]) -> str:
     return ",".join(parts)
 
 
+# -- day by day, for a form ----------------------------------------------------------------------
+
+ROW_SPANS = 2  # the spans a weekday row of the console's form holds
+
+
+class DayState:
+    OPEN = "open"  # open in the row's spans
+    ALL_DAY = "allday"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class DayRow:
+    """One weekday as the console's form edits it: closed, open all day, or open in up to
+    ROW_SPANS spans given as ("HH:MM", "HH:MM"); an end at or before the start is the next day."""
+
+    state: str
+    spans: tuple[tuple[str, str], ...] = ()
+
+
+def week_rows(weekly: str) -> list[DayRow] | None:
+    """The seven weekdays of `weekly` as rows, Monday first; None when a day has more spans
+    than a row holds (the form then edits the text itself)."""
+    rows = []
+    for spans in parse_week(weekly):
+        if not spans:
+            rows.append(DayRow(DayState.OFF))
+        elif spans == (Span(0, DAY_MINUTES),):
+            rows.append(DayRow(DayState.ALL_DAY))
+        elif len(spans) > ROW_SPANS:
+            return None
+        else:
+            pairs = tuple((_hhmm(s.start), _hhmm(s.end % DAY_MINUTES)) for s in spans)
+            rows.append(DayRow(DayState.OPEN, pairs))
+    return rows
+
+
+def weekly_text_of(rows: list[DayRow]) -> str:
+    """The canonical weekly text of seven rows, Monday first (ValueError naming the weekday when
+    a row is incomplete or a time is wrong)."""
+    if len(rows) != len(DAYS):
+        raise ValueError(_("开放时间要逐日填写周一至周日"))
+    week: list[Spans] = []
+    for index, row in enumerate(rows):
+        day = _day_names()[index]
+        if row.state == DayState.OFF:
+            week.append(())
+        elif row.state == DayState.ALL_DAY:
+            week.append((Span(0, DAY_MINUTES),))
+        elif row.state == DayState.OPEN:
+            filled = [f"{start.strip()}-{end.strip()}" for start, end in row.spans if start or end]
+            if not filled:
+                raise ValueError(_("%(day)s：请填写开放时段，或选择休息") % {"day": day})
+            try:
+                week.append(parse_spans(",".join(filled)))
+            except ValueError as exc:
+                raise ValueError(f"{day}：{exc}") from None
+        else:
+            raise ValueError(_("%(day)s：请选择开放、全天开放或休息") % {"day": day})
+    return format_week((week[0], week[1], week[2], week[3], week[4], week[5], week[6]))
+
+
 # -- in words, for people ----------------------------------------------------------------------
 
 

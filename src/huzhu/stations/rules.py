@@ -60,6 +60,29 @@ def services_of(mask: int) -> list[str]:
     return [name for i, name in enumerate(SERVICES) if mask & (1 << i)]
 
 
+_DEGREES_RE = re.compile(r"^[+-]?[0-9]{1,3}(?:\.[0-9]{1,12})?$")
+
+
+def parse_position(text: str) -> tuple[float, float]:
+    """A point as map pickers give it, longitude first: `116.397428,39.90923` (高德坐标拾取器)
+    → (lat, lng). ValueError saying what is wrong, and when the two look swapped."""
+    parts = [p for p in re.split(r"[,，;；\s]+", text.strip()) if p]
+    example = _("请按“经度,纬度”填写坐标，如 116.397428,39.90923")
+    if len(parts) != 2 or not all(_DEGREES_RE.match(p) for p in parts):
+        raise ValueError(example)
+    lng, lat = float(parts[0]), float(parts[1])
+    if abs(lat) > 90 and abs(lng) <= 90:
+        raise ValueError(_("纬度超出范围：经度在前、纬度在后，如 116.397428,39.90923"))
+    if abs(lat) > 90 or abs(lng) > 180:
+        raise ValueError(_("经度应在 -180 至 180 之间，纬度在 -90 至 90 之间"))
+    return lat, lng
+
+
+def position_text(lat: float, lng: float) -> str:
+    """The point as `parse_position` reads it, to six places (about 0.1 m)."""
+    return f"{lng:.6f},{lat:.6f}"
+
+
 def _signature(station_code: str, version: int, key: bytes) -> str:
     digest = hmac.new(key, f"{station_code}:{version}".encode(), hashlib.sha256).digest()
     return base64.b32encode(digest[:10]).decode().rstrip("=")

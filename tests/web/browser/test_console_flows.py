@@ -213,3 +213,46 @@ def test_an_activity_created_in_the_console_is_booked_by_a_member_at_its_opening
     button.click()
     phone.wait_for_url(re.compile(r"/m/bookings/\d+/voucher/$"))
     assert Booking.objects.get(member=worker, activity=activity).status == BookingStatus.BOOKED
+
+
+def test_an_operator_at_the_station_sets_its_position_from_the_phone_and_its_sunday_off(
+    open_page, live_server, tree, make_staff
+):
+    """At the station, the operator's phone gives its GPS position (WGS-84) to the form; the
+    hours are changed day by day; the list shows them in words."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from huzhu.stations.models import Station
+    from huzhu.stations.services import station_operator_add
+    from tests.stations.factories import make_station
+
+    station = make_station(tree.u1, name="西单银行驿站", lat=39.95, lng=116.30, hours="24/7")
+    operator = make_staff(Role.STATION_OPERATOR, tree.xicheng)
+    station_operator_add(station=station, user=operator, actor=None)
+    page = open_page(
+        PHONE,
+        user=operator,
+        geolocation={"latitude": 39.9105, "longitude": 116.3702},
+        permissions=["geolocation"],
+    )
+    page.goto(live_server.url + f"/console/stations/{station.code}/")
+    every_field_labelled(page)
+    no_horizontal_scroll(page)
+    page.get_by_role("button", name="使用本机定位").click()
+    expect(page.get_by_label("坐标（经度,纬度）")).to_have_value("116.370200,39.910500")
+    expect(page.get_by_label("GPS 坐标（WGS-84）")).to_be_checked()
+    page.get_by_label("周日", exact=True).select_option("off")
+    page.get_by_label("周一", exact=True).select_option("open")
+    page.get_by_label("周一 时段1 开始").fill("07:00")
+    page.get_by_label("周一 时段1 结束").fill("22:00")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(r"\?saved=1$"))
+    expect(page.get_by_role("status").first).to_contain_text("已保存")
+    station = Station.objects.get(pk=station.pk)
+    assert (round(station.lat, 6), round(station.lng, 6)) == (39.9105, 116.3702)
+    assert station.hours == "Mo 07:00-22:00; Tu-Sa 00:00-24:00"
+    page.goto(live_server.url + "/console/stations/")
+    expect(page.locator("table.stack")).to_contain_text("周一 07:00–22:00；周二至周六 全天")
+    no_horizontal_scroll(page)

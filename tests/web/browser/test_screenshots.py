@@ -50,7 +50,7 @@ def test_screenshots_of_the_main_pages(
         card_issue(member=other, card_no=f"HZ2000000{i}")
         booking_create(activity=ski, member=other, actor=member_login(member=other))
     make_station(tree.u1, name="西城邮政暖心驿站", lat=39.9100, lng=116.3700)
-    make_station(
+    bank = make_station(
         tree.u1, name="白塔寺银行驿站", lat=39.9230, lng=116.3600, hours="Mo-Fr 08:30-17:30"
     )
     city = make_staff(Role.CITY_ADMIN, tree.city)
@@ -91,6 +91,9 @@ def test_screenshots_of_the_main_pages(
         ("console-care", "/console/care/", district),
         ("console-care-campaign", f"/console/care/{campaign.code}/", district),
         ("console-stats", "/console/stats/", city),
+        ("console-stations", "/console/stations/", district),
+        ("console-station", f"/console/stations/{bank.code}/", district),
+        ("console-station-new", "/console/stations/new/", district),
     ]
     for viewport in (PHONE, DESKTOP):
         page = open_page(viewport)

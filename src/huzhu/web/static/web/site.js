@@ -44,6 +44,28 @@
       { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }
     );
   });
+  // A station's position on the console: the device's own (GPS, WGS-84), as "longitude,latitude".
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element && event.target.closest("[data-locate-here]");
+    if (!button || !button.form) return;
+    var form = button.form;
+    var status = form.querySelector("[data-locate-here-status]");
+    var say = function (key) { if (status) status.textContent = status.dataset[key] || ""; };
+    if (!("geolocation" in navigator)) { say("msgUnsupported"); return; }
+    say("msgLocating");
+    navigator.geolocation.getCurrentPosition(
+      function (pos) {
+        form.elements.namedItem("position").value =
+          pos.coords.longitude.toFixed(6) + "," + pos.coords.latitude.toFixed(6);
+        var wgs = form.querySelector('input[name="crs"][value="wgs84"]');
+        if (wgs) wgs.checked = true;
+        say("msgDone");
+      },
+      function () { say("msgDenied"); },
+      { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 }
+    );
+  });
+
   // The opening moment (benefits page, 1月13日12时 in the seed): every card follows the server's
   // clock, not the phone's; it counts down, opens for booking at its opening time without a
   // reload, shows the places left and turns to 名额已约满 when they are gone. Waiting phones send
