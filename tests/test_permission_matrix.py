@@ -18,7 +18,7 @@ the member's own; "out" objects belong to U3 (怀柔), outside every column's su
 (so the city admin answers both alike), and are another member's. Where a row names the parent
 of a new unit, which cannot be U1, "in" is the town BJ02T01 (西城, above U1, so outside the unit
 admin's subtree too) and "out" is BJ16 (怀柔). A cell is `in/out`, or one status when both targets
-give it; a row without a target is asked once. The two tables hold CELLS cells (1872); an API
+give it; a row without a target is asked once. The two tables hold CELLS cells (1928); an API
 answer of 4xx must also have the one error shape.
 
 The rules the table follows. INTERFACES.md says who may file, book, draw and redeem, and
@@ -255,6 +255,10 @@ GET    console_roster_template                 302  403     200   200      200  
 GET    console_activities                      302  403     200   200      200     200      200     200
 GET    console_activity_new                    302  403     200   200      200     403      403     403
 GET    console_labour_models                   302  403     200   200      200     403      403     403
+GET    console_care                            302  403     200   200      200     403      403     403
+GET    console_care_campaign                   302  403     200   200/404  200/404 403      403     403
+POST   console_care_campaign#allocate          302  403     302   302/404  302/404 403      403     403
+POST   console_care_campaign#visit             302  403     302   302/404  302/404 403      403     403
 GET    console_activity                        302  403     200   200/404  200/404 200/404  200/404 200/404
 GET    console_activity_counters               302  403     200   200/404  200/404 200/404  200/404 200/404
 GET    console_gate                            302  403     200   200      200     403      200     403
@@ -288,7 +292,7 @@ GET    console_payment_file                    302  403     200   403      403  
 # fmt: on
 
 # The number of cells the two tables check; test_cell_count keeps it honest.
-CELLS = 1872
+CELLS = 1928
 
 
 # -- reading the tables ---------------------------------------------------------------------------
@@ -385,6 +389,18 @@ def _visit_body(s: SimpleNamespace) -> dict[str, Any]:
         "visited_on": str(timezone.localdate()),
         "place": "环卫站",
         "beneficiaries": [{"kind": "frontline", "name": "环卫工人", "headcount": 3}],
+    }
+
+
+def _visit_form(s: SimpleNamespace) -> dict[str, str]:
+    """The console's visit form: one row, 50 yuan of the organisation's 100 allocated."""
+    return {
+        "org": s.org.code,
+        "visited_on": str(timezone.localdate()),
+        "place": "环卫站",
+        "b0_kind": "frontline",
+        "b0_name": "环卫工人",
+        "b0_cash": "50.00",
     }
 
 
@@ -530,6 +546,10 @@ PAGE_CALLS: dict[str, tuple[bool, Build]] = {
     "GET console_activities": (once, lambda w, s, r: Call("GET", "/console/activities/")),
     "GET console_activity_new": (once, lambda w, s, r: Call("GET", "/console/activities/new/")),
     "GET console_labour_models": (once, lambda w, s, r: Call("GET", "/console/labour-models/")),
+    "GET console_care": (once, lambda w, s, r: Call("GET", "/console/care/")),
+    "GET console_care_campaign": (TARGETED, lambda w, s, r: Call("GET", f"/console/care/{s.campaign.code}/")),
+    "POST console_care_campaign#allocate": (TARGETED, lambda w, s, r: Call("POST", f"/console/care/{s.campaign.code}/", form={"action": "allocate", "org": s.org.code, "amount": "10.00", "date": str(timezone.localdate())})),
+    "POST console_care_campaign#visit": (TARGETED, lambda w, s, r: Call("POST", f"/console/care/{s.campaign.code}/", form={"action": "visit", **_visit_form(s)})),
     "GET console_activity": (TARGETED, lambda w, s, r: Call("GET", f"/console/activities/{s.activity.pk}/")),
     "GET console_activity_counters": (TARGETED, lambda w, s, r: Call("GET", f"/console/activities/{s.activity.pk}/counters/")),
     "GET console_gate": (once, lambda w, s, r: Call("GET", "/console/gate/")),

@@ -96,6 +96,51 @@ def make_plan_with_claims(member: Member) -> dict[str, Any]:
     return {"plan": plan, "version": version, "paid": paid, "nothing": nothing}
 
 
+def make_care_campaign(tree: Any) -> Any:
+    """A district's care campaign with an allocation to U1, and a visit of U1 that handed out
+    cash and goods (a cancelled one too), so that every table of its page has rows."""
+    from huzhu.care.services import (
+        BeneficiaryIn,
+        care_allocation_create,
+        care_campaign_create,
+        care_visit_cancel,
+        care_visit_record,
+    )
+
+    today = timezone.localdate()
+    campaign = care_campaign_create(
+        actor=None,
+        code="LJ2026",
+        title="两节慰问",
+        org=tree.xicheng,
+        budget=Decimal("5000.00"),
+        starts_on=today.replace(day=1),
+    )
+    care_allocation_create(
+        campaign=campaign, org=tree.u1, amount=Decimal("2000.00"), on=today, actor=None
+    )
+    line = BeneficiaryIn(
+        kind="frontline",
+        name="环卫工人",
+        headcount=3,
+        cash=Decimal("300.00"),
+        goods="米面油",
+        goods_quantity=3,
+        goods_value=Decimal("150.00"),
+    )
+    for _ in range(2):
+        visit = care_visit_record(
+            campaign=campaign,
+            org=tree.u1,
+            visited_on=today,
+            place="白塔寺环卫站",
+            beneficiaries=[line],
+            actor=None,
+        )
+    care_visit_cancel(visit=visit, actor=None, reason="录重了")
+    return campaign
+
+
 @pytest.fixture
 def staff(tree: Any, make_staff: Callable[..., User]) -> Callable[[str, Any], User]:
     def make(role: str = Role.DISTRICT_ADMIN, org: Any = None) -> User:

@@ -13,7 +13,7 @@ import pytest
 from huzhu.accounts.models import Role
 from tests.benefits.conftest import make_activity
 from tests.stations.factories import make_station
-from tests.web.conftest import make_plan_with_claims
+from tests.web.conftest import make_care_campaign, make_plan_with_claims
 
 MO = Path(__file__).resolve().parents[2] / "src/huzhu/locale/en/LC_MESSAGES/django.mo"
 
@@ -43,6 +43,7 @@ def pages(tree, member, member_user, make_staff, staff_client, member_client):
     make_plan_with_claims(member)
     make_activity(tree.xicheng, quota=20, title="冬季游园", group="冬季")
     station = make_station(tree.u1, name="西城邮政暖心驿站", lat=39.91, lng=116.37)
+    campaign = make_care_campaign(tree)
     city = staff_client(make_staff(Role.CITY_ADMIN, tree.city))
     member_pages = ["/m/", "/m/plans/", "/m/payouts/", "/m/benefits/", "/m/stations/",
                     "/m/stations/search/?place=邮政"]  # fmt: skip
@@ -51,8 +52,8 @@ def pages(tree, member, member_user, make_staff, staff_client, member_client):
         "/console/plans/", "/console/activities/", "/console/activities/new/",
         "/console/gate/", "/console/claims/", "/console/approvals/", "/console/payments/",
         "/console/settlements/", "/console/audit/", "/console/stats/", "/console/labour-models/",
-        f"/console/members/{member.pk}/", "/console/stations/", "/console/stations/new/",
-        f"/console/stations/{station.code}/",
+        "/console/care/", f"/console/care/{campaign.code}/", f"/console/members/{member.pk}/",
+        "/console/stations/", "/console/stations/new/", f"/console/stations/{station.code}/",
     ]  # fmt: skip
     return [(member_client, p) for p in member_pages] + [(city, p) for p in console_pages]
 

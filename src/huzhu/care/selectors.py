@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
@@ -52,6 +52,31 @@ def campaign_get_visible(*, user: User, code: str) -> CareCampaign:
 
 def visits_visible_to(user: User) -> QuerySet[CareVisit]:
     return CareVisit.objects.filter(org__path__startswith=care_scope_path(user))
+
+
+def campaign_entries(*, campaign: CareCampaign, user: User) -> QuerySet[CareLedgerEntry]:
+    """The campaign's ledger as far as it concerns the user's subtree, oldest first; each entry
+    carries `reversal_id`, the entry that cancelled it (None while it stands)."""
+    return (
+        CareLedgerEntry.objects.filter(
+            campaign=campaign, org__path__startswith=care_scope_path(user)
+        )
+        .select_related("org")
+        .annotate(reversal_id=F("reversed_by__id"))
+        .order_by("id")
+    )
+
+
+def campaign_visits(*, campaign: CareCampaign, user: User) -> QuerySet[CareVisit]:
+    """The campaign's visits by organisations of the user's subtree, newest first, with their
+    beneficiaries."""
+    return (
+        visits_visible_to(user)
+        .filter(campaign=campaign)
+        .select_related("org")
+        .prefetch_related("beneficiaries")
+        .order_by("-visited_on", "-id")
+    )
 
 
 def labour_models_visible_to(user: User) -> QuerySet[LabourModel]:

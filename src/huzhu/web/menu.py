@@ -42,6 +42,7 @@ MENU = (
     Entry("/console/plans/", _("保障计划"), _for(STAFF_ROLES)),
     Entry("/console/activities/", _("普惠活动"), _for(STAFF_ROLES)),
     Entry("/console/gate/", _("扫码核销"), _for(GATE_ROLES)),
+    Entry("/console/care/", _("关爱慰问"), _for(roles(Permission.CARE_MANAGE))),
     Entry("/console/stations/", _("暖心驿站"), _for(STAFF_ROLES)),
     Entry("/console/labour-models/", _("劳模"), _for(roles(Permission.CARE_MANAGE))),
     Entry("/console/claims/", _("理赔审核"), _for(FILE_ROLES | REVIEW_ROLES)),

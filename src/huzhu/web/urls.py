@@ -1,7 +1,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from huzhu.web import activity_views, card_views, care_views, station_views, views
+from huzhu.web import (
+    activity_views,
+    campaign_views,
+    card_views,
+    care_views,
+    station_views,
+    views,
+)
 from huzhu.web import claim_views as claims
 from huzhu.web import console_views as console
 from huzhu.web import member_views as m
@@ -49,6 +56,12 @@ urlpatterns = [
     path("console/stations/new/", station_views.station_new, name="console_station_new"),
     path("console/stations/<str:code>/", station_views.station_detail, name="console_station"),
     path("console/labour-models/", care_views.labour_models, name="console_labour_models"),
+    path("console/care/", campaign_views.campaigns, name="console_care"),
+    path(
+        "console/care/<str:code>/",
+        campaign_views.campaign_page,
+        name="console_care_campaign",
+    ),
     path(
         "console/activities/<int:activity_id>/",
         console.activity_detail,

@@ -23,7 +23,7 @@ from tests.web.browser.conftest import (
     every_field_labelled,
     no_horizontal_scroll,
 )
-from tests.web.conftest import make_plan_with_claims
+from tests.web.conftest import make_care_campaign, make_plan_with_claims
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,6 +63,7 @@ def test_screenshots_of_the_main_pages(
         actor=city,
     )
     settlement_job_run(job.pk)
+    campaign = make_care_campaign(tree)
 
     member_pages = [
         ("m-home", "/m/"),
@@ -87,6 +88,8 @@ def test_screenshots_of_the_main_pages(
         ("console-settlement-job", f"/console/settlements/{job.pk}/", city),
         ("console-audit", "/console/audit/", city),
         ("console-plans", "/console/plans/", city),
+        ("console-care", "/console/care/", district),
+        ("console-care-campaign", f"/console/care/{campaign.code}/", district),
         ("console-stats", "/console/stats/", city),
         ("console-stations", "/console/stations/", district),
         ("console-station", f"/console/stations/{bank.code}/", district),
