@@ -113,7 +113,7 @@ def test_screenshots_of_the_main_pages(
             permissions=["geolocation"],
         )
         page.goto(live_server.url + "/m/stations/")
-        page.get_by_label("只看正在开放的").uncheck()
+        page.locator("#near").get_by_label("只看正在开放的").uncheck()
         page.get_by_role("button", name="查找我附近的驿站").click()
         page.wait_for_selector("#stations article")
         assert "西城邮政暖心驿站" in page.locator("#stations").inner_text()
