@@ -10,6 +10,7 @@ the ratio of transferred bytes shows what compression and caching save a phone.
     .venv/bin/python bench/lighthouse.py [--pages / /m/login/ /m/stations/] [--lighthouse 12.8.2]
 
 Needs Node.js and npm (Lighthouse comes through `npx`) and /usr/bin/chromium (`make browser`).
+`--bytes-only` measures the bytes alone, without Lighthouse (the test suite runs it so).
 """
 
 from __future__ import annotations
@@ -113,24 +114,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", nargs="+", default=["/", "/m/login/", "/m/stations/"])
     parser.add_argument("--lighthouse", default="12.8.2")
+    parser.add_argument("--bytes-only", action="store_true", help="without Lighthouse")
     args = parser.parse_args()
-    if shutil.which("npx") is None:
+    if not args.bytes_only and shutil.which("npx") is None:
         raise SystemExit("needs npx (Node.js and npm) to run Lighthouse")
     home = Path(tempfile.mkdtemp(prefix="huzhu-lighthouse-"))
     port = free_port()
     proc = serve(home, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        print(f"Lighthouse {args.lighthouse}, mobile profile, Chromium at {CHROMIUM}")
-        print("page            perf  a11y  best  FCP ms  LCP ms  TBT ms  bytes   plain→gzip")
+        if args.bytes_only:
+            print("page            bytes: plain→gzip")
+        else:
+            print(f"Lighthouse {args.lighthouse}, mobile profile, Chromium at {CHROMIUM}")
+            print("page            perf  a11y  best  FCP ms  LCP ms  TBT ms  bytes   plain→gzip")
         for path in args.pages:
-            r = lighthouse(base + path, args.lighthouse, home / "report.json")
             before, now = plain_bytes(base, path), gzip_bytes(base, path)
+            weight = f"{before}→{now} ({now / before:.2f}x)"
+            if args.bytes_only:
+                print(f"{path:<15} {weight}")
+                continue
+            r = lighthouse(base + path, args.lighthouse, home / "report.json")
             print(
                 f"{path:<15} {r['performance']:>4}  {r['accessibility']:>4}  "
                 f"{r['best-practices']:>4}  {r['first-contentful-paint']:>6}  "
                 f"{r['largest-contentful-paint']:>6}  {r['total-blocking-time']:>6}  "
-                f"{r['bytes']:>6}  {before}→{now} ({now / before:.2f}x)"
+                f"{r['bytes']:>6}  {weight}"
             )
             if r["failed"]:
                 print(f"                best-practices audits not passed: {r['failed']}")

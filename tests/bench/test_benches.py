@@ -113,3 +113,10 @@ def test_the_flash_crowd_runs_at_a_tiny_size_and_prints_its_ratios() -> None:
         str(port),
     )
     assert "huzhu / pgbench floor" in out and "0 oversold             yes" in out, out[-2000:]
+
+
+def test_the_page_weight_of_the_public_pages_is_measured_as_huzhu_serve_serves_them() -> None:
+    """bench/lighthouse.py without Lighthouse (which needs npx and the npm registry): the bytes
+    a phone downloads, gzipped, against the same page and files uncompressed."""
+    out = run_bench("lighthouse", "--bytes-only", "--pages", "/m/login/")
+    assert "/m/login/" in out and "x)" in out, out[-2000:]
