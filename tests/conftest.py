@@ -83,6 +83,20 @@ def _postgres_only(request: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts and ends in the default language (zh-hans). A request with
+    Accept-Language: en leaves English active in the thread (LocaleMiddleware activates it and
+    nothing deactivates it), so a later test that calls a service directly would otherwise read
+    its messages in English, or not, depending on the order the tests ran in."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_activity_cache() -> None:
     # SQLite hands a rolled-back test's ids out again: no activity may outlive its test.
     from huzhu.benefits.selectors import activity_forget

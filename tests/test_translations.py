@@ -335,3 +335,19 @@ def test_an_api_refusal_is_in_chinese_unless_the_client_asks_for_english(
     assert api.get("/members/999999").json()["error"] == {**missing, "message": "未找到：会员"}
     english = api.get("/members/999999", HTTP_ACCEPT_LANGUAGE="en").json()["error"]
     assert english == {**missing, "message": "member not found"}
+
+
+def test_a_request_in_english_does_not_leave_english_active_for_the_next_test(api_as, city_admin):
+    """The first half: an API call with Accept-Language: en activates English in this thread."""
+    from django.utils import translation
+
+    api_as(city_admin).get("/members/999999", HTTP_ACCEPT_LANGUAGE="en")
+    assert translation.get_language() == "en"
+
+
+def test_the_next_test_starts_in_chinese():
+    """The second half (tests/conftest.py, _default_language): whatever ran before, a test
+    starts in zh-hans, so a message it reads does not depend on the order tests run in."""
+    from django.utils import translation
+
+    assert translation.get_language() == "zh-hans"

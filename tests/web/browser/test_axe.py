@@ -19,7 +19,7 @@ from huzhu.members.services import card_issue
 from tests.benefits.conftest import make_activity
 from tests.stations.factories import make_station
 from tests.web.browser.conftest import DESKTOP, PHONE
-from tests.web.conftest import make_plan_with_claims
+from tests.web.conftest import make_care_campaign, make_plan_with_claims
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,8 +72,12 @@ def world(tree, member, member_user, make_member, make_staff, settings, tmp_path
     other = make_member(tree.u2, name="会员甲")
     card_issue(member=other, card_no="HZ20000001")
     booking_create(activity=ski, member=other, actor=member_login(member=other))
-    station = make_station(tree.u1, name="西城邮政暖心驿站", lat=39.91, lng=116.37)
+    station = make_station(
+        tree.u1, name="西城邮政暖心驿站", lat=39.91, lng=116.37, district="西城区"
+    )
+    campaign = make_care_campaign(tree)
     return {
+        "campaign": campaign,
         "member": member_user,
         "booking": booking,
         "ski": ski,
@@ -91,6 +95,7 @@ def member_pages(w: dict[str, Any]) -> list[tuple[str, Any]]:
         ("/m/login/", None),
         ("/login/", None),
         ("/m/stations/", None),
+        ("/m/stations/search/?district=西城区", None),
         ("/m/", w["member"]),
         ("/m/plans/", w["member"]),
         ("/m/payouts/", w["member"]),
@@ -120,6 +125,9 @@ def console_pages(w: dict[str, Any]) -> list[tuple[str, Any]]:
         ("/console/labour-models/", district),
         ("/console/stations/", district),
         (f"/console/stations/{w['station'].code}/", district),
+        ("/console/stations/new/", district),
+        ("/console/care/", district),
+        (f"/console/care/{w['campaign'].code}/", district),
         ("/console/gate/", w["gate"]),
     ]
 
