@@ -266,18 +266,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from huzhu.core.backup import backup_write
+    from huzhu.core.backup import backup_verify, backup_write
 
-    counts = backup_write(Path(args.out))
-    print(f"wrote {sum(counts.values()):,} rows of {len(counts)} tables to {args.out}")
+    if args.verify:
+        summary = backup_verify(Path(args.verify))
+        print(
+            f"{args.verify}: whole, and restorable here: {sum(summary.tables.values()):,} rows "
+            f"of {len(summary.tables)} tables, {summary.documents:,} documents, "
+            f"PII key {summary.pii_key or '(not recorded: format 1)'}"
+        )
+    else:
+        summary = backup_write(Path(args.out))
+        print(
+            f"wrote {sum(summary.tables.values()):,} rows of {len(summary.tables)} tables and "
+            f"{summary.documents:,} documents to {args.out} (PII key {summary.pii_key})"
+        )
+    for name in summary.missing:
+        print(f"warning: document {name} is named by a row but was not in storage", file=sys.stderr)
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from huzhu.core.backup import backup_restore
 
-    counts = backup_restore(Path(args.file))
-    print(f"restored {sum(counts.values()):,} rows of {len(counts)} tables from {args.file}")
+    summary = backup_restore(Path(args.file))
+    print(
+        f"restored {sum(summary.tables.values()):,} rows of {len(summary.tables)} tables and "
+        f"{summary.documents:,} documents from {args.file}"
+    )
     return 0
 
 
@@ -348,8 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=whole_number(-SEED_LIMIT, SEED_LIMIT), default=1)
     g.set_defaults(func=cmd_generate)
 
-    b = sub.add_parser("backup", help="every table into one portable archive")
-    b.add_argument("--out", required=True)
+    b = sub.add_parser("backup", help="every table and document into one portable archive")
+    what = b.add_mutually_exclusive_group(required=True)
+    what.add_argument("--out", help="write a backup to this file")
+    what.add_argument("--verify", metavar="FILE", help="check a backup, restoring nothing")
     b.set_defaults(func=cmd_backup)
     r = sub.add_parser("restore", help="load a backup archive into a new database")
     r.add_argument("file")

@@ -32,10 +32,16 @@ class PiiVault:
     def __init__(self, master_key: str):
         self._hmac_key = _derive(master_key, b"lookup-hmac")
         self._aead = AESGCM(_derive(master_key, b"storage-aes-gcm"))
+        self._fingerprint = _derive(master_key, b"key-fingerprint")[:8].hex()
         # Nonces: a random per-process prefix and a counter, unique without a syscall per value.
         self._nonce_prefix = os.urandom(4)
         # next() on itertools.count is atomic under the GIL, so threads never share a nonce.
         self._counter = itertools.count(int.from_bytes(os.urandom(4), "big") << 16)
+
+    def fingerprint(self) -> str:
+        """Which key this is, without revealing it: a backup records it, and a restore under
+        another key (whose ciphertexts it could not read) is refused."""
+        return self._fingerprint
 
     def lookup_hash(self, value: str) -> str:
         """The keyed hash (HMAC-SHA256, hex) by which a value is found without decrypting."""
