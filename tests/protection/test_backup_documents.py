@@ -109,9 +109,7 @@ def test_a_restore_under_another_key_exits_2_names_both_fingerprints_and_writes_
     assert verified.returncode == 2 and summary.pii_key in verified.stderr
 
 
-def test_verify_says_a_backup_is_whole_or_names_the_damaged_document(
-    backed_up, settings, tmp_path
-):
+def test_verify_says_a_backup_is_whole_or_names_the_damaged_document(backed_up, settings, tmp_path):
     claim, path, _summary = backed_up
     home = tmp_path / "check"
     good = huzhu(home, "backup", "--verify", str(path), key=settings.HUZHU_PII_KEY)
