@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from huzhu.core.config import (
@@ -163,17 +164,23 @@ HUZHU_MAX_UPLOAD_BYTES = int(os.environ.get("HUZHU_MAX_UPLOAD_BYTES", 200 * 1024
 HUZHU_XLSX_MAX_BYTES = int_setting("HUZHU_XLSX_MAX_BYTES", 1024**3, minimum=1, maximum=2**40)
 HUZHU_XLSX_MAX_RATIO = int_setting("HUZHU_XLSX_MAX_RATIO", 100, minimum=1, maximum=100_000)
 
+# The server's log on stderr: `plain` lines for people, or `json` (one object per line with the
+# request id and any traceback) for a log collector in production.
+LOG_FORMAT = os.environ.get("HUZHU_LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"HUZHU_LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "huzhu.core.requestid.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "huzhu.core.requestid.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["request_id"],
         }
     },

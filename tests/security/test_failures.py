@@ -220,3 +220,66 @@ def test_a_page_of_a_million_is_refused(tree, make_staff, api_as, path):
     r = api_as(city).get(f"{path}?limit=1000000")
     assert r.status_code == 422, (path, r.status_code, r.content[:300])
     assert api_as(city).get(f"{path}?limit=2").status_code == 200
+
+
+def test_in_json_a_500_is_one_line_with_its_request_id_and_traceback(tree, make_staff, monkeypatch):
+    """HUZHU_LOG_FORMAT=json (settings.LOGGING): what a log collector reads."""
+    import json
+
+    from huzhu.core.requestid import JsonFormatter
+    from huzhu.web import claim_views
+
+    monkeypatch.setattr(claim_views.selectors, "awaiting_signature", _explode)
+    client = Client(raise_request_exception=False)
+    client.force_login(make_staff(Role.CITY_ADMIN, tree.city))
+    handler = next(h for h in logging.getLogger("django.request").handlers)
+    monkeypatch.setattr(handler, "formatter", JsonFormatter())
+    with server_log() as log:
+        r = client.get("/console/approvals/")
+    lines = [json.loads(line) for line in log.getvalue().splitlines() if line.startswith("{")]
+    [entry] = [e for e in lines if e["logger"] == "django.request"]
+    assert entry["request_id"] == r["X-Request-ID"] and entry["level"] == "ERROR"
+    assert "Traceback" in entry["exception"] and "Boom: a bug in a selector" in entry["exception"]
+    assert entry["time"].endswith("+00:00")
+
+
+def test_an_unknown_log_format_stops_the_start_with_what_is_allowed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HUZHU_HOME=str(tmp_path), HUZHU_LOG_FORMAT="xml")
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "huzhu", "backup", "--verify", "x.zip"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "HUZHU_LOG_FORMAT must be plain or json, not 'xml'" in done.stderr
+
+
+def test_the_load_balancers_checks_answer_alive_and_ready(db):
+    alive = Client().get("/healthz")
+    assert alive.status_code == 200 and alive.json() == {"status": "ok"}
+    ready = Client().get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
+    assert "no-cache" in ready["Cache-Control"] or "no-store" in ready["Cache-Control"]
+
+
+def test_readyz_answers_503_naming_the_check_that_failed(db, monkeypatch, settings, tmp_path):
+    from huzhu.core import health
+
+    def unwritable(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(health.default_storage, "save", unwritable)
+    ready = Client().get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "fail",
+        "checks": {"database": "ok", "storage": "unavailable (PermissionError)"},
+    }

@@ -6,6 +6,7 @@ from huzhu.web import (
     campaign_views,
     card_views,
     care_views,
+    health_views,
     station_views,
     views,
 )
@@ -18,6 +19,8 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", health_views.healthz, name="healthz"),
+    path("readyz", health_views.readyz, name="readyz"),
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/"), name="logout"),
     # member pages
