@@ -18,7 +18,7 @@ the member's own; "out" objects belong to U3 (怀柔), outside every column's su
 (so the city admin answers both alike), and are another member's. Where a row names the parent
 of a new unit, which cannot be U1, "in" is the town BJ02T01 (西城, above U1, so outside the unit
 admin's subtree too) and "out" is BJ16 (怀柔). A cell is `in/out`, or one status when both targets
-give it; a row without a target is asked once. The two tables hold CELLS cells (1944); an API
+give it; a row without a target is asked once. The two tables hold CELLS cells (1952); an API
 answer of 4xx must also have the one error shape.
 
 The rules the table follows. INTERFACES.md says who may file, book, draw and redeem, and
@@ -26,7 +26,8 @@ PRODUCT.md who uses what; where both are silent, these are the choices made here
   - API: nobody signed in gets 401, except the three public operations (sign-in, the nearest
     stations, counting a station visit). Pages: nobody signed in is sent to the sign-in page
     (302: /m/login/ for member pages, /login/ for the console); the home page, the sign-in pages
-    and the station finder are public, and so are the load balancer's health checks (/healthz, /readyz).
+    and the station finder are public, and so are the load balancer's health checks (/healthz, /readyz) and /metrics from the
+    loopback address (the test client's).
   - A member login gets 403 from every staff operation and page; staff get 403 from the
     member's own operations (/me/...) and pages (/m/...).
   - Outside the caller's subtree an object does not exist: 404, never 403, so that nothing
@@ -231,6 +232,7 @@ PAGE_TABLE = """
 GET    home                                    200  200     200   200      200     200      200     200
 GET    healthz                                 200  200     200   200      200     200      200     200
 GET    readyz                                  200  200     200   200      200     200      200     200
+GET    metrics                                 200  200     200   200      200     200      200     200
 GET    login                                   200  200     200   200      200     200      200     200
 POST   logout                                  302  302     302   302      302     302      302     302
 GET    m_login                                 200  200     200   200      200     200      200     200
@@ -294,7 +296,7 @@ GET    console_payment_file                    302  403     200   403      403  
 # fmt: on
 
 # The number of cells the two tables check; test_cell_count keeps it honest.
-CELLS = 1944
+CELLS = 1952
 
 
 # -- reading the tables ---------------------------------------------------------------------------
@@ -523,6 +525,7 @@ PAGE_CALLS: dict[str, tuple[bool, Build]] = {
     "GET home": (once, lambda w, s, r: Call("GET", "/")),
     "GET healthz": (once, lambda w, s, r: Call("GET", "/healthz")),
     "GET readyz": (once, lambda w, s, r: Call("GET", "/readyz")),
+    "GET metrics": (once, lambda w, s, r: Call("GET", "/metrics")),
     "GET login": (once, lambda w, s, r: Call("GET", "/login/")),
     "POST logout": (once, lambda w, s, r: Call("POST", "/logout/", form={})),
     "GET m_login": (once, lambda w, s, r: Call("GET", "/m/login/")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -124,6 +125,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     static.static_collect(settings.STATIC_ROOT)
     os.environ[static.ENV] = "1"  # the workers link the hashed, compressed files
+    # The workers count their metrics in files of one folder, summed by any scrape; counts of an
+    # earlier run are gone (huzhu.core.metrics).
+    metrics_dir = Path(settings.HUZHU_HOME) / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     host = args.host
     print(
         f"huzhu serving on http://{host}:{args.port}/ with {args.workers} worker(s)",

@@ -11,5 +11,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huzhu.settings")
 _django = get_wsgi_application()
 
 from huzhu.api.fastlane import phone_lane  # noqa: E402 - needs the apps loaded
+from huzhu.core.metrics import wsgi_metrics  # noqa: E402
 
-application = phone_lane(_django)
+application = wsgi_metrics(phone_lane(_django))

@@ -247,3 +247,18 @@ def test_staff_upload_a_big_settlement_file_through_the_console(served):
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in kept] == [
         hashlib.sha256(data).hexdigest()
     ]
+
+
+def test_a_prometheus_inside_the_network_reads_every_workers_counts(served):
+    """Each worker counts in files of $HUZHU_HOME/metrics; a scrape of any worker sums them."""
+    for _ in range(3):
+        served.get("/m/login/")
+    status, headers, body = served.get("/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    text = body.decode()
+    counted = re.search(r'huzhu_http_requests_total\{method="GET",status="2xx"\} (\d+)', text)
+    assert counted is not None and float(counted[1]) >= 3, text[:2000]
+    assert "huzhu_http_request_seconds_bucket" in text
+    assert 'huzhu_bookings_total{outcome="booked"}' in text  # the member's booking above
+    assert 'huzhu_settlement_jobs{state="pending"}' in text
+    assert any((served.home / "metrics").glob("*.db"))

@@ -26,7 +26,7 @@ from huzhu.benefits.idempotency import answer_error, booking_replay
 from huzhu.benefits.models import Activity, Booking, BookingStatus, IdempotencyKey, Mode
 from huzhu.benefits.selectors import day_quota, member_holds_in_group, quota_remaining, total_quota
 from huzhu.benefits.shards import BUSY, quota_claim, quota_release
-from huzhu.core import locking
+from huzhu.core import locking, metrics
 from huzhu.core.errors import Conflict, DomainError, NotFound
 from huzhu.members.models import Member
 
@@ -41,6 +41,22 @@ def booking_create(
 ) -> Booking:
     """Book (FCFS) or register for the lottery. With an idempotency key, a retry gets the first
     answer: the same booking, or the same definitive error."""
+    try:
+        booking = _booking_answer(activity, member, actor, idempotency_key, day)
+    except DomainError as exc:
+        metrics.BOOKINGS.labels(exc.code).inc()
+        raise
+    metrics.BOOKINGS.labels("booked").inc()
+    return booking
+
+
+def _booking_answer(
+    activity: Activity,
+    member: Member,
+    actor: User,
+    idempotency_key: str | None,
+    day: date | None,
+) -> Booking:
     key = (idempotency_key or "").strip()[:128] or None
     if one_statement_booking(activity):
         return booking_fcfs(activity=activity, member=member, actor=actor, key=key)

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from huzhu.accounts.models import User
 from huzhu.audit.actions import Action
 from huzhu.audit.services import audit_record
-from huzhu.core import locking
+from huzhu.core import locking, metrics
 from huzhu.core import tabular as tb
 from huzhu.core.bulk import (
     Background,
@@ -132,7 +132,8 @@ def settlements_import(
     normalised, members matched while rows are checked, touched members read (on a second
     connection) while rows are prepared, and each COPY runs while the next rows are computed."""
     say = progress or (lambda _s, _n: None)
-    _last_mark.set(time.perf_counter())
+    started = time.perf_counter()
+    _last_mark.set(started)
     table = tb.read_table(data, file=file, columns=SETTLEMENT_COLUMNS)
     say("read", table.df.height)
     _stage("read")
@@ -195,6 +196,8 @@ def settlements_import(
         say("paid", booked.entries)
         _finish(batch, report, actor=actor)
     _stage("commit")
+    metrics.SETTLEMENT_ROWS.inc(report.rows)
+    metrics.SETTLEMENT_SECONDS.inc(time.perf_counter() - started)
     return report
 
 
