@@ -277,3 +277,28 @@ def empty_append_only_tables(transactional_db: Any) -> Iterator[None]:
             cur.execute(f'DELETE FROM "{table}"')
         for _name, sql in triggers:
             cur.execute(sql)
+
+
+def huzhu_command(
+    home: Path, *args: str, key: str | None = None, database_url: str | None = None
+) -> Any:
+    """`python -m huzhu ARGS` on another home, as an operator would run it there: its own SQLite
+    file unless `database_url`, and the PII key `key` (default: this test run's, the key a
+    restore must be given)."""
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = dict(os.environ, HUZHU_HOME=str(home), HUZHU_PII_KEY=key or settings.HUZHU_PII_KEY)
+    env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "huzhu", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

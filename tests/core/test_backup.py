@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -14,6 +12,7 @@ from django.db import connection
 from huzhu.core.backup import backup_restore, backup_write
 from huzhu.core.errors import DomainError
 from huzhu.demo import demo_load
+from tests.conftest import huzhu_command
 
 
 def _tables(path: Path) -> dict[str, set[str]]:
@@ -25,24 +24,9 @@ def _tables(path: Path) -> dict[str, set[str]]:
         }
 
 
-def _huzhu(
-    home: Path, *args: str, database_url: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    from django.conf import settings
-
+def _huzhu(home: Path, *args: str, database_url: str | None = None) -> Any:
     # The new home restores under the same PII key (under another key a restore is refused).
-    env = dict(os.environ, HUZHU_HOME=str(home), HUZHU_PII_KEY=settings.HUZHU_PII_KEY)
-    env.pop("DATABASE_URL", None)
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "huzhu", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return huzhu_command(home, *args, database_url=database_url)
 
 
 @pytest.mark.django_db

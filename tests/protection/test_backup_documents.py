@@ -6,10 +6,8 @@ the same checks and writes nothing."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from huzhu.core import sealed
 from huzhu.core.backup import backup_verify, backup_write
 from huzhu.core.errors import DomainError
 from huzhu.protection.documents import document_read
+from tests.conftest import huzhu_command
 
 pytestmark = pytest.mark.django_db
 
@@ -29,16 +28,8 @@ JPEG = b"\xff\xd8\xff\xe0 JFIF discharge summary"
 
 def huzhu(home: Path, *args: str, key: str) -> subprocess.CompletedProcess[str]:
     """The command line on a new home (SQLite) with the given PII key."""
-    env = dict(os.environ, HUZHU_HOME=str(home), HUZHU_PII_KEY=key)
-    env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "huzhu", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result: subprocess.CompletedProcess[str] = huzhu_command(home, *args, key=key)
+    return result
 
 
 def members_in(home: Path) -> int:
