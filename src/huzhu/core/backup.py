@@ -48,10 +48,13 @@ csv.field_size_limit(1 << 30)
 
 
 def _models() -> list[type[models.Model]]:
+    """The tables a backup holds: every managed table but those the database derives itself
+    (`DERIVED_BY_TRIGGERS`: rebuilt by their triggers as the rows they count are restored)."""
     found = []
     for model in apps.get_models(include_auto_created=True):
         meta = model._meta
-        if meta.managed and not meta.proxy and not meta.swapped:
+        derived = getattr(model, "DERIVED_BY_TRIGGERS", False)
+        if meta.managed and not meta.proxy and not meta.swapped and not derived:
             found.append(model)
     return sorted(found, key=lambda m: m._meta.db_table)
 

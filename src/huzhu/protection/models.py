@@ -93,6 +93,33 @@ class Enrollment(models.Model):
         return f"{self.member_id} @ {self.version}"
 
 
+class EnrollmentFigures(models.Model):
+    """Enrolments counted per plan version, unit and payer (参保人数, 缴费), for the statistics of
+    a city of millions. Kept by the database itself: triggers on the enrolment table add every
+    insert, update and delete in the same statement and transaction, whichever way the rows are
+    written (the ORM, bulk inserts, COPY), migration 0012. Derived data: a backup leaves it out
+    and the triggers rebuild it as the enrolments are restored; `summaries_recount` rebuilds it
+    from the enrolments and `summaries_differences` compares (huzhu.reports.services)."""
+
+    DERIVED_BY_TRIGGERS = True
+
+    version = models.ForeignKey(PlanVersion, on_delete=models.PROTECT, related_name="+")
+    unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    payer = models.CharField(max_length=16, choices=Payer.choices)
+    members = models.BigIntegerField(default=0)
+    amount_fen = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "unit", "payer"], name="one_figure_per_version_unit_payer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}/{self.unit_id}/{self.payer}: {self.members}"
+
+
 class ClaimSource(models.TextChoices):
     SETTLEMENT = "settlement", _("医保结算（免申即享）")
     APPLICATION = "application", _("工会申报")

@@ -24,10 +24,16 @@ from huzhu.accounts.selectors import staff_scope_path
 from huzhu.benefits.models import Booking, BookingStatus
 from huzhu.care.selectors import CARE_ROLES, campaign_summary, campaigns_visible_to
 from huzhu.core import bounds
-from huzhu.core.aggregates import MoneySum
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Organisation, OrgKind
-from huzhu.protection.models import BenefitType, Claim, ClaimState, Enrollment, PlanVersion
+from huzhu.protection.models import (
+    BenefitType,
+    Claim,
+    ClaimState,
+    Enrollment,
+    EnrollmentFigures,
+    PlanVersion,
+)
 from huzhu.reports.models import PayoutSummary, PayoutYearSummary
 from huzhu.reports.services import DISABILITY, as_date, payout_recount_sql, year_sql
 from huzhu.stations.models import StationVisit
@@ -244,15 +250,40 @@ def _enrollments(user: User, year: int | None) -> Any:
     return qs
 
 
-def members_covered(*, user: User, year: int | None = None) -> Report:
-    """Members enrolled (参保人数) per plan and year of the plan version."""
+def _figures(user: User, year: int | None) -> Any:
+    """The enrolment figures (kept by the database's triggers, EnrollmentFigures) of the
+    viewer's subtree: one row per plan version, unit and payer, never a scan of the enrolments."""
+    qs = EnrollmentFigures.objects.filter(
+        unit__path__startswith=staff_scope_path(user), members__gt=0
+    )
+    if (span := _year_range(year)) is not None:
+        qs = qs.filter(version__period_start__gte=span[0], version__period_start__lt=span[1])
+    return qs
+
+
+def _plan_years_with_two_versions() -> set[tuple[str, int]]:
+    """(plan code, year) where two versions of a plan start in one year: a member enrolled in
+    both is one person there, which per-version figures cannot tell."""
     rows = (
-        _enrollments(user, year)
+        PlanVersion.objects.annotate(year=ExtractYear("period_start"))
+        .values("plan__code", "year")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    return {(r["plan__code"], r["year"]) for r in rows}
+
+
+def members_covered(*, user: User, year: int | None = None) -> Report:
+    """Members enrolled (参保人数) per plan and year of the plan version: the figures' sums,
+    people counted once in a plan-year with two versions (from the enrolments, rare)."""
+    rows = (
+        _figures(user, year)
         .annotate(year=ExtractYear("version__period_start"))
         .values("version__plan__code", "version__plan__name", "year")
-        .annotate(members=Count("member", distinct=True))
+        .annotate(members=Sum("members"))
         .order_by("version__plan__code", "year")
     )
+    shared = _plan_years_with_two_versions()
     report = Report(
         "members",
         _("参保人数"),
@@ -263,16 +294,33 @@ def members_covered(*, user: User, year: int | None = None) -> Report:
             Column("members", _("参保人数"), COUNT),
         ],
     )
-    report.rows = [
-        (r["version__plan__code"], r["version__plan__name"], r["year"], r["members"]) for r in rows
-    ]
+    for r in rows:
+        members = r["members"]
+        if (r["version__plan__code"], r["year"]) in shared:
+            members = (
+                _enrollments(user, year)
+                .filter(
+                    version__plan__code=r["version__plan__code"],
+                    version__period_start__year=r["year"],
+                )
+                .values("member")
+                .distinct()
+                .count()
+            )
+        report.rows.append(
+            (r["version__plan__code"], r["version__plan__name"], r["year"], int(members))
+        )
     return report
 
 
+def _yuan(fen: int | None) -> Decimal:
+    return (Decimal(fen or 0) / 100).quantize(Decimal("0.01"))
+
+
 def contributions(*, user: User, group_by: str = "plan", year: int | None = None) -> Report:
-    """Contributions paid (缴费) per plan and year, or per unit."""
+    """Contributions paid (缴费) per plan and year, or per unit, from the enrolment figures."""
     _check(group_by, CONTRIBUTION_GROUPS, "group_by")
-    qs = _enrollments(user, year)
+    qs = _figures(user, year)
     money_columns = [
         Column("members", _("参保人数"), COUNT),
         Column("amount", _("缴费金额（元）"), MONEY),
@@ -281,7 +329,7 @@ def contributions(*, user: User, group_by: str = "plan", year: int | None = None
         rows = (
             qs.annotate(year=ExtractYear("version__period_start"))
             .values("version__plan__code", "version__plan__name", "year")
-            .annotate(members=Count("id"), amount=MoneySum("amount"))
+            .annotate(members=Sum("members"), fen=Sum("amount_fen"))
             .order_by("version__plan__code", "year")
         )
         report = Report(
@@ -299,15 +347,15 @@ def contributions(*, user: User, group_by: str = "plan", year: int | None = None
                 r["version__plan__code"],
                 r["version__plan__name"],
                 r["year"],
-                r["members"],
-                (r["amount"] or Decimal(0)).quantize(Decimal("0.01")),
+                int(r["members"]),
+                _yuan(r["fen"]),
             )
             for r in rows
         ]
         return report
     units = (
         qs.values("unit__code", "unit__name")
-        .annotate(members=Count("id"), amount=MoneySum("amount"))
+        .annotate(members=Sum("members"), fen=Sum("amount_fen"))
         .order_by("unit__code")
     )
     report = Report(
@@ -316,13 +364,7 @@ def contributions(*, user: User, group_by: str = "plan", year: int | None = None
         [Column("unit_code", _("单位编码")), Column("unit_name", _("基层工会")), *money_columns],
     )
     report.rows = [
-        (
-            r["unit__code"],
-            r["unit__name"],
-            r["members"],
-            (r["amount"] or Decimal(0)).quantize(Decimal("0.01")),
-        )
-        for r in units
+        (r["unit__code"], r["unit__name"], int(r["members"]), _yuan(r["fen"])) for r in units
     ]
     return report
 

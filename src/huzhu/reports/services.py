@@ -22,6 +22,7 @@ from django.db import connection, transaction
 
 from huzhu.core.bulk import insert_frame, is_postgres, query_frame, temp_frame, temp_keys
 from huzhu.members.models import Member
+from huzhu.protection.figures import figures_rebuild, figures_recounted, figures_stored
 from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVersion
 from huzhu.reports.models import ClaimBalance, PayoutSummary, PayoutYearSummary
 
@@ -406,6 +407,7 @@ def summaries_recount() -> int:
         )
         cur.execute(f'SELECT COUNT(*) FROM "{summaries}"')
         (count,) = cur.fetchone()
+        figures_rebuild()
     return int(count)
 
 
@@ -473,6 +475,7 @@ def summaries_differences() -> list[Difference]:
         ("payout_summary", stored[0], recounted[0]),
         ("payout_year_summary", stored_years, _years_of(recounted[0])),
         ("claim_balance", stored[1], recounted[1]),
+        ("enrollment_figures", figures_stored(), figures_recounted()),
     ]
     for table, stored_rows, recounted_rows in pairs:
         for key in sorted(stored_rows.keys() | recounted_rows.keys(), key=str):
