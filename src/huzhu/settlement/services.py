@@ -132,8 +132,7 @@ def settlements_import(
     normalised, members matched while rows are checked, touched members read (on a second
     connection) while rows are prepared, and each COPY runs while the next rows are computed."""
     say = progress or (lambda _s, _n: None)
-    started = time.perf_counter()
-    _last_mark.set(started)
+    _last_mark.set(started := time.perf_counter())
     table = tb.read_table(data, file=file, columns=SETTLEMENT_COLUMNS)
     say("read", table.df.height)
     _stage("read")
