@@ -334,7 +334,7 @@ def weekly_text_of(rows: list[DayRow]) -> str:
         raise ValueError(_("开放时间要逐日填写周一至周日"))
     week: list[Spans] = []
     for index, row in enumerate(rows):
-        day = _day_names()[index]
+        day = day_names()[index]
         if row.state == DayState.OFF:
             week.append(())
         elif row.state == DayState.ALL_DAY:
@@ -355,7 +355,8 @@ def weekly_text_of(rows: list[DayRow]) -> str:
 # -- in words, for people ----------------------------------------------------------------------
 
 
-def _day_names() -> tuple[str, ...]:
+def day_names() -> tuple[str, ...]:
+    """Monday to Sunday in words, in the active language."""
     return (_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日"))
 
 
@@ -375,7 +376,7 @@ def _spans_words(spans: Spans) -> str:
 
 
 def _days_words(days: list[int]) -> str:
-    names = _day_names()
+    names = day_names()
     parts = []
     for run in _runs(days):
         if len(run) >= 3:

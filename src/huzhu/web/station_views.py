@@ -23,6 +23,7 @@ from huzhu.stations.hours import (
     ROW_SPANS,
     DayRow,
     DayState,
+    day_names,
     hours_in_words,
     parse_hours,
     week_rows,
@@ -148,7 +149,7 @@ def _form_context(user: User, station: Station | None, request: HttpRequest) -> 
     else:
         values = {"crs": geo.Crs.GCJ02, "status": StationStatus.ACTIVE, "services": []}
         rows, hours_text = [DayRow(DayState.OPEN, (("08:00", "20:00"),))] * len(DAYS), None
-    names = (_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日"))
+    names = day_names()
     return {
         "values": values,
         "days": (
