@@ -27,7 +27,9 @@ def _networks(spec: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(n, strict=False) for n in spec)
 
 
-def _trusted(address: IPAddress) -> bool:
+def trusted_peer(address: IPAddress) -> bool:
+    """One of our proxies or load balancers, or another machine of our own network
+    (HUZHU_TRUSTED_PROXIES)."""
     spec = tuple(getattr(settings, "HUZHU_TRUSTED_PROXIES", ()) or ())
     return any(address in network for network in _networks(spec))
 
@@ -54,7 +56,7 @@ def client_ip(request: HttpRequest | None) -> IPAddress | None:
     if request is None:
         return None
     address = parse_address(str(request.META.get("REMOTE_ADDR", "")))
-    if address is None or not _trusted(address):
+    if address is None or not trusted_peer(address):
         return address
     forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
     for hop in reversed(forwarded.split(",")[-MAX_HOPS:]):
@@ -62,7 +64,7 @@ def client_ip(request: HttpRequest | None) -> IPAddress | None:
         if named is None:
             break  # garbage after our proxies: the last address they vouch for stands
         address = named
-        if not _trusted(named):
+        if not trusted_peer(named):
             break
     return address
 

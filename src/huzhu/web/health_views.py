@@ -5,17 +5,15 @@ inside the network (huzhu.core.metrics)."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from huzhu.core.client import parse_address
+from huzhu.core.client import parse_address, trusted_peer
 from huzhu.core.health import readiness
 from huzhu.core.metrics import metrics_exposition
 from huzhu.web.models import JobStatus, SettlementJob
@@ -60,10 +58,7 @@ def _may_scrape(request: HttpRequest) -> bool:
     peer = parse_address(request.META.get("REMOTE_ADDR", ""))
     if peer is None:
         return False
-    if peer.is_loopback:
-        return True
-    networks = (ipaddress.ip_network(n, strict=False) for n in settings.HUZHU_TRUSTED_PROXIES)
-    return any(peer in network for network in networks)
+    return peer.is_loopback or trusted_peer(peer)
 
 
 @never_cache
