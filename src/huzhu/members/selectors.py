@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import roster_scope_path, staff_scope_path
+from huzhu.core.pii import vault
 from huzhu.members.models import Member, Organisation
 
 
@@ -16,6 +17,18 @@ def orgs_visible_to(user: User) -> QuerySet[Organisation]:
 def members_visible_to(user: User) -> QuerySet[Member]:
     """The roster of the user's subtree; Forbidden for roles that see no roster."""
     return Member.objects.filter(unit__path__startswith=roster_scope_path(user))
+
+
+def member_visible_by_id_number(user: User, id_number: str) -> Member | None:
+    """The member of the user's subtree holding this normalised ID number, with its unit; None
+    for a number nobody holds and for one held outside the subtree alike (nothing outside tells
+    a caller what is there)."""
+    return (
+        members_visible_to(user)
+        .select_related("unit")
+        .filter(id_hash=vault().lookup_hash(id_number))
+        .first()
+    )
 
 
 def member_count(user: User) -> int:

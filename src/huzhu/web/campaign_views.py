@@ -24,9 +24,8 @@ from huzhu.care import selectors, services
 from huzhu.care.models import BeneficiaryKind, CareCampaign, CareVisit, LabourModel
 from huzhu.core import bounds, idnumber
 from huzhu.core.errors import DomainError, NotFound
-from huzhu.core.pii import vault
 from huzhu.members.models import Member, Organisation
-from huzhu.members.selectors import members_visible_to, orgs_visible_to
+from huzhu.members.selectors import member_visible_by_id_number, orgs_visible_to
 from huzhu.web.access import staff_required
 
 CAMPAIGN_FIELDS = ("code", "title", "org", "budget", "starts_on", "ends_on", "description")
@@ -152,12 +151,7 @@ def _member(user: User, raw: str, field: str, label: str) -> Member:
         raise DomainError(
             "invalid_id_number", bounds.field_problem(label, invalid.message), field=field
         )
-    member = (
-        members_visible_to(user)
-        .select_related("unit")
-        .filter(id_hash=vault().lookup_hash(idnumber.normalize(raw)))
-        .first()
-    )
+    member = member_visible_by_id_number(user, idnumber.normalize(raw))
     if member is None:
         problem = _("本组织范围内没有这个身份证号的会员")
         raise DomainError(

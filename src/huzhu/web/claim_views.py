@@ -24,10 +24,9 @@ from huzhu.accounts.policy import Permission, roles
 from huzhu.core import idnumber
 from huzhu.core.downloads import attachment
 from huzhu.core.errors import DomainError
-from huzhu.core.pii import vault
 from huzhu.core.tabular import TableError
 from huzhu.members.models import Member
-from huzhu.members.selectors import members_visible_to
+from huzhu.members.selectors import member_visible_by_id_number
 from huzhu.protection import corrections, filing, payments, selectors, services
 from huzhu.protection.documents import document_download
 from huzhu.protection.models import (
@@ -231,12 +230,7 @@ def claim_document(
 
 def _member_by_id_number(user: User, raw: str) -> Member:
     number = idnumber.parse_id_number(raw)
-    member = (
-        members_visible_to(user)
-        .select_related("unit")
-        .filter(id_hash=vault().lookup_hash(number))
-        .first()
-    )
+    member = member_visible_by_id_number(user, number)
     if member is None:
         raise DomainError(
             "member_not_found", _("本单位没有这个身份证号的会员"), field="id_number", status=404
