@@ -83,30 +83,25 @@ def lighthouse(url: str, version: str, out: Path) -> dict[str, object]:
     }
 
 
-def plain_bytes(base: str, path: str) -> int:
-    """The page and the scripts and styles it links, fetched without compression, as served
-    before this change (from the apps: the names without hashes)."""
-    with urllib.request.urlopen(base + path, timeout=30) as r:
-        page = r.read()
-    total = len(page)
-    for link in re.findall(rb'(?:src|href)="(/static/[^"]+)"', page):
-        unhashed = re.sub(r"\.[0-9a-f]{12}\.", ".", link.decode())
-        with urllib.request.urlopen(base + unhashed, timeout=30) as r:
-            total += len(r.read())
-    return total
+def page_bytes(base: str, path: str, *, compressed: bool) -> int:
+    """The bytes a browser downloads for the page and the scripts and styles it links: gzip
+    asked for (as now), or not, with the files under their names without hashes (as served
+    before this change, from the apps)."""
+    asked = {"Accept-Encoding": "gzip" if compressed else "identity"}
 
+    def fetch(url: str) -> tuple[bytes, bytes]:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=asked), timeout=30) as r:
+            body = r.read()
+            gzipped = r.headers.get("Content-Encoding") == "gzip"
+        return body, gzip.decompress(body) if gzipped else body
 
-def gzip_bytes(base: str, path: str) -> int:
-    """The same, as a browser gets it now (gzip asked for)."""
-    request = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
-    with urllib.request.urlopen(request, timeout=30) as r:
-        body = r.read()
-        page = gzip.decompress(body) if r.headers.get("Content-Encoding") == "gzip" else body
-    total = len(body)
+    sent, page = fetch(base + path)
+    total = len(sent)
     for link in re.findall(rb'(?:src|href)="(/static/[^"]+)"', page):
-        asked = urllib.request.Request(base + link.decode(), headers={"Accept-Encoding": "gzip"})
-        with urllib.request.urlopen(asked, timeout=30) as r:
-            total += len(r.read())
+        name = link.decode()
+        if not compressed:
+            name = re.sub(r"\.[0-9a-f]{12}\.", ".", name)
+        total += len(fetch(base + name)[0])
     return total
 
 
@@ -129,7 +124,8 @@ def main() -> None:
             print(f"Lighthouse {args.lighthouse}, mobile profile, Chromium at {CHROMIUM}")
             print("page            perf  a11y  best  FCP ms  LCP ms  TBT ms  bytes   plain→gzip")
         for path in args.pages:
-            before, now = plain_bytes(base, path), gzip_bytes(base, path)
+            before = page_bytes(base, path, compressed=False)
+            now = page_bytes(base, path, compressed=True)
             weight = f"{before}→{now} ({now / before:.2f}x)"
             if args.bytes_only:
                 print(f"{path:<15} {weight}")
