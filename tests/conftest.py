@@ -97,6 +97,15 @@ def _default_language() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _jobs_in_process(request: Any, settings: Any) -> None:
+    """Jobs run on a thread of the test's process (HUZHU_JOBS=local), as `make run` runs them,
+    on PostgreSQL too: nothing in a test process runs the queue. Tests of the queue itself are
+    marked `queue` and run it with real workers (tests/core/test_jobs.py)."""
+    if not request.node.get_closest_marker("queue"):
+        settings.HUZHU_JOBS = "local"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_activity_cache() -> None:
     # SQLite hands a rolled-back test's ids out again: no activity may outlive its test.
     from huzhu.benefits.selectors import activity_forget

@@ -121,6 +121,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("loaded the demo data set", file=sys.stderr)
     from django.conf import settings
 
+    from huzhu.core import jobs
+
+    if ran := jobs.jobs_left_over():  # local jobs only; the queue keeps its own
+        print(f"finished {ran} job(s) left by the last run", file=sys.stderr)
+
     from huzhu.core import static
 
     static.static_collect(settings.STATIC_ROOT)
@@ -168,6 +173,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["HUZHU_HOME"] = str(settings.HUZHU_HOME)
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover - exec does not return
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run queued jobs until stopped (SIGTERM or Ctrl-C finish the jobs in hand first)."""
+    from huzhu.core import jobs
+
+    if not jobs.queued():
+        print(
+            "error: huzhu worker runs the PostgreSQL job queue (HUZHU_JOBS=queue, DATABASE_URL="
+            "postgres://...); without it jobs run inside `huzhu serve`",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"huzhu worker: {args.concurrency} job(s) at a time", file=sys.stderr)
+    sys.stderr.flush()
+    jobs.worker_run(concurrency=args.concurrency, wait=not args.once)
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -338,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--access-log", action="store_true")
     s.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("worker", help="run background jobs from the PostgreSQL queue")
+    w.add_argument("--concurrency", type=whole_number(1, 64), default=1)
+    w.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    w.set_defaults(func=cmd_worker)
 
     sub.add_parser("demo", help="load the demo data set").set_defaults(func=cmd_demo)
 

@@ -13,6 +13,7 @@ from huzhu.core.config import (
     PRIVATE_FOLDER,
     allowed_hosts,
     database_from_url,
+    default_storage_setting,
     huzhu_home,
     int_setting,
     money_setting,
@@ -94,6 +95,24 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL"))}
+ON_POSTGRES = DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+
+# Background jobs (huzhu.core.jobs), such as a settlement import started in the console:
+# `queue` keeps them in PostgreSQL with Procrastinate, deferred in the transaction of the data
+# that needs them and run by `huzhu worker` on any machine; `local` runs them on a thread of the
+# process that queued them (the embedded default on SQLite, which needs nothing else).
+HUZHU_JOBS = os.environ.get("HUZHU_JOBS") or ("queue" if ON_POSTGRES else "local")
+if HUZHU_JOBS not in ("queue", "local"):
+    raise ImproperlyConfigured(f"HUZHU_JOBS must be queue or local, not {HUZHU_JOBS!r}")
+if HUZHU_JOBS == "queue" and not ON_POSTGRES:
+    raise ImproperlyConfigured("HUZHU_JOBS=queue needs PostgreSQL (DATABASE_URL=postgres://...)")
+if ON_POSTGRES:  # the queue's tables and functions, created by `migrate` (PostgreSQL only)
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("huzhu.core"), "procrastinate.contrib.django")
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = "tasks"
+# A worker writes a heartbeat this often; a job whose worker has not for HUZHU_WORKER_STALLED
+# seconds (killed, its machine lost) is run again by a live worker (huzhu.core.jobs).
+HUZHU_WORKER_HEARTBEAT = int_setting("HUZHU_WORKER_HEARTBEAT", 10, minimum=1, maximum=3600)
+HUZHU_WORKER_STALLED = int_setting("HUZHU_WORKER_STALLED", 60, minimum=2, maximum=86400)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["huzhu.accounts.throttle.ThrottledModelBackend"]
@@ -123,7 +142,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # (immutable). Everywhere else (tests, the shell, commands) the files are served from the apps.
 STATIC_MANIFEST = os.environ.get("HUZHU_STATIC_MANIFEST", "") == "1"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_setting(),
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"

@@ -219,3 +219,36 @@ def networks_setting(env_name: str) -> list[str]:
                 f"{env_name}: {part.strip()!r} is no IP address or network"
             ) from None
     return networks
+
+
+def default_storage_setting() -> dict[str, Any]:
+    """Where uploads (claim documents, settlement files) are kept: the local disk under
+    MEDIA_ROOT, or with HUZHU_S3_BUCKET an S3-compatible object store (MinIO, or a Chinese
+    cloud's object storage through its S3 endpoint) shared by every app server and worker.
+
+    HUZHU_S3_ENDPOINT is the store's address (unset: AWS), HUZHU_S3_REGION its region,
+    HUZHU_S3_ACCESS_KEY and HUZHU_S3_SECRET_KEY the credentials (unset: boto3's own chain,
+    such as an instance role), HUZHU_S3_PREFIX a folder within the bucket. Every file is
+    encrypted before it leaves the process (huzhu.core.sealed), so the store never holds a
+    readable document."""
+    bucket = os.environ.get("HUZHU_S3_BUCKET", "").strip()
+    if not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    options: dict[str, Any] = {
+        "bucket_name": bucket,
+        "location": os.environ.get("HUZHU_S3_PREFIX", "").strip("/"),
+        "default_acl": None,  # private, as the bucket is
+        "file_overwrite": False,  # a name taken gets a suffix, never replaces a document
+        "querystring_auth": True,
+        "signature_version": "s3v4",
+        "addressing_style": "path",  # MinIO and most S3-compatible stores
+    }
+    for option, env_name in (
+        ("endpoint_url", "HUZHU_S3_ENDPOINT"),
+        ("region_name", "HUZHU_S3_REGION"),
+        ("access_key", "HUZHU_S3_ACCESS_KEY"),
+        ("secret_key", "HUZHU_S3_SECRET_KEY"),
+    ):
+        if value := os.environ.get(env_name, "").strip():
+            options[option] = value
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}

@@ -125,6 +125,7 @@ def settlements_import(
     actor: User | None = None,
     keep_valid: bool = False,
     progress: Progress | None = None,
+    before_commit: Callable[[SettlementReport], None] | None = None,
 ) -> SettlementReport:
     """Import a settlement file (INTERFACES.md "settlements" and "Adjudication rules"), in one
     transaction. On PostgreSQL the database work runs on threads of its own (`Background`) so
@@ -194,6 +195,8 @@ def settlements_import(
         _report_booked(report, booked)
         say("paid", booked.entries)
         _finish(batch, report, actor=actor)
+        if before_commit is not None:
+            before_commit(report)
     _stage("commit")
     metrics.SETTLEMENT_ROWS.inc(report.rows)
     metrics.SETTLEMENT_SECONDS.inc(time.perf_counter() - started)

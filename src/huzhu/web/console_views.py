@@ -332,13 +332,12 @@ def settlements(request: HttpRequest, user: User) -> HttpResponse:
         try:
             if upload is None:
                 raise DomainError("file_required", _("请选择文件"), field="file")
-            job = services.settlement_job_create(
+            job = services.settlement_job_queue(
                 data=upload.read(),
                 file_name=upload.name or "settlements.csv",
                 actor=user,
                 keep_valid=request.POST.get("keep_valid") == "on",
             )
-            services.settlement_job_start(job)
             return HttpResponseRedirect(reverse("web:console_settlement_job", args=[job.pk]))
         except DomainError as exc:
             context["error"] = exc.message

@@ -15,14 +15,20 @@ class JobStatus(models.TextChoices):
 
 
 class SettlementJob(models.Model):
-    """One upload of the bureau's settlement file, imported by a background thread.
+    """One upload of the bureau's settlement file, imported by a background job (huzhu.core.jobs).
 
-    While the import's transaction is open its progress is invisible to other connections (and
-    SQLite would block a second writer), so the running stage and count are written to a small
-    file beside the upload (`progress_path`); the row holds the outcome.
+    The file is kept in the default storage (the local disk or the object store every server
+    shares), encrypted under a key of its own that the PII vault seals in `key_cipher`.
+
+    While the import's transaction is open its progress is invisible to other connections, so
+    the running stage and count are written beside it: on PostgreSQL to this row through a
+    connection of their own; on SQLite, which would block a second writer, to a small file on
+    the machine's disk (`progress_path`). The row holds the outcome, written in the import's
+    own transaction.
     """
 
-    file_path = models.CharField(_("文件"), max_length=500)  # relative to MEDIA_ROOT
+    file_path = models.CharField(_("文件"), max_length=500)  # a name in the default storage
+    key_cipher = models.CharField(max_length=200, blank=True, default="")
     file_name = models.CharField(_("文件名"), max_length=255)
     keep_valid = models.BooleanField(_("跳过错误行"), default=False)
     status = models.CharField(
@@ -48,4 +54,5 @@ class SettlementJob(models.Model):
 
     @property
     def progress_path(self) -> str:
-        return self.file_path + ".progress.json"
+        """Under MEDIA_ROOT, on this machine's disk (SQLite only)."""
+        return f"progress/settlement-job-{self.pk}.json"

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import staff_scope_path
 from huzhu.audit.models import AuditEvent
+from huzhu.core.bulk import is_postgres
 from huzhu.members.models import Member
 from huzhu.protection.models import BenefitType, Enrollment, PlanVersion
 from huzhu.web.models import JobStatus, SettlementJob
@@ -124,14 +125,17 @@ def audit_events_visible(
 
 
 def job_progress(job: SettlementJob) -> tuple[str, int]:
-    """(stage, count) now: from the progress file while the job runs, else from the row."""
-    if job.status == JobStatus.RUNNING:
+    """(stage, count) now: while the job runs, as its import last wrote them (PostgreSQL: on
+    the row, by a connection of its own; SQLite: in the progress file); else from the row."""
+    if job.status == JobStatus.RUNNING and not is_postgres():
         path = Path(settings.MEDIA_ROOT) / job.progress_path
         try:
             data = json.loads(path.read_text())
             return str(data["stage"]), int(data["count"])
         except (OSError, ValueError, KeyError):
             return job.stage or "read", job.count
+    if job.status == JobStatus.RUNNING:
+        return job.stage or "read", job.count
     return job.stage, job.count
 
 
