@@ -97,12 +97,22 @@ def _default_language() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _jobs_in_process(request: Any, settings: Any) -> None:
+def _jobs_in_process(request: Any, settings: Any) -> Iterator[None]:
     """Jobs run on a thread of the test's process (HUZHU_JOBS=local), as `make run` runs them,
     on PostgreSQL too: nothing in a test process runs the queue. Tests of the queue itself are
-    marked `queue` and run it with real workers (tests/core/test_jobs.py)."""
+    marked `queue` and run it with real workers (tests/core/test_jobs.py); Django's flush does
+    not empty the queue's tables (Procrastinate's own), so they are emptied after each."""
     if not request.node.get_closest_marker("queue"):
         settings.HUZHU_JOBS = "local"
+        yield
+        return
+    yield
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(
+                "TRUNCATE procrastinate_jobs, procrastinate_workers, procrastinate_events,"
+                " procrastinate_periodic_defers CASCADE"
+            )
 
 
 @pytest.fixture(autouse=True)

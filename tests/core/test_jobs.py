@@ -182,3 +182,24 @@ def test_a_job_of_a_live_worker_is_left_to_it(tree, enrolled, staff, settings, t
     jobs.worker_run(wait=False)
     assert SettlementJob.objects.get(pk=job.pk).status == JobStatus.PENDING and _paid() == 0
     assert [status for _task, status, _args in _queued()] == ["doing"]
+
+
+@pytest.mark.postgres
+@pytest.mark.queue
+@pytest.mark.django_db(transaction=True)
+def test_the_queue_is_in_readyz_and_its_depth_in_the_metrics(
+    tree, enrolled, staff, settings, tmp_path
+):
+    from django.test import Client
+
+    settings.MEDIA_ROOT = tmp_path
+    settlement_job_queue(
+        data=_upload(enrolled), file_name="b.csv", actor=staff(Role.CITY_ADMIN, tree.city)
+    )
+    # No worker yet: still ready (the server serves and queues), and it says so.
+    assert Client().get("/readyz").json()["checks"]["queue"] == "ok (no live worker)"
+    text = Client().get("/metrics").content.decode()
+    assert 'huzhu_queue_jobs{state="todo"} 1.0' in text
+    assert 'huzhu_queue_jobs{state="doing"} 0.0' in text and "huzhu_queue_workers 0.0" in text
+    jobs.worker_run(wait=False)
+    assert 'huzhu_queue_jobs{state="todo"} 0.0' in Client().get("/metrics").content.decode()

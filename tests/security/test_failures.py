@@ -266,7 +266,10 @@ def test_the_load_balancers_checks_answer_alive_and_ready(db):
     assert alive.status_code == 200 and alive.json() == {"status": "ok"}
     ready = Client().get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
+    assert ready.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "queue": "ok", "storage": "ok"},
+    }
     assert "no-cache" in ready["Cache-Control"] or "no-store" in ready["Cache-Control"]
 
 
@@ -281,5 +284,5 @@ def test_readyz_answers_503_naming_the_check_that_failed(db, monkeypatch, settin
     assert ready.status_code == 503
     assert ready.json() == {
         "status": "fail",
-        "checks": {"database": "ok", "storage": "unavailable (PermissionError)"},
+        "checks": {"database": "ok", "queue": "ok", "storage": "unavailable (PermissionError)"},
     }

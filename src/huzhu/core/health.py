@@ -1,5 +1,6 @@
 """Health of an app server, for a load balancer and an operator: alive (the process answers) and
-ready (it can serve: the database answers and is migrated, the file storage takes a write).
+ready (it can serve: the database answers and is migrated, the job queue answers, the file
+storage takes a write).
 Each check says "ok" or what failed, in a line without secrets."""
 
 from __future__ import annotations
@@ -42,7 +43,22 @@ def _storage() -> str:
     return "ok"
 
 
-CHECKS: dict[str, Callable[[], str]] = {"database": _database, "storage": _storage}
+def _queue() -> str:
+    """The job queue answers (PostgreSQL); local jobs need nothing. A queue without a live
+    worker is still ready to take jobs: the server serves, and says so to the operator."""
+    from huzhu.core import jobs
+
+    if not jobs.queued():
+        return "ok"
+    jobs.queue_depth()
+    return "ok" if jobs.live_workers() else "ok (no live worker)"
+
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "database": _database,
+    "queue": _queue,
+    "storage": _storage,
+}
 
 
 def readiness() -> dict[str, str]:
@@ -54,6 +70,6 @@ def readiness() -> dict[str, str]:
             answers[name] = check()
         except DatabaseError as exc:
             answers[name] = f"unavailable ({type(exc).__name__})"
-        except OSError as exc:
+        except Exception as exc:  # a disk, or an object store's client error
             answers[name] = f"unavailable ({type(exc).__name__})"
     return answers

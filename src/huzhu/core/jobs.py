@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from procrastinate.contrib.django import app
 
 logger = logging.getLogger("huzhu.jobs")
@@ -129,6 +129,32 @@ def jobs_left_over() -> int:
             _TASKS[name](**kwargs)
             ran += 1
     return ran
+
+
+def queue_depth() -> dict[str, int]:
+    """The queue's jobs waiting (`todo`) and running (`doing`), by state; empty for local jobs."""
+    if not queued():
+        return {}
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT status, count(*) FROM procrastinate_jobs"
+            " WHERE status IN ('todo', 'doing') GROUP BY status"
+        )
+        found = {str(status): int(n) for status, n in cur.fetchall()}
+    return {state: found.get(state, 0) for state in ("todo", "doing")}
+
+
+def live_workers() -> int:
+    """Workers whose heartbeat is fresher than HUZHU_WORKER_STALLED seconds (queue only)."""
+    if not queued():
+        return 0
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM procrastinate_workers"
+            " WHERE last_heartbeat > now() - make_interval(secs => %s)",
+            [settings.HUZHU_WORKER_STALLED],
+        )
+        return int(cur.fetchone()[0])
 
 
 # -- the worker ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from huzhu.core import jobs
 from huzhu.core.client import parse_address, trusted_peer
 from huzhu.core.health import readiness
 from huzhu.core.metrics import metrics_exposition
@@ -27,7 +28,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = readiness()
-    ready = all(answer == "ok" for answer in checks.values())
+    ready = all(answer.startswith("ok") for answer in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "fail", "checks": checks}, status=200 if ready else 503
     )
@@ -51,6 +52,15 @@ class SettlementQueue(Collector):
         for state in waiting:
             depth.add_metric([str(state)], found.get(state, 0))
         yield depth
+        queue = GaugeMetricFamily(
+            "huzhu_queue_jobs", "Jobs in the PostgreSQL queue, by state", labels=["state"]
+        )
+        for state, n in jobs.queue_depth().items():
+            queue.add_metric([state], n)
+        yield queue
+        yield GaugeMetricFamily(
+            "huzhu_queue_workers", "Workers with a fresh heartbeat", value=jobs.live_workers()
+        )
 
 
 def _may_scrape(request: HttpRequest) -> bool:
