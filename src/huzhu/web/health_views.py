@@ -55,8 +55,8 @@ class SettlementQueue(Collector):
         queue = GaugeMetricFamily(
             "huzhu_queue_jobs", "Jobs in the PostgreSQL queue, by state", labels=["state"]
         )
-        for state, n in jobs.queue_depth().items():
-            queue.add_metric([state], n)
+        for queue_state, n in jobs.queue_depth().items():
+            queue.add_metric([queue_state], n)
         yield queue
         yield GaugeMetricFamily(
             "huzhu_queue_workers", "Workers with a fresh heartbeat", value=jobs.live_workers()
