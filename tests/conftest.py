@@ -29,6 +29,8 @@ from huzhu.members.logins import staff_create
 from huzhu.members.models import Member, Organisation
 from huzhu.members.services import member_create_or_update, org_create
 
+pytest_plugins = ["tests.s3"]  # a real S3-compatible server (moto) for object-storage tests
+
 PASSWORD = "test-pass-2026!"
 
 # Property tests check rules, never speed (speed is measured in bench/): on a shared machine an
@@ -299,7 +301,11 @@ def empty_append_only_tables(transactional_db: Any) -> Iterator[None]:
 
 
 def huzhu_command(
-    home: Path, *args: str, key: str | None = None, database_url: str | None = None
+    home: Path,
+    *args: str,
+    key: str | None = None,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Any:
     """`python -m huzhu ARGS` on another home, as an operator would run it there: its own SQLite
     file unless `database_url`, and the PII key `key` (default: this test run's, the key a
@@ -309,13 +315,15 @@ def huzhu_command(
 
     from django.conf import settings
 
-    env = dict(os.environ, HUZHU_HOME=str(home), HUZHU_PII_KEY=key or settings.HUZHU_PII_KEY)
-    env.pop("DATABASE_URL", None)
+    environ = dict(
+        os.environ, HUZHU_HOME=str(home), HUZHU_PII_KEY=key or settings.HUZHU_PII_KEY, **(env or {})
+    )
+    environ.pop("DATABASE_URL", None)
     if database_url:
-        env["DATABASE_URL"] = database_url
+        environ["DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "huzhu", *args],
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=600,

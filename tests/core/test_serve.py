@@ -7,6 +7,7 @@ booking and voucher image, a big body, and stops cleanly on SIGTERM.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import http.cookiejar
@@ -15,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from huzhu.core import sealed
+from huzhu.core.pii import PiiVault
 from huzhu.demo import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,7 +239,7 @@ def test_staff_upload_a_big_settlement_file_through_the_console(served):
     )
     assert len(body) > 20_000_000
     media = server.home / "media"
-    before = {p for p in media.rglob("*.csv")}  # the demo's own settlement file is there
+    before = {p for p in media.rglob("*.sealed")}  # the demo's own settlement file is there
     status, headers, page = server.call(
         "POST",
         "/console/settlements/",
@@ -243,10 +247,16 @@ def test_staff_upload_a_big_settlement_file_through_the_console(served):
         {"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert status == 302 and "/console/settlements/" in headers["location"], page[:500]
-    kept = [p for p in media.rglob("*.csv") if p.is_file() and p not in before]
-    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in kept] == [
-        hashlib.sha256(data).hexdigest()
-    ]
+    # Kept sealed under the server's own PII key (its home's pii_key), as it was sent.
+    kept = [p for p in media.rglob("*.sealed") if p.is_file() and p not in before]
+    with sqlite3.connect(server.home / "huzhu.sqlite3") as db:
+        (key_cipher,) = db.execute(
+            "SELECT key_cipher FROM web_settlementjob ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    vault = PiiVault((server.home / "pii_key").read_text().strip())
+    key = base64.b64decode(vault.decrypt(key_cipher))
+    opened = [b"".join(sealed.unseal(p.open("rb"), key)) for p in kept]
+    assert [hashlib.sha256(o).hexdigest() for o in opened] == [hashlib.sha256(data).hexdigest()]
 
 
 def test_a_prometheus_inside_the_network_reads_every_workers_counts(served):

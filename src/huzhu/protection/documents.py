@@ -77,10 +77,29 @@ class _Sealing(File):
         super().__init__(None, name=source.name)
         self._source = source
         self._key = key
+        self._stream: Iterator[bytes] | None = None
+        self._pending = b""
 
     def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
         self._source.seek(0)
         return sealed.seal(self._source.chunks(sealed.CHUNK), self._key)
+
+    # An object store's client reads the file instead (django-storages' S3 backend): the same
+    # sealed stream, a piece at a time, forward only.
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        if self._stream is None:
+            self._stream = self.chunks()
+        while size < 0 or len(self._pending) < size:
+            piece = next(self._stream, None)
+            if piece is None:
+                break
+            self._pending += piece
+        cut = len(self._pending) if size < 0 else size
+        out, self._pending = self._pending[:cut], self._pending[cut:]
+        return out
 
 
 def document_store(*, claim: Claim, title: str, content: File[bytes], kind: str) -> ClaimDocument:
