@@ -89,7 +89,7 @@ class _Sealing(File):
     def seekable(self) -> bool:
         return False
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int = -1) -> bytes:
         if self._stream is None:
             self._stream = self.chunks()
         while size < 0 or len(self._pending) < size:

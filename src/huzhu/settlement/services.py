@@ -194,9 +194,7 @@ def settlements_import(
         )
         _report_booked(report, booked)
         say("paid", booked.entries)
-        _finish(batch, report, actor=actor)
-        if before_commit is not None:
-            before_commit(report)
+        _finish(batch, report, actor=actor, before_commit=before_commit)
     _stage("commit")
     metrics.SETTLEMENT_ROWS.inc(report.rows)
     metrics.SETTLEMENT_SECONDS.inc(time.perf_counter() - started)
@@ -244,7 +242,13 @@ def _store_settlements(
     return stored
 
 
-def _finish(batch: SettlementImport, report: SettlementReport, *, actor: User | None) -> None:
+def _finish(
+    batch: SettlementImport,
+    report: SettlementReport,
+    *,
+    actor: User | None,
+    before_commit: Callable[[SettlementReport], None] | None,
+) -> None:
     batch.finished_at = timezone.now()
     batch.summary = {k: v for k, v in report.as_dict().items() if k != "errors"}
     batch.save(update_fields=["finished_at", "summary"])
@@ -258,6 +262,8 @@ def _finish(batch: SettlementImport, report: SettlementReport, *, actor: User | 
         claims_taken_over=report.claims_taken_over,
         duplicate_claims=report.duplicate_claims,
     )
+    if before_commit is not None:
+        before_commit(report)
 
 
 def _report_booked(report: SettlementReport, booked: Booked) -> None:
