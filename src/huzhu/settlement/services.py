@@ -138,7 +138,6 @@ def settlements_import(
     say("read", table.df.height)
     _stage("read")
     report = SettlementReport(file=file, rows=table.df.height)
-
     # A second connection reads beside the writes, unless an outer transaction holds writes
     # that it could not see (then every statement goes through this one).
     reads_apart = is_postgres() and not connection.in_atomic_block
@@ -249,6 +248,8 @@ def _finish(
     actor: User | None,
     before_commit: Callable[[SettlementReport], None] | None,
 ) -> None:
+    """The batch's summary and audit record, then `before_commit(report)`, last in the import's
+    transaction (a background job marks itself done there, committed with the import)."""
     batch.finished_at = timezone.now()
     batch.summary = {k: v for k, v in report.as_dict().items() if k != "errors"}
     batch.save(update_fields=["finished_at", "summary"])
