@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import http.cookiejar
 import json
 import os
 import re
@@ -31,58 +30,15 @@ import pytest
 from huzhu.core import sealed
 from huzhu.core.pii import PiiVault
 from huzhu.demo import DEMO_PASSWORD
+from tests.served import Served, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Served:
-    def __init__(self, port: int, home: Path) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.home = home
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect()
-        )
-
-    def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-        return self.call("GET", path, None, headers)
-
-    def call(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
-        request = urllib.request.Request(
-            self.base + path, data=body, method=method, headers=headers
-        )
-        try:
-            with self.opener.open(request, timeout=60) as r:
-                return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
-
-    def csrf(self, path: str) -> str:
-        """The form's CSRF token (and its cookie, kept in the jar)."""
-        _status, _headers, page = self.get(path)
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-        assert token is not None, page[:500]
-        return token[1].decode()
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a redirect is an answer to look at
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("home")
-    port = _free_port()
+    port = free_port()
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")
     }
