@@ -1,6 +1,8 @@
 """The 12:00 flash crowd: 40,000 card holders press "book" at once for 16,000 tickets.
 
-Runs `huzhu serve --workers 4` on PostgreSQL and an asyncio load generator in this process (raw
+Runs `huzhu serve --workers 4` on PostgreSQL (or, with --servers N, N such servers on the one
+database, the requests sent to each in turn, after the same crowd against one server with as
+many workers in all, for the ratio) and an asyncio load generator in this process (raw
 HTTP/1.1 over loopback, one connection per request, a bounded number in flight) where every
 member books once with its own bearer token and an Idempotency-Key, retrying a `busy` answer
 with the same key. Prints the time to sell out, bookings/s, p50/p99 latency, the oversold count
@@ -301,9 +303,9 @@ class CpuSampler(threading.Thread):
     """CPU seconds used by the server's processes and by its database's backends, sampled every
     half second: backends come and go (persistent connections are renewed after a minute)."""
 
-    def __init__(self, server_pid: int, db_url: str):
+    def __init__(self, server_pids: list[int], db_url: str):
         super().__init__(daemon=True)
-        self.server_pid, self.db_url = server_pid, db_url
+        self.server_pids, self.db_url = server_pids, db_url
         self.server: dict[int, tuple[float, float]] = {}  # pid -> (first seen, last seen)
         self.db: dict[int, tuple[float, float]] = {}
         self.done = threading.Event()
@@ -311,7 +313,10 @@ class CpuSampler(threading.Thread):
 
     def sample(self) -> None:
         db = {p: st[1] for p in backend_pids(self.db_url) if (st := _proc_stat(p))}
-        for seen, now in ((self.server, tree_cpu(self.server_pid)), (self.db, db)):
+        servers: dict[int, float] = {}
+        for pid in self.server_pids:
+            servers.update(tree_cpu(pid))
+        for seen, now in ((self.server, servers), (self.db, db)):
             for pid, cpu in now.items():
                 seen[pid] = (seen.get(pid, (cpu, cpu))[0], cpu)
 
@@ -460,17 +465,23 @@ async def book(
 
 
 async def crowd(
-    port: int,
+    ports: list[int],
     requests: list[Request],
     classify: Callable[[int, bytes], str],
     concurrency: int,
     seconds: float | None = None,
 ) -> list[Result]:
-    """Everyone at once, `concurrency` in flight; with `seconds`, nobody new after that."""
+    """Everyone at once, `concurrency` in flight; with `seconds`, nobody new after that. With
+    several servers the requests go to each in turn, as a round-robin load balancer sends them."""
     sem = asyncio.Semaphore(concurrency)
     t0 = time.perf_counter()
     stop_at = t0 + seconds if seconds else None
-    results = await asyncio.gather(*(book(port, r, classify, sem, t0, stop_at) for r in requests))
+    results = await asyncio.gather(
+        *(
+            book(ports[i % len(ports)], r, classify, sem, t0, stop_at)
+            for i, r in enumerate(requests)
+        )
+    )
     return [r for r in results if r is not None]
 
 
@@ -551,8 +562,8 @@ class Run:
 
 def measure(
     *,
-    port: int,
-    server: subprocess.Popen[bytes],
+    ports: list[int],
+    servers: list[subprocess.Popen[bytes]],
     db_url: str,
     requests: list[Request],
     classify: Callable[[int, bytes], str],
@@ -560,10 +571,10 @@ def measure(
     quota: int,
     seconds: float | None = None,
 ) -> Run:
-    sampler = CpuSampler(server.pid, db_url)
+    sampler = CpuSampler([s.pid for s in servers], db_url)
     sampler.start()
     client_before = time.thread_time()  # this thread runs the event loop; the sampler has its own
-    results = asyncio.run(crowd(port, requests, classify, concurrency, seconds))
+    results = asyncio.run(crowd(ports, requests, classify, concurrency, seconds))
     run = Run(results, quota, cpu_client=time.thread_time() - client_before)
     run.cpu_server, run.cpu_db = sampler.stop()
     return run
@@ -732,8 +743,8 @@ def run_pretix(args: argparse.Namespace, home: Path) -> Run | str:
             flush=True,
         )
         run = measure(
-            port=port,
-            server=server,
+            ports=[port],
+            servers=[server],
             db_url=urlparse(args.pg_url)._replace(path=f"/{database}").geturl(),
             requests=[order(i) for i in range(args.members)],
             classify=pretix_code,
@@ -764,12 +775,76 @@ def start_server_wait(proc: subprocess.Popen[bytes], port: int, log: Path) -> No
 # -- main -----------------------------------------------------------------------------------------
 
 
+def crowd_on(
+    args: argparse.Namespace, env: dict[str, str], home: Path, *, servers: int, workers: int
+) -> tuple[Run, dict[str, Any], str]:
+    """A fresh data set, `servers` × `huzhu serve --workers W`, and the crowd against them."""
+    print(f"setting up {args.members:,} members with cards and tokens, quota {args.quota:,} …")
+    recreate_database(args.pg_url)
+    t = time.perf_counter()
+    info = setup_data(args.members, args.quota)
+    print(f"  done in {time.perf_counter() - t:.1f}s")
+    ports = [args.port + i for i in range(servers)]
+    started: list[subprocess.Popen[bytes]] = []
+    label = f"{servers} server{'s' if servers > 1 else ''} x {workers} workers"
+    try:
+        for port in ports:
+            serve = [sys.executable, "-m", "huzhu", "serve", "--port", str(port)]
+            serve += ["--workers", str(workers)]
+            if args.threads:
+                serve += ["--threads", str(args.threads)]
+            started.append(start_server(serve, port, env, home / f"huzhu-{port}.log"))
+        tokens = info["tokens"]
+        random.Random(12).shuffle(tokens)
+        path = f"/api/v1/activities/{info['activity']}/bookings"
+        requests = [
+            Request(
+                path,
+                f"Authorization: Bearer {tok}\r\nIdempotency-Key: {secrets.token_hex(8)}\r\n",
+                b"{}",
+            )
+            for tok in tokens
+        ]
+        probe = Request(f"/api/v1/activities/{info['activity']}", requests[0].headers, b"")
+        nowhere = Request("/api/v1/activities/0/bookings", requests[0].headers, b"{}")
+        for port in ports:
+            asyncio.run(warm_up(port, [probe] * (workers * 8)))
+            asyncio.run(warm_up(port, [nowhere] * (workers * 8), "POST"))
+        print(
+            f"flash crowd (load average {os.getloadavg()[0]:.2f}): "
+            f"{len(tokens):,} members, {args.concurrency} in flight, {label}"
+            + (f" --threads {args.threads}" if args.threads else "")
+            + " …",
+            flush=True,
+        )
+        run = measure(
+            ports=ports,
+            servers=started,
+            db_url=args.pg_url,
+            requests=requests,
+            classify=huzhu_code,
+            concurrency=args.concurrency,
+            quota=args.quota,
+        )
+    finally:
+        for proc in started:
+            stop_server(proc)
+    return run, info, label
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/huzhu_bench_benefits")
     p.add_argument("--members", type=int, default=40_000)
     p.add_argument("--quota", type=int, default=16_000)
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--workers", type=int, default=4, help="huzhu serve --workers, per server")
+    p.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="app servers on one PostgreSQL, requests sent to each in turn; above 1 the same "
+        "run first measures one server with as many workers in all, for the ratio",
+    )
     p.add_argument("--threads", type=int, default=0, help="huzhu serve --threads (0: its default)")
     p.add_argument("--concurrency", type=int, default=64, help="requests in flight at once")
     p.add_argument("--port", type=int, default=8765)
@@ -801,55 +876,19 @@ def main() -> int:
     os.environ.update(env)
     sys.path.insert(0, str(ROOT / "src"))
 
-    print(f"setting up {args.members:,} members with cards and tokens, quota {args.quota:,} …")
-    recreate_database(args.pg_url)
-    t = time.perf_counter()
-    info = setup_data(args.members, args.quota)
-    print(f"  done in {time.perf_counter() - t:.1f}s")
-
-    serve = [sys.executable, "-m", "huzhu", "serve", "--port", str(args.port)]
-    serve += ["--workers", str(args.workers)]
-    if args.threads:
-        serve += ["--threads", str(args.threads)]
-    server = start_server(serve, args.port, env, home / "huzhu.log")
-    try:
-        tokens = info["tokens"]
-        random.Random(12).shuffle(tokens)
-        path = f"/api/v1/activities/{info['activity']}/bookings"
-        requests = [
-            Request(
-                path,
-                f"Authorization: Bearer {tok}\r\nIdempotency-Key: {secrets.token_hex(8)}\r\n",
-                b"{}",
-            )
-            for tok in tokens
-        ]
-        probe = Request(f"/api/v1/activities/{info['activity']}", requests[0].headers, b"")
-        nowhere = Request("/api/v1/activities/0/bookings", requests[0].headers, b"{}")
-        asyncio.run(warm_up(args.port, [probe] * (args.workers * 8)))
-        asyncio.run(warm_up(args.port, [nowhere] * (args.workers * 8), "POST"))
-        print(
-            f"flash crowd (load average {os.getloadavg()[0]:.2f}): "
-            f"{len(tokens):,} members, {args.concurrency} in flight, "
-            f"huzhu serve --workers {args.workers}"
-            + (f" --threads {args.threads}" if args.threads else "")
-            + " …",
-            flush=True,
-        )
-        huzhu = measure(
-            port=args.port,
-            server=server,
-            db_url=args.pg_url,
-            requests=requests,
-            classify=huzhu_code,
-            concurrency=args.concurrency,
-            quota=args.quota,
-        )
-    finally:
-        stop_server(server)
+    layouts = [(args.servers, args.workers)]
+    if args.servers > 1:  # the baseline: one server with as many workers in all
+        layouts.insert(0, (1, args.servers * args.workers))
+    layout_runs: list[tuple[str, Run]] = []
+    for servers, workers in layouts:
+        huzhu, info, label = crowd_on(args, env, home, servers=servers, workers=workers)
+        layout_runs.append((label, huzhu))
+    for shown, run in layout_runs[:-1]:
+        print()
+        run.print(f"huzhu, {shown}")
     inv = check_invariants(info["activity"])
     print()
-    huzhu.print("huzhu (load average at the end " + f"{os.getloadavg()[0]:.2f})")
+    huzhu.print(f"huzhu, {label} (load average at the end {os.getloadavg()[0]:.2f})")
     print(
         f"  oversold            {inv['oversold']:8d}   "
         f"(quota {inv['quota']:,} on {inv['shards']} shards, used {inv['used']:,}, "
@@ -859,7 +898,8 @@ def main() -> int:
     floors: dict[str, dict[str, float]] = {}
     if not args.no_pgbench:
         clients = [int(c) for c in args.pgbench_clients.split(",")]
-        connections = args.workers * (args.threads or 4)  # the server's, one per thread
+        # the servers', one per thread
+        connections = args.servers * args.workers * (args.threads or 4)
         for baseline in ("one row", "sharded"):
             runs = []
             for count in clients:
@@ -914,6 +954,18 @@ def main() -> int:
         print(
             f"  huzhu / sharded floor  {huzhu.rate / floors['sharded']['tps']:8.2f}   "
             f"(the best pgbench tps, quota on shards as huzhu's)"
+        )
+    if len(layout_runs) > 1:
+        (one_label, one), (_label, many) = layout_runs[0], layout_runs[-1]
+        print(
+            f"  {label} / {one_label}  {many.rate / one.rate:8.2f}   (bookings/s; the same "
+            f"workers in all, behind a round-robin balancer: 1.00 means the second server "
+            f"costs nothing)"
+        )
+        per = [(r.cpu_server + r.cpu_db) / len(r.results) for r in (one, many)]
+        print(
+            f"  CPU per answer         {per[1] / per[0]:8.2f}   ({label} over {one_label}, "
+            "server + PostgreSQL)"
         )
     if isinstance(pretix, Run) and pretix.rate:
         print(

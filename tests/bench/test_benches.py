@@ -87,13 +87,25 @@ def test_every_benchmark_runs_at_a_tiny_size_and_prints_its_ratio(script: str) -
     assert says in out, out[-2000:]
 
 
+def _two_free_ports() -> int:
+    """A port free on this machine whose next port is free too (the second server's)."""
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no two free ports in a row")
+
+
 @pytest.mark.postgres
 def test_the_flash_crowd_runs_at_a_tiny_size_and_prints_its_ratios() -> None:
     admin = _pg_admin_url()
     assert admin is not None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _two_free_ports()
     database = urlunparse(urlparse(admin)._replace(path=f"/huzhu_bench_crowd_t{os.getpid()}"))
     out = run_bench(
         "flash_crowd",
@@ -105,6 +117,8 @@ def test_the_flash_crowd_runs_at_a_tiny_size_and_prints_its_ratios() -> None:
         "80",
         "--workers",
         "1",
+        "--servers",
+        "2",
         "--concurrency",
         "8",
         "--pgbench-clients",
@@ -113,6 +127,9 @@ def test_the_flash_crowd_runs_at_a_tiny_size_and_prints_its_ratios() -> None:
         str(port),
     )
     assert "huzhu / pgbench floor" in out and "0 oversold             yes" in out, out[-2000:]
+    # Two servers on the one database, against one with as many workers, in the same run.
+    assert "huzhu, 1 server x 2 workers" in out and "huzhu, 2 servers x 1 workers" in out
+    assert "2 servers x 1 workers / 1 server x 2 workers" in out, out[-2000:]
 
 
 def test_the_page_weight_of_the_public_pages_is_measured_as_huzhu_serve_serves_them() -> None:
