@@ -203,3 +203,13 @@ def test_the_queue_is_in_readyz_and_its_depth_in_the_metrics(
     assert 'huzhu_queue_jobs{state="doing"} 0.0' in text and "huzhu_queue_workers 0.0" in text
     jobs.worker_run(wait=False)
     assert 'huzhu_queue_jobs{state="todo"} 0.0' in Client().get("/metrics").content.decode()
+
+
+def test_the_worker_command_says_what_it_needs_without_the_queue(settings, capsys):
+    from argparse import Namespace
+
+    from huzhu.cli import cmd_worker
+
+    settings.HUZHU_JOBS = "local"
+    assert cmd_worker(Namespace(concurrency=1, once=True)) == 2
+    assert "HUZHU_JOBS=queue" in capsys.readouterr().err
