@@ -5,6 +5,7 @@ delete), so that the figures always equal a recount; the statistics read them.""
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from decimal import Decimal
 
@@ -183,3 +184,22 @@ def test_leftovers_of_a_flush_in_any_table_order_are_cleared_after_it(world):
     assert {f.members for f in EnrollmentFigures.objects.all()} == {-1}
     emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
     assert not EnrollmentFigures.objects.exists()
+
+
+def test_the_nightly_check_logs_an_error_naming_the_figures_that_differ(world, caplog):
+    from huzhu.reports.tasks import summaries_check
+
+    versions, _units, members, _admin = world
+    _import(members, versions, [(0, 1, 6000), (1, 1, 6000)])
+    assert summaries_check() == 0
+    EnrollmentFigures.objects.update(members=99)
+    with caplog.at_level(logging.ERROR, logger="huzhu.reports"):
+        assert summaries_check() > 0
+    assert "enrollment_figures" in caplog.text and "recount" in caplog.text
+
+
+def test_the_check_is_scheduled_every_night_for_the_workers():
+    from procrastinate.contrib.django import app
+
+    scheduled = {p.periodic_id: p.cron for p in app.periodic_registry.periodic_tasks.values()}
+    assert scheduled["huzhu.summaries_check"] == "30 3 * * *"

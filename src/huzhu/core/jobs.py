@@ -59,6 +59,22 @@ def task(name: str, *, queue: str = "default") -> Callable[[Callable[P, R]], Cal
     return register
 
 
+def periodic(
+    name: str, *, cron: str, queue: str = "default"
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Register `func(timestamp=...)` as the task `name`, deferred by the workers on the
+    schedule `cron` (minute hour day month weekday, in the workers' local time). However many
+    workers run, each scheduled run is deferred once (Procrastinate keeps a row per run). With
+    local jobs nothing is scheduled: `make run` has no worker; the task can still be called."""
+
+    def register(func: Callable[..., R]) -> Callable[..., R]:
+        _TASKS[name] = func
+        app.periodic(cron=cron, periodic_id=name)(app.task(name=name, queue=queue)(_closing(func)))
+        return func
+
+    return register
+
+
 def _closing(func: Callable[..., R]) -> Callable[..., R]:
     """The task as a worker runs it: on a thread whose database connections are closed after
     (Django's are per thread; a worker's thread must not keep one open between jobs)."""

@@ -13,3 +13,4 @@ class ReportsConfig(AppConfig):
 
         # The payout summaries and claim balances follow every ledger entry as it is booked.
         keep_in_step(summaries_apply_entries)
+        from huzhu.reports import tasks  # noqa: F401  (the nightly check, a scheduled job)
