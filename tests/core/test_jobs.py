@@ -112,15 +112,42 @@ def test_an_unknown_task_is_refused_at_once(db):
 # -- PostgreSQL: the queue --------------------------------------------------------------------
 
 
+def on_the_queue(test):
+    """A test of the PostgreSQL queue, with its own committed transactions."""
+    marks = (pytest.mark.postgres, pytest.mark.queue, pytest.mark.django_db(transaction=True))
+    for mark in marks:
+        test = mark(test)
+    return test
+
+
+@pytest.fixture
+def queued_job(tree, enrolled, staff, settings, tmp_path) -> SettlementJob:
+    """An upload whose import waits in the queue."""
+    settings.MEDIA_ROOT = tmp_path
+    return settlement_job_queue(
+        data=_upload(enrolled), file_name="b.csv", actor=staff(Role.CITY_ADMIN, tree.city)
+    )
+
+
+def _taken_by_a_worker(*, last_heard: object) -> None:
+    """The queued job as a worker leaves it while it runs: `doing`, with that worker's id and
+    heartbeat."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (%s) RETURNING id",
+            [last_heard],
+        )
+        (worker,) = cur.fetchone()
+        cur.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s", [worker])
+
+
 def _queued() -> list[tuple[str, str, dict]]:
     with connection.cursor() as cur:
         cur.execute("SELECT task_name, status, args::text FROM procrastinate_jobs ORDER BY id")
         return [(name, status, json.loads(args)) for name, status, args in cur.fetchall()]
 
 
-@pytest.mark.postgres
-@pytest.mark.queue
-@pytest.mark.django_db(transaction=True)
+@on_the_queue
 def test_the_queue_holds_a_job_exactly_when_its_data_was_committed(
     tree, enrolled, staff, settings, tmp_path
 ):
@@ -138,64 +165,31 @@ def test_the_queue_holds_a_job_exactly_when_its_data_was_committed(
     assert _queued() == []  # a job done is deleted from the queue
 
 
-@pytest.mark.postgres
-@pytest.mark.queue
-@pytest.mark.django_db(transaction=True)
-def test_a_job_whose_worker_went_silent_is_run_by_the_next_worker(
-    tree, enrolled, staff, settings, tmp_path
-):
+@on_the_queue
+def test_a_job_whose_worker_went_silent_is_run_by_the_next_worker(queued_job, settings):
     """A worker killed mid-job leaves its row `doing` and its heartbeat ageing: the next
     worker puts the job back once the heartbeat is older than HUZHU_WORKER_STALLED, and
     runs it to one clean result."""
-    settings.MEDIA_ROOT = tmp_path
     settings.HUZHU_WORKER_STALLED = 5
-    job = settlement_job_queue(
-        data=_upload(enrolled), file_name="b.csv", actor=staff(Role.CITY_ADMIN, tree.city)
-    )
-    SettlementJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
-    with connection.cursor() as cur:  # what the dead worker left
-        cur.execute(
-            "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (%s) RETURNING id",
-            [timezone.now() - timedelta(seconds=30)],
-        )
-        (dead,) = cur.fetchone()
-        cur.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s", [dead])
+    SettlementJob.objects.filter(pk=queued_job.pk).update(status=JobStatus.RUNNING)
+    _taken_by_a_worker(last_heard=timezone.now() - timedelta(seconds=30))  # a dead one
     jobs.worker_run(wait=False)
     assert SettlementJob.objects.get().status == JobStatus.DONE and _paid() == PAID
     assert _queued() == []
 
 
-@pytest.mark.postgres
-@pytest.mark.queue
-@pytest.mark.django_db(transaction=True)
-def test_a_job_of_a_live_worker_is_left_to_it(tree, enrolled, staff, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    job = settlement_job_queue(
-        data=_upload(enrolled), file_name="b.csv", actor=staff(Role.CITY_ADMIN, tree.city)
-    )
-    with connection.cursor() as cur:
-        cur.execute(
-            "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id"
-        )
-        (alive,) = cur.fetchone()
-        cur.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s", [alive])
+@on_the_queue
+def test_a_job_of_a_live_worker_is_left_to_it(queued_job):
+    _taken_by_a_worker(last_heard=timezone.now())
     jobs.worker_run(wait=False)
-    assert SettlementJob.objects.get(pk=job.pk).status == JobStatus.PENDING and _paid() == 0
+    assert SettlementJob.objects.get(pk=queued_job.pk).status == JobStatus.PENDING and _paid() == 0
     assert [status for _task, status, _args in _queued()] == ["doing"]
 
 
-@pytest.mark.postgres
-@pytest.mark.queue
-@pytest.mark.django_db(transaction=True)
-def test_the_queue_is_in_readyz_and_its_depth_in_the_metrics(
-    tree, enrolled, staff, settings, tmp_path
-):
+@on_the_queue
+def test_the_queue_is_in_readyz_and_its_depth_in_the_metrics(queued_job):
     from django.test import Client
 
-    settings.MEDIA_ROOT = tmp_path
-    settlement_job_queue(
-        data=_upload(enrolled), file_name="b.csv", actor=staff(Role.CITY_ADMIN, tree.city)
-    )
     # No worker yet: still ready (the server serves and queues), and it says so.
     assert Client().get("/readyz").json()["checks"]["queue"] == "ok (no live worker)"
     text = Client().get("/metrics").content.decode()
