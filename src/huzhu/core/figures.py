@@ -1,0 +1,277 @@
+"""Figures kept by the database: a table of sums per key (bookings per activity and unit, visits
+per station and month...) that triggers on the table whose rows it counts update in the same
+statement, whichever way the rows are written (the ORM, a queryset update, executemany, COPY),
+so that statistics read a few summary rows and still equal a count of the rows at every commit.
+
+A `KeptFigures` says what is counted; from it come the triggers (a migration installs them with
+`install`), the recount from the rows themselves (`recount_sql`), and what `stored`,
+`recounted` and `rebuild` need. On PostgreSQL the triggers are statement-level with transition
+tables: one set-based upsert per statement, in key order (two statements touching the same
+figures lock them in the same order), skipping figures the statement leaves unchanged. On
+SQLite they are row triggers. SQLite drops a table's triggers when a migration rebuilds it:
+a later migration that alters a counted table must install its figures' triggers again.
+
+A key may read one column of another row the counted row names (a booking's member's unit):
+`Joined`. The figures then follow that column when it changes (a member moving units), and on
+PostgreSQL a write locks the rows it reads there (FOR SHARE) before reading them, so that a
+concurrent change of the column waits for it or is seen by it, never half of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.db import connection, connections
+
+# An SQL expression of one counted row, `{r}` standing for the row (`r`, NEW or OLD); a
+# callable gives it per database vendor.
+Expr = str | Callable[[str], str]
+OPS = ("insert", "update", "delete")
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The row of `table` whose id is the counted row's `by`, under `alias`; keys read its
+    `column` (as `alias.column`)."""
+
+    table: str
+    alias: str
+    column: str
+    by: str
+
+
+@dataclass(frozen=True)
+class KeptFigures:
+    name: str  # of the triggers and their functions
+    table: str  # the figures
+    source: str  # the counted rows
+    keys: Mapping[str, Expr]  # figure column: its value for a row
+    sums: Mapping[str, Expr]  # figure column: what a row adds to it (an integer)
+    reads: tuple[str, ...]  # the counted table's columns that keys and sums read
+    joined: Joined | None = None
+    date_keys: tuple[str, ...] = ()  # keys that are dates (SQLite counts them as text)
+
+    # -- SQL ------------------------------------------------------------------------------
+
+    def _keys(self, vendor: str, r: str) -> list[str]:
+        return [_sql(e, vendor).format(r=r) for e in self.keys.values()]
+
+    def _sums(self, vendor: str, r: str) -> list[str]:
+        return [_sql(e, vendor).format(r=r) for e in self.sums.values()]
+
+    def _join(self, r: str) -> str:
+        j = self.joined
+        return f" JOIN {j.table} {j.alias} ON {j.alias}.id = {r}.{j.by}" if j else ""
+
+    def _columns(self) -> str:
+        return ", ".join([*self.keys, *self.sums])
+
+    def _positions(self) -> str:
+        return ", ".join(str(i + 1) for i in range(len(self.keys)))
+
+    def _on_conflict(self, target: str) -> str:
+        sets = ", ".join(f"{c} = {target}{c} + excluded.{c}" for c in self.sums)
+        return f"ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {sets}"
+
+    def recount_sql(self, vendor: str | None = None) -> str:
+        """The figures counted from the rows: key columns, then sums, one row per key."""
+        vendor = vendor or connection.vendor
+        sums = ", ".join(f"SUM({s})" for s in self._sums(vendor, "r"))
+        return (
+            f"SELECT {', '.join(self._keys(vendor, 'r'))}, {sums} "
+            f"FROM {self.source} r{self._join('r')} GROUP BY {self._positions()}"
+        )
+
+    def _grouped_upsert(self, vendor: str, rows: str, sign: str, where: str = "true") -> str:
+        """Add signed rows to the figures: one upsert per key, unchanged keys left alone."""
+        sums = [f"SUM({sign} * ({s}))" for s in self._sums(vendor, "r")]
+        alias = "f" if vendor == "postgresql" else ""
+        return (
+            f"INSERT INTO {self.table} {'AS f ' if alias else ''}({self._columns()}) "
+            f"SELECT {', '.join(self._keys(vendor, 'r'))}, {', '.join(sums)} FROM {rows} "
+            f"WHERE {where} GROUP BY {self._positions()} "
+            f"HAVING {' OR '.join(f'{s} <> 0' for s in sums)} ORDER BY {self._positions()} "
+            + self._on_conflict(f"{alias}." if alias else "")
+        )
+
+    def _pg_rows(self, op: str) -> str:
+        cols = ", ".join(self.reads)
+        if op == "insert":
+            return f"SELECT {cols}, 1 AS sign FROM new_rows"
+        if op == "delete":
+            return f"SELECT {cols}, -1 AS sign FROM old_rows"
+        # Rows an update left as they were (as far as the figures read them) count for nothing.
+        return (
+            f"SELECT {cols}, 1 AS sign FROM (SELECT {cols} FROM new_rows "
+            f"EXCEPT ALL SELECT {cols} FROM old_rows) AS added UNION ALL "
+            f"SELECT {cols}, -1 AS sign FROM (SELECT {cols} FROM old_rows "
+            f"EXCEPT ALL SELECT {cols} FROM new_rows) AS removed"
+        )
+
+    def _pg_body(self, op: str) -> str:
+        rows = self._pg_rows(op)
+        lock = ""
+        if j := self.joined:
+            lock = (
+                f"PERFORM 1 FROM {j.table} l WHERE l.id IN (SELECT r.{j.by} FROM ({rows}) r) "
+                "ORDER BY l.id FOR SHARE; "
+            )
+        upsert = self._grouped_upsert("postgresql", f"({rows}) r{self._join('r')}", "r.sign")
+        return f"{lock}{upsert};"
+
+    def _sqlite_upsert(self, r: str, sign: str) -> str:
+        sums = ", ".join(f"{sign}({s})" for s in self._sums("sqlite", r))
+        return (
+            f"INSERT INTO {self.table} ({self._columns()}) "
+            f"SELECT {', '.join(self._keys('sqlite', r))}, {sums} "
+            f"FROM (SELECT 1) one{self._join(r)} WHERE true {self._on_conflict('')};"
+        )
+
+    def _follow_upsert(self, vendor: str) -> str:
+        """Move the figures of the rows naming a joined row from its old value to its new."""
+        j = self.joined
+        assert j is not None
+        moved = (
+            f"{self.source} r JOIN (SELECT OLD.{j.column} AS {j.column}, -1 AS sign "
+            f"UNION ALL SELECT NEW.{j.column}, 1) {j.alias} ON true"
+        )
+        return self._grouped_upsert(vendor, moved, f"{j.alias}.sign", f"r.{j.by} = NEW.id") + ";"
+
+    # -- triggers -------------------------------------------------------------------------
+
+    def install(self, cursor: Any, vendor: str) -> None:
+        """Create the triggers and count what is already there."""
+        if vendor == "postgresql":
+            for op in OPS:
+                referencing = {
+                    "insert": "NEW TABLE AS new_rows",
+                    "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+                    "delete": "OLD TABLE AS old_rows",
+                }[op]
+                cursor.execute(
+                    f"CREATE FUNCTION huzhu_{self.name}_{op}() RETURNS trigger LANGUAGE plpgsql "
+                    f"AS $$ BEGIN {self._pg_body(op)} RETURN NULL; END $$"
+                )
+                cursor.execute(
+                    f"CREATE TRIGGER {self.name}_{op} AFTER {op.upper()} ON {self.source} "
+                    f"REFERENCING {referencing} FOR EACH STATEMENT "
+                    f"EXECUTE FUNCTION huzhu_{self.name}_{op}()"
+                )
+        else:
+            changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in self.reads)
+            bodies = {
+                "insert": ("", self._sqlite_upsert("NEW", "")),
+                "update": (
+                    f" WHEN {changed}",
+                    self._sqlite_upsert("OLD", "-") + self._sqlite_upsert("NEW", ""),
+                ),
+                "delete": ("", self._sqlite_upsert("OLD", "-")),
+            }
+            for op, (when, body) in bodies.items():
+                cursor.execute(
+                    f"CREATE TRIGGER {self.name}_{op} AFTER {op.upper()} ON {self.source} "
+                    f"FOR EACH ROW{when} BEGIN {body} END"
+                )
+        if j := self.joined:
+            self._install_follow(cursor, vendor, j)
+        cursor.execute(f"INSERT INTO {self.table} ({self._columns()}) {self.recount_sql(vendor)}")
+
+    def _install_follow(self, cursor: Any, vendor: str, j: Joined) -> None:
+        # A row trigger: most updates of the joined table leave the column alone, and its
+        # WHEN then costs nothing (a statement trigger would collect every updated row).
+        name = f"{self.name}_follow"
+        if vendor == "postgresql":
+            cursor.execute(
+                f"CREATE FUNCTION huzhu_{name}() RETURNS trigger LANGUAGE plpgsql "
+                f"AS $$ BEGIN {self._follow_upsert(vendor)} RETURN NULL; END $$"
+            )
+            when = f"OLD.{j.column} IS DISTINCT FROM NEW.{j.column}"
+            cursor.execute(
+                f"CREATE TRIGGER {name} AFTER UPDATE OF {j.column} ON {j.table} FOR EACH ROW "
+                f"WHEN ({when}) EXECUTE FUNCTION huzhu_{name}()"
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER {name} AFTER UPDATE OF {j.column} ON {j.table} FOR EACH ROW "
+                f"WHEN OLD.{j.column} IS NOT NEW.{j.column} "
+                f"BEGIN {self._follow_upsert(vendor)} END"
+            )
+
+    def uninstall(self, cursor: Any, vendor: str) -> None:
+        triggers = [(f"{self.name}_{op}", self.source) for op in OPS]
+        if j := self.joined:
+            triggers.append((f"{self.name}_follow", j.table))
+        for trigger, table in triggers:
+            if vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+                cursor.execute(f"DROP FUNCTION IF EXISTS huzhu_{trigger}()")
+            else:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+
+    # -- reading and mending ----------------------------------------------------------------
+
+    def recounted(self) -> dict[tuple[Any, ...], tuple[int, ...]]:
+        """The figures as a count of the rows would give them: key → sums."""
+        return self._read(self.recount_sql())
+
+    def stored(self) -> dict[tuple[Any, ...], tuple[int, ...]]:
+        """The stored figures; a figure brought back to nothing (its rows gone) is none."""
+        stored = self._read(f"SELECT {self._columns()} FROM {self.table}")
+        return {k: v for k, v in stored.items() if any(v)}
+
+    def _read(self, sql: str) -> dict[tuple[Any, ...], tuple[int, ...]]:
+        n = len(self.keys)
+        dates = [i for i, k in enumerate(self.keys) if k in self.date_keys]
+        with connection.cursor() as cur:
+            cur.execute(sql)
+            rows = [list(row) for row in cur.fetchall()]
+        for row in rows:
+            for i in dates:
+                row[i] = row[i] if isinstance(row[i], date) else date.fromisoformat(row[i])
+        return {tuple(row[:n]): tuple(int(v) for v in row[n:]) for row in rows}
+
+    def rebuild(self) -> int:
+        """Replace the figures by a recount (in the caller's transaction); the rows written."""
+        with connection.cursor() as cur:
+            if connection.vendor == "postgresql":
+                cur.execute(f"LOCK TABLE {self.table} IN EXCLUSIVE MODE")
+            cur.execute(f"DELETE FROM {self.table}")
+            cur.execute(f"INSERT INTO {self.table} ({self._columns()}) {self.recount_sql()}")
+            return int(cur.rowcount)
+
+    def leftovers_cleared(self, using: str = "default") -> None:
+        """With no counted row left, no figure either. A flush of every table (between tests;
+        on SQLite one DELETE per table, in any order) may empty the figures (or the joined
+        table) before the counted rows, whose delete trigger then leaves counts behind; Django
+        sends post_migrate after a flush, and this clears them then."""
+        conn = connections[using]
+        tables = conn.introspection.table_names()
+        if self.table not in tables or self.source not in tables:
+            return
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM {self.source} LIMIT 1")
+            if cur.fetchone() is None:
+                cur.execute(f"DELETE FROM {self.table}")
+
+
+def _sql(expr: Expr, vendor: str) -> str:
+    return expr(vendor) if callable(expr) else expr
+
+
+def install_figures(figures: KeptFigures) -> Any:
+    """A migration operation installing the triggers of `figures` and counting what is there
+    (and, backwards, dropping them)."""
+    from django.db import migrations
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        with schema_editor.connection.cursor() as cur:
+            figures.install(cur, schema_editor.connection.vendor)
+
+    def backward(apps: Any, schema_editor: Any) -> None:
+        with schema_editor.connection.cursor() as cur:
+            figures.uninstall(cur, schema_editor.connection.vendor)
+
+    return migrations.RunPython(forward, backward)
