@@ -171,6 +171,12 @@ def test_a_backup_leaves_the_derived_figures_out():
 # -- PostgreSQL: a member moving while their booking is written -----------------------------------
 
 
+_BOOK = (
+    "INSERT INTO benefits_booking (activity_id, member_id, status, created_at, booked_at, "
+    "redeemed_gate) VALUES (%s, %s, 'booked', now(), now(), '')"
+)
+
+
 def _waiting_for_a_lock(pid: int) -> None:
     with second_connection() as watcher:
         for _ in range(500):
@@ -201,19 +207,12 @@ def test_a_booking_written_while_its_member_moves_is_counted_in_the_new_unit(tre
         mover.execute(
             "UPDATE members_member SET unit_id = %s WHERE id = %s", [tree.u3.pk, member.pk]
         )
-        thread = _in_thread(
-            booker,
-            "INSERT INTO benefits_booking (activity_id, member_id, status, created_at, booked_at, "
-            "redeemed_gate) VALUES (%s, %s, 'booked', now(), now(), '')",
-            [ski.pk, member.pk],
-        )
+        thread = _in_thread(booker, _BOOK, [ski.pk, member.pk])
         _waiting_for_a_lock(booker.info.backend_pid)
         mover.commit()
         thread.join()
     assert BOOKING_FIGURES.stored() == BOOKING_FIGURES.recounted()
-    assert set(BookingFigures.objects.filter(entries__gt=0).values_list("unit", flat=True)) == {
-        tree.u3.pk
-    }
+    assert [key[1] for key in BOOKING_FIGURES.stored()] == [tree.u3.pk]
 
 
 @pytest.mark.postgres
@@ -237,15 +236,33 @@ def test_a_member_who_moves_while_their_booking_is_cancelled_takes_the_cancellat
         canceller.commit()
         thread.join()
     assert BOOKING_FIGURES.stored() == BOOKING_FIGURES.recounted()
-    (figure,) = BookingFigures.objects.filter(entries__gt=0)
-    assert (figure.unit_id, figure.booked, figure.cancelled) == (tree.u3.pk, 1, 1)
+    ((key, (entries, booked, _redeemed, cancelled)),) = BOOKING_FIGURES.stored().items()
+    assert (key[1], entries, booked, cancelled) == (tree.u3.pk, 1, 1, 1)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_booking_does_not_wait_for_the_figure_another_booking_holds(tree, card_holder):
+    """A flash crowd from one unit: while one booking's transaction holds its key's figure, the
+    next adds to another row of the same key instead of queueing behind it."""
+    ski = make_activity(tree.city, quota=5)
+    first, second, third = (card_holder(tree.u3) for _ in range(3))
+    with second_connection() as conn:
+        conn.execute(_BOOK, [ski.pk, first.pk])
+    with second_connection(autocommit=False) as holder, second_connection() as other:
+        holder.execute(_BOOK, [ski.pk, second.pk])  # holds the key's row until it commits
+        other.execute("SET lock_timeout = '2s'")
+        other.execute(_BOOK, [ski.pk, third.pk])  # would time out waiting
+        holder.commit()
+    assert sorted(BookingFigures.objects.values_list("shard", "entries")) == [(0, 2), (1, 1)]
+    assert BOOKING_FIGURES.stored() == BOOKING_FIGURES.recounted()
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_threads_booking_at_once_are_all_counted(tree, card_holder, make_staff):
-    """A flash crowd from one unit: simultaneous one-statement bookings, figures spread over
-    shards, every booking counted."""
+    """Simultaneous one-statement bookings of one activity by one unit: every one counted,
+    however the figure is spread."""
     from tests.benefits.test_concurrency import run_together
 
     staff = make_staff(Role.DISTRICT_ADMIN, tree.huairou)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from huzhu.core.figures import Joined, KeptFigures
 
-# A flash crowd books one activity from one unit at once: its figures are spread over rows by
-# member, so that simultaneous bookings seldom wait for each other's figure (as the quota is
-# spread over shards; see benefits.shards).
-SHARDS = 16
+# A flash crowd books one activity from one unit at once: a figure held by one booking's
+# transaction takes the next booking to another row of the same key, up to this many.
+SPREAD = 16
 
 
 def _year(vendor: str) -> str:
@@ -28,7 +27,6 @@ BOOKING_FIGURES = KeptFigures(
         "activity_id": "{r}.activity_id",
         "unit_id": "m.unit_id",  # the member's unit, now: the figures follow a member who moves
         "year": _year,
-        "shard": f"{{r}}.member_id % {SHARDS}",
     },
     sums={
         "entries": "1",
@@ -38,4 +36,5 @@ BOOKING_FIGURES = KeptFigures(
     },
     reads=("activity_id", "member_id", "created_at", "booked_at", "status"),
     joined=Joined(table="members_member", alias="m", column="unit_id", by="member_id"),
+    spread=SPREAD,
 )

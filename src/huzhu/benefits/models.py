@@ -239,11 +239,12 @@ class Booking(models.Model):
 
 
 class BookingFigures(models.Model):
-    """Bookings counted per activity, member's unit, year of booking (Asia/Shanghai) and shard
-    (`figures.SHARDS`): entries, booked, redeemed and cancelled, for the statistics. Kept by
-    the database (huzhu.core.figures, migration 0009): triggers on the bookings add every
-    insert, update and delete in the same statement, and a member who moves takes the
-    figures of their bookings along. Derived data: a backup leaves it out and a restore
+    """Bookings counted per activity, member's unit and year of booking (Asia/Shanghai):
+    entries, booked, redeemed and cancelled, for the statistics. Kept by the database
+    (huzhu.core.figures, migration 0009): triggers on the bookings add every insert, update
+    and delete in the same statement, and a member who moves takes the figures of their
+    bookings along. A key may be spread over a few rows (`shard`, see `KeptFigures.spread`):
+    only the sum of its rows is a count. Derived data: a backup leaves it out and a restore
     rebuilds it (`rebuild_after_restore`); `summaries_recount` rebuilds it and
     `summaries_differences` compares (huzhu.reports.services)."""
 
@@ -257,7 +258,7 @@ class BookingFigures(models.Model):
         "members.Organisation", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     year = models.IntegerField()
-    shard = models.SmallIntegerField()
+    shard = models.SmallIntegerField(default=0)
     entries = models.BigIntegerField(default=0)
     booked = models.BigIntegerField(default=0)
     redeemed = models.BigIntegerField(default=0)
@@ -265,8 +266,9 @@ class BookingFigures(models.Model):
 
     class Meta:
         constraints = (
+            # also what a write looks its key's rows up by, and the statistics a year's
             models.UniqueConstraint(
-                fields=["activity", "unit", "year", "shard"], name="one_booking_figure_per_key"
+                fields=["year", "activity", "unit", "shard"], name="one_booking_figure_per_key"
             ),
         )
 

@@ -53,6 +53,13 @@ class KeptFigures:
     reads: tuple[str, ...]  # the counted table's columns that keys and sums read
     joined: Joined | None = None
     date_keys: tuple[str, ...] = ()  # keys that are dates (SQLite counts them as text)
+    # With `spread` (PostgreSQL), a key's figure may be spread over up to that many rows
+    # (column `shard`, unique with the keys): a write adds to the first of them that no other
+    # transaction holds, and opens another only when all are held. Quiet keys keep one row;
+    # a flash crowd writing one key at once does not queue behind one row (as bookings do not
+    # queue behind one quota row, benefits.shards). A row may then hold less than nothing:
+    # only a key's sum over its rows is a count.
+    spread: int = 0
 
     # -- SQL ------------------------------------------------------------------------------
 
@@ -72,9 +79,8 @@ class KeptFigures:
     def _positions(self) -> str:
         return ", ".join(str(i + 1) for i in range(len(self.keys)))
 
-    def _on_conflict(self, target: str) -> str:
-        sets = ", ".join(f"{c} = {target}{c} + excluded.{c}" for c in self.sums)
-        return f"ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {sets}"
+    def _key_columns(self) -> str:
+        return ", ".join([*self.keys, *(["shard"] if self.spread else [])])
 
     def recount_sql(self, vendor: str | None = None) -> str:
         """The figures counted from the rows: key columns, then sums, one row per key."""
@@ -85,16 +91,52 @@ class KeptFigures:
             f"FROM {self.source} r{self._join('r')} GROUP BY {self._positions()}"
         )
 
-    def _grouped_upsert(self, vendor: str, rows: str, sign: str, where: str = "true") -> str:
-        """Add signed rows to the figures: one upsert per key, unchanged keys left alone."""
-        sums = [f"SUM({sign} * ({s}))" for s in self._sums(vendor, "r")]
-        alias = "f" if vendor == "postgresql" else ""
+    def _fill_sql(self, vendor: str) -> str:
+        """The figures written from a recount (a spread key in one row)."""
+        if not self.spread:
+            return f"INSERT INTO {self.table} ({self._columns()}) {self.recount_sql(vendor)}"
         return (
-            f"INSERT INTO {self.table} {'AS f ' if alias else ''}({self._columns()}) "
-            f"SELECT {', '.join(self._keys(vendor, 'r'))}, {', '.join(sums)} FROM {rows} "
-            f"WHERE {where} GROUP BY {self._positions()} "
-            f"HAVING {' OR '.join(f'{s} <> 0' for s in sums)} ORDER BY {self._positions()} "
-            + self._on_conflict(f"{alias}." if alias else "")
+            f"INSERT INTO {self.table} ({self._columns()}, shard) "
+            f"SELECT counted.*, 0 FROM ({self.recount_sql(vendor)}) counted"
+        )
+
+    def _grouped(self, vendor: str, rows: str, sign: str, r: str, where: str = "true") -> str:
+        """Signed rows summed per key, keys left unchanged dropped, in key order."""
+        keys = [f"{e} AS {c}" for e, c in zip(self._keys(vendor, r), self.keys, strict=True)]
+        sums = [f"SUM({sign} * ({s}))" for s in self._sums(vendor, r)]
+        named = [f"{e} AS {c}" for e, c in zip(sums, self.sums, strict=True)]
+        return (
+            f"SELECT {', '.join(keys + named)} FROM {rows} WHERE {where} "
+            f"GROUP BY {self._positions()} HAVING {' OR '.join(f'{s} <> 0' for s in sums)} "
+            f"ORDER BY {self._positions()}"
+        )
+
+    def _add(self, vendor: str, grouped: str) -> str:
+        """Add grouped rows (`_grouped`) to the figures."""
+        postgres = vendor == "postgresql"
+        target = "f." if postgres else ""
+        sets = ", ".join(f"{c} = {target}{c} + excluded.{c}" for c in self.sums)
+        on_conflict = f"ON CONFLICT ({self._key_columns()}) DO UPDATE SET {sets}"
+        if not (self.spread and postgres):
+            shard = ", shard" if self.spread else ""
+            return (
+                f"INSERT INTO {self.table} {'AS f ' if postgres else ''}"
+                f"({self._columns()}{shard}) SELECT g.*{', 0' if shard else ''} "
+                f"FROM ({grouped}) g WHERE true {on_conflict};"
+            )
+        same = " AND ".join(f"x.{k} = g.{k}" for k in self.keys)
+        return (
+            f"WITH g AS MATERIALIZED ({grouped}), picked AS MATERIALIZED ("
+            f"SELECT g.*, (SELECT x.id FROM {self.table} x WHERE {same} ORDER BY x.shard "
+            "LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED) AS target FROM g), "
+            f"added AS (UPDATE {self.table} f SET "
+            + ", ".join(f"{c} = f.{c} + p.{c}" for c in self.sums)
+            + " FROM picked p WHERE f.id = p.target) "
+            f"INSERT INTO {self.table} AS f ({self._columns()}, shard) "
+            f"SELECT {', '.join(f'g.{c}' for c in [*self.keys, *self.sums])}, "
+            f"(SELECT LEAST(COALESCE(MAX(x.shard) + 1, 0), {self.spread - 1}) "
+            f"FROM {self.table} x WHERE {same}) FROM picked g WHERE g.target IS NULL "
+            f"ORDER BY {self._positions()} {on_conflict};"
         )
 
     def _pg_rows(self, op: str) -> str:
@@ -119,18 +161,14 @@ class KeptFigures:
                 f"PERFORM 1 FROM {j.table} l WHERE l.id IN (SELECT r.{j.by} FROM ({rows}) r) "
                 "ORDER BY l.id FOR SHARE; "
             )
-        upsert = self._grouped_upsert("postgresql", f"({rows}) r{self._join('r')}", "r.sign")
-        return f"{lock}{upsert};"
+        grouped = self._grouped("postgresql", f"({rows}) r{self._join('r')}", "r.sign", "r")
+        return lock + self._add("postgresql", grouped)
 
-    def _sqlite_upsert(self, r: str, sign: str) -> str:
-        sums = ", ".join(f"{sign}({s})" for s in self._sums("sqlite", r))
-        return (
-            f"INSERT INTO {self.table} ({self._columns()}) "
-            f"SELECT {', '.join(self._keys('sqlite', r))}, {sums} "
-            f"FROM (SELECT 1) one{self._join(r)} WHERE true {self._on_conflict('')};"
-        )
+    def _sqlite_add(self, r: str, sign: str) -> str:
+        rows = f"(SELECT 1) one{self._join(r)}"
+        return self._add("sqlite", self._grouped("sqlite", rows, sign, r))
 
-    def _follow_upsert(self, vendor: str) -> str:
+    def _follow_add(self, vendor: str) -> str:
         """Move the figures of the rows naming a joined row from its old value to its new."""
         j = self.joined
         assert j is not None
@@ -138,7 +176,9 @@ class KeptFigures:
             f"{self.source} r JOIN (SELECT OLD.{j.column} AS {j.column}, -1 AS sign "
             f"UNION ALL SELECT NEW.{j.column}, 1) {j.alias} ON true"
         )
-        return self._grouped_upsert(vendor, moved, f"{j.alias}.sign", f"r.{j.by} = NEW.id") + ";"
+        return self._add(
+            vendor, self._grouped(vendor, moved, f"{j.alias}.sign", "r", f"r.{j.by} = NEW.id")
+        )
 
     # -- triggers -------------------------------------------------------------------------
 
@@ -163,12 +203,12 @@ class KeptFigures:
         else:
             changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in self.reads)
             bodies = {
-                "insert": ("", self._sqlite_upsert("NEW", "")),
+                "insert": ("", self._sqlite_add("NEW", "1")),
                 "update": (
                     f" WHEN {changed}",
-                    self._sqlite_upsert("OLD", "-") + self._sqlite_upsert("NEW", ""),
+                    self._sqlite_add("OLD", "-1") + self._sqlite_add("NEW", "1"),
                 ),
-                "delete": ("", self._sqlite_upsert("OLD", "-")),
+                "delete": ("", self._sqlite_add("OLD", "-1")),
             }
             for op, (when, body) in bodies.items():
                 cursor.execute(
@@ -177,7 +217,7 @@ class KeptFigures:
                 )
         if j := self.joined:
             self._install_follow(cursor, vendor, j)
-        cursor.execute(f"INSERT INTO {self.table} ({self._columns()}) {self.recount_sql(vendor)}")
+        cursor.execute(self._fill_sql(vendor))
 
     def _install_follow(self, cursor: Any, vendor: str, j: Joined) -> None:
         # A row trigger: most updates of the joined table leave the column alone, and its
@@ -186,7 +226,7 @@ class KeptFigures:
         if vendor == "postgresql":
             cursor.execute(
                 f"CREATE FUNCTION huzhu_{name}() RETURNS trigger LANGUAGE plpgsql "
-                f"AS $$ BEGIN {self._follow_upsert(vendor)} RETURN NULL; END $$"
+                f"AS $$ BEGIN {self._follow_add(vendor)} RETURN NULL; END $$"
             )
             when = f"OLD.{j.column} IS DISTINCT FROM NEW.{j.column}"
             cursor.execute(
@@ -197,7 +237,7 @@ class KeptFigures:
             cursor.execute(
                 f"CREATE TRIGGER {name} AFTER UPDATE OF {j.column} ON {j.table} FOR EACH ROW "
                 f"WHEN OLD.{j.column} IS NOT NEW.{j.column} "
-                f"BEGIN {self._follow_upsert(vendor)} END"
+                f"BEGIN {self._follow_add(vendor)} END"
             )
 
     def uninstall(self, cursor: Any, vendor: str) -> None:
@@ -218,8 +258,12 @@ class KeptFigures:
         return self._read(self.recount_sql())
 
     def stored(self) -> dict[tuple[Any, ...], tuple[int, ...]]:
-        """The stored figures; a figure brought back to nothing (its rows gone) is none."""
-        stored = self._read(f"SELECT {self._columns()} FROM {self.table}")
+        """The stored figures (a spread key's rows summed); a figure brought back to nothing
+        (its rows gone) is none."""
+        sums = ", ".join(f"SUM({c})" for c in self.sums)
+        stored = self._read(
+            f"SELECT {', '.join(self.keys)}, {sums} FROM {self.table} GROUP BY {self._positions()}"
+        )
         return {k: v for k, v in stored.items() if any(v)}
 
     def _read(self, sql: str) -> dict[tuple[Any, ...], tuple[int, ...]]:
@@ -239,7 +283,7 @@ class KeptFigures:
             if connection.vendor == "postgresql":
                 cur.execute(f"LOCK TABLE {self.table} IN EXCLUSIVE MODE")
             cur.execute(f"DELETE FROM {self.table}")
-            cur.execute(f"INSERT INTO {self.table} ({self._columns()}) {self.recount_sql()}")
+            cur.execute(self._fill_sql(connection.vendor))
             return int(cur.rowcount)
 
     def leftovers_cleared(self, using: str = "default") -> None:

@@ -399,14 +399,16 @@ def booking_report(rows: Iterable[BookingRow]) -> Report:
 
 def bookings(*, user: User, year: int | None = None) -> Report:
     """Bookings and redemptions per activity, by members of the viewer's subtree (the year
-    of booking in Asia/Shanghai), from the booking figures."""
-    qs = BookingFigures.objects.filter(unit__path__startswith=staff_scope_path(user), entries__gt=0)
+    of booking in Asia/Shanghai), from the booking figures (whose single rows are no counts,
+    only their sums: see BookingFigures)."""
+    qs = BookingFigures.objects.filter(unit__path__startswith=staff_scope_path(user))
     if year is not None:
         _year_range(year)
         qs = qs.filter(year=year)
     rows = (
         qs.values("activity_id", "activity__title")
         .annotate(n=Sum("entries"), b=Sum("booked"), r=Sum("redeemed"), c=Sum("cancelled"))
+        .filter(n__gt=0)
         .values_list("activity_id", "activity__title", "n", "b", "r", "c")
         .order_by("activity_id")
     )
@@ -558,10 +560,15 @@ def years_with_data(*, user: User) -> list[int]:
     enrolled = Enrollment.objects.filter(version=OuterRef("pk"), unit__path__startswith=scope)
     versions = PlanVersion.objects.filter(Exists(enrolled))
     visits = StationVisitFigures.objects.filter(station__org__path__startswith=scope, visits__gt=0)
-    booked = BookingFigures.objects.filter(unit__path__startswith=scope, entries__gt=0)
+    booked = (
+        BookingFigures.objects.filter(unit__path__startswith=scope)
+        .values("year")
+        .annotate(n=Sum("entries"))
+        .filter(n__gt=0)
+    )
     years = {timezone.localdate().year}
     years.update(paid.values_list("year", flat=True).distinct())
-    years.update(booked.values_list("year", flat=True).distinct())  # in Asia/Shanghai
+    years.update(booked.values_list("year", flat=True))  # in Asia/Shanghai
     days: list[Any] = [*versions.dates("period_start", "year"), *visits.dates("month", "year")]
     if user.role in CARE_ROLES:  # the care figure is refused to the other roles
         days += _care_campaigns(scope).dates("starts_on", "year")

@@ -144,8 +144,9 @@ class StationVisitFigures(models.Model):
     DERIVED_BY_TRIGGERS = True
 
     # No foreign-key constraint: only the triggers write these rows (see EnrollmentFigures).
+    # indexed: a district's or a unit's statistics read their stations' figures
     station = models.ForeignKey(
-        Station, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+        Station, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     month = models.DateField()
     visits = models.BigIntegerField(default=0)
@@ -153,7 +154,8 @@ class StationVisitFigures(models.Model):
 
     class Meta:
         constraints = (
-            models.UniqueConstraint(fields=["station", "month"], name="one_visit_figure_per_key"),
+            # month first: the statistics of a year read its months
+            models.UniqueConstraint(fields=["month", "station"], name="one_visit_figure_per_key"),
         )
 
     def __str__(self) -> str:
