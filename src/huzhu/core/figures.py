@@ -155,14 +155,15 @@ class KeptFigures:
 
     def _pg_body(self, op: str) -> str:
         rows = self._pg_rows(op)
-        lock = ""
+        source = f"({rows}) r"
         if j := self.joined:
-            lock = (
-                f"PERFORM 1 FROM {j.table} l WHERE l.id IN (SELECT r.{j.by} FROM ({rows}) r) "
-                "ORDER BY l.id FOR SHARE; "
+            # Locked before they are read; a row changed meanwhile is read as committed.
+            source += (
+                f" JOIN (SELECT id, {j.column} FROM {j.table} WHERE id IN "
+                f"(SELECT {j.by} FROM ({rows}) x) ORDER BY id FOR SHARE) {j.alias} "
+                f"ON {j.alias}.id = r.{j.by}"
             )
-        grouped = self._grouped("postgresql", f"({rows}) r{self._join('r')}", "r.sign", "r")
-        return lock + self._add("postgresql", grouped)
+        return self._add("postgresql", self._grouped("postgresql", source, "r.sign", "r"))
 
     def _sqlite_add(self, r: str, sign: str) -> str:
         rows = f"(SELECT 1) one{self._join(r)}"
