@@ -1,10 +1,15 @@
 """Statistics over 25 years of payouts: the console's payout figures read from the summary
 tables, timed against the same figures counted directly from the raw ledger, in the same run,
-checking that both give the same answer; and the enrolment figures (参保人数, 缴费, kept by the
-database's triggers) against the same counts from the raw enrolments.
+checking that both give the same answer; the enrolment figures (参保人数, 缴费, kept by the
+database's triggers) against the same counts from the raw enrolments; and the figures of
+bookings, station visits and care money (kept by triggers too) against reports.recounts.
 
     .venv/bin/python bench/stats.py [--entries 20000000] [--members 200000] [--units 1000]
-        [--seed 1] [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+        [--bookings N] [--visits N] [--seed 1]
+        [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+
+Bookings and visits default to ten per member, written by COPY (on PostgreSQL the triggers
+count each COPY in one statement; the time is printed).
 
 A throwaway database: a new SQLite file, or `huzhu_bench_stats` recreated on the server. The
 layout is the real one: organisations (city → 16 districts → units), members, four plans with
@@ -218,6 +223,8 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=20_000_000)
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--units", type=int, default=1000)
+    parser.add_argument("--bookings", type=int, default=None, help="default: 10 per member")
+    parser.add_argument("--visits", type=int, default=None, help="default: 10 per member")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
@@ -235,6 +242,14 @@ def main() -> int:
     results: dict[str, float] = {}
     with timed("generate", results):
         counts = populate(args.entries, args.members, args.units, random.Random(args.seed))
+    print(f"  {counts}", file=sys.stderr)
+    rng = random.Random(args.seed + 1)
+    with timed("bookings, visits and care (with their triggers)", results):
+        counts = populate_activity(
+            args.bookings if args.bookings is not None else 10 * args.members,
+            args.visits if args.visits is not None else 10 * args.members,
+            rng,
+        )
     print(f"  {counts}", file=sys.stderr)
     with timed("summaries_recount", results):
         summary_rows = summaries_recount()
@@ -287,6 +302,8 @@ def main() -> int:
         print(line, file=sys.stderr)
     enrol_fast, enrol_slow, enrol_bad = _enrolment_figures(city, admin, last)
     bad += enrol_bad
+    kept_fast, kept_slow, kept_bad = _kept_figures(city, admin, last)
+    bad += kept_bad
     print(
         f"\n{args.entries:,} entries on {vendor}; generation {results['generate']:.0f} s, "
         f"summaries_recount {results['summaries_recount']:.0f} s ({summary_rows:,} rows)\n"
@@ -295,7 +312,9 @@ def main() -> int:
         f"{'all equal' if not bad else f'{bad} DIFFERENT'}\n"
         f"enrolment figures (members and contributions, 5 figures): {enrol_fast * 1000:.0f} ms "
         f"from the figures, {enrol_slow:.1f} s from the enrolments "
-        f"({enrol_slow / enrol_fast:.0f}x)"
+        f"({enrol_slow / enrol_fast:.0f}x)\n"
+        f"bookings, visits and care ({len(KEPT_ASKED)} figures): {kept_fast * 1000:.0f} ms from "
+        f"the figures, {kept_slow:.1f} s from the rows ({kept_slow / kept_fast:.0f}x)"
     )
     return 1 if bad else 0
 
@@ -359,6 +378,162 @@ def _enrolment_figures(city: Any, district: Any, last: int) -> tuple[float, floa
             file=sys.stderr,
         )
     return fast_total, slow_total, bad
+
+
+# name, figure, keyword arguments; each asked as the city and as a district, this year and all
+KEPT_ASKED = [
+    ("bookings", "bookings", {}),
+    ("stations by month", "stations", {"group_by": "month"}),
+    ("stations by station", "stations", {"group_by": "station"}),
+    ("care", "care", {}),
+]
+
+
+def _kept_figures(city: Any, district: Any, last: int) -> tuple[float, float, int]:
+    from huzhu.reports.recounts import RECOUNTED
+    from huzhu.reports.selectors import REPORTS
+
+    fast_total = slow_total = 0.0
+    bad = 0
+    for label, name, kwargs in KEPT_ASKED:
+        for who, user, year in (("city", city, last), ("district", district, None)):
+            asked = {"user": user, "year": year, **kwargs}
+            start = time.perf_counter()
+            fast = REPORTS[name](**asked).rows
+            t_fast = time.perf_counter() - start
+            start = time.perf_counter()
+            slow = RECOUNTED[name](**asked).rows
+            t_slow = time.perf_counter() - start
+            same = fast == slow
+            bad += not same
+            fast_total, slow_total = fast_total + t_fast, slow_total + t_slow
+            line = f"{who} {label} {year or 'all'}"
+            print(
+                f"{line:<34} {t_fast * 1000:>8.1f}ms {t_slow:>9.2f}s {t_slow / t_fast:>7.0f}x"
+                f"  {len(fast)}{'' if same else '  DIFFERENT'}",
+                file=sys.stderr,
+            )
+    return fast_total, slow_total, bad
+
+
+def _activities(n: int) -> list[int]:
+    from django.utils import timezone
+
+    from huzhu.benefits.models import Activity
+    from huzhu.members.models import Organisation
+
+    city = Organisation.objects.get(code="BJ")
+    now = timezone.now()
+    made = Activity.objects.bulk_create(
+        Activity(
+            title=f"活动{i}", venue="场所", organiser=city, eligible_org=city,
+            opens_at=now, closes_at=now + timedelta(days=30), valid_from=now.date(),
+            valid_to=now.date(), public_key="", private_key_cipher="",
+        )
+        for i in range(n)
+    )  # fmt: skip
+    return [a.pk for a in made]
+
+
+def _booking_rows(
+    bookings: int, members: list[int], activities: list[int], rng: random.Random
+) -> Iterator[tuple[Any, ...]]:
+    """Bookings of the activities, each booked within one year (its window; the activities
+    spread over the 25 years), each member at most once an activity."""
+    per = -(-bookings // len(activities))
+    statuses = ["booked"] * 12 + ["redeemed"] * 4 + ["cancelled"] * 3 + ["registered"]
+    written = 0
+    for i, activity in enumerate(activities):
+        opens = datetime(FIRST_YEAR + i % YEARS, 1, 1, tzinfo=UTC)
+        for member in rng.sample(members, min(per, len(members), bookings - written)):
+            at = opens + timedelta(seconds=rng.randrange(365 * 86400))
+            status = rng.choice(statuses)
+            booked = _stamp(at) if status != "registered" else None
+            yield (activity, member, status, _stamp(at), booked, "")
+            written += 1
+
+
+def populate_activity(bookings: int, visits: int, rng: random.Random) -> dict[str, int]:
+    """Bookings, warm stations with their visits, and care campaigns with their money, written
+    as a bulk writer would (COPY on PostgreSQL): the triggers count them as they go in."""
+    from django.db import transaction
+
+    from huzhu.benefits.models import Booking
+    from huzhu.care.models import CareCampaign, CareLedgerEntry
+    from huzhu.core.bulk import bulk_insert
+    from huzhu.members.models import Member, Organisation
+    from huzhu.stations.models import Station, StationVisit
+
+    units = list(Organisation.objects.filter(kind="unit").order_by("id"))
+    counts: dict[str, int] = {}
+    with transaction.atomic():
+        # read before the COPY: its rows are generated while it runs, on the same connection
+        members = list(Member.objects.values_list("id", flat=True))
+        activities = _activities(100)
+        counts["bookings"] = bulk_insert(
+            Booking._meta.db_table,
+            *model_rows(
+                Booking,
+                ["activity_id", "member_id", "status", "created_at", "booked_at", "redeemed_gate"],
+                _booking_rows(bookings, members, activities, rng),
+            ),
+        )
+        stations = Station.objects.bulk_create(
+            Station(
+                code=f"S{i:05d}", name=f"驿站{i}", org=units[i % len(units)], address="北京",
+                lat=39.9, lng=116.4, hours="24/7",
+            )
+            for i in range(max(1, len(units)))
+        )  # fmt: skip
+        days = [datetime(FIRST_YEAR, 1, 1) + timedelta(days=d) for d in range(YEARS * 365)]
+        counts["visits"] = bulk_insert(
+            StationVisit._meta.db_table,
+            *model_rows(
+                StationVisit,
+                ["station_id", "visited_at", "visited_on", "people", "source"],
+                (
+                    (
+                        rng.choice(stations).pk,
+                        _stamp(day),
+                        str(day.date()),
+                        rng.randrange(1, 20),
+                        "operator",
+                    )
+                    for day in (rng.choice(days) for _ in range(visits))
+                ),
+            ),
+        )
+        # Run by the city (a district sees its share) and by a district, by turns.
+        runners = [Organisation.objects.get(code="BJ"), units[0].parent]
+        campaigns = [
+            CareCampaign.objects.create(
+                code=f"C{y}", title=f"两节慰问{y}", org=runners[y % 2],
+                budget=Decimal("1000000000.00"), starts_on=f"{y}-01-01",
+            )
+            for y in range(FIRST_YEAR, FIRST_YEAR + YEARS)
+        ]  # fmt: skip
+        counts["care entries"] = bulk_insert(
+            CareLedgerEntry._meta.db_table,
+            *model_rows(
+                CareLedgerEntry,
+                ["campaign_id", "org_id", "kind", "amount", "occurred_on", "created_at"],
+                (
+                    (
+                        c.pk,
+                        u.pk,
+                        kind,
+                        f"{rng.randrange(100, 50_000)}.00",
+                        c.starts_on,
+                        _stamp(datetime.now(UTC)),
+                    )
+                    for c in campaigns
+                    for u in units
+                    if u.path.startswith(c.org.path)
+                    for kind in ("allocation", "spending")
+                ),
+            ),
+        )
+    return counts
 
 
 if __name__ == "__main__":

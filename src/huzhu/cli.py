@@ -32,6 +32,7 @@ APP_COMMANDS = (
     "huzhu.settlement.commands",
     "huzhu.benefits.commands",
     "huzhu.stations.commands",
+    "huzhu.reports.commands",
 )
 
 

@@ -9,7 +9,8 @@ retried with the same nonce, forged vouchers and an offline gate's upload. After
 - a voucher is redeemed at most once, and a cancelled booking is never redeemed;
 - every scan is logged, failed ones too, and a retried scan (same gate and nonce) is not
   logged again;
-- every booking is in the state the model expects.
+- every booking is in the state the model expects;
+- the booking figures of the statistics equal a recount of the bookings.
 
 A random run checks these invariants and nothing else: which outcomes it happens upon is chance
 (a replayed scan, or a cancelled voucher shown at the gate, may not come up in a given run), so it
@@ -45,6 +46,7 @@ from hypothesis.stateful import (
 from huzhu.accounts.models import Role
 from huzhu.benefits.activities import activity_update
 from huzhu.benefits.bookings import booking_cancel, booking_create
+from huzhu.benefits.figures import BOOKING_FIGURES
 from huzhu.benefits.lottery import lottery_draw
 from huzhu.benefits.models import HOLDING, Activity, Booking, BookingStatus, Quota, Scan
 from huzhu.benefits.redemption import OfflineScan, redemption_scan, redemption_upload
@@ -535,6 +537,7 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
         self.a_voucher_is_redeemed_at_most_once_and_never_after_cancelling()
         self.every_scan_is_logged_once()
         self.bookings_are_as_the_model_expects()
+        self.the_booking_figures_equal_a_recount()
 
     def quotas_are_never_exceeded_and_count_the_bookings_that_hold_them(self) -> None:
         held = dict(
@@ -560,6 +563,11 @@ class BookingsAndRedemptions(RuleBasedStateMachine):
             counted = held.get(activity, 0) if day is None else held_on_day.get((activity, day), 0)
             assert used == counted <= size, (names[activity], day, used, counted)
             assert used == self._held(names[activity], day)
+
+    def the_booking_figures_equal_a_recount(self) -> None:
+        """The statistics' figures, kept by the database, after bookings, lottery entries, a
+        draw, promotions, cancellations and redemptions online and offline."""
+        assert BOOKING_FIGURES.stored() == BOOKING_FIGURES.recounted()
 
     def nobody_holds_two_bookings_in_a_group(self) -> None:
         assert not members_twice_in_a_group().exists()

@@ -81,3 +81,26 @@ def test_a_damaged_archive_is_refused_before_anything_is_written(tmp_path):
     assert "damaged" in exc.value.message
     with pytest.raises(DomainError):
         backup_restore(tmp_path / "missing.zip")
+
+
+@pytest.mark.django_db
+def test_a_restore_counts_the_bookings_of_members_restored_after_them(tmp_path, tree, make_member):
+    """The archive holds benefits_booking before members_member, and the booking figures'
+    triggers read the member's unit: the restore counts the bookings again once every table is
+    in, and `huzhu stats check` in the new home finds every summary equal to its recount."""
+    from huzhu.benefits.models import Booking, BookingStatus
+    from tests.benefits.conftest import make_activity
+
+    ski = make_activity(tree.city)
+    for unit in (tree.u1, tree.u3):
+        Booking.objects.create(activity=ski, member=make_member(unit), status=BookingStatus.BOOKED)
+    path = tmp_path / "b.zip"
+    backup_write(path)
+    home = tmp_path / "home"
+    restored = _huzhu(home, "restore", str(path))
+    assert restored.returncode == 0, restored.stderr
+    checked = _huzhu(home, "stats", "check")
+    assert (checked.returncode, checked.stdout) == (
+        0,
+        "every summary equals a recount of its rows\n",
+    )

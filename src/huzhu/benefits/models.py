@@ -238,6 +238,52 @@ class Booking(models.Model):
         return f"#{self.pk} {self.activity_id} {self.status}"
 
 
+class BookingFigures(models.Model):
+    """Bookings counted per activity, member's unit and year of booking (Asia/Shanghai):
+    entries, booked, redeemed and cancelled, for the statistics. Kept by the database
+    (huzhu.core.figures, migration 0009): triggers on the bookings add every insert, update
+    and delete in the same statement, and a member who moves takes the figures of their
+    bookings along. A key may be spread over a few rows (`shard`, see `KeptFigures.spread`):
+    only the sum of its rows is a count. Derived data: a backup leaves it out and a restore
+    rebuilds it (`rebuild_after_restore`); `summaries_recount` rebuilds it and
+    `summaries_differences` compares (huzhu.reports.services)."""
+
+    DERIVED_BY_TRIGGERS = True
+
+    # No foreign-key constraints: only the triggers write these rows (see EnrollmentFigures).
+    activity = models.ForeignKey(
+        Activity, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    unit = models.ForeignKey(
+        "members.Organisation", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    year = models.IntegerField()
+    shard = models.SmallIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+    booked = models.BigIntegerField(default=0)
+    redeemed = models.BigIntegerField(default=0)
+    cancelled = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = (
+            # also what a write looks its key's rows up by, and the statistics a year's
+            models.UniqueConstraint(
+                fields=["year", "activity", "unit", "shard"], name="one_booking_figure_per_key"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.activity_id}/{self.unit_id}/{self.year}/{self.shard}: {self.entries}"
+
+    @staticmethod
+    def rebuild_after_restore() -> None:
+        """Its triggers read the member's unit, and a restore may load the bookings before
+        the members: counted again once every table is in."""
+        from huzhu.benefits.figures import BOOKING_FIGURES
+
+        BOOKING_FIGURES.rebuild()
+
+
 class IdempotencyKey(models.Model):
     """The first answer to a request sent with an `Idempotency-Key` header, per user."""
 

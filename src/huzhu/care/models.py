@@ -217,3 +217,36 @@ class CareLedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount}"
+
+
+class CareFundFigures(models.Model):
+    """A campaign's ledger summed per organisation: allocated and spent in fen, and how many
+    entries, for the statistics. Kept by the database (huzhu.core.figures, migration 0003):
+    triggers on the ledger add every entry in the same statement. Derived data: a backup
+    leaves it out and the triggers count the entries again as they are restored;
+    `summaries_recount` rebuilds it and `summaries_differences` compares."""
+
+    DERIVED_BY_TRIGGERS = True
+
+    # No foreign-key constraints: only the triggers write these rows (see EnrollmentFigures).
+    campaign = models.ForeignKey(
+        CareCampaign,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    org = models.ForeignKey(
+        "members.Organisation", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    allocated_fen = models.BigIntegerField(default=0)
+    spent_fen = models.BigIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(fields=["campaign", "org"], name="one_fund_figure_per_key"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.org_id}: {self.allocated_fen}/{self.spent_fen}"

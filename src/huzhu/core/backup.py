@@ -49,7 +49,8 @@ csv.field_size_limit(1 << 30)
 
 def _models() -> list[type[models.Model]]:
     """The tables a backup holds: every managed table but those the database derives itself
-    (`DERIVED_BY_TRIGGERS`: rebuilt by their triggers as the rows they count are restored)."""
+    (`DERIVED_BY_TRIGGERS`: rebuilt by their triggers as the rows they count are restored, or
+    after the restore by their `rebuild_after_restore`)."""
     found = []
     for model in apps.get_models(include_auto_created=True):
         meta = model._meta
@@ -406,10 +407,21 @@ def _load_tables(
         counts = {}
         for table, data in payload.items():
             counts[table] = _load_table(by_table[table], data)
+        _derived_rebuilt()
         with connection.cursor() as cur:
             for sql in connection.ops.sequence_reset_sql(no_style(), list(by_table.values())):
                 cur.execute(sql)
     return counts
+
+
+def _derived_rebuilt() -> None:
+    """Derived tables whose triggers read other tables than the one they count (booking
+    figures read the member's unit) may have counted rows restored before those tables:
+    counted again once every table is in."""
+    for model in apps.get_models():
+        rebuild = getattr(model, "rebuild_after_restore", None)
+        if getattr(model, "DERIVED_BY_TRIGGERS", False) and rebuild is not None:
+            rebuild()
 
 
 def _load_value(text: str, kind: str) -> Any:

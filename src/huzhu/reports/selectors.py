@@ -1,8 +1,10 @@
 """The statistics (统计), each a small table scoped to the viewer's subtree.
 
-Payouts are read from the summary tables (a few thousand rows a year however long the ledger
-grows); `payouts_recounted` computes the same table from the raw ledger, for checks and the
-benchmark. The other figures come from their own tables with indexed aggregate queries.
+Every figure is read from summaries kept in the same transaction as the rows they count: the
+payout summaries (a few thousand rows a year however long the ledger grows), and the figures
+the database's triggers keep of enrolments, bookings, station visits and care money.
+`payouts_recounted` and reports.recounts compute the same tables from the raw rows, for checks
+and the benchmarks. Only the held payouts are counted from the claims (a few at a time).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, Sum
-from django.db.models.functions import ExtractYear, TruncMonth
+from django.db.models.functions import ExtractYear
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from huzhu.accounts.models import User
+from huzhu.accounts.policy import in_subtree
 from huzhu.accounts.selectors import staff_scope_path
-from huzhu.benefits.models import Booking, BookingStatus
-from huzhu.care.selectors import CARE_ROLES, campaign_summary, campaigns_visible_to
+from huzhu.benefits.models import BookingFigures
+from huzhu.care.models import CareCampaign, CareFundFigures
+from huzhu.care.selectors import CARE_ROLES, care_scope_path
 from huzhu.core import bounds
 from huzhu.core.errors import DomainError
 from huzhu.members.models import Organisation, OrgKind
@@ -36,7 +40,7 @@ from huzhu.protection.models import (
 )
 from huzhu.reports.models import PayoutSummary, PayoutYearSummary
 from huzhu.reports.services import DISABILITY, as_date, payout_recount_sql, year_sql
-from huzhu.stations.models import StationVisit
+from huzhu.stations.models import StationVisitFigures
 
 TEXT, MONEY, COUNT, PERCENT = "text", "money", "count", "percent"
 
@@ -370,24 +374,13 @@ def contributions(*, user: User, group_by: str = "plan", year: int | None = None
 
 
 # Benefits, stations, care -------------------------------------------------------------------
+# From the figures the database keeps beside the rows (BookingFigures, StationVisitFigures,
+# CareFundFigures); reports.recounts counts the same tables from the rows themselves.
+
+BookingRow = tuple[int, str, int, int, int, int]  # activity, title, entries, booked, redeemed...
 
 
-def bookings(*, user: User, year: int | None = None) -> Report:
-    """Bookings and redemptions per activity, by members of the viewer's subtree."""
-    qs = Booking.objects.filter(member__unit__path__startswith=staff_scope_path(user))
-    if year is not None:
-        _year_range(year)
-        qs = qs.filter(created_at__year=year)  # in Asia/Shanghai, the site's time zone
-    rows = (
-        qs.values("activity_id", "activity__title")
-        .annotate(
-            entries=Count("id"),
-            booked=Count("id", filter=Q(booked_at__isnull=False)),
-            redeemed=Count("id", filter=Q(status=BookingStatus.REDEEMED)),
-            cancelled=Count("id", filter=Q(status=BookingStatus.CANCELLED)),
-        )
-        .order_by("activity_id")
-    )
+def booking_report(rows: Iterable[BookingRow]) -> Report:
     report = Report(
         "bookings",
         _("普惠活动预约与核销"),
@@ -400,60 +393,66 @@ def bookings(*, user: User, year: int | None = None) -> Report:
             Column("cancelled", _("已取消"), COUNT),
         ],
     )
-    report.rows = [
-        (
-            r["activity_id"],
-            r["activity__title"],
-            r["entries"],
-            r["booked"],
-            r["redeemed"],
-            r["cancelled"],
-        )
-        for r in rows
-    ]
+    report.rows = [(a, t, int(n), int(b), int(r), int(c)) for a, t, n, b, r, c in rows]
     return report
 
 
-def station_visits(*, user: User, group_by: str = "month", year: int | None = None) -> Report:
-    """Visits to warm stations of the viewer's subtree: registrations and people (人次)."""
-    _check(group_by, STATION_GROUPS, "group_by")
-    qs = StationVisit.objects.filter(station__org__path__startswith=staff_scope_path(user))
-    if (span := _year_range(year)) is not None:
-        qs = qs.filter(visited_on__gte=span[0], visited_on__lt=span[1])
+def bookings(*, user: User, year: int | None = None) -> Report:
+    """Bookings and redemptions per activity, by members of the viewer's subtree (the year
+    of booking in Asia/Shanghai), from the booking figures (whose single rows are no counts,
+    only their sums: see BookingFigures)."""
+    qs = BookingFigures.objects.filter(unit__path__startswith=staff_scope_path(user))
+    if year is not None:
+        _year_range(year)
+        qs = qs.filter(year=year)
+    rows = (
+        qs.values("activity_id", "activity__title")
+        .annotate(n=Sum("entries"), b=Sum("booked"), r=Sum("redeemed"), c=Sum("cancelled"))
+        .filter(n__gt=0)
+        .values_list("activity_id", "activity__title", "n", "b", "r", "c")
+        .order_by("activity_id")
+    )
+    return booking_report(rows)
+
+
+def station_report(group_by: str, rows: Iterable[tuple[Any, ...]], year: int | None) -> Report:
+    """Rows (month, visits, people) or (station code, name, visits, people)."""
     counts = [Column("visits", _("登记次数"), COUNT), Column("people", _("服务人次"), COUNT)]
     if group_by == "month":
-        rows = (
-            qs.annotate(m=TruncMonth("visited_on"))
-            .values("m")
-            .annotate(visits=Count("id"), people=Sum("people"))
-            .order_by("m")
-        )
         report = Report("stations", _("驿站服务"), [Column("month", _("月份")), *counts])
-        report.rows = [(f"{r['m']:%Y-%m}", r["visits"], r["people"] or 0) for r in rows]
+        report.rows = [(f"{as_date(m):%Y-%m}", int(v), int(p or 0)) for m, v, p in rows]
         report.periods = _months(year) if year else _month_span([r[0] for r in report.rows])
         return report
-    by_station = (
-        qs.values("station__code", "station__name")
-        .annotate(visits=Count("id"), people=Sum("people"))
-        .order_by("station__code")
-    )
     report = Report(
         "stations",
         _("驿站服务"),
         [Column("station_code", _("驿站编码")), Column("station", _("驿站名称")), *counts],
     )
-    report.rows = [
-        (r["station__code"], r["station__name"], r["visits"], r["people"] or 0) for r in by_station
-    ]
+    report.rows = [(code, name, int(v), int(p or 0)) for code, name, v, p in rows]
     return report
 
 
-def care_funds(*, user: User, year: int | None = None) -> Report:
-    """Care campaigns' money against budget, counting only the viewer's subtree (see
-    care.selectors.campaign_summary: `partial` campaigns are run above the viewer)."""
-    qs = campaigns_visible_to(user).select_related("org")
+def station_visits(*, user: User, group_by: str = "month", year: int | None = None) -> Report:
+    """Visits to warm stations of the viewer's subtree: registrations and people (人次), from
+    the visit figures (per station and month)."""
+    _check(group_by, STATION_GROUPS, "group_by")
+    qs = StationVisitFigures.objects.filter(
+        station__org__path__startswith=staff_scope_path(user), visits__gt=0
+    )
     if (span := _year_range(year)) is not None:
-        qs = qs.filter(starts_on__gte=span[0], starts_on__lt=span[1])
+        qs = qs.filter(month__gte=span[0], month__lt=span[1])
+    group = ["month"] if group_by == "month" else ["station__code", "station__name"]
+    rows = (
+        qs.values(*group)
+        .annotate(v=Sum("visits"), p=Sum("people"))
+        .values_list(*group, "v", "p")
+        .order_by(*group)
+    )
+    return station_report(group_by, rows, year)
+
+
+def care_report(rows: Iterable[tuple[CareCampaign, Decimal, Decimal, bool]]) -> Report:
+    """Rows (campaign, allocated, spent, partial)."""
     report = Report(
         "care",
         _("慰问资金"),
@@ -467,21 +466,42 @@ def care_funds(*, user: User, year: int | None = None) -> Report:
             Column("partial", _("仅本级及下级")),
         ],
     )
-    for campaign in qs.order_by("starts_on", "code"):
-        s = campaign_summary(campaign=campaign, user=user)
-        share = (s.spent / s.budget).quantize(Decimal("0.0001")) if s.budget else None
-        report.rows.append(
-            (
-                campaign.code,
-                campaign.title,
-                s.budget,
-                s.allocated,
-                s.spent,
-                share,
-                str(_("是")) if s.partial else str(_("否")),
-            )
-        )
+    for campaign, allocated, spent, partial in rows:
+        budget = campaign.budget
+        share = (spent / budget).quantize(Decimal("0.0001")) if budget else None
+        yes_no = str(_("是")) if partial else str(_("否"))
+        report.rows.append((campaign.code, campaign.title, budget, allocated, spent, share, yes_no))
     return report
+
+
+def care_funds(*, user: User, year: int | None = None) -> Report:
+    """Care campaigns' money against budget, from the fund figures: the campaigns run inside
+    the viewer's subtree (all their money) and those that put money into it (only the
+    subtree's share: `partial`), as care.selectors.campaign_summary counts them."""
+    scope = care_scope_path(user)
+    qs = _care_campaigns(scope).select_related("org")
+    if (span := _year_range(year)) is not None:
+        qs = qs.filter(starts_on__gte=span[0], starts_on__lt=span[1])
+    campaigns = list(qs.order_by("starts_on", "code"))
+
+    def sums(figures: Any) -> dict[int, tuple[Decimal, Decimal]]:
+        rows = (
+            figures.filter(campaign__in=[c.pk for c in campaigns])
+            .values("campaign_id")
+            .annotate(a=Sum("allocated_fen"), s=Sum("spent_fen"))
+            .values_list("campaign_id", "a", "s")
+        )
+        return {c: (_fen(a), _fen(s)) for c, a, s in rows}
+
+    in_scope = CareFundFigures.objects.filter(org__path__startswith=scope)
+    everywhere, here = sums(CareFundFigures.objects.all()), sums(in_scope)
+    nothing = (Decimal("0.00"), Decimal("0.00"))
+    rows = []
+    for campaign in campaigns:
+        partial = not in_subtree(campaign.org.path, scope)
+        allocated, spent = (here if partial else everywhere).get(campaign.pk, nothing)
+        rows.append((campaign, allocated, spent, partial))
+    return care_report(rows)
 
 
 def held_for_review(*, user: User, year: int | None = None) -> Report:
@@ -520,27 +540,38 @@ def held_for_review(*, user: User, year: int | None = None) -> Report:
 # The years to offer -------------------------------------------------------------------------
 
 
+def _care_campaigns(scope: str) -> Any:
+    """The campaigns run inside the subtree at `scope`, and those that put money into it (as
+    care.selectors.campaigns_visible_to finds them, from the fund figures)."""
+    funded = CareFundFigures.objects.filter(org__path__startswith=scope, entries__gt=0)
+    return CareCampaign.objects.filter(
+        Q(org__path__startswith=scope) | Q(pk__in=funded.values("campaign_id"))
+    )
+
+
 def years_with_data(*, user: User) -> list[int]:
     """The years in which the viewer's subtree has any figure: payouts (from the yearly
-    summaries), enrolments and contributions (by plan version), bookings, station visits and
-    care campaigns (for the roles that see them); most recent first, the current year always
-    among them."""
+    summaries), enrolments and contributions (by plan version), bookings and station visits
+    (from their figures) and care campaigns (for the roles that see them); most recent first,
+    the current year always among them."""
     scope = staff_scope_path(user)
     paid = PayoutYearSummary.objects.filter(unit__path__startswith=scope)
     # A few versions, each asked whether it has an enrolment in scope (not millions of rows).
     enrolled = Enrollment.objects.filter(version=OuterRef("pk"), unit__path__startswith=scope)
     versions = PlanVersion.objects.filter(Exists(enrolled))
-    visits = StationVisit.objects.filter(station__org__path__startswith=scope)
-    booked = Booking.objects.filter(member__unit__path__startswith=scope)
+    visits = StationVisitFigures.objects.filter(station__org__path__startswith=scope, visits__gt=0)
+    booked = (
+        BookingFigures.objects.filter(unit__path__startswith=scope)
+        .values("year")
+        .annotate(n=Sum("entries"))
+        .filter(n__gt=0)
+    )
     years = {timezone.localdate().year}
     years.update(paid.values_list("year", flat=True).distinct())
-    days: list[Any] = [
-        *versions.dates("period_start", "year"),
-        *visits.dates("visited_on", "year"),
-        *booked.datetimes("created_at", "year"),  # in Asia/Shanghai, as `bookings` counts
-    ]
+    years.update(booked.values_list("year", flat=True))  # in Asia/Shanghai
+    days: list[Any] = [*versions.dates("period_start", "year"), *visits.dates("month", "year")]
     if user.role in CARE_ROLES:  # the care figure is refused to the other roles
-        days += campaigns_visible_to(user).dates("starts_on", "year")
+        days += _care_campaigns(scope).dates("starts_on", "year")
     years.update(day.year for day in days)
     return sorted(years, reverse=True)
 

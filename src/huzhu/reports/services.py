@@ -6,6 +6,9 @@ The ledger (`protection.ledger`, the only writer of `LedgerEntry` rows) calls
 it there (`keep_in_step`, in `ReportsConfig.ready`). `summaries_recount` rebuilds both tables
 from the raw ledger, and `summaries_differences` says where the stored summaries disagree with a
 recount (none, unless an entry was written past the ledger).
+
+Both cover the figures the database keeps with triggers too (huzhu.core.figures): enrolments
+(protection.EnrollmentFigures), bookings, station visits and care money (`KEPT_FIGURES`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,23 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from django.db import connection, transaction
 
+from huzhu.benefits.figures import BOOKING_FIGURES
+from huzhu.care.figures import FUND_FIGURES
 from huzhu.core.bulk import insert_frame, is_postgres, query_frame, temp_frame, temp_keys
+from huzhu.core.figures import KeptFigures
 from huzhu.members.models import Member
 from huzhu.protection.figures import figures_rebuild, figures_recounted, figures_stored
 from huzhu.protection.models import Claim, Enrollment, LedgerEntry, Plan, PlanVersion
 from huzhu.reports.models import ClaimBalance, PayoutSummary, PayoutYearSummary
+from huzhu.stations.figures import VISIT_FIGURES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The figures of the statistics kept by triggers, by the name a difference gives.
+KEPT_FIGURES: dict[str, KeptFigures] = {
+    "booking_figures": BOOKING_FIGURES,
+    "station_visit_figures": VISIT_FIGURES,
+    "care_fund_figures": FUND_FIGURES,
+}
 DISABILITY = "disability"  # the summaries' benefit of disability lump sums
 
 SummaryKey = tuple[date, int, str, str]  # month, unit id, benefit, plan code
@@ -381,7 +394,8 @@ def _balance_sql() -> str:
 
 
 def summaries_recount() -> int:
-    """Rebuild both summary tables from the ledger; returns the number of summary rows."""
+    """Rebuild the payout summaries from the ledger, and every figure kept by triggers from its
+    rows, in one transaction; returns the number of payout summary rows."""
     summaries, balances = PayoutSummary._meta.db_table, ClaimBalance._meta.db_table
     years = PayoutYearSummary._meta.db_table
     with transaction.atomic(), connection.cursor() as cur:
@@ -408,6 +422,8 @@ def summaries_recount() -> int:
         cur.execute(f'SELECT COUNT(*) FROM "{summaries}"')
         (count,) = cur.fetchone()
         figures_rebuild()
+        for figures in KEPT_FIGURES.values():
+            figures.rebuild()
     return int(count)
 
 
@@ -476,6 +492,7 @@ def summaries_differences() -> list[Difference]:
         ("payout_year_summary", stored_years, _years_of(recounted[0])),
         ("claim_balance", stored[1], recounted[1]),
         ("enrollment_figures", figures_stored(), figures_recounted()),
+        *((name, f.stored(), f.recounted()) for name, f in KEPT_FIGURES.items()),
     ]
     for table, stored_rows, recounted_rows in pairs:
         for key in sorted(stored_rows.keys() | recounted_rows.keys(), key=str):

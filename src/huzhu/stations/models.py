@@ -132,3 +132,31 @@ class StationVisit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.station_id} {self.visited_on} ×{self.people}"
+
+
+class StationVisitFigures(models.Model):
+    """Visits counted per station and month (of `visited_on`): registrations and people, for
+    the statistics. Kept by the database (huzhu.core.figures, migration 0002): triggers on the
+    visits add every insert, update and delete in the same statement. Derived data: a backup
+    leaves it out and the triggers count the visits again as they are restored;
+    `summaries_recount` rebuilds it and `summaries_differences` compares."""
+
+    DERIVED_BY_TRIGGERS = True
+
+    # No foreign-key constraint: only the triggers write these rows (see EnrollmentFigures).
+    # indexed: a district's or a unit's statistics read their stations' figures
+    station = models.ForeignKey(
+        Station, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    month = models.DateField()
+    visits = models.BigIntegerField(default=0)
+    people = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = (
+            # month first: the statistics of a year read its months
+            models.UniqueConstraint(fields=["month", "station"], name="one_visit_figure_per_key"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.station_id} {self.month:%Y-%m}: {self.visits}/{self.people}"
