@@ -51,6 +51,7 @@ from huzhu.reports.selectors import years_with_data
 from huzhu.web import selectors, services
 from huzhu.web.access import View, staff_required
 from huzhu.web.models import JobStatus, SettlementJob
+from huzhu.web.paging import cursor_page
 
 
 def _object_words(object_type: str) -> str:
@@ -134,15 +135,13 @@ def _member_list(request: HttpRequest, user: User) -> dict[str, object]:
         found = found.filter(is_active=status == "active")  # type: ignore[attr-defined]
     active_card = Card.objects.filter(member=OuterRef("pk"), status=CardStatus.ACTIVE)
     found = found.annotate(card_no=Subquery(active_card.values("card_no")[:1]))  # type: ignore[attr-defined]
-    page = _page(request, found)
+    filters = {"q": q, "unit": unit_code, "status": status}
     return {
-        "page": page,
-        "total": page.paginator.count,  # type: ignore[attr-defined]
+        "page": cursor_page(request, found, filters),
         "q": q,
         "unit_code": unit_code,
         "unit": unit,
         "status": status,
-        "filters": urlencode({"q": q, "unit": unit_code, "status": status}),
         "may_export": user.role in ROSTER_ROLES,
     }
 
@@ -434,9 +433,8 @@ def audit_log(request: HttpRequest, user: User) -> HttpResponse:
     )
     if problems:
         qs = qs.none()
-    query = urlencode({k: v for k, v in f.items() if v})
-    page = _page(request, qs)
-    for event in page:  # type: ignore[attr-defined]
+    page = cursor_page(request, qs, f)
+    for event in page:
         event.object_words = _object_words(event.object_type)
     return render(
         request,
@@ -445,7 +443,6 @@ def audit_log(request: HttpRequest, user: User) -> HttpResponse:
             "page": page,
             "f": f,
             "actions": sorted(Action.choices, key=lambda choice: choice[0]),
-            "query": query,
             "errors": problems,
         },
         status=400 if problems else 200,
