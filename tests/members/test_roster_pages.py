@@ -116,3 +116,4 @@ def test_on_postgresql_a_long_roster_is_about_so_many(roster, make_staff, api_as
     client = Client()
     client.force_login(city)
     assert "约 " in client.get("/console/members/").content.decode()
+    assert "约 " in client.get("/console/").content.decode()

@@ -1,6 +1,6 @@
 """The console's long lists page by position: the audit log newest first, events of one instant
 in the order of their ids, every event of the subtree once and none of another district's;
-its date filters are days in Beijing time."""
+its date filters are days in Beijing time; the dashboard's figures come from the summaries."""
 
 from __future__ import annotations
 
@@ -76,3 +76,34 @@ def test_the_audit_log_pages_newest_first_and_keeps_its_filters(
         "r0",
         "r2",
     ]
+
+
+def test_the_dashboard_counts_from_the_summaries(tree, staff, staff_client, make_member):
+    from huzhu.protection.enrollments import enrollments_import
+    from huzhu.protection.plans import plan_load_toml
+    from huzhu.reports.models import PayoutYearSummary
+    from tests.conftest import new_id_number
+    from tests.settlement.test_import import JT, ZY
+
+    for doc in (ZY, JT):
+        plan_load_toml(doc, file="plan.toml")
+    lines = ["id_number,plan_code,period_start,paid_on,amount"]
+    for unit in (tree.u1, tree.u2, tree.u3):
+        number = new_id_number()
+        make_member(unit, id_number=number)
+        lines += [f"{number},ZY,2026-01-01,2026-01-05,60.00", f"{number},JT,2026-01-01,,30.00"]
+    enrollments_import(("\n".join(lines) + "\n").encode(), file="e.csv")
+    for unit, fen in ((tree.u1, 123456), (tree.u3, 99)):
+        PayoutYearSummary.objects.create(
+            year=2026, unit=unit, benefit="inpatient", plan_code="ZY", amount_fen=fen
+        )
+    client = staff_client(staff())
+    with mock.patch("django.utils.timezone.now", return_value=datetime(2026, 6, 1, tzinfo=UTC)):
+        html = client.get("/console/").content.decode()
+    figures = dict(
+        (label, value)
+        for value, label in re.findall(r"<strong>([^<]+)</strong><span>([^<]+)</span>", html)
+    )
+    assert figures["会员"] == "2"
+    assert figures["2026 年参保人次"] == "4"  # two members of 西城, each in two plans
+    assert figures["2026 年互助金给付（元）"] == "1234.56"

@@ -43,10 +43,11 @@ from huzhu.members.roster_export import (
     members_export,
     roster_template_xlsx,
 )
-from huzhu.members.selectors import member_count, members_visible_to, orgs_visible_to
+from huzhu.members.selectors import member_total, members_visible_to, orgs_visible_to
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
 from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
+from huzhu.reports.headline import headline_figures
 from huzhu.reports.selectors import years_with_data
 from huzhu.web import selectors, services
 from huzhu.web.access import View, staff_required
@@ -68,11 +69,15 @@ def _page(request: HttpRequest, qs: object, per_page: int = 50) -> object:
 
 @staff_required()
 def dashboard(request: HttpRequest, user: User) -> HttpResponse:
+    """The subtree at a glance: members (estimated on PostgreSQL where counting would be
+    costly, huzhu.core.keyset), this year's enrolments and payouts from the summaries, and a
+    few counts of short lists."""
     activities = benefits.activities_for_staff(user)
     now = timezone.now()
     context = {
         "org": user.org,
-        "member_count": member_count(user),
+        "members": member_total(user),
+        "headline": headline_figures(user=user, year=timezone.localdate().year),
         "org_count": orgs_visible_to(user).count(),
         "open_activities": activities.filter(opens_at__lte=now, closes_at__gt=now).count(),
         "events_today": selectors.audit_events_visible(user, since=timezone.localdate()).count(),
