@@ -53,6 +53,7 @@ from huzhu.web import selectors, services
 from huzhu.web.access import View, staff_required
 from huzhu.web.models import JobStatus, SettlementJob
 from huzhu.web.paging import cursor_page
+from huzhu.web.unit_ranking import unit_ranking
 
 
 def _object_words(object_type: str) -> str:
@@ -526,4 +527,5 @@ def stats(request: HttpRequest, user: User) -> HttpResponse:
     if year not in years:  # asked for by hand: shown as chosen
         years = sorted([*years, year], reverse=True)
     context = {"org": user.org, "year": year, "years": years, "charts": charts}
+    context.update(unit_ranking(request, user, year))
     return render(request, "web/console/stats.html", context)
