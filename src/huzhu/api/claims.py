@@ -10,10 +10,10 @@ from typing import Any
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
-from ninja import File, Form, Query, Router, Schema, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from huzhu.api.pagination import MAX_OFFSET, PageQuery
+from huzhu.api.pagination import KeysetOut, KeysetQuery, PageQuery, Rendered, keyset_answer
 from huzhu.api.protection import actor, money_text, plan_version
 from huzhu.core.bounds import parse_date
 from huzhu.core.downloads import attachment
@@ -385,24 +385,27 @@ def _file_disability(
     )
 
 
-class ClaimPage(Schema):
+class ClaimPage(KeysetOut):
     items: list[ClaimOut]
-    count: int
+
+
+class ClaimPageQuery(KeysetQuery):
+    limit: int = Field(50, ge=1, le=500)
 
 
 @router.get("/claims", response=ClaimPage)
 def claim_queue(
     request: HttpRequest,
+    page: Query[ClaimPageQuery],
     state: str | None = None,
     source: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     """The queue of the caller's subtree, oldest first: open claims (submitted, accepted, under
-    review) unless `state` names others (comma-separated)."""
+    review) unless `state` names others (comma-separated). Paged by `cursor` (`next_cursor`,
+    `prev_cursor`) or `offset`; `count` is estimated when `total_is_estimate`."""
     states = tuple(s for s in (state or "").split(",") if s) or selectors.OPEN_STATES
     qs = selectors.claim_queue(actor(request), states=states, source=source)
-    return {"items": [_claim_out(c) for c in qs[offset : offset + limit]], "count": qs.count()}
+    return keyset_answer(Rendered(qs, lambda rows: [_claim_out(c) for c in rows]), page)
 
 
 @router.get("/claims/{claim_id}", response=ClaimDetailOut)

@@ -15,7 +15,7 @@ from ninja.pagination import paginate
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import roster_scope_path
-from huzhu.api.pagination import Paged
+from huzhu.api.pagination import Keyset, Paged
 from huzhu.core.bounds import Day
 from huzhu.core.errors import DomainError, Forbidden, NotFound
 from huzhu.members import services
@@ -217,7 +217,7 @@ def update_org(request: HttpRequest, code: str, body: OrgPatch) -> Organisation:
 
 
 @router.get("/members", response=list[MemberOut])
-@paginate(Paged)
+@paginate(Keyset)
 def list_members(
     request: HttpRequest,
     q: str | None = None,

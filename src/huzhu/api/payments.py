@@ -13,7 +13,7 @@ from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from huzhu.api.members import _upload_bytes
-from huzhu.api.pagination import Paged, PageQuery
+from huzhu.api.pagination import KeysetQuery, Paged, keyset_answer
 from huzhu.api.protection import actor
 from huzhu.core.errors import NotFound
 from huzhu.protection import payments
@@ -91,8 +91,11 @@ class RunCreatedOut(Schema):
 
 
 class RunDetailOut(RunHeadOut):
-    items: list[ItemOut]  # a page of the transfers (`limit`, `offset`), by reference
-    count: int  # the run's transfers
+    items: list[ItemOut]  # a page of the transfers (`limit` and `offset` or `cursor`), by reference
+    count: int  # the run's transfers (estimated when `total_is_estimate`)
+    total_is_estimate: bool = False
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
 
 
 class FailIn(Schema):
@@ -149,8 +152,9 @@ def list_runs(request: HttpRequest) -> QuerySet[PaymentRun]:
 
 
 @router.get("/payment-runs/{reference}", response=RunDetailOut)
-def get_run(request: HttpRequest, reference: str, page: Query[PageQuery]) -> dict[str, Any]:
-    """A run with a page of its transfers (`limit`, `offset`) and how many it has."""
+def get_run(request: HttpRequest, reference: str, page: Query[KeysetQuery]) -> dict[str, Any]:
+    """A run with a page of its transfers (`limit` and `offset`, or `cursor`) and how many it
+    has."""
     _payer_only(request)
     run = _run(reference)
     transfers = run.items.select_related("member").order_by("reference")
@@ -162,8 +166,7 @@ def get_run(request: HttpRequest, reference: str, page: Query[PageQuery]) -> dic
         "released_by": run.released_by.username if run.released_by else None,
         "released_at": run.released_at,
         "total": f"{run.total:.2f}",
-        "items": list(page.of(transfers)),
-        "count": transfers.count(),
+        **keyset_answer(transfers, page),
     }
 
 

@@ -8,12 +8,21 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import pgettext
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from huzhu.accounts.models import User
+from huzhu.api.pagination import MAX_OFFSET
 from huzhu.core.bounds import Year
 from huzhu.core.errors import NotFound
 from huzhu.reports.exports import report_xlsx
+from huzhu.reports.ranking import (
+    MAX_SEARCH,
+    MAX_UNIT_PAGE,
+    UNIT_PAGE,
+    Ranking,
+    contributions_by_unit,
+    payouts_by_unit,
+)
 from huzhu.reports.selectors import (
     MONEY,
     PERCENT,
@@ -50,11 +59,24 @@ class ReportOut(Schema):
     rows: list[dict[str, Any]]
     # By month or year only: every period of the span in order, a period without a row is zero.
     periods: list[str] | None = None
+    # By unit only (a ranking, largest amount first, then by code): `rows` are the units from
+    # place `offset` + 1 on, at most `limit`; `total` is how many units match in all.
+    total: int | None = None
+    offset: int | None = None
+    limit: int | None = None
 
 
 class Filters(Schema):
     group_by: str | None = None
     year: Year | None = None  # 1900-2099 (INTERFACES "Bounds"): a 422 naming it otherwise
+
+
+class UnitPage(Schema):
+    """By unit: the page of the ranking, and a search of the units' names and codes."""
+
+    q: str = Field("", max_length=MAX_SEARCH)
+    limit: int = Field(UNIT_PAGE, ge=1, le=MAX_UNIT_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 def _cell(value: Any, kind: str) -> Any:
@@ -67,13 +89,16 @@ def _cell(value: Any, kind: str) -> Any:
 
 def _out(report: Report) -> dict[str, Any]:
     kinds = {c.key: c.kind for c in report.columns}
-    return {
+    out: dict[str, Any] = {
         "name": report.name,
         "title": str(report.title),
         "columns": [{"key": c.key, "label": str(c.label), "kind": c.kind} for c in report.columns],
         "rows": [{k: _cell(v, kinds[k]) for k, v in row.items()} for row in report.as_dicts()],
         "periods": report.periods,
     }
+    if isinstance(report, Ranking):
+        out.update(total=report.total, offset=report.offset, limit=report.limit)
+    return out
 
 
 def _kwargs(filters: Filters) -> dict[str, Any]:
@@ -84,8 +109,15 @@ def _kwargs(filters: Filters) -> dict[str, Any]:
 
 
 @router.get("/stats/payouts", response=ReportOut, summary="互助金给付：金额与人次")
-def stats_payouts(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
-    """group_by = month | benefit | district | unit; year optional (all years without)."""
+def stats_payouts(
+    request: HttpRequest, filters: Query[Filters], page: Query[UnitPage]
+) -> dict[str, Any]:
+    """group_by = month | year | benefit | district | unit; year optional (all years without).
+    By unit a ranking by amount, paged (`limit`, default 20, at most 500; `offset`) and searched
+    (`q`: in the unit's name or code), with `total` units matching."""
+    if filters.group_by == "unit":
+        ranked = payouts_by_unit(user=actor(request), year=filters.year, **page.model_dump())
+        return _out(ranked)
     return _out(payouts(user=actor(request), **_kwargs(filters)))
 
 
@@ -95,8 +127,14 @@ def stats_members(request: HttpRequest, filters: Query[Filters]) -> dict[str, An
 
 
 @router.get("/stats/contributions", response=ReportOut, summary="缴费")
-def stats_contributions(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
-    """group_by = plan | unit."""
+def stats_contributions(
+    request: HttpRequest, filters: Query[Filters], page: Query[UnitPage]
+) -> dict[str, Any]:
+    """group_by = plan | unit. By unit a ranking by amount paid, paged and searched as the
+    payouts by unit."""
+    if filters.group_by == "unit":
+        ranked = contributions_by_unit(user=actor(request), year=filters.year, **page.model_dump())
+        return _out(ranked)
     return _out(contributions(user=actor(request), **_kwargs(filters)))
 
 
@@ -122,16 +160,27 @@ def stats_held(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any]:
     return _out(held_for_review(user=actor(request), year=filters.year))
 
 
+RANKINGS = {"payouts": payouts_by_unit, "contributions": contributions_by_unit}
+
+
 @router.get("/stats/{name}.xlsx", summary="统计导出（Excel）")
-def stats_xlsx(request: HttpRequest, name: str, filters: Query[Filters]) -> HttpResponse:
+def stats_xlsx(
+    request: HttpRequest,
+    name: str,
+    filters: Query[Filters],
+    q: str = Query("", max_length=MAX_SEARCH),
+) -> HttpResponse:
     """name = payouts | members | contributions | bookings | stations | care | held, with the
-    same filters as the JSON figure."""
+    same filters as the JSON figure; by unit the whole ranking (every unit matching `q`)."""
     builder = REPORTS.get(name)
     if builder is None:
         raise NotFound(pgettext("未找到", "统计 %(name)s") % {"name": name})
     kwargs = _kwargs(filters) if name in ("payouts", "contributions", "stations") else {}
     kwargs["year"] = filters.year
-    report = builder(user=actor(request), **kwargs)
+    if name in RANKINGS and filters.group_by == "unit":
+        report: Report = RANKINGS[name](user=actor(request), year=filters.year, q=q)
+    else:
+        report = builder(user=actor(request), **kwargs)
     response = HttpResponse(report_xlsx(report), content_type=XLSX)
     suffix = f"-{filters.year}" if filters.year else ""
     response["Content-Disposition"] = f'attachment; filename="stats-{name}{suffix}.xlsx"'

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from huzhu.accounts.models import User
 from huzhu.accounts.selectors import roster_scope_path, staff_scope_path
+from huzhu.core.keyset import Total, list_total
 from huzhu.core.pii import vault
 from huzhu.members.models import Member, Organisation
 
@@ -31,6 +32,7 @@ def member_visible_by_id_number(user: User, id_number: str) -> Member | None:
     )
 
 
-def member_count(user: User) -> int:
-    """How many members the user's subtree has: a figure for any staff role, not the roster."""
-    return Member.objects.filter(unit__path__startswith=staff_scope_path(user)).count()
+def member_total(user: User) -> Total:
+    """How many members the user's subtree has: a figure for any staff role, not the roster;
+    PostgreSQL's estimate where counting would read millions of rows (huzhu.core.keyset)."""
+    return list_total(Member.objects.filter(unit__path__startswith=staff_scope_path(user)))

@@ -145,6 +145,16 @@ class ClaimState(models.TextChoices):
     PAID = "paid", _("已支付")
 
 
+# The reviewers' queue (待处理): claims waiting for a person.
+OPEN_CLAIM_STATES = (
+    ClaimState.HELD,
+    ClaimState.SUBMITTED,
+    ClaimState.ACCEPTED,
+    ClaimState.UNDER_REVIEW,
+    ClaimState.AWAITING_SECOND_APPROVAL,
+)
+
+
 class Claim(models.Model):
     """A claim (申请) for one hospital stay under one plan version.
 
@@ -254,6 +264,15 @@ class Claim(models.Model):
                 name="protection_claim_by_hand",
                 condition=Q(source="application"),
             ),
+            # The queue, oldest first, a page at a time from a position (huzhu.core.keyset):
+            # the few open claims among millions, in their order; and every claim in that
+            # order, for the lists of decided claims (all, approved, paid…).
+            models.Index(
+                fields=["created_at", "id"],
+                name="protection_claim_open_queue",
+                condition=Q(state__in=OPEN_CLAIM_STATES),
+            ),
+            models.Index(fields=["created_at", "id"], name="protection_claim_in_order"),
         ]
 
     def __str__(self) -> str:

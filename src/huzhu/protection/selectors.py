@@ -17,6 +17,7 @@ from huzhu.members.models import Member
 from huzhu.protection import reasons, stays, workings
 from huzhu.protection.enrollments import contribution_statement
 from huzhu.protection.models import (
+    OPEN_CLAIM_STATES,
     Claim,
     ClaimSource,
     ClaimState,
@@ -32,13 +33,7 @@ from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
 __all__ = ["contribution_statement"]  # per unit and year (enrollments.py)
 
 ZERO = Decimal("0.00")
-OPEN_STATES = (
-    ClaimState.HELD,
-    ClaimState.SUBMITTED,
-    ClaimState.ACCEPTED,
-    ClaimState.UNDER_REVIEW,
-    ClaimState.AWAITING_SECOND_APPROVAL,
-)
+OPEN_STATES = OPEN_CLAIM_STATES
 
 
 def claims_visible_to(user: User) -> QuerySet[Claim]:

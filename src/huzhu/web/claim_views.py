@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -42,6 +41,7 @@ from huzhu.protection.selectors import stay_figures
 from huzhu.protection.stays import claim_assessment
 from huzhu.web.access import staff_required
 from huzhu.web.console_views import _page
+from huzhu.web.paging import CursorPage, cursor_page
 
 CLAIM_ROLES = services.FILE_ROLES | services.REVIEW_ROLES
 PAYER_ROLES = roles(Permission.PAYMENT_RUN)
@@ -79,10 +79,9 @@ def claims(request: HttpRequest, user: User) -> HttpResponse:
         request,
         "web/console/claims.html",
         {
-            "page": _page(request, qs),
+            "page": cursor_page(request, qs, {"state": state}),
             "state": state,
             "states": ClaimState.choices,
-            "query": urlencode({"state": state}) if state else "",
             "may_file": user.role in services.FILE_ROLES,
         },
     )
@@ -352,6 +351,11 @@ def _run(reference: str) -> PaymentRun:
     return run
 
 
+def _transfers(request: HttpRequest, run: PaymentRun) -> CursorPage:
+    """A page of the run's transfers, by reference: a run pays up to every member of the city."""
+    return cursor_page(request, run.items.select_related("member").order_by("reference"), {})
+
+
 @staff_required(PAYER_ROLES)
 def payment_run(request: HttpRequest, user: User, reference: str) -> HttpResponse:
     """One run: its transfers, each confirmed or failed by hand, or all by the bank's CSV."""
@@ -403,7 +407,7 @@ def payment_run(request: HttpRequest, user: User, reference: str) -> HttpRespons
         except DomainError as exc:
             context["error"], status = exc.message, exc.status
     run.refresh_from_db()
-    context["items"] = run.items.select_related("member").order_by("reference")
+    context["page"] = _transfers(request, run)
     context["pending"] = PaymentItemState.PENDING
     context["may_release"] = run.created_by_id != user.pk
     return render(request, "web/console/payment_run.html", context, status=status)
@@ -422,7 +426,7 @@ def payment_run_file(request: HttpRequest, user: User, reference: str) -> HttpRe
             {
                 "run": run,
                 "error": exc.message,
-                "items": run.items.select_related("member").order_by("reference"),
+                "page": _transfers(request, run),
                 "pending": PaymentItemState.PENDING,
                 "may_release": run.created_by_id != user.pk,
             },

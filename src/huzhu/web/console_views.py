@@ -43,14 +43,17 @@ from huzhu.members.roster_export import (
     members_export,
     roster_template_xlsx,
 )
-from huzhu.members.selectors import member_count, members_visible_to, orgs_visible_to
+from huzhu.members.selectors import member_total, members_visible_to, orgs_visible_to
 from huzhu.members.services import member_reveal_id_number
 from huzhu.protection.models import Enrollment
 from huzhu.protection.services import FILE_ROLES, REVIEW_ROLES
+from huzhu.reports.headline import headline_figures
 from huzhu.reports.selectors import years_with_data
 from huzhu.web import selectors, services
 from huzhu.web.access import View, staff_required
 from huzhu.web.models import JobStatus, SettlementJob
+from huzhu.web.paging import cursor_page
+from huzhu.web.unit_ranking import unit_ranking
 
 
 def _object_words(object_type: str) -> str:
@@ -67,11 +70,15 @@ def _page(request: HttpRequest, qs: object, per_page: int = 50) -> object:
 
 @staff_required()
 def dashboard(request: HttpRequest, user: User) -> HttpResponse:
+    """The subtree at a glance: members (estimated on PostgreSQL where counting would be
+    costly, huzhu.core.keyset), this year's enrolments and payouts from the summaries, and a
+    few counts of short lists."""
     activities = benefits.activities_for_staff(user)
     now = timezone.now()
     context = {
         "org": user.org,
-        "member_count": member_count(user),
+        "members": member_total(user),
+        "headline": headline_figures(user=user, year=timezone.localdate().year),
         "org_count": orgs_visible_to(user).count(),
         "open_activities": activities.filter(opens_at__lte=now, closes_at__gt=now).count(),
         "events_today": selectors.audit_events_visible(user, since=timezone.localdate()).count(),
@@ -134,15 +141,13 @@ def _member_list(request: HttpRequest, user: User) -> dict[str, object]:
         found = found.filter(is_active=status == "active")  # type: ignore[attr-defined]
     active_card = Card.objects.filter(member=OuterRef("pk"), status=CardStatus.ACTIVE)
     found = found.annotate(card_no=Subquery(active_card.values("card_no")[:1]))  # type: ignore[attr-defined]
-    page = _page(request, found)
+    filters = {"q": q, "unit": unit_code, "status": status}
     return {
-        "page": page,
-        "total": page.paginator.count,  # type: ignore[attr-defined]
+        "page": cursor_page(request, found, filters),
         "q": q,
         "unit_code": unit_code,
         "unit": unit,
         "status": status,
-        "filters": urlencode({"q": q, "unit": unit_code, "status": status}),
         "may_export": user.role in ROSTER_ROLES,
     }
 
@@ -434,9 +439,8 @@ def audit_log(request: HttpRequest, user: User) -> HttpResponse:
     )
     if problems:
         qs = qs.none()
-    query = urlencode({k: v for k, v in f.items() if v})
-    page = _page(request, qs)
-    for event in page:  # type: ignore[attr-defined]
+    page = cursor_page(request, qs, f)
+    for event in page:
         event.object_words = _object_words(event.object_type)
     return render(
         request,
@@ -445,7 +449,6 @@ def audit_log(request: HttpRequest, user: User) -> HttpResponse:
             "page": page,
             "f": f,
             "actions": sorted(Action.choices, key=lambda choice: choice[0]),
-            "query": query,
             "errors": problems,
         },
         status=400 if problems else 200,
@@ -524,4 +527,5 @@ def stats(request: HttpRequest, user: User) -> HttpResponse:
     if year not in years:  # asked for by hand: shown as chosen
         years = sorted([*years, year], reverse=True)
     context = {"org": user.org, "year": year, "years": years, "charts": charts}
+    context.update(unit_ranking(request, user, year))
     return render(request, "web/console/stats.html", context)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huzhu.accounts.models import User
@@ -114,11 +115,17 @@ def audit_events_visible(
         qs = qs.filter(action__startswith=action)
     if actor:
         qs = qs.filter(actor_label=actor)
+    # Days in the site's time zone, as bounds on the time itself (the index on `at` serves them;
+    # `at__date` would convert every row's time before comparing).
     if since:
-        qs = qs.filter(at__date__gte=since)
+        qs = qs.filter(at__gte=_midnight(since))
     if until:
-        qs = qs.filter(at__date__lte=until)
+        qs = qs.filter(at__lt=_midnight(until + timedelta(days=1)))
     return qs.order_by("-at", "-id")
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 # -- settlement jobs ------------------------------------------------------------------------------
