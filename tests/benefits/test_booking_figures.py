@@ -22,7 +22,6 @@ from huzhu.benefits.lottery import lottery_draw
 from huzhu.benefits.models import Booking, BookingFigures, BookingStatus
 from huzhu.benefits.redemption import redemption_scan
 from huzhu.benefits.voucher_codes import voucher_code
-from huzhu.core.backup import _models
 from huzhu.members.models import Member
 from huzhu.members.roster import members_import
 from huzhu.members.services import member_create_or_update
@@ -160,12 +159,6 @@ def test_leftovers_of_a_flush_in_any_table_order_are_cleared_after_it(
     assert {f.entries for f in BookingFigures.objects.all()} == {-1}
     emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
     assert not BookingFigures.objects.exists()
-
-
-def test_a_backup_leaves_the_derived_figures_out():
-    tables = {m._meta.db_table for m in _models()}
-    assert "benefits_booking" in tables
-    assert BookingFigures._meta.db_table not in tables
 
 
 # -- PostgreSQL: a member moving while their booking is written -----------------------------------

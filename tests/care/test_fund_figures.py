@@ -23,7 +23,6 @@ from huzhu.care.services import (
     care_visit_cancel,
     care_visit_record,
 )
-from huzhu.core.backup import _models
 from huzhu.reports.recounts import care_funds_recounted
 from huzhu.reports.selectors import care_funds
 
@@ -104,9 +103,3 @@ def test_a_figure_written_past_the_triggers_is_a_difference_a_recount_mends(tree
     assert [d.table for d in summaries_differences()] == ["care_fund_figures"]
     summaries_recount()
     assert summaries_differences() == []
-
-
-def test_a_backup_leaves_the_derived_figures_out():
-    tables = {m._meta.db_table for m in _models()}
-    assert "care_careledgerentry" in tables
-    assert CareFundFigures._meta.db_table not in tables

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huzhu.accounts.models import Role
-from huzhu.core.backup import _models
 from huzhu.protection.enrollments import enrollments_import
 from huzhu.protection.figures import figures_rebuild, figures_recounted, figures_stored
 from huzhu.protection.models import Enrollment, EnrollmentFigures
@@ -163,12 +162,6 @@ def test_a_figure_written_past_the_triggers_shows_as_a_difference_and_a_recount_
     assert found and found[0].stored[0] == 99
     figures_rebuild()
     assert summaries_differences() == []
-
-
-def test_a_backup_leaves_the_derived_figures_out():
-    tables = {m._meta.db_table for m in _models()}
-    assert "protection_enrollment" in tables
-    assert EnrollmentFigures._meta.db_table not in tables
 
 
 def test_leftovers_of_a_flush_in_any_table_order_are_cleared_after_it(world):

@@ -11,7 +11,6 @@ from unittest import mock
 import pytest
 
 from huzhu.accounts.models import Role
-from huzhu.core.backup import _models
 from huzhu.reports.recounts import station_visits_recounted
 from huzhu.reports.selectors import station_visits
 from huzhu.stations.figures import VISIT_FIGURES
@@ -98,9 +97,3 @@ def test_leftovers_of_a_flush_in_any_table_order_are_cleared_after_it(tree):
     assert {f.people for f in StationVisitFigures.objects.all()} == {-3}
     emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
     assert not StationVisitFigures.objects.exists()
-
-
-def test_a_backup_leaves_the_derived_figures_out():
-    tables = {m._meta.db_table for m in _models()}
-    assert "stations_stationvisit" in tables
-    assert StationVisitFigures._meta.db_table not in tables
