@@ -50,7 +50,6 @@ def _queue() -> str:
 
     if not jobs.queued():
         return "ok"
-    jobs.queue_depth()
     return "ok" if jobs.live_workers() else "ok (no live worker)"
 
 
